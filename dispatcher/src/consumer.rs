@@ -1,0 +1,149 @@
+//! The pull loop: every replica binds the same durable consumer, so JetStream spreads events
+//! across replicas and redelivers whatever a crashed replica had in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::{self, AckKind, Message};
+use futures_util::StreamExt;
+use sluice_shared::event::Envelope;
+use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
+use sluice_shared::subject::EVENTS_WILDCARD;
+use tokio::sync::watch;
+
+use crate::dispatch::{Dispatcher, Disposition};
+use crate::metrics::EventOutcome;
+
+/// How events are pulled and retried.
+#[derive(Debug, Clone)]
+pub struct ConsumeSettings {
+    pub consumer: String,
+    pub concurrency: usize,
+    pub max_deliver: i64,
+    pub ack_wait: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub stream: StreamSettings,
+}
+
+impl ConsumeSettings {
+    fn consumer_config(&self) -> pull::Config {
+        pull::Config {
+            durable_name: Some(self.consumer.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.ack_wait,
+            deliver_policy: DeliverPolicy::All,
+            filter_subject: EVENTS_WILDCARD.to_owned(),
+            // Unlimited at the server: the dispatcher gives up itself, so that giving up is
+            // always counted and logged rather than a silent stop of deliveries.
+            max_deliver: -1,
+            max_ack_pending: (self.concurrency as i64 * 4).max(256),
+            ..Default::default()
+        }
+    }
+
+    /// Exponential backoff with jitter: `base * 2^(delivered-1)`, capped, times 0.5–1.0.
+    pub fn retry_delay(&self, delivered: i64) -> Duration {
+        let exponent = delivered.clamp(1, 30) as u32 - 1;
+        let delay = self
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.retry_max);
+        delay.mul_f64(0.5 + fastrand::f64() / 2.0)
+    }
+}
+
+/// Consumes until `shutdown` turns true, then lets in-flight events finish.
+pub async fn run(
+    js: jetstream::Context,
+    dispatcher: Arc<Dispatcher>,
+    settings: ConsumeSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        let consumer = match bind(&js, &settings).await {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::warn!(%error, "cannot bind the events consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+            }
+        };
+        let messages = match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(error) => {
+                tracing::warn!(%error, "cannot pull events; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tracing::info!(consumer = %settings.consumer, "consuming events");
+        let mut stop = shutdown.clone();
+        messages
+            .take_until(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .for_each_concurrent(settings.concurrency, |message| {
+                let dispatcher = dispatcher.clone();
+                let settings = &settings;
+                async move {
+                    match message {
+                        Ok(message) => handle(&dispatcher, settings, message).await,
+                        Err(error) => tracing::warn!(%error, "pulling events failed"),
+                    }
+                }
+            })
+            .await;
+    }
+    tracing::info!("stopped consuming");
+}
+
+async fn bind(js: &jetstream::Context, settings: &ConsumeSettings) -> anyhow::Result<PullConsumer> {
+    let stream = ensure_events_stream(js, &settings.stream).await?;
+    let consumer = stream
+        .get_or_create_consumer(&settings.consumer, settings.consumer_config())
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to create consumer {}: {e}", settings.consumer))?;
+    Ok(consumer)
+}
+
+async fn handle(dispatcher: &Dispatcher, settings: &ConsumeSettings, message: Message) {
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let envelope = match Envelope::decode(message.payload.clone()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::error!(%error, subject = %message.subject, "event refused: it cannot be decoded");
+            dispatcher.metrics().event(None, EventOutcome::Malformed);
+            ack(&message, AckKind::Term).await;
+            return;
+        }
+    };
+    let kind = match dispatcher.dispatch(&envelope).await {
+        Disposition::Done => AckKind::Ack,
+        Disposition::Refuse => AckKind::Term,
+        Disposition::Retry { .. } if delivered >= settings.max_deliver => {
+            tracing::error!(
+                event_id = %envelope.meta.event_id,
+                delivered,
+                "event given up after its last allowed delivery"
+            );
+            dispatcher.count_event(&envelope.meta, EventOutcome::GaveUp);
+            AckKind::Term
+        }
+        Disposition::Retry { min_delay } => {
+            let delay = settings.retry_delay(delivered).max(min_delay.unwrap_or_default());
+            AckKind::Nak(Some(delay))
+        }
+    };
+    ack(&message, kind).await;
+}
+
+async fn ack(message: &Message, kind: AckKind) {
+    if let Err(error) = message.ack_with(kind).await {
+        // The event stays pending and JetStream redelivers it after ack-wait.
+        tracing::warn!(%error, "ack failed");
+    }
+}

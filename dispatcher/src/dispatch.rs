@@ -1,0 +1,275 @@
+//! One event, its listener's selected triggers: resolve bindings, render the template, label
+//! the objects as Tekton does, and create them in the trigger's namespace as the trigger's
+//! service account.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde_json::{Map, Value};
+use sluice_shared::catalogue::{Catalogue, Listener, Trigger};
+use sluice_shared::event::{Envelope, EventMeta};
+use sluice_shared::expr::{self, EventContext, ExprError};
+use sluice_shared::template::{self, RenderError};
+use tracing::Instrument;
+
+use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
+use crate::sink::{Created, FailureKind, Sink, SinkError};
+
+pub const LABEL_EVENTLISTENER: &str = "triggers.tekton.dev/eventlistener";
+pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
+pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
+
+/// Why a trigger did not create its objects.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("binding failed: {0}")]
+    Binding(#[from] ExprError),
+    #[error("template failed: {0}")]
+    Render(#[from] RenderError),
+    #[error("rendered object {index} is invalid: {reason}")]
+    InvalidObject { index: usize, reason: String },
+    #[error("create of object {index} failed: {source}")]
+    Create {
+        index: usize,
+        #[source]
+        source: SinkError,
+    },
+}
+
+impl TriggerError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Create { source, .. } => source.kind,
+            Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => FailureKind::Permanent,
+        }
+    }
+
+    /// The delay the API asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Create { source, .. } => source.retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// What should happen to the event's delivery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Ack: nothing left to do.
+    Done,
+    /// Hand it back for a later delivery; at least `min_delay` if the API asked for one.
+    Retry { min_delay: Option<Duration> },
+    /// It can never be processed: stop delivering it.
+    Refuse,
+}
+
+/// Runs events; shared by every in-flight event of a replica.
+pub struct Dispatcher {
+    catalogue: Arc<ArcSwap<Catalogue>>,
+    sink: Sink,
+    metrics: DispatchMetrics,
+}
+
+impl Dispatcher {
+    pub fn new(catalogue: Arc<ArcSwap<Catalogue>>, sink: Sink, metrics: DispatchMetrics) -> Self {
+        Self {
+            catalogue,
+            sink,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &DispatchMetrics {
+        &self.metrics
+    }
+
+    /// Counts an event outcome under its listener, or `unknown` if it is not configured.
+    pub fn count_event(&self, meta: &EventMeta, outcome: EventOutcome) {
+        let catalogue = self.catalogue.load();
+        let listener = catalogue
+            .listener(&meta.namespace, &meta.listener)
+            .map(|l| (l.namespace.as_str(), l.name.as_str()));
+        self.metrics.event(listener, outcome);
+    }
+
+    /// Processes one event and says what to do with its delivery.
+    pub async fn dispatch(&self, envelope: &Envelope) -> Disposition {
+        let meta = &envelope.meta;
+        let catalogue = self.catalogue.load();
+        let Some(listener) = catalogue.listener(&meta.namespace, &meta.listener) else {
+            tracing::error!(
+                namespace = %meta.namespace,
+                listener = %meta.listener,
+                event_id = %meta.event_id,
+                "event refused: its EventListener is not configured"
+            );
+            self.metrics.event(None, EventOutcome::UnknownListener);
+            return Disposition::Refuse;
+        };
+        let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
+        let body: Value = match serde_json::from_slice(&envelope.body) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(event_id = %meta.event_id, %error, "event refused: its body is not JSON");
+                self.metrics.event(labels, EventOutcome::Malformed);
+                return Disposition::Refuse;
+            }
+        };
+        let extensions = Map::new();
+        let ctx = EventContext {
+            body: &body,
+            headers: &meta.headers,
+            extensions: &extensions,
+            event_id: &meta.event_id,
+        };
+
+        let mut retry = None;
+        for name in &meta.triggers {
+            let Some(trigger) = listener.triggers.iter().find(|t| &t.name == name) else {
+                tracing::warn!(event_id = %meta.event_id, trigger = %name, "trigger no longer configured; skipped");
+                self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Missing);
+                continue;
+            };
+            let span = tracing::info_span!(
+                "trigger",
+                namespace = %listener.namespace,
+                listener = %listener.name,
+                trigger = %trigger.name,
+                event_id = %meta.event_id,
+            );
+            match self.run_trigger(listener, trigger, meta, &ctx).instrument(span).await {
+                Ok(created) => {
+                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Created);
+                    self.metrics.webhook_to_created(seconds_since(meta.received_at_ms));
+                    tracing::info!(
+                        namespace = %listener.namespace,
+                        listener = %listener.name,
+                        trigger = %trigger.name,
+                        event_id = %meta.event_id,
+                        created = ?created,
+                        "trigger created its objects"
+                    );
+                }
+                Err(error) if error.kind() == FailureKind::Transient => {
+                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Transient);
+                    tracing::warn!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger will be retried");
+                    let delay = error.retry_after();
+                    retry = Some(retry.flatten().max(delay));
+                }
+                Err(error) => {
+                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Permanent);
+                    tracing::error!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger failed permanently");
+                }
+            }
+        }
+        match retry {
+            Some(min_delay) => {
+                self.metrics.event(labels, EventOutcome::Retry);
+                Disposition::Retry { min_delay }
+            }
+            None => {
+                self.metrics.event(labels, EventOutcome::Done);
+                Disposition::Done
+            }
+        }
+    }
+
+    async fn run_trigger(
+        &self,
+        listener: &Listener,
+        trigger: &Trigger,
+        meta: &EventMeta,
+        ctx: &EventContext<'_>,
+    ) -> Result<Vec<Created>, TriggerError> {
+        let objects = render_trigger(listener, trigger, meta, ctx)?;
+        let user = service_account_user(trigger);
+        let mut created = Vec::with_capacity(objects.len());
+        for (index, object) in objects.iter().enumerate() {
+            let started = Instant::now();
+            let result = self.sink.create(object, &trigger.namespace, &user).await;
+            self.metrics.create(started.elapsed().as_secs_f64(), result.is_ok());
+            created.push(result.map_err(|source| TriggerError::Create { index, source })?);
+        }
+        Ok(created)
+    }
+}
+
+/// The objects a trigger creates for an event: bindings resolved, template rendered,
+/// Tekton's labels added. Shared by the dispatcher and `sluice render`.
+pub fn render_trigger(
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    ctx: &EventContext<'_>,
+) -> Result<Vec<Value>, TriggerError> {
+    let params = expr::resolve_params(&trigger.params, ctx)?;
+    let uid = template::new_uid();
+    let mut objects = template::render(&trigger.template, &params, &uid)?;
+    for (index, object) in objects.iter_mut().enumerate() {
+        label(object, listener, trigger, meta, index)?;
+    }
+    Ok(objects)
+}
+
+/// The user a trigger's objects are created as.
+pub fn service_account_user(trigger: &Trigger) -> String {
+    format!(
+        "system:serviceaccount:{}:{}",
+        trigger.namespace, trigger.service_account
+    )
+}
+
+/// Adds Tekton's labels and pins the object to the trigger's namespace; a template that
+/// names another namespace is refused.
+fn label(
+    object: &mut Value,
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    index: usize,
+) -> Result<(), TriggerError> {
+    let invalid = |reason: String| TriggerError::InvalidObject { index, reason };
+    let metadata = object
+        .as_object_mut()
+        .ok_or_else(|| invalid("it is not an object".into()))?
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| invalid("metadata is not an object".into()))?;
+    match metadata.get("namespace") {
+        None | Some(Value::Null) => {
+            metadata.insert("namespace".into(), trigger.namespace.clone().into());
+        }
+        Some(Value::String(ns)) if ns.is_empty() || *ns == trigger.namespace => {
+            metadata.insert("namespace".into(), trigger.namespace.clone().into());
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "it names namespace {other}; objects are created only in the trigger's namespace `{}`",
+                trigger.namespace
+            )));
+        }
+    }
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if labels.is_null() {
+        *labels = Value::Object(Map::new());
+    }
+    let labels = labels
+        .as_object_mut()
+        .ok_or_else(|| invalid("metadata.labels is not an object".into()))?;
+    labels.insert(LABEL_EVENTLISTENER.into(), listener.name.clone().into());
+    labels.insert(LABEL_TRIGGER.into(), trigger.name.clone().into());
+    labels.insert(LABEL_EVENT_ID.into(), meta.event_id.clone().into());
+    Ok(())
+}
+
+fn seconds_since(epoch_ms: u64) -> f64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now.saturating_sub(epoch_ms) as f64 / 1000.0
+}

@@ -1,0 +1,14 @@
+//! `sluice-dispatcher`: consumes webhook events from JetStream and turns each selected
+//! trigger into resources created in the tenant's namespace.
+//!
+//! - [`consumer`] pulls events from the shared durable consumer and acks, retries or
+//!   refuses each one,
+//! - [`dispatch`] runs a listener's triggers for one event: bindings → template → create,
+//! - [`sink`] creates the objects: the Kubernetes API (impersonating the tenant) or a directory,
+//! - [`metrics`] counts outcomes and times creates.
+
+pub mod args;
+pub mod consumer;
+pub mod dispatch;
+pub mod metrics;
+pub mod sink;

@@ -1,0 +1,86 @@
+//! `sluice-dispatcher`: wires configuration, NATS, the sink, metrics and the pull loop together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use sluice_dispatcher::args::Args;
+use sluice_dispatcher::consumer::{self, ConsumeSettings};
+use sluice_dispatcher::dispatch::Dispatcher;
+use sluice_dispatcher::metrics::DispatchMetrics;
+use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
+use sluice_shared::{config, jetstream, ops, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    telemetry::init_logging(args.common.log_format);
+
+    let catalogue = config::load_dir(&args.common.config_dir).with_context(|| {
+        format!(
+            "failed to read the configuration directory {}",
+            args.common.config_dir.display()
+        )
+    })?;
+    tracing::info!(
+        listeners = catalogue.listeners().count(),
+        issues = catalogue.issues().len(),
+        "configuration loaded"
+    );
+    let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+
+    let sink = match &args.sink_dir {
+        Some(dir) => {
+            tracing::info!(dir = %dir.display(), "writing objects to a directory");
+            Sink::Dir(DirSink::new(dir.clone()))
+        }
+        None => {
+            let client = kube::Client::try_default()
+                .await
+                .context("failed to configure the Kubernetes client (KUBECONFIG or in-cluster)")?;
+            Sink::Kube(KubeSink::new(client, args.create_timeout))
+        }
+    };
+
+    let client = jetstream::connect(&args.common.nats_url, "sluice-dispatcher")
+        .await
+        .context("failed to connect to NATS")?;
+    let js = jetstream::context(client.clone(), Duration::from_secs(5));
+    let stream = jetstream::StreamHealth::watch(
+        client,
+        js.clone(),
+        args.common.stream_settings(),
+        Duration::from_secs(1),
+    )
+    .await;
+
+    let mut registry = Registry::default();
+    let metrics = DispatchMetrics::register(&mut registry);
+    ops::serve(
+        args.common.metrics_addr,
+        ops::router(Arc::new(registry), Arc::new(move || stream.check())),
+    )
+    .await
+    .context("failed to bind the metrics address")?;
+
+    let dispatcher = Arc::new(Dispatcher::new(catalogue, sink, metrics));
+    let settings = ConsumeSettings {
+        consumer: args.consumer,
+        concurrency: args.concurrency.max(1),
+        max_deliver: args.max_deliver.max(1),
+        ack_wait: args.ack_wait,
+        retry_base: args.retry_base,
+        retry_max: args.retry_max,
+        stream: args.common.stream_settings(),
+    };
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        ops::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    consumer::run(js, dispatcher, settings, shutdown).await;
+    Ok(())
+}

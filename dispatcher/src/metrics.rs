@@ -1,0 +1,136 @@
+//! Dispatcher metrics. Label values are bounded by the configured listeners; an event for a
+//! listener that is not configured is counted as `unknown`.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// What became of one delivery of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum EventOutcome {
+    /// Every selected trigger finished (created, or failed for good and logged).
+    Done,
+    /// A transient failure: handed back to JetStream for a later delivery.
+    Retry,
+    /// Retried as often as allowed: given up, logged with the last error.
+    GaveUp,
+    /// Not an event this dispatcher can read.
+    Malformed,
+    /// Its listener is no longer configured.
+    UnknownListener,
+}
+
+/// What became of one trigger for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum TriggerOutcome {
+    Created,
+    /// Will be retried with the event.
+    Transient,
+    /// Failed for good: binding, template or a refused create.
+    Permanent,
+    /// The event names a trigger the listener no longer has.
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabels {
+    namespace: String,
+    listener: String,
+    outcome: EventOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TriggerLabels {
+    namespace: String,
+    listener: String,
+    outcome: TriggerOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CreateLabels {
+    result: CreateResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+enum CreateResult {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct DispatchMetrics {
+    events: Family<EventLabels, Counter>,
+    triggers: Family<TriggerLabels, Counter>,
+    create: Family<CreateLabels, Histogram>,
+    webhook_to_created: Histogram,
+}
+
+impl DispatchMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let events = Family::default();
+        registry.register(
+            "sluice_dispatch_events",
+            "Event deliveries by listener and outcome",
+            events.clone(),
+        );
+        let triggers = Family::default();
+        registry.register(
+            "sluice_dispatch_triggers",
+            "Trigger runs by listener and outcome",
+            triggers.clone(),
+        );
+        let create = Family::<CreateLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        registry.register(
+            "sluice_dispatch_create_seconds",
+            "Time to create one object (Kubernetes API or directory)",
+            create.clone(),
+        );
+        let webhook_to_created = Histogram::new(exponential_buckets(0.001, 2.0, 18));
+        registry.register(
+            "sluice_webhook_to_created_seconds",
+            "Time from ingest receiving a webhook to the last object of a trigger being created",
+            webhook_to_created.clone(),
+        );
+        Self {
+            events,
+            triggers,
+            create,
+            webhook_to_created,
+        }
+    }
+
+    /// Counts an event delivery; `None` when its listener is not configured.
+    pub fn event(&self, listener: Option<(&str, &str)>, outcome: EventOutcome) {
+        let (namespace, listener) = listener.unwrap_or(("unknown", "unknown"));
+        self.events
+            .get_or_create(&EventLabels {
+                namespace: namespace.to_owned(),
+                listener: listener.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn trigger(&self, namespace: &str, listener: &str, outcome: TriggerOutcome) {
+        self.triggers
+            .get_or_create(&TriggerLabels {
+                namespace: namespace.to_owned(),
+                listener: listener.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn create(&self, seconds: f64, ok: bool) {
+        let result = if ok { CreateResult::Ok } else { CreateResult::Error };
+        self.create.get_or_create(&CreateLabels { result }).observe(seconds);
+    }
+
+    pub fn webhook_to_created(&self, seconds: f64) {
+        self.webhook_to_created.observe(seconds);
+    }
+}

@@ -1,0 +1,81 @@
+//! Creates objects through the Kubernetes API, impersonating the tenant's service account so
+//! the API server's RBAC decides what a tenant may create.
+
+use std::time::Duration;
+
+use http::HeaderValue;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::core::Request;
+use kube::Resource;
+use serde_json::Value;
+
+use super::{Created, FailureKind, SinkError, group_version, str_field};
+
+/// Creates objects with one shared client; the identity is chosen per request.
+pub struct KubeSink {
+    client: kube::Client,
+    timeout: Duration,
+}
+
+impl KubeSink {
+    /// `timeout` bounds each create request.
+    pub fn new(client: kube::Client, timeout: Duration) -> Self {
+        Self { client, timeout }
+    }
+
+    pub async fn create(&self, object: &Value, namespace: &str, user: &str) -> Result<Created, SinkError> {
+        let api_version = str_field(object, "/apiVersion")
+            .ok_or_else(|| SinkError::permanent("the object has no apiVersion"))?;
+        let kind = str_field(object, "/kind")
+            .ok_or_else(|| SinkError::permanent("the object has no kind"))?;
+        let (group, version) = group_version(api_version);
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let url = DynamicObject::url_path(&resource, Some(namespace));
+        let body = serde_json::to_vec(object)
+            .map_err(|e| SinkError::permanent(format!("the object cannot be encoded: {e}")))?;
+        let mut request = Request::new(url)
+            .create(&PostParams::default(), body)
+            .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
+        let impersonate = HeaderValue::from_str(user)
+            .map_err(|_| SinkError::permanent("the service account name is not a valid header value"))?;
+        request.headers_mut().insert("Impersonate-User", impersonate);
+
+        let created: DynamicObject = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| SinkError::transient(format!("create timed out after {:?}", self.timeout)))?
+            .map_err(classify)?;
+        Ok(Created {
+            kind: kind.to_owned(),
+            name: created.metadata.name.unwrap_or_default(),
+        })
+    }
+}
+
+/// Decides retry or refuse from the error's kind and status code, never from its text.
+fn classify(error: kube::Error) -> SinkError {
+    match error {
+        kube::Error::Api(status) => {
+            let code = status.code;
+            let transient = code == 429 || code >= 500 || code == 408;
+            let retry_after = status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .map(|s| Duration::from_secs(u64::from(s)));
+            SinkError {
+                kind: if transient {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                },
+                status: Some(code),
+                retry_after,
+                message: format!("the API answered {code} {}: {}", status.reason, status.message),
+            }
+        }
+        kube::Error::SerdeError(e) => SinkError::permanent(format!("unexpected API answer: {e}")),
+        kube::Error::BuildRequest(e) => SinkError::permanent(format!("the request cannot be built: {e}")),
+        other => SinkError::transient(format!("the API could not be reached: {other}")),
+    }
+}

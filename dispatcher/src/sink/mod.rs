@@ -1,0 +1,81 @@
+//! Where rendered objects go: the Kubernetes API, or a directory of YAML files.
+
+pub mod dir;
+pub mod kube;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// API 5xx, 429, timeouts, connection errors: retry later.
+    Transient,
+    /// Refused for good (403, 422, invalid object…): retrying cannot help.
+    Permanent,
+}
+
+/// A create that did not happen.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct SinkError {
+    pub kind: FailureKind,
+    /// HTTP status from the API, when there was an answer.
+    pub status: Option<u16>,
+    /// How long the API asked us to wait (429 `Retry-After`).
+    pub retry_after: Option<Duration>,
+    pub message: String,
+}
+
+impl SinkError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Permanent,
+            status: None,
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Transient,
+            status: None,
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// An object that was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub kind: String,
+    pub name: String,
+}
+
+/// The configured destination.
+pub enum Sink {
+    Kube(kube::KubeSink),
+    Dir(dir::DirSink),
+}
+
+impl Sink {
+    /// Creates `object` in `namespace` as `user` (an impersonated service account).
+    pub async fn create(&self, object: &Value, namespace: &str, user: &str) -> Result<Created, SinkError> {
+        match self {
+            Self::Kube(sink) => sink.create(object, namespace, user).await,
+            Self::Dir(sink) => sink.create(object, namespace).await,
+        }
+    }
+}
+
+/// `apiVersion` split into group and version (`v1` is the core group `""`).
+pub(crate) fn group_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+pub(crate) fn str_field<'v>(object: &'v Value, pointer: &str) -> Option<&'v str> {
+    object.pointer(pointer).and_then(Value::as_str)
+}

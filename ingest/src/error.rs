@@ -1,0 +1,90 @@
+//! Every way a webhook can be refused, with its status and stable JSON `code`.
+//!
+//! Bodies name the cause but never echo a secret, a signature or an expected value; 5xx
+//! bodies stay generic and the cause is logged once where it happens.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::AuthFailure;
+use crate::metrics::Outcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("no EventListener {namespace}/{listener}")]
+    UnknownListener { namespace: String, listener: String },
+    #[error("the request body is larger than {limit} bytes")]
+    BodyTooLarge { limit: usize },
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+    #[error("the request body is not valid JSON: {reason}")]
+    InvalidJson { reason: String },
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    #[error("{0}")]
+    Unauthorized(AuthFailure),
+    #[error("the event queue is unavailable; retry later")]
+    QueueUnavailable,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+}
+
+impl IngestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownListener { .. } => StatusCode::NOT_FOUND,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyUnreadable | Self::InvalidJson { .. } | Self::NotAnObject => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownListener { .. } => "unknown_listener",
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyUnreadable => "body_unreadable",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::NotAnObject => "body_not_object",
+            Self::Unauthorized(failure) => failure.code(),
+            Self::QueueUnavailable => "queue_unavailable",
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::UnknownListener { .. } => Outcome::NotFound,
+            Self::BodyTooLarge { .. } => Outcome::TooLarge,
+            Self::BodyUnreadable | Self::InvalidJson { .. } | Self::NotAnObject => {
+                Outcome::BadRequest
+            }
+            Self::Unauthorized(_) => Outcome::Unauthorized,
+            Self::QueueUnavailable => Outcome::Unavailable,
+        }
+    }
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::QueueUnavailable) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

@@ -1,0 +1,15 @@
+//! `sluice-ingest`: the HTTP edge. It authenticates webhooks, wraps them in an event
+//! envelope and answers 202 only once JetStream has stored them.
+//!
+//! - [`app`] builds the router and holds the request path,
+//! - [`auth`] verifies provider signatures,
+//! - [`publish`] writes events to JetStream and waits for the durable ack,
+//! - [`error`] maps every refusal to a status and a stable JSON `code`,
+//! - [`metrics`] counts outcomes and times publish acks.
+
+pub mod app;
+pub mod args;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod publish;

@@ -1,0 +1,89 @@
+//! Ingest metrics. Label values are bounded: a listener that is not configured is counted as
+//! `unknown`.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// What happened to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum Outcome {
+    /// Stored in JetStream and answered 202.
+    Accepted,
+    /// Authentic, but no trigger wanted it: answered 202, not queued.
+    Filtered,
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    TooLarge,
+    /// JetStream did not store it: answered 503.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    namespace: String,
+    listener: String,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PublishLabels {
+    result: PublishResult,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+enum PublishResult {
+    Ok,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    publish_ack: Family<PublishLabels, Histogram>,
+}
+
+impl IngestMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "sluice_ingest_requests",
+            "Webhook requests by listener and outcome",
+            requests.clone(),
+        );
+        let publish_ack = Family::<PublishLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        registry.register(
+            "sluice_ingest_publish_ack_seconds",
+            "Time from publishing an event to JetStream's durable ack (or the failure)",
+            publish_ack.clone(),
+        );
+        Self {
+            requests,
+            publish_ack,
+        }
+    }
+
+    /// Counts a request; pass `None` as `listener` when the listener is not configured.
+    pub fn request(&self, listener: Option<(&str, &str)>, outcome: Outcome) {
+        let (namespace, listener) = listener.unwrap_or(("unknown", "unknown"));
+        self.requests
+            .get_or_create(&RequestLabels {
+                namespace: namespace.to_owned(),
+                listener: listener.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn publish_ack(&self, seconds: f64, ok: bool) {
+        let result = if ok { PublishResult::Ok } else { PublishResult::Error };
+        self.publish_ack
+            .get_or_create(&PublishLabels { result })
+            .observe(seconds);
+    }
+}

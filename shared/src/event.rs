@@ -1,0 +1,231 @@
+//! The event envelope: what ingest publishes to JetStream and the dispatcher consumes.
+//!
+//! It keeps the exact body bytes that were verified (as a raw JSON value, never re-encoded),
+//! the request headers minus credentials, and everything the dispatcher needs to run the
+//! listener's triggers without looking at the HTTP request again.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Version of the envelope's layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Request headers that carry credentials and never enter the queue.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "Authorization",
+    "Cookie",
+    "Proxy-Authorization",
+    "X-Gitee-Token",
+    "X-Gitlab-Token",
+    "X-Hub-Signature",
+    "X-Hub-Signature-256",
+    "X-Slack-Signature",
+];
+
+/// A webhook as stored in the stream.
+///
+/// On the wire it is one line of compact JSON with [`EventMeta`], a `\n`, then the body bytes
+/// exactly as received: the body is never re-encoded, escaped or parsed on the way through.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub meta: EventMeta,
+    pub body: Bytes,
+}
+
+/// Everything about a webhook except its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMeta {
+    pub schema: u32,
+    /// UUID answered to the sender as `eventID`, and `$(context.eventID)` in bindings.
+    pub event_id: String,
+    pub namespace: String,
+    pub listener: String,
+    /// When ingest received the request, in milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+    /// Identifies the delivery for de-duplication, scoped to namespace and listener.
+    pub idempotency_key: String,
+    /// Names of the triggers whose authentication passed; only these run.
+    pub triggers: Vec<String>,
+    /// W3C trace context of the request, when the sender sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    pub headers: Headers,
+}
+
+/// Why a stored message is not an event this version understands.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the message has no metadata line")]
+    NoMetadata,
+    #[error("the metadata line is not valid")]
+    Metadata(#[source] serde_json::Error),
+    #[error("schema version {0} is not supported (this build reads {SCHEMA_VERSION})")]
+    Schema(u32),
+}
+
+impl Envelope {
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        // Serialising strings and string maps into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, &self.meta);
+        out.push(b'\n');
+        out.extend_from_slice(&self.body);
+        Bytes::from(out)
+    }
+
+    pub fn decode(message: Bytes) -> Result<Self, DecodeError> {
+        let newline = message
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or(DecodeError::NoMetadata)?;
+        let meta: EventMeta =
+            serde_json::from_slice(&message[..newline]).map_err(DecodeError::Metadata)?;
+        if meta.schema != SCHEMA_VERSION {
+            return Err(DecodeError::Schema(meta.schema));
+        }
+        Ok(Self {
+            meta,
+            body: message.slice(newline + 1..),
+        })
+    }
+}
+
+/// Request headers keyed by their canonical name (`X-Github-Event`, as Go's
+/// `textproto.CanonicalMIMEHeaderKey` spells it, which is what Tekton exposes), each with all
+/// its values in arrival order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Headers(BTreeMap<String, Vec<String>>);
+
+impl Headers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a value; credential headers are dropped.
+    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+        let name = canonical_header_name(name);
+        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+            return;
+        }
+        self.0.entry(name).or_default().push(value.into());
+    }
+
+    /// All values of a header, matched case-insensitively.
+    pub fn get_all(&self, name: &str) -> Option<&[String]> {
+        self.0.get(&canonical_header_name(name)).map(Vec::as_slice)
+    }
+
+    /// The values of a header joined with `,`, as Tekton presents a multi-valued header.
+    pub fn get_joined(&self, name: &str) -> Option<String> {
+        self.get_all(name).map(|values| values.join(","))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, String)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.append(&name, value);
+        }
+        headers
+    }
+}
+
+/// Go's `CanonicalMIMEHeaderKey`: the first letter and every letter after `-` upper case, the
+/// rest lower case. A name with a byte that is not a valid token character is returned as is.
+pub fn canonical_header_name(name: &str) -> String {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return name.to_owned();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_canonicalised_like_go() {
+        assert_eq!(canonical_header_name("x-github-event"), "X-Github-Event");
+        assert_eq!(canonical_header_name("X-GitHub-Event"), "X-Github-Event");
+        assert_eq!(canonical_header_name("content-TYPE"), "Content-Type");
+        assert_eq!(canonical_header_name("bad header"), "bad header");
+    }
+
+    #[test]
+    fn multi_valued_headers_join_with_commas_and_match_any_case() {
+        let headers: Headers = [
+            ("accept".to_owned(), "a".to_owned()),
+            ("Accept".to_owned(), "b".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(headers.get_joined("ACCEPT").as_deref(), Some("a,b"));
+        assert_eq!(headers.get_joined("missing"), None);
+    }
+
+    #[test]
+    fn credentials_never_enter_the_envelope() {
+        let mut headers = Headers::new();
+        headers.append("x-hub-signature-256", "sha256=abc");
+        headers.append("authorization", "Bearer t");
+        headers.append("x-gitlab-token", "t");
+        headers.append("x-github-event", "push");
+        assert_eq!(headers.iter().count(), 1);
+    }
+
+    #[test]
+    fn envelope_keeps_the_body_bytes_exactly() {
+        let body = Bytes::from_static(b" { \"b\":1,\n  \"a\": [1.50, \"\\u00e9\"] }\n");
+        let env = Envelope {
+            meta: EventMeta {
+                schema: SCHEMA_VERSION,
+                event_id: "e".into(),
+                namespace: "ns".into(),
+                listener: "l".into(),
+                received_at_ms: 1,
+                idempotency_key: "k".into(),
+                triggers: vec!["t".into()],
+                traceparent: None,
+                headers: [("X-A".to_owned(), "line\nbreak".to_owned())].into_iter().collect(),
+            },
+            body: body.clone(),
+        };
+        let back = Envelope::decode(env.encode()).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.body, body);
+    }
+
+    #[test]
+    fn undecodable_messages_say_why() {
+        assert!(matches!(Envelope::decode(Bytes::from_static(b"{}")), Err(DecodeError::NoMetadata)));
+        assert!(matches!(Envelope::decode(Bytes::from_static(b"nope\n{}")), Err(DecodeError::Metadata(_))));
+    }
+}
