@@ -1,14 +1,14 @@
 //! Dispatcher metrics. Label values are bounded by the configured listeners; an event for a
 //! listener that is not configured is counted as `unknown`.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// What became of one delivery of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventOutcome {
     /// Every selected trigger finished (created, or failed for good and logged).
     Done,
@@ -23,7 +23,7 @@ pub enum EventOutcome {
 }
 
 /// What became of one trigger for one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TriggerOutcome {
     Created,
     /// Will be retried with the event.
@@ -33,6 +33,26 @@ pub enum TriggerOutcome {
     /// The event names a trigger the listener no longer has.
     Missing,
 }
+
+sluice_shared::label_values!(EventOutcome {
+    Done => "done",
+    Retry => "retry",
+    GaveUp => "gave_up",
+    Malformed => "malformed",
+    UnknownListener => "unknown_listener",
+});
+
+sluice_shared::label_values!(TriggerOutcome {
+    Created => "created",
+    Transient => "transient",
+    Permanent => "permanent",
+    Missing => "missing",
+});
+
+sluice_shared::label_values!(CreateResult {
+    Ok => "ok",
+    Error => "error",
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EventLabels {
@@ -53,7 +73,7 @@ struct CreateLabels {
     result: CreateResult,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum CreateResult {
     Ok,
     Error,

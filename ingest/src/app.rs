@@ -51,6 +51,12 @@ pub fn router(state: AppState, ready: ReadinessCheck) -> Router {
         .route("/hooks/{namespace}/{listener}", post(receive))
         .with_state(state)
         .merge(health_routes(ready))
+        .fallback(not_found)
+}
+
+async fn not_found() -> Response {
+    let body = serde_json::json!({"code": "not_found", "message": "no such route; webhooks are posted to /hooks/{namespace}/{listener}"});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
 /// Tekton Triggers' answer to an accepted webhook.

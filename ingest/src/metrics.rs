@@ -1,14 +1,14 @@
 //! Ingest metrics. Label values are bounded: a listener that is not configured is counted as
 //! `unknown`.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// What happened to a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Stored in JetStream and answered 202.
     Accepted,
@@ -22,6 +22,21 @@ pub enum Outcome {
     Unavailable,
 }
 
+sluice_shared::label_values!(Outcome {
+    Accepted => "accepted",
+    Filtered => "filtered",
+    BadRequest => "bad_request",
+    Unauthorized => "unauthorized",
+    NotFound => "not_found",
+    TooLarge => "too_large",
+    Unavailable => "unavailable",
+});
+
+sluice_shared::label_values!(PublishResult {
+    Ok => "ok",
+    Error => "error",
+});
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     namespace: String,
@@ -34,7 +49,7 @@ struct PublishLabels {
     result: PublishResult,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum PublishResult {
     Ok,
     Error,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod event;
 pub mod expr;
 pub mod jetstream;
+pub mod metrics;
 pub mod names;
 pub mod ops;
 pub mod secret;
