@@ -1,0 +1,185 @@
+//! Bad input at the edge: each refusal has its status and code, and nothing refused is queued.
+
+use std::process::Command;
+
+use sluice_tests::NatsServer;
+use sluice_tests::procs::{Ingest, bin_path, github_signature};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{ConfigDir, SECRET, github_listener, post, post_push, push_body, stored_events};
+
+async fn ingest_with_github_listener(extra: &[&str]) -> (NatsServer, ConfigDir, Ingest) {
+    let nats = NatsServer::start().await;
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), extra).await;
+    ingest.wait_ready().await;
+    (nats, config, ingest)
+}
+
+#[tokio::test]
+async fn oversize_body_is_refused_with_413_and_not_queued() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&["--max-body-bytes", "1024"]).await;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+
+    let mut big = br#"{"padding":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 2048));
+    big.extend(br#""}"#);
+    let (status, body) = post_push(&client, &url, &big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["code"], "body_too_large");
+
+    // A chunked body with no Content-Length is cut off at the limit too.
+    assert_eq!(post_chunked(&ingest.url, "/hooks/team-a/github", &big).await, 413);
+
+    let (status, _) = post_push(&client, &url, &push_body("small")).await;
+    assert_eq!(status, 202, "a body under the limit is still accepted");
+    assert_eq!(stored_events(&nats.url()).await, 1);
+}
+
+#[tokio::test]
+async fn body_that_is_not_a_json_object_is_400() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    for (body, code) in [
+        (&b"[1, 2]"[..], "body_not_object"),
+        (b"\"text\"", "body_not_object"),
+        (b"42", "body_not_object"),
+        (b"{\"unterminated\": ", "invalid_json"),
+        (b"not json at all", "invalid_json"),
+        (b"{} {}", "invalid_json"),
+        (b"", "invalid_json"),
+    ] {
+        let (status, answer) = post_push(&client, &url, body).await;
+        assert_eq!(status, 400, "{:?} -> {answer}", String::from_utf8_lossy(body));
+        assert_eq!(answer["code"], code, "{:?}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(stored_events(&nats.url()).await, 0);
+}
+
+#[tokio::test]
+async fn unknown_listeners_and_hostile_paths_are_404_before_any_lookup() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
+    let client = reqwest::Client::new();
+    let body = push_body("abc");
+    let long = "a".repeat(300);
+    for path in [
+        "/hooks/team-a/nope".to_owned(),
+        "/hooks/team-b/github".to_owned(),
+        "/hooks/team-a/github%2F..%2Fother".to_owned(),
+        "/hooks/team-a/..".to_owned(),
+        "/hooks/team-a/git%2Ehub".to_owned(),
+        "/hooks/TEAM-A/github".to_owned(),
+        "/hooks/team-a/sluice.events.%3E".to_owned(),
+        format!("/hooks/team-a/{long}"),
+    ] {
+        let (status, answer) = post_push(&client, &format!("{}{path}", ingest.url), &body).await;
+        assert_eq!(status, 404, "{path} -> {answer}");
+        // `..` is resolved by the client before sending, so it meets the router's fallback.
+        let code = answer["code"].as_str().unwrap_or_default();
+        assert!(code == "unknown_listener" || code == "not_found", "{path} -> {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.len() < 200, "error bodies stay small: {message}");
+    }
+    assert_eq!(stored_events(&nats.url()).await, 0);
+}
+
+#[tokio::test]
+async fn bad_signatures_are_401_with_a_code_and_no_secret() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let body = push_body("abc");
+
+    let (status, answer) = post(&client, &url, &body, &[("X-GitHub-Event", "push")]).await;
+    assert_eq!((status, answer["code"].as_str()), (401, Some("signature_missing")));
+
+    let wrong = github_signature("not-the-secret", &body);
+    let (status, answer) = post(
+        &client,
+        &url,
+        &body,
+        &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &wrong)],
+    )
+    .await;
+    assert_eq!((status, answer["code"].as_str()), (401, Some("signature_invalid")));
+    let text = answer.to_string();
+    assert!(!text.contains(SECRET) && !text.contains(&wrong[7..]), "{text}");
+    let right = github_signature(SECRET, &body);
+    assert!(!text.contains(&right[7..]), "the expected signature is never echoed");
+
+    // Authentic but not a push: answered 202, filtered, not queued.
+    let (status, _) = post(
+        &client,
+        &url,
+        &body,
+        &[("X-GitHub-Event", "issues"), ("X-Hub-Signature-256", &right)],
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(stored_events(&nats.url()).await, 0);
+}
+
+#[tokio::test]
+async fn a_broken_yaml_document_is_reported_and_the_good_ones_serve() {
+    let nats = NatsServer::start().await;
+    let mixed = format!(
+        "{}\n---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata: {{name: broken, namespace: team-a}}\nspec:\n  triggers: [ {{ name: x\n",
+        github_listener("team-a", "builder")
+    );
+    let config = ConfigDir::new()
+        .file("mixed.yaml", &mixed)
+        .file(
+            "wrong-type.yaml",
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata: {name: typed, namespace: team-a}\nspec:\n  triggers: 7\n",
+        );
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let client = reqwest::Client::new();
+
+    let (status, answer) = post_push(&client, &ingest.hook_url("team-a", "github"), &push_body("abc")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["eventListener"], "github");
+    assert_eq!(answer["namespace"], "team-a");
+    assert!(answer["eventID"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(answer["eventListenerUID"].as_str().is_some_and(|id| !id.is_empty()));
+    let (status, _) = post_push(&client, &ingest.hook_url("team-a", "typed"), &push_body("abc")).await;
+    assert_eq!(status, 404, "the invalid listener is skipped");
+
+    let output = Command::new(bin_path("sluice"))
+        .args(["validate", "--config-dir"])
+        .arg(config.path())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert!(report.contains("mixed.yaml (document 4)"), "{report}");
+    assert!(report.contains("wrong-type.yaml (document 0): spec.triggers"), "{report}");
+}
+
+/// Sends `body` with `Transfer-Encoding: chunked` over a raw connection; returns the status.
+async fn post_chunked(base: &str, path: &str, body: &[u8]) -> u16 {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nX-Hub-Signature-256: {}\r\nConnection: close\r\n\r\n",
+        github_signature(SECRET, body)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.chunks(100) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break; // the server may answer and close before the whole body is sent
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {answer:?}"))
+}

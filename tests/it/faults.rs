@@ -1,0 +1,149 @@
+//! Crashes and outages: a `kill -9`'d dispatcher and a stopped nats-server lose no event that
+//! got a 202.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use sluice_tests::api_double::{FaultRule, Verb};
+use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually};
+use sluice_tests::{ApiDouble, NatsServer};
+
+use crate::support::{ConfigDir, github_listener, post_push, push_body};
+
+const SA_USER: &str = "system:serviceaccount:team-a:builder";
+
+fn event_ids_of_runs(api: &ApiDouble) -> HashSet<String> {
+    api.objects("tekton.dev", "pipelineruns", "team-a")
+        .iter()
+        .filter_map(|r| {
+            r["metadata"]["labels"]["triggers.tekton.dev/triggers-eventid"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
+    let nats = NatsServer::start().await;
+    let api = ApiDouble::start().await;
+    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+    // Slow creates keep events in flight when the dispatcher dies.
+    api.inject(FaultRule::delay(Duration::from_millis(20)).on(Verb::Create).always());
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(kube_dir.path());
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let mut dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &["--ack-wait", "2s", "--concurrency", "8"],
+    )
+    .await;
+
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let mut accepted = HashSet::new();
+    for i in 0..300 {
+        let (status, answer) = post_push(&client, &url, &push_body(&format!("rev-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+        accepted.insert(answer["eventID"].as_str().unwrap().to_owned());
+        if i == 100 {
+            // Wait until the dispatcher is busy, then kill it without warning.
+            assert!(
+                eventually(Duration::from_secs(10), || async {
+                    api.object_count("tekton.dev", "pipelineruns", "team-a") > 20
+                })
+                .await
+            );
+            dispatcher.process.kill9();
+        }
+        if i == 200 {
+            dispatcher.process.restart();
+            dispatcher.wait_ready().await;
+        }
+    }
+
+    let complete = eventually(Duration::from_secs(60), || async {
+        event_ids_of_runs(&api).is_superset(&accepted)
+    })
+    .await;
+    let created = event_ids_of_runs(&api);
+    let missing = accepted.difference(&created).count();
+    assert!(complete, "{missing} accepted events have no run");
+    assert!(created.is_subset(&accepted), "no run without an accepted event");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nats_outage_answers_503_then_recovers_without_restarts() {
+    let nats = NatsServer::start().await;
+    let api = ApiDouble::start().await;
+    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(kube_dir.path());
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let _dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let mut accepted = HashSet::new();
+    for i in 0..20 {
+        let (status, answer) = post_push(&client, &url, &push_body(&format!("before-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+        accepted.insert(answer["eventID"].as_str().unwrap().to_owned());
+    }
+
+    nats.stop().await;
+    for i in 0..5 {
+        let started = Instant::now();
+        let response = client
+            .post(&url)
+            .header("X-GitHub-Event", "push")
+            .header(
+                "X-Hub-Signature-256",
+                sluice_tests::procs::github_signature(crate::support::SECRET, &push_body(&format!("during-{i}"))),
+            )
+            .body(push_body(&format!("during-{i}")))
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(response.status().as_u16(), 503, "request {i} during the outage");
+        assert!(response.headers().contains_key("retry-after"));
+        assert!(elapsed < Duration::from_secs(2), "answered in {elapsed:?}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["code"], "queue_unavailable");
+    }
+    let readyz = format!("{}/readyz", ingest.url);
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            client.get(&readyz).send().await.is_ok_and(|r| r.status().as_u16() == 503)
+        })
+        .await,
+        "/readyz fails while NATS is down"
+    );
+
+    nats.restart().await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            client.get(&readyz).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await,
+        "ingest became ready again by itself"
+    );
+    for i in 0..20 {
+        let (status, answer) = post_push(&client, &url, &push_body(&format!("after-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+        accepted.insert(answer["eventID"].as_str().unwrap().to_owned());
+    }
+    let complete = eventually(Duration::from_secs(60), || async {
+        event_ids_of_runs(&api).is_superset(&accepted)
+    })
+    .await;
+    let missing = accepted.difference(&event_ids_of_runs(&api)).count();
+    assert!(complete, "{missing} of {} accepted events have no run", accepted.len());
+}

@@ -1,0 +1,133 @@
+//! The whole path: signed webhooks → ingest → JetStream → dispatcher → Kubernetes API.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually};
+use sluice_tests::{ApiDouble, NatsServer};
+
+use crate::support::{ConfigDir, github_listener, param, post_push, push_body};
+
+const SA_USER: &str = "system:serviceaccount:team-a:builder";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
+    let nats = NatsServer::start().await;
+    let api = ApiDouble::start().await;
+    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(kube_dir.path());
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let _dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let answers: Vec<(String, u16, serde_json::Value)> = futures_util::stream::iter(0..1000)
+        .map(|i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let revision = format!("{i:040x}");
+                let (status, answer) = post_push(&client, &url, &push_body(&revision)).await;
+                (revision, status, answer)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut expected = std::collections::HashMap::new();
+    for (revision, status, answer) in &answers {
+        assert_eq!(*status, 202, "{answer}");
+        expected.insert(answer["eventID"].as_str().unwrap().to_owned(), revision.clone());
+    }
+    assert_eq!(expected.len(), 1000, "every webhook got its own event id");
+
+    let all_created = eventually(Duration::from_secs(60), || async {
+        api.object_count("tekton.dev", "pipelineruns", "team-a") >= 1000
+    })
+    .await;
+    let runs = api.objects("tekton.dev", "pipelineruns", "team-a");
+    assert!(all_created, "only {} runs were created", runs.len());
+    // Give a stray duplicate the chance to show up before counting exactly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let runs = api.objects("tekton.dev", "pipelineruns", "team-a");
+    assert_eq!(runs.len(), 1000);
+
+    let mut seen = HashSet::new();
+    for run in &runs {
+        let labels = &run["metadata"]["labels"];
+        assert_eq!(labels["triggers.tekton.dev/eventlistener"], "github");
+        assert_eq!(labels["triggers.tekton.dev/trigger"], "on-push");
+        let event_id = labels["triggers.tekton.dev/triggers-eventid"].as_str().unwrap();
+        let revision = expected.get(event_id).expect("the run belongs to an accepted event");
+        assert_eq!(param(run, "revision"), Some(revision.as_str()));
+        assert_eq!(param(run, "url"), Some("https://github.com/example/app.git"));
+        assert_eq!(param(run, "event"), Some("push"));
+        assert!(run["metadata"]["name"].as_str().unwrap().starts_with("build-"));
+        assert!(seen.insert(event_id.to_owned()), "one run per event");
+    }
+
+    let creates: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST)
+        .collect();
+    assert_eq!(creates.len(), 1000);
+    for request in &creates {
+        assert_eq!(request.impersonated_user.as_deref(), Some(SA_USER));
+        assert_eq!(request.status, Some(201));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
+    let nats = NatsServer::start().await;
+    let api = ApiDouble::start().await;
+    // Only team-b's service account may create runs.
+    api.grant("system:serviceaccount:team-b:builder", &["create"], "tekton.dev", "pipelineruns", "team-b");
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(kube_dir.path());
+    let config = ConfigDir::new()
+        .file("a.yaml", &github_listener("team-a", "builder"))
+        .file("b.yaml", &github_listener("team-b", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+
+    let client = reqwest::Client::new();
+    let (status, _) = post_push(&client, &ingest.hook_url("team-a", "github"), &push_body("a1")).await;
+    assert_eq!(status, 202);
+    let (status, _) = post_push(&client, &ingest.hook_url("team-b", "github"), &push_body("b1")).await;
+    assert_eq!(status, 202);
+
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            api.object_count("tekton.dev", "pipelineruns", "team-b") == 1
+        })
+        .await
+    );
+    // The 403 was final: one attempt, logged with the reason, counted as permanent.
+    let metrics_url = format!("{}/metrics", dispatcher.metrics_url);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let text = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+            text.contains(r#"sluice_dispatch_triggers_total{namespace="team-a",listener="github",outcome="permanent"} 1"#)
+        })
+        .await,
+        "{}",
+        dispatcher.process.logs()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let forbidden: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some("team-a") && r.method == http::Method::POST)
+        .collect();
+    assert_eq!(forbidden.len(), 1);
+    assert_eq!(forbidden[0].status, Some(403));
+    assert_eq!(api.object_count("tekton.dev", "pipelineruns", "team-a"), 0);
+    assert!(dispatcher.process.logs().contains("cannot create resource"), "the reason is logged");
+}

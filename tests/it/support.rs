@@ -1,0 +1,148 @@
+//! Fixtures shared by the integration tests: configuration directories and webhook posts.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use serde_json::{Value, json};
+use sluice_tests::procs::github_signature;
+
+pub const SECRET: &str = "it-webhook-secret";
+
+/// A temporary configuration directory.
+pub struct ConfigDir(tempfile::TempDir);
+
+impl ConfigDir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().expect("tempdir"))
+    }
+
+    pub fn file(self, name: &str, yaml: &str) -> Self {
+        std::fs::write(self.0.path().join(name), yaml).expect("write config");
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// A GitHub listener in `namespace`: signature checked with [`SECRET`], push events only,
+/// a PipelineRun per push created as service account `sa`.
+pub fn github_listener(namespace: &str, sa: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: github, namespace: {namespace}}}
+stringData: {{token: {SECRET}}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {{name: push, namespace: {namespace}}}
+spec:
+  params:
+    - {{name: revision, value: $(body.head_commit.id)}}
+    - {{name: url, value: $(body.repository.clone_url)}}
+    - {{name: event, value: $(header.X-GitHub-Event)}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {{name: build, namespace: {namespace}}}
+spec:
+  params:
+    - name: revision
+    - name: url
+    - name: event
+  resourcetemplates:
+    - apiVersion: tekton.dev/v1
+      kind: PipelineRun
+      metadata:
+        generateName: build-
+      spec:
+        pipelineRef: {{name: build}}
+        params:
+          - {{name: revision, value: $(tt.params.revision)}}
+          - {{name: url, value: $(tt.params.url)}}
+          - {{name: event, value: $(tt.params.event)}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: github, namespace: {namespace}}}
+spec:
+  serviceAccountName: {sa}
+  triggers:
+    - name: on-push
+      interceptors:
+        - ref: {{name: github}}
+          params:
+            - {{name: secretRef, value: {{secretName: github, secretKey: token}}}}
+            - {{name: eventTypes, value: [push]}}
+      bindings: [{{ref: push}}]
+      template: {{ref: build}}
+"#
+    )
+}
+
+/// A GitHub push body whose head commit is `revision`.
+pub fn push_body(revision: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "repository": {"clone_url": "https://github.com/example/app.git", "full_name": "example/app"},
+        "head_commit": {"id": revision, "message": "fix \"quotes\"\nand newlines"},
+        "pusher": {"name": "octocat"}
+    }))
+    .expect("json")
+}
+
+/// Posts a signed GitHub push; returns the status and the JSON answer.
+pub async fn post_push(client: &reqwest::Client, url: &str, body: &[u8]) -> (u16, Value) {
+    post(
+        client,
+        url,
+        body,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &github_signature(SECRET, body)),
+        ],
+    )
+    .await
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = client
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(10));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        }
+        Err(error) => (0, Value::String(error.to_string())),
+    }
+}
+
+/// Messages stored in the events stream.
+pub async fn stored_events(nats_url: &str) -> u64 {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let js = jetstream::new(client);
+    match js.get_stream("SLUICE_EVENTS").await {
+        Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// The value of a run's param by name.
+pub fn param<'v>(run: &'v Value, name: &str) -> Option<&'v str> {
+    run["spec"]["params"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)?["value"]
+        .as_str()
+}
