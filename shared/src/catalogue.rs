@@ -34,8 +34,7 @@ impl Catalogue {
     pub fn listener(&self, namespace: &str, name: &str) -> Option<&Arc<Listener>> {
         // Tuple keys need owned strings for `get`; listeners are few per request so the
         // allocation-free path via `raw_entry` is not worth the complexity here.
-        self.listeners
-            .get(&(namespace.to_owned(), name.to_owned()))
+        self.listeners.get(&(namespace.to_owned(), name.to_owned()))
     }
 
     pub fn listeners(&self) -> impl Iterator<Item = &Arc<Listener>> {
@@ -56,6 +55,13 @@ pub struct Listener {
     /// `metadata.uid`, or a stable UUID derived from namespace and name when the file has none.
     pub uid: String,
     pub triggers: Vec<Trigger>,
+}
+
+impl Listener {
+    /// The trigger named `name`; names are unique within a listener.
+    pub fn trigger(&self, name: &str) -> Option<&Trigger> {
+        self.triggers.iter().find(|trigger| trigger.name == name)
+    }
 }
 
 /// One trigger of a listener, inline or via `triggerRef`, fully resolved.

@@ -1,0 +1,708 @@
+//! From documents to the catalogue: resolving each listener's triggers through their
+//! references (Trigger, TriggerBinding, ClusterTriggerBinding, TriggerTemplate, Secret),
+//! within the listener's namespace only.
+//!
+//! Problems are reported at the narrowest scope that can be skipped safely: a bad reference
+//! or an interceptor Sluice does not evaluate skips that trigger, a listener field that
+//! would change which triggers run skips the listener, and the rest keeps serving.
+//! Interceptors and their secrets are in [`interceptors`].
+
+mod interceptors;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value as JsonValue;
+use sha2::{Digest, Sha256};
+
+use super::documents::{
+    BindingDoc, EventListenerDoc, TemplateRefDoc, TemplateSpecDoc, TriggerSpecDoc,
+};
+use super::load::{ApiVersion, Entry, Kind, Loaded, NsName, Origin, join_field};
+use crate::catalogue::{
+    BindingParam, ConfigIssue, Interceptor, Listener, ParamSpec, TemplateSpec, Trigger,
+};
+use crate::names::is_dns1123_subdomain;
+use crate::secret::SecretValue;
+
+/// The TriggerTemplate annotation that makes `"` in param values be inserted as `\"`.
+const OLD_ESCAPE_QUOTES: &str = "triggers.tekton.dev/old-escape-quotes";
+/// The service account of a trigger when neither it nor its listener names one.
+const DEFAULT_SERVICE_ACCOUNT: &str = "default";
+/// The name of the built-in interceptor Sluice evaluates.
+const GITHUB: &str = "github";
+
+const TRIGGER_SKIPPED: &str = "trigger skipped";
+const LISTENER_SKIPPED: &str = "listener skipped";
+const TEMPLATE_SKIPPED: &str = "template skipped";
+
+/// Resolves every listener; returns them with the issues of loading and resolving.
+pub(super) fn resolve(loaded: Loaded) -> (Vec<Listener>, Vec<ConfigIssue>) {
+    let (listeners, resolve_issues) = {
+        let mut resolver = Resolver::new(&loaded);
+        let listeners = loaded
+            .listeners
+            .iter()
+            .filter_map(|entry| resolver.listener(entry))
+            .collect();
+        (listeners, resolver.issues)
+    };
+    let mut issues = loaded.issues;
+    issues.extend(resolve_issues);
+    (listeners, issues)
+}
+
+/// A trigger resolved except for the listener's service account fallback.
+#[derive(Debug, Clone)]
+struct ResolvedSpec {
+    service_account: Option<String>,
+    interceptors: Vec<Interceptor>,
+    params: Vec<BindingParam>,
+    template: Arc<TemplateSpec>,
+}
+
+/// The result of looking up a reference.
+enum Lookup<T> {
+    Found(T),
+    /// Declared, but skipped for its own problem (already reported).
+    Invalid,
+    Missing,
+}
+
+/// Where a trigger spec is being resolved: its document, the path of the spec in it, the
+/// namespace references resolve in, and the API version its syntax follows.
+struct Site<'a> {
+    origin: &'a Origin,
+    base: String,
+    namespace: &'a str,
+    version: ApiVersion,
+}
+
+impl Site<'_> {
+    fn field(&self, child: &str) -> String {
+        join_field(&self.base, child)
+    }
+}
+
+struct Resolver<'a> {
+    loaded: &'a Loaded,
+    issues: Vec<ConfigIssue>,
+    /// Every TriggerTemplate, built once so that triggers share one `Arc`; `None`: invalid.
+    templates: BTreeMap<NsName, Option<Arc<TemplateSpec>>>,
+    /// Every Secret, decoded; `None`: invalid.
+    secrets: BTreeMap<NsName, Option<BTreeMap<String, SecretValue>>>,
+    /// Every Trigger resource, resolved once whoever refers to it; `None`: invalid.
+    triggers: BTreeMap<NsName, Option<ResolvedSpec>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(loaded: &'a Loaded) -> Self {
+        let mut resolver = Self {
+            loaded,
+            issues: Vec::new(),
+            templates: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+            triggers: BTreeMap::new(),
+        };
+        for (key, entry) in &loaded.templates {
+            let old_escape_quotes = entry
+                .doc
+                .metadata
+                .annotations
+                .get(OLD_ESCAPE_QUOTES)
+                .is_some_and(|v| v.as_str() == Some("true") || v.as_bool() == Some(true));
+            let template = resolver
+                .template_spec(
+                    &entry.origin,
+                    "spec",
+                    &entry.doc.spec,
+                    old_escape_quotes,
+                    TEMPLATE_SKIPPED,
+                )
+                .map(Arc::new);
+            resolver.templates.insert(key.clone(), template);
+        }
+        for (key, entry) in &loaded.secrets {
+            let secret = resolver.secret_data(entry);
+            resolver.secrets.insert(key.clone(), secret);
+        }
+        for (key, entry) in &loaded.triggers {
+            let site = Site {
+                origin: &entry.origin,
+                base: "spec".to_owned(),
+                namespace: &entry.namespace,
+                version: entry.version,
+            };
+            let spec = resolver.trigger_spec(&site, &entry.doc.spec);
+            resolver.triggers.insert(key.clone(), spec);
+        }
+        resolver
+    }
+
+    fn issue(&mut self, origin: &Origin, field: &str, message: impl Into<String>) {
+        self.issues.push(origin.issue(Some(field), message));
+    }
+
+    /// Whether `kind`/`namespace`/`name` was declared but failed to parse.
+    fn declared_invalid(&self, kind: Kind, namespace: &str, name: &str) -> bool {
+        self.loaded
+            .invalid
+            .contains(&(kind, namespace.to_owned(), name.to_owned()))
+    }
+
+    fn lookup<'m, T>(
+        &self,
+        map: &'m BTreeMap<NsName, Option<T>>,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Lookup<&'m T> {
+        match map.get(&(namespace.to_owned(), name.to_owned())) {
+            Some(Some(found)) => Lookup::Found(found),
+            Some(None) => Lookup::Invalid,
+            None if self.declared_invalid(kind, namespace, name) => Lookup::Invalid,
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Reports a reference that did not resolve.
+    fn dangling<T>(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        kind: Kind,
+        namespace: Option<&str>,
+        name: &str,
+        invalid: bool,
+    ) -> Option<T> {
+        let scope = namespace
+            .map(|ns| format!(" in namespace `{ns}`"))
+            .unwrap_or_default();
+        let problem = if invalid {
+            "is invalid (see the issue reported for it)"
+        } else {
+            "not found"
+        };
+        let message = format!("{kind} `{name}`{scope} {problem}; {TRIGGER_SKIPPED}");
+        self.issue(origin, field, message);
+        None
+    }
+
+    // ----- listeners -------------------------------------------------------------------
+
+    fn listener(&mut self, entry: &Entry<EventListenerDoc>) -> Option<Listener> {
+        let origin = &entry.origin;
+        let spec = &entry.doc.spec;
+        let mut refused = false;
+        if !spec.namespace_selector.match_names.is_empty() {
+            self.issue(
+                origin,
+                "spec.namespaceSelector",
+                format!(
+                    "selecting Triggers from other namespaces is not supported yet; {LISTENER_SKIPPED}"
+                ),
+            );
+            refused = true;
+        }
+        if spec.label_selector.as_ref().is_some_and(|s| !s.is_null()) {
+            self.issue(
+                origin,
+                "spec.labelSelector",
+                format!(
+                    "selecting Triggers by label is not supported yet (even an empty selector selects every Trigger of the namespace); {LISTENER_SKIPPED}"
+                ),
+            );
+            refused = true;
+        }
+        if !spec.trigger_groups.is_empty() {
+            self.issue(
+                origin,
+                "spec.triggerGroups",
+                format!("trigger groups are not supported yet; {LISTENER_SKIPPED}"),
+            );
+            refused = true;
+        }
+        let service_account = self.service_account(
+            origin,
+            "spec.serviceAccountName",
+            spec.service_account_name.as_deref(),
+            LISTENER_SKIPPED,
+        );
+        let service_account = match service_account {
+            Some(service_account) if !refused => service_account,
+            _ => return None,
+        };
+
+        let mut names = HashSet::new();
+        let mut triggers = Vec::new();
+        for (index, trigger) in spec.triggers.iter().enumerate() {
+            let trigger = self.listener_trigger(
+                entry,
+                index,
+                trigger,
+                &mut names,
+                service_account.as_deref(),
+            );
+            triggers.extend(trigger);
+        }
+
+        let uid = entry
+            .doc
+            .metadata
+            .uid
+            .clone()
+            .filter(|uid| !uid.is_empty())
+            .unwrap_or_else(|| derived_uid(&entry.namespace, &entry.name));
+        Some(Listener {
+            namespace: entry.namespace.clone(),
+            name: entry.name.clone(),
+            uid,
+            triggers,
+        })
+    }
+
+    /// `spec.triggers[index]`: names it, then resolves it inline or through `triggerRef`.
+    fn listener_trigger(
+        &mut self,
+        entry: &Entry<EventListenerDoc>,
+        index: usize,
+        trigger: &TriggerSpecDoc,
+        names: &mut HashSet<String>,
+        listener_service_account: Option<&str>,
+    ) -> Option<Trigger> {
+        let origin = &entry.origin;
+        let base = format!("spec.triggers[{index}]");
+        let trigger_ref = non_empty(trigger.trigger_ref.as_deref());
+        let (name, name_field) = match (trigger_ref, non_empty(trigger.name.as_deref())) {
+            (Some(reference), _) => (reference.to_owned(), join_field(&base, "triggerRef")),
+            (None, Some(name)) => (name.to_owned(), join_field(&base, "name")),
+            (None, None) => (format!("trigger-{index}"), base.clone()),
+        };
+        if !names.insert(name.clone()) {
+            self.issue(
+                origin,
+                &name_field,
+                format!("duplicate trigger name `{name}` in this listener; this one is skipped"),
+            );
+            return None;
+        }
+        if !is_label_value(&name) {
+            self.issue(
+                origin,
+                &name_field,
+                format!(
+                    "trigger name `{name}` is not a valid label value (at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit), and Sluice labels created objects with it; {TRIGGER_SKIPPED}"
+                ),
+            );
+            return None;
+        }
+
+        let spec = match trigger_ref {
+            Some(reference) => {
+                if !trigger.bindings.is_empty()
+                    || trigger.template.is_some()
+                    || !trigger.interceptors.is_empty()
+                {
+                    self.issue(
+                        origin,
+                        &base,
+                        format!(
+                            "`triggerRef` cannot be combined with inline `bindings`, `template` or `interceptors`; {TRIGGER_SKIPPED}"
+                        ),
+                    );
+                    return None;
+                }
+                let namespace = entry.namespace.as_str();
+                match self.lookup(&self.triggers, Kind::Trigger, namespace, reference) {
+                    Lookup::Found(spec) => spec.clone(),
+                    Lookup::Invalid => {
+                        return self.dangling(
+                            origin,
+                            &name_field,
+                            Kind::Trigger,
+                            Some(namespace),
+                            reference,
+                            true,
+                        );
+                    }
+                    Lookup::Missing => {
+                        return self.dangling(
+                            origin,
+                            &name_field,
+                            Kind::Trigger,
+                            Some(namespace),
+                            reference,
+                            false,
+                        );
+                    }
+                }
+            }
+            None => {
+                let site = Site {
+                    origin,
+                    base,
+                    namespace: &entry.namespace,
+                    version: entry.version,
+                };
+                self.trigger_spec(&site, trigger)?
+            }
+        };
+
+        let service_account = spec
+            .service_account
+            .as_deref()
+            .or(listener_service_account)
+            .unwrap_or(DEFAULT_SERVICE_ACCOUNT)
+            .to_owned();
+        Some(Trigger {
+            name,
+            namespace: entry.namespace.clone(),
+            service_account,
+            interceptors: spec.interceptors,
+            params: spec.params,
+            template: spec.template,
+        })
+    }
+
+    /// A service account name, if set; `None` (reported) when it is not a valid name.
+    fn service_account(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        name: Option<&str>,
+        consequence: &str,
+    ) -> Option<Option<String>> {
+        match non_empty(name) {
+            None => Some(None),
+            Some(name) if is_dns1123_subdomain(name) => Some(Some(name.to_owned())),
+            Some(name) => {
+                self.issue(
+                    origin,
+                    field,
+                    format!(
+                        "`{name}` is not a valid service account name (a DNS-1123 subdomain); {consequence}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    // ----- trigger specs ---------------------------------------------------------------
+
+    /// Resolves the fields of a trigger spec; every problem is reported, and any makes the
+    /// trigger invalid.
+    fn trigger_spec(&mut self, site: &Site<'_>, spec: &TriggerSpecDoc) -> Option<ResolvedSpec> {
+        let service_account = self.service_account(
+            site.origin,
+            &site.field("serviceAccountName"),
+            spec.service_account_name.as_deref(),
+            TRIGGER_SKIPPED,
+        );
+        let params = self.bindings(site, &spec.bindings);
+        let template = self.template(site, spec.template.as_ref());
+        let interceptors = self.interceptors(site, &spec.interceptors);
+        Some(ResolvedSpec {
+            service_account: service_account?,
+            interceptors: interceptors?,
+            params: params?,
+            template: template?,
+        })
+    }
+
+    /// All bindings' params, flattened in declaration order.
+    fn bindings(&mut self, site: &Site<'_>, bindings: &[BindingDoc]) -> Option<Vec<BindingParam>> {
+        let mut params = Vec::new();
+        let mut valid = true;
+        for (index, binding) in bindings.iter().enumerate() {
+            let field = site.field(&format!("bindings[{index}]"));
+            match self.binding(site, &field, binding) {
+                Some(binding_params) => params.extend(binding_params),
+                None => valid = false,
+            }
+        }
+        valid.then_some(params)
+    }
+
+    fn binding(
+        &mut self,
+        site: &Site<'_>,
+        field: &str,
+        binding: &BindingDoc,
+    ) -> Option<Vec<BindingParam>> {
+        let origin = site.origin;
+        let reference = non_empty(binding.reference.as_deref());
+        let name = non_empty(binding.name.as_deref());
+        let (target, target_field) = match (reference, &binding.value, name) {
+            (Some(_), Some(_), _) => {
+                self.issue(
+                    origin,
+                    field,
+                    format!("a binding has either `ref` or `value`, not both; {TRIGGER_SKIPPED}"),
+                );
+                return None;
+            }
+            (Some(reference), None, _) => (reference, join_field(field, "ref")),
+            (None, Some(value), Some(name)) => {
+                return Some(vec![BindingParam {
+                    name: name.to_owned(),
+                    value: value.0.clone(),
+                }]);
+            }
+            (None, Some(_), None) => {
+                self.issue(
+                    origin,
+                    &join_field(field, "name"),
+                    format!("is required for a binding with a `value`; {TRIGGER_SKIPPED}"),
+                );
+                return None;
+            }
+            // v1alpha1's deprecated spelling: a bare `name` refers to a binding.
+            (None, None, Some(name)) if site.version == ApiVersion::V1Alpha1 => {
+                (name, join_field(field, "name"))
+            }
+            (None, None, Some(name)) => {
+                self.issue(
+                    origin,
+                    field,
+                    format!(
+                        "binding `{name}` has neither `ref` nor `value` (a bare `name` is a reference only in v1alpha1; write `ref: {name}`); {TRIGGER_SKIPPED}"
+                    ),
+                );
+                return None;
+            }
+            (None, None, None) => {
+                self.issue(
+                    origin,
+                    field,
+                    format!("a binding needs `ref`, or `name` and `value`; {TRIGGER_SKIPPED}"),
+                );
+                return None;
+            }
+        };
+
+        let found = match non_empty(binding.kind.as_deref()) {
+            None | Some("TriggerBinding") => {
+                let key = (site.namespace.to_owned(), target.to_owned());
+                match self.loaded.bindings.get(&key) {
+                    Some(entry) => Some(entry),
+                    None => {
+                        let invalid =
+                            self.declared_invalid(Kind::TriggerBinding, site.namespace, target);
+                        return self.dangling(
+                            origin,
+                            &target_field,
+                            Kind::TriggerBinding,
+                            Some(site.namespace),
+                            target,
+                            invalid,
+                        );
+                    }
+                }
+            }
+            Some("ClusterTriggerBinding") => match self.loaded.cluster_bindings.get(target) {
+                Some(entry) => Some(entry),
+                None => {
+                    let invalid = self.declared_invalid(Kind::ClusterTriggerBinding, "", target);
+                    return self.dangling(
+                        origin,
+                        &target_field,
+                        Kind::ClusterTriggerBinding,
+                        None,
+                        target,
+                        invalid,
+                    );
+                }
+            },
+            Some(other) => {
+                self.issue(
+                    origin,
+                    &join_field(field, "kind"),
+                    format!(
+                        "unknown binding kind `{other}` (expected TriggerBinding or ClusterTriggerBinding); {TRIGGER_SKIPPED}"
+                    ),
+                );
+                None
+            }
+        }?;
+        Some(
+            found
+                .doc
+                .spec
+                .params
+                .iter()
+                .map(|param| BindingParam {
+                    name: param.name.clone(),
+                    value: param.value.0.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    fn template(
+        &mut self,
+        site: &Site<'_>,
+        template: Option<&TemplateRefDoc>,
+    ) -> Option<Arc<TemplateSpec>> {
+        let origin = site.origin;
+        let field = site.field("template");
+        let Some(template) = template else {
+            self.issue(origin, &field, format!("is required; {TRIGGER_SKIPPED}"));
+            return None;
+        };
+        let reference = match (
+            non_empty(template.reference.as_deref()),
+            non_empty(template.name.as_deref()),
+        ) {
+            (Some(reference), _) => Some((reference, join_field(&field, "ref"))),
+            // v1alpha1's deprecated spelling.
+            (None, Some(name)) if site.version == ApiVersion::V1Alpha1 => {
+                Some((name, join_field(&field, "name")))
+            }
+            _ => None,
+        };
+        match (reference, &template.spec) {
+            (Some(_), Some(_)) => {
+                self.issue(
+                    origin,
+                    &field,
+                    format!("a template has either `ref` or `spec`, not both; {TRIGGER_SKIPPED}"),
+                );
+                None
+            }
+            (Some((name, name_field)), None) => {
+                let namespace = site.namespace;
+                match self.lookup(&self.templates, Kind::TriggerTemplate, namespace, name) {
+                    Lookup::Found(template) => Some(Arc::clone(template)),
+                    Lookup::Invalid => self.dangling(
+                        origin,
+                        &name_field,
+                        Kind::TriggerTemplate,
+                        Some(namespace),
+                        name,
+                        true,
+                    ),
+                    Lookup::Missing => self.dangling(
+                        origin,
+                        &name_field,
+                        Kind::TriggerTemplate,
+                        Some(namespace),
+                        name,
+                        false,
+                    ),
+                }
+            }
+            (None, Some(spec)) => self
+                .template_spec(
+                    origin,
+                    &join_field(&field, "spec"),
+                    spec,
+                    false,
+                    TRIGGER_SKIPPED,
+                )
+                .map(Arc::new),
+            (None, None) => {
+                let message = match non_empty(template.name.as_deref()) {
+                    Some(name) => format!(
+                        "has neither `ref` nor `spec` (`name` is a reference only in v1alpha1; write `ref: {name}`); {TRIGGER_SKIPPED}"
+                    ),
+                    None => format!("needs `ref` or `spec`; {TRIGGER_SKIPPED}"),
+                };
+                self.issue(origin, &field, message);
+                None
+            }
+        }
+    }
+
+    /// A TriggerTemplate spec (a document's `spec`, or a trigger's inline `template.spec`).
+    fn template_spec(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        spec: &TemplateSpecDoc,
+        old_escape_quotes: bool,
+        consequence: &str,
+    ) -> Option<TemplateSpec> {
+        let mut valid = true;
+        for (index, param) in spec.params.iter().enumerate() {
+            if param.name.is_empty() {
+                let param_field = join_field(field, &format!("params[{index}].name"));
+                self.issue(
+                    origin,
+                    &param_field,
+                    format!("must not be empty; {consequence}"),
+                );
+                valid = false;
+            }
+        }
+        if spec.resourcetemplates.is_empty() {
+            self.issue(
+                origin,
+                &join_field(field, "resourcetemplates"),
+                format!("must list at least one resource; {consequence}"),
+            );
+            valid = false;
+        }
+        for (index, resource) in spec.resourcetemplates.iter().enumerate() {
+            let resource_field = join_field(field, &format!("resourcetemplates[{index}]"));
+            let problem = match resource {
+                JsonValue::Object(object) => ["apiVersion", "kind"].into_iter().find_map(|key| {
+                    let present = object
+                        .get(key)
+                        .and_then(JsonValue::as_str)
+                        .is_some_and(|value| !value.is_empty());
+                    (!present).then(|| format!("has no non-empty string `{key}`"))
+                }),
+                _ => Some("must be an object with `apiVersion` and `kind`".to_owned()),
+            };
+            if let Some(problem) = problem {
+                self.issue(origin, &resource_field, format!("{problem}; {consequence}"));
+                valid = false;
+            }
+        }
+        valid.then(|| TemplateSpec {
+            params: spec
+                .params
+                .iter()
+                .map(|param| ParamSpec {
+                    name: param.name.clone(),
+                    description: param.description.as_ref().map(|d| d.0.clone()),
+                    default: param.default.as_ref().map(|d| d.0.clone()),
+                })
+                .collect(),
+            resource_templates: spec.resourcetemplates.clone(),
+            old_escape_quotes,
+        })
+    }
+}
+
+fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.filter(|value| !value.is_empty())
+}
+
+/// A Kubernetes label value: at most 63 characters of `[A-Za-z0-9-_.]`, starting and ending
+/// alphanumeric.
+fn is_label_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let inner = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            bytes.len() <= 63
+                && first.is_ascii_alphanumeric()
+                && last.is_ascii_alphanumeric()
+                && bytes.iter().all(inner)
+        }
+        _ => false,
+    }
+}
+
+/// A listener's UID when its document has none: a version-8 UUID from the first 16 bytes of
+/// SHA-256 of `namespace/name`, the same on every replica and every load.
+fn derived_uid(namespace: &str, name: &str) -> String {
+    let digest = Sha256::digest(format!("{namespace}/{name}").as_bytes());
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
