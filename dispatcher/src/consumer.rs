@@ -134,7 +134,9 @@ async fn handle(dispatcher: &Dispatcher, settings: &ConsumeSettings, message: Me
             AckKind::Term
         }
         Disposition::Retry { min_delay } => {
-            let delay = settings.retry_delay(delivered).max(min_delay.unwrap_or_default());
+            let delay = settings
+                .retry_delay(delivered)
+                .max(min_delay.unwrap_or_default());
             AckKind::Nak(Some(delay))
         }
     };

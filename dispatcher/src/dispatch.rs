@@ -41,7 +41,9 @@ impl TriggerError {
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::Create { source, .. } => source.kind,
-            Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => FailureKind::Permanent,
+            Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => {
+                FailureKind::Permanent
+            }
         }
     }
 
@@ -129,7 +131,8 @@ impl Dispatcher {
         for name in &meta.triggers {
             let Some(trigger) = listener.triggers.iter().find(|t| &t.name == name) else {
                 tracing::warn!(event_id = %meta.event_id, trigger = %name, "trigger no longer configured; skipped");
-                self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Missing);
+                self.metrics
+                    .trigger(&listener.namespace, &listener.name, TriggerOutcome::Missing);
                 continue;
             };
             let span = tracing::info_span!(
@@ -139,10 +142,19 @@ impl Dispatcher {
                 trigger = %trigger.name,
                 event_id = %meta.event_id,
             );
-            match self.run_trigger(listener, trigger, meta, &ctx).instrument(span).await {
+            match self
+                .run_trigger(listener, trigger, meta, &ctx)
+                .instrument(span)
+                .await
+            {
                 Ok(created) => {
-                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Created);
-                    self.metrics.webhook_to_created(seconds_since(meta.received_at_ms));
+                    self.metrics.trigger(
+                        &listener.namespace,
+                        &listener.name,
+                        TriggerOutcome::Created,
+                    );
+                    self.metrics
+                        .webhook_to_created(seconds_since(meta.received_at_ms));
                     tracing::info!(
                         namespace = %listener.namespace,
                         listener = %listener.name,
@@ -153,13 +165,21 @@ impl Dispatcher {
                     );
                 }
                 Err(error) if error.kind() == FailureKind::Transient => {
-                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Transient);
+                    self.metrics.trigger(
+                        &listener.namespace,
+                        &listener.name,
+                        TriggerOutcome::Transient,
+                    );
                     tracing::warn!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger will be retried");
                     let delay = error.retry_after();
                     retry = Some(retry.flatten().max(delay));
                 }
                 Err(error) => {
-                    self.metrics.trigger(&listener.namespace, &listener.name, TriggerOutcome::Permanent);
+                    self.metrics.trigger(
+                        &listener.namespace,
+                        &listener.name,
+                        TriggerOutcome::Permanent,
+                    );
                     tracing::error!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger failed permanently");
                 }
             }
@@ -187,9 +207,19 @@ impl Dispatcher {
         let user = service_account_user(trigger);
         let mut created = Vec::with_capacity(objects.len());
         for (index, object) in objects.iter().enumerate() {
+            let span = tracing::info_span!(
+                "create",
+                kind = object["kind"].as_str().unwrap_or_default(),
+                user = %user,
+            );
             let started = Instant::now();
-            let result = self.sink.create(object, &trigger.namespace, &user).await;
-            self.metrics.create(started.elapsed().as_secs_f64(), result.is_ok());
+            let result = self
+                .sink
+                .create(object, &trigger.namespace, &user)
+                .instrument(span)
+                .await;
+            self.metrics
+                .create(started.elapsed().as_secs_f64(), result.is_ok());
             created.push(result.map_err(|source| TriggerError::Create { index, source })?);
         }
         Ok(created)

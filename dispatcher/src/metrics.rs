@@ -146,8 +146,14 @@ impl DispatchMetrics {
     }
 
     pub fn create(&self, seconds: f64, ok: bool) {
-        let result = if ok { CreateResult::Ok } else { CreateResult::Error };
-        self.create.get_or_create(&CreateLabels { result }).observe(seconds);
+        let result = if ok {
+            CreateResult::Ok
+        } else {
+            CreateResult::Error
+        };
+        self.create
+            .get_or_create(&CreateLabels { result })
+            .observe(seconds);
     }
 
     pub fn webhook_to_created(&self, seconds: f64) {

@@ -92,7 +92,10 @@ async fn receive(
         listener = %listener.name,
         event_id = tracing::field::Empty,
     );
-    match accept(&state, listener, &headers, body).instrument(span).await {
+    match accept(&state, listener, &headers, body)
+        .instrument(span)
+        .await
+    {
         Ok((outcome, response)) => {
             state.metrics.request(labels, outcome);
             response
@@ -111,10 +114,10 @@ async fn receive(
 
 /// Names that are not valid Kubernetes names (percent-encoded slashes, dots, overlong
 /// names…) are refused before any lookup.
-fn find_listener<'c>(
-    catalogue: &'c Catalogue,
+fn find_listener(
+    catalogue: &Catalogue,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<&'c Arc<Listener>, IngestError> {
+) -> Result<&Arc<Listener>, IngestError> {
     let unknown = |namespace: &str, listener: &str| IngestError::UnknownListener {
         namespace: truncate(namespace),
         listener: truncate(listener),
@@ -172,7 +175,10 @@ async fn accept(
             tracing::warn!(error = %error, "publish failed");
             IngestError::QueueUnavailable
         })?;
-    Ok((Outcome::Accepted, accepted(listener, &envelope.meta.event_id)))
+    Ok((
+        Outcome::Accepted,
+        accepted(listener, &envelope.meta.event_id),
+    ))
 }
 
 fn accepted(listener: &Listener, event_id: &str) -> Response {
@@ -187,8 +193,8 @@ fn accepted(listener: &Listener, event_id: &str) -> Response {
 
 /// Reads the body, refusing it as soon as it passes `limit` so memory stays bounded.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
-    let declared = header_str(headers, header::CONTENT_LENGTH.as_str())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(IngestError::BodyTooLarge { limit });
     }
@@ -264,10 +270,25 @@ mod tests {
     #[test]
     fn only_json_objects_are_accepted() {
         assert!(check_json_object(b" {\"a\":1} ").is_ok());
-        assert!(matches!(check_json_object(b"[1]"), Err(IngestError::NotAnObject)));
-        assert!(matches!(check_json_object(b"\"s\""), Err(IngestError::NotAnObject)));
-        assert!(matches!(check_json_object(b"{\"a\":"), Err(IngestError::InvalidJson { .. })));
-        assert!(matches!(check_json_object(b""), Err(IngestError::InvalidJson { .. })));
-        assert!(matches!(check_json_object(b"{} {}"), Err(IngestError::InvalidJson { .. })));
+        assert!(matches!(
+            check_json_object(b"[1]"),
+            Err(IngestError::NotAnObject)
+        ));
+        assert!(matches!(
+            check_json_object(b"\"s\""),
+            Err(IngestError::NotAnObject)
+        ));
+        assert!(matches!(
+            check_json_object(b"{\"a\":"),
+            Err(IngestError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            check_json_object(b""),
+            Err(IngestError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            check_json_object(b"{} {}"),
+            Err(IngestError::InvalidJson { .. })
+        ));
     }
 }

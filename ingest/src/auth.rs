@@ -8,7 +8,7 @@
 use std::fmt;
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use sluice_shared::catalogue::{GitHubInterceptor, Interceptor, Listener, Trigger};
 
@@ -56,7 +56,11 @@ enum Verdict {
 }
 
 /// Runs every trigger's authentication interceptors against the request.
-pub fn admit(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> Result<Admission, AuthFailure> {
+pub fn admit(
+    listener: &Listener,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Admission, AuthFailure> {
     let mut accepted = Vec::new();
     let mut filtered = false;
     let mut first_failure = None;
@@ -89,10 +93,10 @@ fn judge(trigger: &Trigger, headers: &HeaderMap, body: &[u8]) -> Verdict {
 }
 
 fn judge_github(github: &GitHubInterceptor, headers: &HeaderMap, body: &[u8]) -> Verdict {
-    if let Some(secret) = &github.secret {
-        if let Err(failure) = verify_github_signature(secret.expose(), headers, body) {
-            return Verdict::Refuse(failure);
-        }
+    if let Some(secret) = &github.secret
+        && let Err(failure) = verify_github_signature(secret.expose(), headers, body)
+    {
+        return Verdict::Refuse(failure);
     }
     if github.event_types.is_empty() {
         return Verdict::Accept;
@@ -105,7 +109,11 @@ fn judge_github(github: &GitHubInterceptor, headers: &HeaderMap, body: &[u8]) ->
 }
 
 /// Checks `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>` in constant time.
-pub fn verify_github_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) -> Result<(), AuthFailure> {
+pub fn verify_github_signature(
+    secret: &[u8],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), AuthFailure> {
     let header = headers
         .get(GITHUB_SIGNATURE)
         .ok_or(AuthFailure::SignatureMissing)?;
@@ -114,7 +122,8 @@ pub fn verify_github_signature(secret: &[u8], headers: &HeaderMap, body: &[u8]) 
         .strip_prefix(b"sha256=")
         .and_then(|hex_mac| hex::decode(hex_mac).ok())
         .ok_or(AuthFailure::SignatureInvalid)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthFailure::SignatureInvalid)?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthFailure::SignatureInvalid)?;
     mac.update(body);
     mac.verify_slice(&signature)
         .map_err(|_| AuthFailure::SignatureInvalid)
@@ -216,13 +225,19 @@ mod tests {
             trigger("wrong", vec![github(Some("s2"), &[])]),
         ]);
         let h = headers(&[("x-hub-signature-256", &sign(b"s1", body))]);
-        assert_eq!(admit(&l, &h, body), Ok(Admission::Accepted(vec!["right".into()])));
+        assert_eq!(
+            admit(&l, &h, body),
+            Ok(Admission::Accepted(vec!["right".into()]))
+        );
     }
 
     #[test]
     fn authentic_request_for_another_event_type_is_filtered_not_refused() {
         let body = b"{}";
-        let l = listener(vec![trigger("push-only", vec![github(Some("s"), &["push"])])]);
+        let l = listener(vec![trigger(
+            "push-only",
+            vec![github(Some("s"), &["push"])],
+        )]);
         let h = headers(&[
             ("x-hub-signature-256", &sign(b"s", body)),
             ("x-github-event", "issues"),
@@ -232,7 +247,10 @@ mod tests {
             ("x-hub-signature-256", &sign(b"s", body)),
             ("x-github-event", "push"),
         ]);
-        assert_eq!(admit(&l, &h, body), Ok(Admission::Accepted(vec!["push-only".into()])));
+        assert_eq!(
+            admit(&l, &h, body),
+            Ok(Admission::Accepted(vec!["push-only".into()]))
+        );
     }
 
     #[test]

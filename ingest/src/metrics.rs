@@ -96,7 +96,11 @@ impl IngestMetrics {
     }
 
     pub fn publish_ack(&self, seconds: f64, ok: bool) {
-        let result = if ok { PublishResult::Ok } else { PublishResult::Error };
+        let result = if ok {
+            PublishResult::Ok
+        } else {
+            PublishResult::Error
+        };
         self.publish_ack
             .get_or_create(&PublishLabels { result })
             .observe(seconds);

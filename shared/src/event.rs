@@ -214,7 +214,9 @@ mod tests {
                 idempotency_key: "k".into(),
                 triggers: vec!["t".into()],
                 traceparent: None,
-                headers: [("X-A".to_owned(), "line\nbreak".to_owned())].into_iter().collect(),
+                headers: [("X-A".to_owned(), "line\nbreak".to_owned())]
+                    .into_iter()
+                    .collect(),
             },
             body: body.clone(),
         };
@@ -225,7 +227,13 @@ mod tests {
 
     #[test]
     fn undecodable_messages_say_why() {
-        assert!(matches!(Envelope::decode(Bytes::from_static(b"{}")), Err(DecodeError::NoMetadata)));
-        assert!(matches!(Envelope::decode(Bytes::from_static(b"nope\n{}")), Err(DecodeError::Metadata(_))));
+        assert!(matches!(
+            Envelope::decode(Bytes::from_static(b"{}")),
+            Err(DecodeError::NoMetadata)
+        ));
+        assert!(matches!(
+            Envelope::decode(Bytes::from_static(b"nope\n{}")),
+            Err(DecodeError::Metadata(_))
+        ));
     }
 }

@@ -89,7 +89,9 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Error>
 
 /// A JetStream context whose requests (publish acks included) time out after `timeout`.
 pub fn context(client: async_nats::Client, timeout: Duration) -> jetstream::Context {
-    jetstream::ContextBuilder::new().timeout(timeout).build(client)
+    jetstream::ContextBuilder::new()
+        .timeout(timeout)
+        .build(client)
 }
 
 /// Creates the events stream if it does not exist and returns it.

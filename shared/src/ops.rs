@@ -74,7 +74,11 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<OpsState>) -> Response {
     match (state.ready)() {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}\n")).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
     }
 }
 

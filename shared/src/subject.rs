@@ -13,7 +13,8 @@ const EVENTS_PREFIX: &str = "sluice.events";
 
 /// The subject of an event for `namespace`/`listener`.
 pub fn event_subject(namespace: &str, listener: &str) -> String {
-    let mut subject = String::with_capacity(EVENTS_PREFIX.len() + namespace.len() + listener.len() + 2);
+    let mut subject =
+        String::with_capacity(EVENTS_PREFIX.len() + namespace.len() + listener.len() + 2);
     subject.push_str(EVENTS_PREFIX);
     subject.push('.');
     encode_token(namespace, &mut subject);
@@ -44,7 +45,10 @@ mod tests {
 
     #[test]
     fn kubernetes_names_pass_through() {
-        assert_eq!(event_subject("team-a", "github-1"), "sluice.events.team-a.github-1");
+        assert_eq!(
+            event_subject("team-a", "github-1"),
+            "sluice.events.team-a.github-1"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use sluice_tests::NatsServer;
 use sluice_tests::procs::{Ingest, bin_path, github_signature};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{ConfigDir, SECRET, github_listener, post, post_push, push_body, stored_events};
+use crate::support::{
+    ConfigDir, SECRET, github_listener, post, post_push, push_body, stored_events,
+};
 
 async fn ingest_with_github_listener(extra: &[&str]) -> (NatsServer, ConfigDir, Ingest) {
     let nats = NatsServer::start().await;
@@ -30,7 +32,10 @@ async fn oversize_body_is_refused_with_413_and_not_queued() {
     assert_eq!(body["code"], "body_too_large");
 
     // A chunked body with no Content-Length is cut off at the limit too.
-    assert_eq!(post_chunked(&ingest.url, "/hooks/team-a/github", &big).await, 413);
+    assert_eq!(
+        post_chunked(&ingest.url, "/hooks/team-a/github", &big).await,
+        413
+    );
 
     let (status, _) = post_push(&client, &url, &push_body("small")).await;
     assert_eq!(status, 202, "a body under the limit is still accepted");
@@ -52,7 +57,12 @@ async fn body_that_is_not_a_json_object_is_400() {
         (b"", "invalid_json"),
     ] {
         let (status, answer) = post_push(&client, &url, body).await;
-        assert_eq!(status, 400, "{:?} -> {answer}", String::from_utf8_lossy(body));
+        assert_eq!(
+            status,
+            400,
+            "{:?} -> {answer}",
+            String::from_utf8_lossy(body)
+        );
         assert_eq!(answer["code"], code, "{:?}", String::from_utf8_lossy(body));
     }
     assert_eq!(stored_events(&nats.url()).await, 0);
@@ -78,7 +88,10 @@ async fn unknown_listeners_and_hostile_paths_are_404_before_any_lookup() {
         assert_eq!(status, 404, "{path} -> {answer}");
         // `..` is resolved by the client before sending, so it meets the router's fallback.
         let code = answer["code"].as_str().unwrap_or_default();
-        assert!(code == "unknown_listener" || code == "not_found", "{path} -> {answer}");
+        assert!(
+            code == "unknown_listener" || code == "not_found",
+            "{path} -> {answer}"
+        );
         let message = answer["message"].as_str().unwrap_or_default();
         assert!(message.len() < 200, "error bodies stay small: {message}");
     }
@@ -93,7 +106,10 @@ async fn bad_signatures_are_401_with_a_code_and_no_secret() {
     let body = push_body("abc");
 
     let (status, answer) = post(&client, &url, &body, &[("X-GitHub-Event", "push")]).await;
-    assert_eq!((status, answer["code"].as_str()), (401, Some("signature_missing")));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("signature_missing"))
+    );
 
     let wrong = github_signature("not-the-secret", &body);
     let (status, answer) = post(
@@ -103,18 +119,30 @@ async fn bad_signatures_are_401_with_a_code_and_no_secret() {
         &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &wrong)],
     )
     .await;
-    assert_eq!((status, answer["code"].as_str()), (401, Some("signature_invalid")));
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (401, Some("signature_invalid"))
+    );
     let text = answer.to_string();
-    assert!(!text.contains(SECRET) && !text.contains(&wrong[7..]), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains(&wrong[7..]),
+        "{text}"
+    );
     let right = github_signature(SECRET, &body);
-    assert!(!text.contains(&right[7..]), "the expected signature is never echoed");
+    assert!(
+        !text.contains(&right[7..]),
+        "the expected signature is never echoed"
+    );
 
     // Authentic but not a push: answered 202, filtered, not queued.
     let (status, _) = post(
         &client,
         &url,
         &body,
-        &[("X-GitHub-Event", "issues"), ("X-Hub-Signature-256", &right)],
+        &[
+            ("X-GitHub-Event", "issues"),
+            ("X-Hub-Signature-256", &right),
+        ],
     )
     .await;
     assert_eq!(status, 202);
@@ -138,13 +166,27 @@ async fn a_broken_yaml_document_is_reported_and_the_good_ones_serve() {
     ingest.wait_ready().await;
     let client = reqwest::Client::new();
 
-    let (status, answer) = post_push(&client, &ingest.hook_url("team-a", "github"), &push_body("abc")).await;
+    let (status, answer) = post_push(
+        &client,
+        &ingest.hook_url("team-a", "github"),
+        &push_body("abc"),
+    )
+    .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["eventListener"], "github");
     assert_eq!(answer["namespace"], "team-a");
     assert!(answer["eventID"].as_str().is_some_and(|id| id.len() == 36));
-    assert!(answer["eventListenerUID"].as_str().is_some_and(|id| !id.is_empty()));
-    let (status, _) = post_push(&client, &ingest.hook_url("team-a", "typed"), &push_body("abc")).await;
+    assert!(
+        answer["eventListenerUID"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let (status, _) = post_push(
+        &client,
+        &ingest.hook_url("team-a", "typed"),
+        &push_body("abc"),
+    )
+    .await;
     assert_eq!(status, 404, "the invalid listener is skipped");
 
     let output = Command::new(bin_path("sluice"))
@@ -155,7 +197,10 @@ async fn a_broken_yaml_document_is_reported_and_the_good_ones_serve() {
     let report = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{report}");
     assert!(report.contains("mixed.yaml (document 4)"), "{report}");
-    assert!(report.contains("wrong-type.yaml (document 0): spec.triggers"), "{report}");
+    assert!(
+        report.contains("wrong-type.yaml (document 0): spec.triggers"),
+        "{report}"
+    );
 }
 
 /// Sends `body` with `Transfer-Encoding: chunked` over a raw connection; returns the status.

@@ -148,13 +148,23 @@ async fn created(api: &ApiDouble, resource: &str, prefix: &str) -> Value {
     let found = eventually(Duration::from_secs(20), || async {
         api.objects("tekton.dev", resource, "compat")
             .iter()
-            .any(|o| o["metadata"]["name"].as_str().unwrap_or("").starts_with(prefix))
+            .any(|o| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(prefix)
+            })
     })
     .await;
     assert!(found, "no {resource} named {prefix}*");
     api.objects("tekton.dev", resource, "compat")
         .into_iter()
-        .find(|o| o["metadata"]["name"].as_str().unwrap_or("").starts_with(prefix))
+        .find(|o| {
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(prefix)
+        })
         .unwrap()
 }
 
@@ -179,26 +189,45 @@ async fn tekton_configurations_work_unchanged() {
         .file("tasks.yml", TASKRUN_TASKSPEC);
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+    let _dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &[],
+    )
+    .await;
     let client = reqwest::Client::new();
     let body = push_body("9fceb02d0ae598e95dc970b74767f19372d61af8");
     for listener in ["alpha", "beta", "tasks"] {
-        let (status, answer) = post(&client, &ingest.hook_url("compat", listener), &body, &[]).await;
+        let (status, answer) =
+            post(&client, &ingest.hook_url("compat", listener), &body, &[]).await;
         assert_eq!(status, 202, "{listener}: {answer}");
     }
 
     // v1alpha1, unnamed trigger, deprecated `template.name`, a param default.
     let alpha = created(&api, "pipelineruns", "alpha-run-").await;
     assert_eq!(alpha["apiVersion"], "tekton.dev/v1beta1");
-    assert_eq!(param(&alpha, "revision"), Some("9fceb02d0ae598e95dc970b74767f19372d61af8"));
+    assert_eq!(
+        param(&alpha, "revision"),
+        Some("9fceb02d0ae598e95dc970b74767f19372d61af8")
+    );
     assert_eq!(param(&alpha, "message"), Some("built by sluice"));
-    assert_eq!(alpha["metadata"]["labels"]["triggers.tekton.dev/trigger"], "trigger-0");
-    assert_eq!(alpha["metadata"]["labels"]["triggers.tekton.dev/eventlistener"], "alpha");
+    assert_eq!(
+        alpha["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "trigger-0"
+    );
+    assert_eq!(
+        alpha["metadata"]["labels"]["triggers.tekton.dev/eventlistener"],
+        "alpha"
+    );
 
     // v1beta1 inline name/value bindings and an inline template spec.
     let beta = created(&api, "pipelineruns", "beta-").await;
     assert_eq!(param(&beta, "branch"), Some("refs/heads/main"));
-    assert_eq!(beta["metadata"]["labels"]["triggers.tekton.dev/trigger"], "inline");
+    assert_eq!(
+        beta["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "inline"
+    );
 
     // A TaskRun with an inline taskSpec, via triggerRef; Tekton's own $(params.x) is left
     // for Tekton, and the commit message's quotes and newline arrive intact.
@@ -207,8 +236,14 @@ async fn tekton_configurations_work_unchanged() {
         task["spec"]["taskSpec"]["steps"][0]["script"],
         "echo \"$(params.message)\"\n"
     );
-    assert_eq!(param(&task, "message"), Some("fix \"quotes\"\nand newlines"));
-    assert_eq!(task["metadata"]["labels"]["triggers.tekton.dev/trigger"], "echo-commit");
+    assert_eq!(
+        param(&task, "message"),
+        Some("fix \"quotes\"\nand newlines")
+    );
+    assert_eq!(
+        task["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "echo-commit"
+    );
 
     let users: Vec<_> = api
         .requests()
@@ -217,6 +252,9 @@ async fn tekton_configurations_work_unchanged() {
         .map(|r| r.impersonated_user.unwrap_or_default())
         .collect();
     for sa in ["alpha-sa", "beta-sa", "task-sa"] {
-        assert!(users.contains(&format!("system:serviceaccount:compat:{sa}")), "{users:?}");
+        assert!(
+            users.contains(&format!("system:serviceaccount:compat:{sa}")),
+            "{users:?}"
+        );
     }
 }

@@ -29,7 +29,11 @@ async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
     let api = ApiDouble::start().await;
     api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
     // Slow creates keep events in flight when the dispatcher dies.
-    api.inject(FaultRule::delay(Duration::from_millis(20)).on(Verb::Create).always());
+    api.inject(
+        FaultRule::delay(Duration::from_millis(20))
+            .on(Verb::Create)
+            .always(),
+    );
     let kube_dir = tempfile::tempdir().unwrap();
     let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
@@ -73,7 +77,10 @@ async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
     let created = event_ids_of_runs(&api);
     let missing = accepted.difference(&created).count();
     assert!(complete, "{missing} accepted events have no run");
-    assert!(created.is_subset(&accepted), "no run without an accepted event");
+    assert!(
+        created.is_subset(&accepted),
+        "no run without an accepted event"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -86,7 +93,13 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+    let _dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &[],
+    )
+    .await;
 
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -105,14 +118,21 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
             .header("X-GitHub-Event", "push")
             .header(
                 "X-Hub-Signature-256",
-                sluice_tests::procs::github_signature(crate::support::SECRET, &push_body(&format!("during-{i}"))),
+                sluice_tests::procs::github_signature(
+                    crate::support::SECRET,
+                    &push_body(&format!("during-{i}")),
+                ),
             )
             .body(push_body(&format!("during-{i}")))
             .send()
             .await
             .unwrap();
         let elapsed = started.elapsed();
-        assert_eq!(response.status().as_u16(), 503, "request {i} during the outage");
+        assert_eq!(
+            response.status().as_u16(),
+            503,
+            "request {i} during the outage"
+        );
         assert!(response.headers().contains_key("retry-after"));
         assert!(elapsed < Duration::from_secs(2), "answered in {elapsed:?}");
         let answer: serde_json::Value = response.json().await.unwrap();
@@ -121,7 +141,11 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
     let readyz = format!("{}/readyz", ingest.url);
     assert!(
         eventually(Duration::from_secs(5), || async {
-            client.get(&readyz).send().await.is_ok_and(|r| r.status().as_u16() == 503)
+            client
+                .get(&readyz)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 503)
         })
         .await,
         "/readyz fails while NATS is down"
@@ -130,7 +154,11 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
     nats.restart().await;
     assert!(
         eventually(Duration::from_secs(20), || async {
-            client.get(&readyz).send().await.is_ok_and(|r| r.status().is_success())
+            client
+                .get(&readyz)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
         })
         .await,
         "ingest became ready again by itself"
@@ -145,5 +173,9 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
     })
     .await;
     let missing = accepted.difference(&event_ids_of_runs(&api)).count();
-    assert!(complete, "{missing} of {} accepted events have no run", accepted.len());
+    assert!(
+        complete,
+        "{missing} of {} accepted events have no run",
+        accepted.len()
+    );
 }

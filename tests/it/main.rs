@@ -1,6 +1,9 @@
 //! Integration tests: a real `nats-server` per test, Sluice's binaries started as users start
 //! them, and the Kubernetes API test double driven by the real `kube` client.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod compat;
 mod faults;

@@ -21,7 +21,13 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+    let _dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &[],
+    )
+    .await;
 
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -41,7 +47,10 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
     let mut expected = std::collections::HashMap::new();
     for (revision, status, answer) in &answers {
         assert_eq!(*status, 202, "{answer}");
-        expected.insert(answer["eventID"].as_str().unwrap().to_owned(), revision.clone());
+        expected.insert(
+            answer["eventID"].as_str().unwrap().to_owned(),
+            revision.clone(),
+        );
     }
     assert_eq!(expected.len(), 1000, "every webhook got its own event id");
 
@@ -61,12 +70,24 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
         let labels = &run["metadata"]["labels"];
         assert_eq!(labels["triggers.tekton.dev/eventlistener"], "github");
         assert_eq!(labels["triggers.tekton.dev/trigger"], "on-push");
-        let event_id = labels["triggers.tekton.dev/triggers-eventid"].as_str().unwrap();
-        let revision = expected.get(event_id).expect("the run belongs to an accepted event");
+        let event_id = labels["triggers.tekton.dev/triggers-eventid"]
+            .as_str()
+            .unwrap();
+        let revision = expected
+            .get(event_id)
+            .expect("the run belongs to an accepted event");
         assert_eq!(param(run, "revision"), Some(revision.as_str()));
-        assert_eq!(param(run, "url"), Some("https://github.com/example/app.git"));
+        assert_eq!(
+            param(run, "url"),
+            Some("https://github.com/example/app.git")
+        );
         assert_eq!(param(run, "event"), Some("push"));
-        assert!(run["metadata"]["name"].as_str().unwrap().starts_with("build-"));
+        assert!(
+            run["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("build-")
+        );
         assert!(seen.insert(event_id.to_owned()), "one run per event");
     }
 
@@ -87,7 +108,13 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
     let nats = NatsServer::start().await;
     let api = ApiDouble::start().await;
     // Only team-b's service account may create runs.
-    api.grant("system:serviceaccount:team-b:builder", &["create"], "tekton.dev", "pipelineruns", "team-b");
+    api.grant(
+        "system:serviceaccount:team-b:builder",
+        &["create"],
+        "tekton.dev",
+        "pipelineruns",
+        "team-b",
+    );
     let kube_dir = tempfile::tempdir().unwrap();
     let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new()
@@ -95,12 +122,28 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
         .file("b.yaml", &github_listener("team-b", "builder"));
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     ingest.wait_ready().await;
-    let dispatcher = Dispatcher::start(&nats.url(), config.path(), SinkTarget::Kube(&kubeconfig), &[]).await;
+    let dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &[],
+    )
+    .await;
 
     let client = reqwest::Client::new();
-    let (status, _) = post_push(&client, &ingest.hook_url("team-a", "github"), &push_body("a1")).await;
+    let (status, _) = post_push(
+        &client,
+        &ingest.hook_url("team-a", "github"),
+        &push_body("a1"),
+    )
+    .await;
     assert_eq!(status, 202);
-    let (status, _) = post_push(&client, &ingest.hook_url("team-b", "github"), &push_body("b1")).await;
+    let (status, _) = post_push(
+        &client,
+        &ingest.hook_url("team-b", "github"),
+        &push_body("b1"),
+    )
+    .await;
     assert_eq!(status, 202);
 
     assert!(
@@ -129,5 +172,8 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
     assert_eq!(forbidden.len(), 1);
     assert_eq!(forbidden[0].status, Some(403));
     assert_eq!(api.object_count("tekton.dev", "pipelineruns", "team-a"), 0);
-    assert!(dispatcher.process.logs().contains("cannot create resource"), "the reason is logged");
+    assert!(
+        dispatcher.process.logs().contains("cannot create resource"),
+        "the reason is logged"
+    );
 }

@@ -109,7 +109,12 @@ pub async fn post_push(client: &reqwest::Client, url: &str, body: &[u8]) -> (u16
     .await
 }
 
-pub async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
     let mut request = client
         .post(url)
         .header("Content-Type", "application/json")
@@ -122,7 +127,10 @@ pub async fn post(client: &reqwest::Client, url: &str, body: &[u8], headers: &[(
         Ok(response) => {
             let status = response.status().as_u16();
             let text = response.text().await.unwrap_or_default();
-            (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
         }
         Err(error) => (0, Value::String(error.to_string())),
     }

@@ -1,7 +1,7 @@
 //! `sluice`: the operator's command line. `validate` checks a configuration directory;
 //! `render` shows offline what a webhook would create.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -73,7 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(dir: &PathBuf) -> anyhow::Result<sluice_shared::catalogue::Catalogue> {
+fn load(dir: &Path) -> anyhow::Result<sluice_shared::catalogue::Catalogue> {
     config::load_dir(dir).with_context(|| format!("failed to read {}", dir.display()))
 }
 
@@ -107,9 +107,13 @@ fn render(
         bail!("--listener must be NAMESPACE/NAME, got `{listener}`");
     };
     let Some(listener) = catalogue.listener(namespace, name) else {
-        bail!("no valid EventListener {namespace}/{name} in {}", config_dir.display());
+        bail!(
+            "no valid EventListener {namespace}/{name} in {}",
+            config_dir.display()
+        );
     };
-    let body_text = std::fs::read(&body).with_context(|| format!("failed to read {}", body.display()))?;
+    let body_text =
+        std::fs::read(&body).with_context(|| format!("failed to read {}", body.display()))?;
     let body_value: Value = serde_json::from_slice(&body_text)
         .with_context(|| format!("{} is not valid JSON", body.display()))?;
     let mut headers = Headers::new();
@@ -159,5 +163,9 @@ fn render(
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -24,7 +24,9 @@ impl DirSink {
     pub async fn create(&self, object: &Value, namespace: &str) -> Result<Created, SinkError> {
         let kind = str_field(object, "/kind").unwrap_or_default().to_owned();
         if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(SinkError::permanent(format!("`{kind}` is not a valid kind")));
+            return Err(SinkError::permanent(format!(
+                "`{kind}` is not a valid kind"
+            )));
         }
         let mut object = object.clone();
         let name = match (
@@ -34,24 +36,35 @@ impl DirSink {
             (Some(name), _) if !name.is_empty() => name.to_owned(),
             (_, Some(prefix)) if !prefix.is_empty() => {
                 let suffix: String = (0..5)
-                    .map(|_| char::from(NAME_SUFFIX_ALPHABET[fastrand::usize(..NAME_SUFFIX_ALPHABET.len())]))
+                    .map(|_| {
+                        char::from(
+                            NAME_SUFFIX_ALPHABET[fastrand::usize(..NAME_SUFFIX_ALPHABET.len())],
+                        )
+                    })
                     .collect();
                 let name = format!("{prefix}{suffix}");
                 object["metadata"]["name"] = Value::String(name.clone());
                 name
             }
-            _ => return Err(SinkError::permanent("metadata.name or metadata.generateName is required")),
+            _ => {
+                return Err(SinkError::permanent(
+                    "metadata.name or metadata.generateName is required",
+                ));
+            }
         };
         if !is_dns1123_subdomain(&name) || !is_dns1123_label(namespace) {
-            return Err(SinkError::permanent(format!("`{namespace}/{name}` is not a valid object name")));
+            return Err(SinkError::permanent(format!(
+                "`{namespace}/{name}` is not a valid object name"
+            )));
         }
         let dir = self.root.join(namespace);
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| SinkError::transient(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
-        let yaml = serde_norway::to_string(&object)
-            .map_err(|e| SinkError::permanent(format!("the object cannot be written as YAML: {e}")))?;
+        let yaml = serde_norway::to_string(&object).map_err(|e| {
+            SinkError::permanent(format!("the object cannot be written as YAML: {e}"))
+        })?;
         // Write aside, then link into place: readers never see a partial file, and an
         // existing object is never overwritten.
         let staged = dir.join(format!(".{}.tmp", uuid_like()));
@@ -64,9 +77,16 @@ impl DirSink {
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(SinkError::permanent(format!("{kind} {namespace}/{name} already exists")));
+                return Err(SinkError::permanent(format!(
+                    "{kind} {namespace}/{name} already exists"
+                )));
             }
-            Err(e) => return Err(SinkError::transient(format!("cannot write {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(SinkError::transient(format!(
+                    "cannot write {}: {e}",
+                    path.display()
+                )));
+            }
         }
         Ok(Created { kind, name })
     }

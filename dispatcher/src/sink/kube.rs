@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use http::HeaderValue;
+use kube::Resource;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::core::Request;
-use kube::Resource;
 use serde_json::Value;
 
 use super::{Created, FailureKind, SinkError, group_version, str_field};
@@ -23,7 +23,12 @@ impl KubeSink {
         Self { client, timeout }
     }
 
-    pub async fn create(&self, object: &Value, namespace: &str, user: &str) -> Result<Created, SinkError> {
+    pub async fn create(
+        &self,
+        object: &Value,
+        namespace: &str,
+        user: &str,
+    ) -> Result<Created, SinkError> {
         let api_version = str_field(object, "/apiVersion")
             .ok_or_else(|| SinkError::permanent("the object has no apiVersion"))?;
         let kind = str_field(object, "/kind")
@@ -36,14 +41,20 @@ impl KubeSink {
         let mut request = Request::new(url)
             .create(&PostParams::default(), body)
             .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
-        let impersonate = HeaderValue::from_str(user)
-            .map_err(|_| SinkError::permanent("the service account name is not a valid header value"))?;
-        request.headers_mut().insert("Impersonate-User", impersonate);
+        let impersonate = HeaderValue::from_str(user).map_err(|_| {
+            SinkError::permanent("the service account name is not a valid header value")
+        })?;
+        request
+            .headers_mut()
+            .insert("Impersonate-User", impersonate);
 
-        let created: DynamicObject = tokio::time::timeout(self.timeout, self.client.request(request))
-            .await
-            .map_err(|_| SinkError::transient(format!("create timed out after {:?}", self.timeout)))?
-            .map_err(classify)?;
+        let created: DynamicObject =
+            tokio::time::timeout(self.timeout, self.client.request(request))
+                .await
+                .map_err(|_| {
+                    SinkError::transient(format!("create timed out after {:?}", self.timeout))
+                })?
+                .map_err(classify)?;
         Ok(Created {
             kind: kind.to_owned(),
             name: created.metadata.name.unwrap_or_default(),
@@ -71,11 +82,16 @@ fn classify(error: kube::Error) -> SinkError {
                 },
                 status: Some(code),
                 retry_after,
-                message: format!("the API answered {code} {}: {}", status.reason, status.message),
+                message: format!(
+                    "the API answered {code} {}: {}",
+                    status.reason, status.message
+                ),
             }
         }
         kube::Error::SerdeError(e) => SinkError::permanent(format!("unexpected API answer: {e}")),
-        kube::Error::BuildRequest(e) => SinkError::permanent(format!("the request cannot be built: {e}")),
+        kube::Error::BuildRequest(e) => {
+            SinkError::permanent(format!("the request cannot be built: {e}"))
+        }
         other => SinkError::transient(format!("the API could not be reached: {other}")),
     }
 }

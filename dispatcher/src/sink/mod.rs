@@ -63,7 +63,12 @@ pub enum Sink {
 
 impl Sink {
     /// Creates `object` in `namespace` as `user` (an impersonated service account).
-    pub async fn create(&self, object: &Value, namespace: &str, user: &str) -> Result<Created, SinkError> {
+    pub async fn create(
+        &self,
+        object: &Value,
+        namespace: &str,
+        user: &str,
+    ) -> Result<Created, SinkError> {
         match self {
             Self::Kube(sink) => sink.create(object, namespace, user).await,
             Self::Dir(sink) => sink.create(object, namespace).await,
