@@ -303,3 +303,121 @@ fn seconds_since(epoch_ms: u64) -> f64 {
         .map_or(0, |d| d.as_millis() as u64);
     now.saturating_sub(epoch_ms) as f64 / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use sluice_shared::config::load_str;
+    use sluice_shared::event::{Headers, SCHEMA_VERSION};
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: github, namespace: team-a}
+spec:
+  serviceAccountName: listener-sa
+  triggers:
+    - name: build
+      bindings: [{name: revision, value: $(body.after)}]
+      template:
+        spec:
+          params: [{name: revision}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata:
+                generateName: ci-
+                labels: {team: a, triggers.tekton.dev/trigger: spoofed}
+              spec: {params: [{name: revision, value: $(tt.params.revision)}]}
+    - name: elsewhere
+      serviceAccountName: trigger-sa
+      template:
+        spec:
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {generateName: x-, namespace: team-b}
+"#;
+
+    fn meta() -> EventMeta {
+        EventMeta {
+            schema: SCHEMA_VERSION,
+            event_id: "3f0c7e9a-0000-4000-8000-000000000001".into(),
+            namespace: "team-a".into(),
+            listener: "github".into(),
+            received_at_ms: 0,
+            idempotency_key: String::new(),
+            triggers: vec![],
+            traceparent: None,
+            headers: Headers::new(),
+        }
+    }
+
+    #[test]
+    fn rendered_objects_carry_tektons_labels_and_the_trigger_namespace() {
+        let catalogue = load_str("c.yaml", CONFIG);
+        let listener = catalogue.listener("team-a", "github").unwrap();
+        let body = serde_json::json!({"after": "abc123"});
+        let (meta, extensions) = (meta(), Map::new());
+        let ctx = EventContext {
+            body: &body,
+            headers: &meta.headers,
+            extensions: &extensions,
+            event_id: &meta.event_id,
+        };
+        let objects = render_trigger(listener, &listener.triggers[0], &meta, &ctx).unwrap();
+        let labels = &objects[0]["metadata"]["labels"];
+        assert_eq!(labels[LABEL_EVENTLISTENER], "github");
+        assert_eq!(
+            labels[LABEL_TRIGGER], "build",
+            "a template cannot spoof Tekton's labels"
+        );
+        assert_eq!(labels[LABEL_EVENT_ID], meta.event_id);
+        assert_eq!(labels["team"], "a", "the template's own labels stay");
+        assert_eq!(objects[0]["metadata"]["namespace"], "team-a");
+        assert_eq!(objects[0]["spec"]["params"][0]["value"], "abc123");
+        assert_eq!(
+            service_account_user(&listener.triggers[0]),
+            "system:serviceaccount:team-a:listener-sa"
+        );
+        assert_eq!(
+            service_account_user(&listener.triggers[1]),
+            "system:serviceaccount:team-a:trigger-sa"
+        );
+    }
+
+    #[test]
+    fn a_template_naming_another_namespace_is_refused_permanently() {
+        let catalogue = load_str("c.yaml", CONFIG);
+        let listener = catalogue.listener("team-a", "github").unwrap();
+        let body = serde_json::json!({});
+        let (meta, extensions) = (meta(), Map::new());
+        let ctx = EventContext {
+            body: &body,
+            headers: &meta.headers,
+            extensions: &extensions,
+            event_id: &meta.event_id,
+        };
+        let error = render_trigger(listener, &listener.triggers[1], &meta, &ctx).unwrap_err();
+        assert_eq!(error.kind(), FailureKind::Permanent);
+        assert!(error.to_string().contains("team-b"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_body_field_is_a_permanent_binding_error() {
+        let catalogue = load_str("c.yaml", CONFIG);
+        let listener = catalogue.listener("team-a", "github").unwrap();
+        let body = serde_json::json!({"before": "x"});
+        let (meta, extensions) = (meta(), Map::new());
+        let ctx = EventContext {
+            body: &body,
+            headers: &meta.headers,
+            extensions: &extensions,
+            event_id: &meta.event_id,
+        };
+        let error = render_trigger(listener, &listener.triggers[0], &meta, &ctx).unwrap_err();
+        assert!(matches!(error, TriggerError::Binding(_)), "{error}");
+        assert_eq!(error.kind(), FailureKind::Permanent);
+    }
+}

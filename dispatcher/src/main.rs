@@ -31,6 +31,11 @@ async fn main() -> anyhow::Result<()> {
         "configuration loaded"
     );
     let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+    config::spawn_reloader(
+        args.common.config_dir.clone(),
+        catalogue.clone(),
+        args.common.config_reload_interval,
+    );
 
     let sink = match &args.sink_dir {
         Some(dir) => {
@@ -38,9 +43,14 @@ async fn main() -> anyhow::Result<()> {
             Sink::Dir(DirSink::new(dir.clone()))
         }
         None => {
-            let client = kube::Client::try_default()
+            let mut config = kube::Config::infer()
                 .await
                 .context("failed to configure the Kubernetes client (KUBECONFIG or in-cluster)")?;
+            // Retries belong to the dispatcher: backed off through JetStream, counted and
+            // logged, without holding a concurrency slot.
+            config.default_retry = false;
+            let client =
+                kube::Client::try_from(config).context("failed to build the Kubernetes client")?;
             Sink::Kube(KubeSink::new(client, args.create_timeout))
         }
     };

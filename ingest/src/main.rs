@@ -30,6 +30,11 @@ async fn main() -> anyhow::Result<()> {
         "configuration loaded"
     );
     let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+    config::spawn_reloader(
+        args.common.config_dir.clone(),
+        catalogue.clone(),
+        args.common.config_reload_interval,
+    );
 
     let client = jetstream::connect(&args.common.nats_url, "sluice-ingest")
         .await

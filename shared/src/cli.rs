@@ -18,6 +18,10 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_CONFIG_DIR")]
     pub config_dir: PathBuf,
 
+    /// How often the configuration directory is checked for changes.
+    #[arg(long, env = "SLUICE_CONFIG_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub config_reload_interval: Duration,
+
     /// Address of the operations server: /metrics, /healthz, /readyz.
     #[arg(long, env = "SLUICE_METRICS_ADDR", default_value = "0.0.0.0:9090")]
     pub metrics_addr: SocketAddr,

@@ -177,3 +177,70 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
         "the reason is logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_api_failures_are_retried_until_the_run_exists() {
+    use sluice_tests::api_double::{Failure, Verb};
+
+    let nats = NatsServer::start().await;
+    let api = ApiDouble::start().await;
+    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+    api.fail_next(Verb::Create, 2, Failure::InternalError);
+    api.fail_next(
+        Verb::Create,
+        1,
+        Failure::TooManyRequests {
+            retry_after_seconds: 1,
+        },
+    );
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.write_kubeconfig(kube_dir.path());
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let dispatcher = Dispatcher::start(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Kube(&kubeconfig),
+        &[],
+    )
+    .await;
+
+    let client = reqwest::Client::new();
+    let (status, _) = post_push(
+        &client,
+        &ingest.hook_url("team-a", "github"),
+        &push_body("r1"),
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            api.object_count("tekton.dev", "pipelineruns", "team-a") == 1
+        })
+        .await,
+        "{}",
+        dispatcher.process.logs()
+    );
+    let attempts: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(attempts, [Some(500), Some(500), Some(429), Some(201)]);
+    // The 429 asked for a second; the retry after it honoured that.
+    let times: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == http::Method::POST)
+        .map(|r| r.at)
+        .collect();
+    let waited = times[3].duration_since(times[2]).unwrap();
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(api.object_count("tekton.dev", "pipelineruns", "team-a"), 1);
+}

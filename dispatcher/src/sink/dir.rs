@@ -95,3 +95,67 @@ impl DirSink {
 fn uuid_like() -> String {
     format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::sink::FailureKind;
+
+    #[tokio::test]
+    async fn generate_name_gets_a_suffix_and_names_never_clobber() {
+        let root = tempfile::tempdir().unwrap();
+        let sink = DirSink::new(root.path().to_owned());
+        let run = json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"generateName": "ci-"}});
+        let a = sink.create(&run, "team-a").await.unwrap();
+        let b = sink.create(&run, "team-a").await.unwrap();
+        assert!(a.name.starts_with("ci-") && a.name.len() == 8, "{}", a.name);
+        assert_ne!(a.name, b.name);
+        let written = std::fs::read_to_string(
+            root.path()
+                .join(format!("team-a/pipelinerun-{}.yaml", a.name)),
+        )
+        .unwrap();
+        assert!(written.contains(&format!("name: {}", a.name)), "{written}");
+
+        let named = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed"}});
+        sink.create(&named, "team-a").await.unwrap();
+        let error = sink.create(&named, "team-a").await.unwrap_err();
+        assert_eq!(error.kind, FailureKind::Permanent);
+        assert!(error.message.contains("already exists"));
+        assert_eq!(
+            std::fs::read_dir(root.path().join("team-a"))
+                .unwrap()
+                .count(),
+            3,
+            "no staging files left"
+        );
+    }
+
+    #[tokio::test]
+    async fn hostile_names_cannot_escape_the_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let sink = DirSink::new(root.path().join("out"));
+        for object in [
+            json!({"kind": "PipelineRun", "metadata": {"name": "../../etc/passwd"}}),
+            json!({"kind": "../PipelineRun", "metadata": {"name": "ok"}}),
+            json!({"kind": "PipelineRun", "metadata": {}}),
+        ] {
+            let error = sink.create(&object, "team-a").await.unwrap_err();
+            assert_eq!(error.kind, FailureKind::Permanent, "{object}");
+        }
+        assert!(
+            sink.create(
+                &json!({"kind": "PipelineRun", "metadata": {"name": "ok"}}),
+                "../x"
+            )
+            .await
+            .is_err()
+        );
+        assert!(
+            !root.path().join("out").exists()
+                || std::fs::read_dir(root.path().join("out")).unwrap().count() == 0
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! - [`split`]: a YAML stream cut into documents, so one broken document spoils no other;
 //! - [`documents`]: the serde shapes of the Tekton Triggers kinds and `Secret`;
 //! - [`load`]: documents dispatched on `apiVersion`/`kind`, names checked, typed;
+//! - [`reload`]: the directory polled and the catalogue swapped when a file changes;
 //! - [`resolve`]: references followed within each listener's namespace into the catalogue
 //!   (interceptors and their secrets in `resolve/interceptors.rs`).
 //!
@@ -16,6 +17,7 @@
 
 mod documents;
 mod load;
+mod reload;
 mod resolve;
 mod split;
 mod walk;
@@ -26,6 +28,8 @@ mod tests;
 use std::path::Path;
 
 use crate::catalogue::Catalogue;
+
+pub use reload::spawn_reloader;
 
 use load::Loaded;
 use walk::Format;

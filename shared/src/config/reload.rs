@@ -1,0 +1,138 @@
+//! Reload on change: the directory is polled, and when the fingerprint of its files (paths,
+//! sizes, modification times) changes, the catalogue is rebuilt and swapped in atomically.
+//! Readers never wait: they keep the catalogue they loaded until their next lookup.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::walk::config_files;
+use crate::catalogue::Catalogue;
+
+/// Polls `dir` every `interval` and replaces `target` when a file was added, removed or
+/// changed. An unreadable directory keeps the catalogue that is serving.
+pub fn spawn_reloader(
+    dir: PathBuf,
+    target: Arc<ArcSwap<Catalogue>>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    // Taken now, not when the task first runs, so a change made in between is seen.
+    let mut last = fingerprint(&dir);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let dir = dir.clone();
+            let Ok((current, loaded)) = tokio::task::spawn_blocking(move || {
+                let current = fingerprint(&dir);
+                let loaded = (current.is_some()).then(|| super::load_dir(&dir));
+                (current, loaded)
+            })
+            .await
+            else {
+                continue;
+            };
+            if current == last {
+                continue;
+            }
+            match loaded {
+                Some(Ok(catalogue)) => {
+                    tracing::info!(
+                        listeners = catalogue.listeners().count(),
+                        issues = catalogue.issues().len(),
+                        "configuration reloaded"
+                    );
+                    target.store(Arc::new(catalogue));
+                    last = current;
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "configuration directory unreadable; keeping the loaded configuration");
+                }
+                None => {
+                    tracing::warn!(
+                        "configuration directory unreadable; keeping the loaded configuration"
+                    );
+                }
+            }
+        }
+    })
+}
+
+/// A hash of every configuration file's path, size and modification time; `None` when the
+/// directory cannot be read.
+fn fingerprint(dir: &Path) -> Option<u64> {
+    let mut ignored = Vec::new();
+    let files = config_files(dir, &mut ignored).ok()?;
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        file.hash(&mut hasher);
+        if let Ok(meta) = std::fs::metadata(&file) {
+            meta.len().hash(&mut hasher);
+            meta.modified().ok().hash(&mut hasher);
+        }
+    }
+    Some(hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LISTENER: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: NAME, namespace: team-a}
+spec:
+  triggers:
+    - template:
+        spec:
+          resourcetemplates:
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: ci-}}
+"#;
+
+    #[tokio::test]
+    async fn a_changed_directory_is_swapped_in_and_a_missing_one_keeps_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), LISTENER.replace("NAME", "first")).unwrap();
+        let target = Arc::new(ArcSwap::from_pointee(
+            super::super::load_dir(dir.path()).unwrap(),
+        ));
+        let task = spawn_reloader(
+            dir.path().to_owned(),
+            target.clone(),
+            Duration::from_millis(20),
+        );
+
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            LISTENER.replace("NAME", "second"),
+        )
+        .unwrap();
+        let mut reloaded = false;
+        for _ in 0..200 {
+            if target.load().listener("team-a", "second").is_some() {
+                reloaded = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(reloaded, "the new listener was picked up");
+        assert!(target.load().listener("team-a", "first").is_some());
+
+        let path = dir.path().to_owned();
+        drop(dir);
+        assert!(!path.exists());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            target.load().listener("team-a", "second").is_some(),
+            "a vanished directory does not empty the catalogue"
+        );
+        task.abort();
+    }
+}

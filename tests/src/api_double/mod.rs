@@ -1,0 +1,495 @@
+//! A test double of the Kubernetes API server: stateful, in memory, served over real HTTP on
+//! 127.0.0.1 and spoken to by the real `kube` client.
+//!
+//! CI has no API server to run, so tests talk to this instead. It models the API server as
+//! a client sees it, for any group, version and resource (as if every CRD were installed),
+//! and never special-cases Sluice:
+//!
+//! - **Resources**: create, get, list, watch and delete of namespaced objects, cluster-wide
+//!   lists, and cluster-scoped objects (`request.rs` has the paths). Objects are JSON; the
+//!   double keeps one copy per group and resource and serves it at any version.
+//! - **Create**: `apiVersion`/`kind` defaulted from the URL and checked against it, namespace
+//!   defaulted and checked, `generateName` (five characters from the API server's
+//!   alphabet), `uid`, `resourceVersion` (one global counter, like etcd's revision),
+//!   `creationTimestamp`, `generation`, metadata validation (names, label keys and values,
+//!   annotation keys) with 422 `Invalid` and field causes, 409 `AlreadyExists`, `dryRun=All`.
+//! - **List and watch**: `labelSelector` (equality, set and existence forms),
+//!   `fieldSelector` on `metadata.name`/`metadata.namespace`, `limit`/`continue`, list
+//!   `resourceVersion`; watches replay from a `resourceVersion` or start from the current
+//!   state, honour `timeoutSeconds`, and support streaming lists (`sendInitialEvents`).
+//! - **Errors** are `metav1.Status` bodies with the real codes, reasons, details and message
+//!   shapes (`status.rs`).
+//! - **Security**: bearer-token authentication (401), `Impersonate-User`/`-Group`/`-Uid`
+//!   checked against the `impersonate` verb, and RBAC on the effective user (403), from a
+//!   small rule table the test edits (`rbac.rs`).
+//! - **Faults**: injected failures, latency and hangs (`faults.rs`); every request is
+//!   recorded (`record.rs`).
+//!
+//! It does not model: update, patch and the status subresource (so no `MODIFIED` from
+//! clients, though [`ApiDouble::insert`] of an existing object emits one), finalizers and
+//! graceful deletion, garbage collection, admission webhooks, OpenAPI schema validation and
+//! pruning of custom resources, defaulting beyond metadata, namespace existence,
+//! discovery, server-side apply and `managedFields`, protobuf, TLS, watch bookmarks other than
+//! the streaming-list one, `410 Gone` for compacted resource versions, and consistent
+//! snapshots across list pages.
+//!
+//! ```ignore
+//! let api = ApiDouble::start().await;
+//! api.grant("system:serviceaccount:tenant:builder", &["create"], "tekton.dev", "pipelineruns", "tenant");
+//! let client = api.client().await; // authenticated as the controller
+//! // … run the code under test …
+//! assert_eq!(api.object_count("tekton.dev", "pipelineruns", "tenant"), 1);
+//! ```
+
+mod faults;
+mod handlers;
+mod rbac;
+mod record;
+mod request;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod validation;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+pub use faults::{Failure, FaultRule};
+pub use record::RecordedRequest;
+pub use request::Verb;
+
+use rbac::Subject;
+use server::{Shared, Shutdown, lock};
+use status::GroupResource;
+use store::ObjectKey;
+
+/// The identity the controller's token authenticates as, unless the builder says otherwise.
+pub const DEFAULT_CONTROLLER: &str = "system:serviceaccount:sluice-system:sluice";
+/// The kubeconfig context's namespace, unless the builder says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// What the impersonation right covers: users, groups, service accounts and uids.
+const IMPERSONATED: [&str; 4] = ["users", "groups", "serviceaccounts", "uids"];
+
+/// A running API server double. Serves until dropped.
+pub struct ApiDouble {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    token: String,
+    controller: String,
+    namespace: String,
+    /// Dropping it ends the server, its watches and its hung requests.
+    _shutdown: watch::Sender<()>,
+}
+
+impl std::fmt::Debug for ApiDouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of test output, like any credential.
+        f.debug_struct("ApiDouble")
+            .field("url", &self.url())
+            .field("controller", &self.controller)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for [`ApiDouble`]: the controller's identity and the kubeconfig's namespace.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    controller: String,
+    namespace: String,
+}
+
+impl Builder {
+    /// The user the kubeconfig's token authenticates as.
+    pub fn controller(mut self, user: &str) -> Self {
+        user.clone_into(&mut self.controller);
+        self
+    }
+
+    /// The default namespace of the kubeconfig's context.
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        namespace.clone_into(&mut self.namespace);
+        self
+    }
+
+    /// Binds a free loopback port and starts serving.
+    ///
+    /// The controller may impersonate anyone and may get, list and watch everything; nothing
+    /// else is granted to anyone.
+    pub async fn start(self) -> ApiDouble {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("failed to bind the API server double to 127.0.0.1");
+        let addr = listener
+            .local_addr()
+            .expect("failed to read the API server double's address");
+        let (sender, shutdown) = Shutdown::new();
+        let shared = Arc::new(Shared::new(shutdown.clone()));
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        {
+            let mut rbac = lock(&shared.rbac);
+            rbac.add_token(&token, &self.controller);
+            let controller = Subject::User(self.controller.clone());
+            for resource in IMPERSONATED {
+                rbac.grant(controller.clone(), &["impersonate"], "", resource, "*");
+            }
+            rbac.grant(controller, &["get", "list", "watch"], "*", "*", "*");
+        }
+        let app = server::router(shared.clone());
+        tokio::spawn(async move {
+            let stopped = async move { shutdown.wait().await };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                eprintln!("API server double stopped serving: {error}");
+            }
+        });
+        ApiDouble {
+            shared,
+            addr,
+            token,
+            controller: self.controller,
+            namespace: self.namespace,
+            _shutdown: sender,
+        }
+    }
+}
+
+impl ApiDouble {
+    /// Options: controller identity, default namespace.
+    pub fn builder() -> Builder {
+        Builder {
+            controller: DEFAULT_CONTROLLER.to_owned(),
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+
+    /// Starts a double with the default controller identity and namespace.
+    pub async fn start() -> ApiDouble {
+        Self::builder().start().await
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The controller's bearer token (the kubeconfig's).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The user the controller's token authenticates as.
+    pub fn controller_user(&self) -> &str {
+        &self.controller
+    }
+
+    /// The kubeconfig context's namespace.
+    pub fn default_namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// A kubeconfig for the controller: this server, its token, a context with the default
+    /// namespace.
+    pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_yaml_for(&self.token)
+    }
+
+    fn kubeconfig_yaml_for(&self, token: &str) -> String {
+        format!(
+            "apiVersion: v1\n\
+             kind: Config\n\
+             clusters:\n\
+             - name: api-double\n  cluster:\n    server: {server}\n\
+             users:\n\
+             - name: controller\n  user:\n    token: {token}\n\
+             contexts:\n\
+             - name: api-double\n  context:\n    cluster: api-double\n    user: controller\n    namespace: {namespace}\n\
+             current-context: api-double\n",
+            server = self.url(),
+            namespace = self.namespace,
+        )
+    }
+
+    /// Writes the controller's kubeconfig to `dir/kubeconfig` and returns its path, for
+    /// processes started with `KUBECONFIG`.
+    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(&path, self.kubeconfig_yaml())
+            .unwrap_or_else(|e| panic!("failed to write {}: {e}", path.display()));
+        path
+    }
+
+    /// The `kube::Config` the controller's kubeconfig yields (adjust it, e.g. turn off
+    /// `default_retry`, before building a client).
+    pub async fn config(&self) -> kube::Config {
+        config_from_yaml(&self.kubeconfig_yaml()).await
+    }
+
+    /// A client authenticated as the controller, built from its kubeconfig.
+    pub async fn client(&self) -> kube::Client {
+        kube::Client::try_from(self.config().await)
+            .expect("failed to build a kube client for the API server double")
+    }
+
+    /// Registers a new token that authenticates as `user` and returns a client using it.
+    pub async fn client_as(&self, user: &str) -> kube::Client {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        lock(&self.shared.rbac).add_token(&token, user);
+        let config = config_from_yaml(&self.kubeconfig_yaml_for(&token)).await;
+        kube::Client::try_from(config).expect("failed to build a kube client")
+    }
+
+    // --- RBAC -------------------------------------------------------------------------
+
+    /// Allows `user` the `verbs` on `resource` of API `group` in `namespace`. Any of `verbs`,
+    /// `group`, `resource` and `namespace` may be `*`; namespace `*` also covers the cluster
+    /// scope. Use group `""` for the core group.
+    pub fn grant(&self, user: &str, verbs: &[&str], group: &str, resource: &str, namespace: &str) {
+        lock(&self.shared.rbac).grant(
+            Subject::User(user.to_owned()),
+            verbs,
+            group,
+            resource,
+            namespace,
+        );
+    }
+
+    /// Like [`grant`](Self::grant), for every member of a group (e.g.
+    /// `system:serviceaccounts:tenant`).
+    pub fn grant_group(
+        &self,
+        group_name: &str,
+        verbs: &[&str],
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) {
+        lock(&self.shared.rbac).grant(
+            Subject::Group(group_name.to_owned()),
+            verbs,
+            group,
+            resource,
+            namespace,
+        );
+    }
+
+    /// Allows `user` everything, everywhere.
+    pub fn grant_all(&self, user: &str) {
+        self.grant(user, &["*"], "*", "*", "*");
+    }
+
+    /// Removes what [`grant`](Self::grant) with the same arguments added.
+    pub fn revoke(&self, user: &str, verbs: &[&str], group: &str, resource: &str, namespace: &str) {
+        lock(&self.shared.rbac).revoke(
+            &Subject::User(user.to_owned()),
+            verbs,
+            group,
+            resource,
+            namespace,
+        );
+    }
+
+    /// Removes every rule naming `user` (for the controller, its impersonation and read
+    /// rights too).
+    pub fn revoke_all(&self, user: &str) {
+        lock(&self.shared.rbac).revoke_all(&Subject::User(user.to_owned()));
+    }
+
+    /// Takes away the controller's right to impersonate.
+    pub fn revoke_impersonation(&self) {
+        let controller = Subject::User(self.controller.clone());
+        let mut rbac = lock(&self.shared.rbac);
+        for resource in IMPERSONATED {
+            rbac.revoke(&controller, &["impersonate"], "", resource, "*");
+        }
+    }
+
+    /// Whether `user` (with the groups the server gives it) may do `verb` on `resource` of
+    /// `group` in `namespace` (`""`: cluster scope).
+    pub fn is_allowed(
+        &self,
+        user: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+    ) -> bool {
+        let identity = rbac::Identity::new(user, Vec::new());
+        let namespace = Some(namespace).filter(|ns| !ns.is_empty());
+        lock(&self.shared.rbac).allows(&identity, verb, group, resource, namespace)
+    }
+
+    // --- Faults -------------------------------------------------------------------------
+
+    /// Adds a fault rule.
+    pub fn inject(&self, rule: FaultRule) {
+        lock(&self.shared.faults).inject(rule);
+    }
+
+    /// The next `times` requests with `verb` fail with `failure`.
+    pub fn fail_next(&self, verb: Verb, times: u32, failure: Failure) {
+        self.inject(FaultRule::fail(failure).on(verb).times(times));
+    }
+
+    /// Every request with `verb` fails with `failure` until [`clear_faults`](Self::clear_faults)
+    /// (an outage).
+    pub fn fail_all(&self, verb: Verb, failure: Failure) {
+        self.inject(FaultRule::fail(failure).on(verb).always());
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+    }
+
+    // --- Recording ----------------------------------------------------------------------
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// The recorded requests with `verb` on `resource` (plural, any group).
+    pub fn requests_for(&self, verb: Verb, resource: &str) -> Vec<RecordedRequest> {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.is(verb, resource))
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.log).clear();
+    }
+
+    // --- State --------------------------------------------------------------------------
+
+    /// The objects of `resource` in API `group` (`""`: core) in `namespace` (`""`:
+    /// cluster-scoped ones), ordered by name.
+    pub fn objects(&self, group: &str, resource: &str, namespace: &str) -> Vec<Value> {
+        let store = lock(&self.shared.store);
+        store
+            .list(&GroupResource::new(group, resource), Some(namespace))
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The objects of `resource` in every namespace, ordered by namespace and name.
+    pub fn all_objects(&self, group: &str, resource: &str) -> Vec<Value> {
+        let store = lock(&self.shared.store);
+        store
+            .list(&GroupResource::new(group, resource), None)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// How many objects [`objects`](Self::objects) would return.
+    pub fn object_count(&self, group: &str, resource: &str, namespace: &str) -> usize {
+        let store = lock(&self.shared.store);
+        store
+            .list(&GroupResource::new(group, resource), Some(namespace))
+            .len()
+    }
+
+    /// One object, if it exists.
+    pub fn object(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let store = lock(&self.shared.store);
+        store
+            .get(
+                &GroupResource::new(group, resource),
+                &ObjectKey::new(namespace, name),
+            )
+            .cloned()
+    }
+
+    /// Seeds (or replaces) an object without going through HTTP, RBAC or validation, as
+    /// another client of the cluster would have. The object needs `apiVersion`, `kind` and
+    /// `metadata.name`; `namespace`, `uid` and `creationTimestamp` are filled in, the
+    /// `resourceVersion` is the next one, and watchers see `ADDED` (or `MODIFIED`).
+    /// Returns the stored object.
+    pub fn insert(&self, group: &str, resource: &str, namespace: &str, object: Value) -> Value {
+        let mut object = object;
+        assert!(
+            object.get("apiVersion").is_some_and(Value::is_string)
+                && object.get("kind").is_some_and(Value::is_string)
+                && object
+                    .pointer("/metadata/name")
+                    .is_some_and(Value::is_string),
+            "ApiDouble::insert needs apiVersion, kind and metadata.name: {object}"
+        );
+        let metadata = &mut object["metadata"];
+        if namespace.is_empty() {
+            if let Some(metadata) = metadata.as_object_mut() {
+                metadata.remove("namespace");
+            }
+        } else {
+            metadata["namespace"] = json!(namespace);
+        }
+        if metadata.get("uid").is_none() {
+            metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
+        }
+        if metadata.get("creationTimestamp").is_none() {
+            metadata["creationTimestamp"] = json!(handlers::now());
+        }
+        lock(&self.shared.store).put(&GroupResource::new(group, resource), object)
+    }
+
+    /// Deletes an object without going through HTTP; watchers see `DELETED`.
+    pub fn remove(
+        &self,
+        group: &str,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        lock(&self.shared.store).delete(
+            &GroupResource::new(group, resource),
+            &ObjectKey::new(namespace, name),
+        )
+    }
+
+    /// Declares the kind served for a resource, as installing its CRD would. Without it the
+    /// double learns the kind from the first object stored.
+    pub fn register_kind(&self, group: &str, resource: &str, kind: &str) {
+        lock(&self.shared.store).register_kind(&GroupResource::new(group, resource), kind);
+    }
+
+    /// Deletes every object (watchers see each deletion). Faults, grants and the request log
+    /// are kept.
+    pub fn clear(&self) {
+        lock(&self.shared.store).clear();
+    }
+}
+
+async fn config_from_yaml(yaml: &str) -> kube::Config {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(yaml).expect("the double's kubeconfig is valid YAML");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("the double's kubeconfig yields a kube config")
+}

@@ -1,0 +1,154 @@
+//! Turning an HTTP method and path into an API request: verb, group, version, resource,
+//! namespace and name, the way the API server's request-info resolver does.
+//!
+//! Served paths, for any group, version and resource (`/api/v1` is the core group):
+//!
+//! | path | GET | POST | DELETE |
+//! | --- | --- | --- | --- |
+//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}` | list, watch | create | – |
+//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}/{name}` | get | – | delete |
+//! | `/apis/{g}/{v}/{plural}` | list, watch across namespaces | create cluster-scoped | – |
+//! | `/apis/{g}/{v}/{plural}/{name}` | get cluster-scoped | – | delete cluster-scoped |
+
+use std::collections::HashMap;
+use std::fmt;
+
+use http::Method;
+
+use super::status::{ApiError, GroupResource};
+
+/// The API verbs the double serves; RBAC rules and faults are keyed by them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    Create,
+    Get,
+    List,
+    Watch,
+    Delete,
+}
+
+impl Verb {
+    /// The verb as RBAC spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A request on a resource, resolved from its method and path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceRequest {
+    pub verb: Verb,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    /// `None` for cluster-scoped paths (including lists across all namespaces).
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+impl ResourceRequest {
+    pub fn group_resource(&self) -> GroupResource {
+        GroupResource::new(&self.group, &self.resource)
+    }
+
+    /// `v1` for the core group, else `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
+/// Query parameters, last value wins.
+pub type Query = HashMap<String, String>;
+
+/// Resolves a resource request, or answers 404 (unknown path) / 405 (unserved method).
+pub fn resolve(method: &Method, path: &str, query: &Query) -> Result<ResourceRequest, ApiError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if segments.iter().any(|segment| segment.is_empty()) {
+        return Err(ApiError::path_not_found());
+    }
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let (namespace, resource, name) = match rest {
+        ["namespaces", namespace, resource] => (Some(*namespace), *resource, None),
+        ["namespaces", namespace, resource, name] => (Some(*namespace), *resource, Some(*name)),
+        [resource] => (None, *resource, None),
+        [resource, name] => (None, *resource, Some(*name)),
+        _ => return Err(ApiError::path_not_found()),
+    };
+    let watch = matches!(
+        query.get("watch").map(String::as_str),
+        Some("true" | "1" | "True")
+    );
+    let verb = match (method, name) {
+        (&Method::GET, Some(_)) => Verb::Get,
+        (&Method::GET, None) if watch => Verb::Watch,
+        (&Method::GET, None) => Verb::List,
+        (&Method::POST, None) => Verb::Create,
+        (&Method::DELETE, Some(_)) => Verb::Delete,
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    Ok(ResourceRequest {
+        verb,
+        group: group.to_owned(),
+        version: version.to_owned(),
+        resource: resource.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        name: name.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str, query: &[(&str, &str)]) -> Result<ResourceRequest, u16> {
+        let query = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        resolve(&Method::GET, path, &query).map_err(|e| e.code())
+    }
+
+    #[test]
+    fn paths_resolve_like_the_api_server() {
+        let list = get("/apis/tekton.dev/v1/namespaces/ns/pipelineruns", &[]).unwrap();
+        assert_eq!(
+            (list.verb, list.group.as_str(), list.namespace.as_deref()),
+            (Verb::List, "tekton.dev", Some("ns"))
+        );
+        assert_eq!(list.api_version(), "tekton.dev/v1");
+        let watch = get("/api/v1/namespaces/ns/pods", &[("watch", "1")]).unwrap();
+        assert_eq!(
+            (watch.verb, watch.api_version()),
+            (Verb::Watch, "v1".into())
+        );
+        let one = get("/api/v1/namespaces/ns/pods/p", &[]).unwrap();
+        assert_eq!((one.verb, one.name.as_deref()), (Verb::Get, Some("p")));
+        let all = get("/apis/tekton.dev/v1/pipelineruns", &[]).unwrap();
+        assert_eq!((all.verb, all.namespace), (Verb::List, None));
+        assert_eq!(get("/apis/tekton.dev", &[]), Err(404));
+        assert_eq!(get("/api/v1/namespaces/ns/pods/p/log", &[]), Err(404));
+        assert_eq!(get("/healthz", &[]), Err(404));
+        let put = resolve(&Method::PUT, "/api/v1/namespaces/ns/pods/p", &Query::new());
+        assert_eq!(put.map_err(|e| e.code()), Err(405));
+    }
+}

@@ -1,0 +1,278 @@
+//! The object store: objects by (group, resource) and (namespace, name), one global
+//! `resourceVersion` counter as etcd's revision, the kinds the server knows, and the event
+//! log that watches replay and follow.
+//!
+//! Objects are stored once per group and resource, whatever version they were written at,
+//! as the API server stores one version and converts on read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::status::GroupResource;
+
+/// How many events a slow watcher may fall behind before its watch is closed (the client
+/// then lists again, as with a real server).
+const WATCH_BUFFER: usize = 16 * 1024;
+
+/// Where an object lives: its namespace (`""` when cluster-scoped) and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: &str, name: &str) -> Self {
+        ObjectKey {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The key of a stored object, from its metadata.
+    fn of(object: &Value) -> Self {
+        let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str);
+        ObjectKey::new(
+            text("/metadata/namespace").unwrap_or(""),
+            text("/metadata/name").unwrap_or(""),
+        )
+    }
+}
+
+/// A watch event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as recorded in the event log and sent to watchers.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub resource_version: u64,
+    pub event_type: EventType,
+    pub resource: GroupResource,
+    pub object: Value,
+}
+
+/// The whole state of the cluster's objects.
+#[derive(Debug)]
+pub struct Store {
+    revision: u64,
+    collections: HashMap<GroupResource, BTreeMap<ObjectKey, Value>>,
+    kinds: HashMap<GroupResource, String>,
+    log: Vec<Arc<Event>>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        let kinds = [
+            ("configmaps", "ConfigMap"),
+            ("events", "Event"),
+            ("namespaces", "Namespace"),
+            ("pods", "Pod"),
+            ("secrets", "Secret"),
+            ("serviceaccounts", "ServiceAccount"),
+            ("services", "Service"),
+        ]
+        .into_iter()
+        .map(|(resource, kind)| (GroupResource::new("", resource), kind.to_owned()))
+        .collect();
+        Store {
+            revision: 0,
+            collections: HashMap::new(),
+            kinds,
+            log: Vec::new(),
+            events: broadcast::channel(WATCH_BUFFER).0,
+        }
+    }
+}
+
+impl Store {
+    /// The current revision: the `resourceVersion` of the latest change.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The kind served for a resource, when known (built in, registered, or learned from a
+    /// stored object).
+    pub fn kind(&self, resource: &GroupResource) -> Option<&str> {
+        self.kinds.get(resource).map(String::as_str)
+    }
+
+    /// Declares the kind of a resource, as installing its CRD would.
+    pub fn register_kind(&mut self, resource: &GroupResource, kind: &str) {
+        self.kinds.insert(resource.clone(), kind.to_owned());
+    }
+
+    pub fn contains(&self, resource: &GroupResource, key: &ObjectKey) -> bool {
+        self.collections
+            .get(resource)
+            .is_some_and(|objects| objects.contains_key(key))
+    }
+
+    pub fn get(&self, resource: &GroupResource, key: &ObjectKey) -> Option<&Value> {
+        self.collections.get(resource)?.get(key)
+    }
+
+    /// Objects of a resource in key order, in one namespace (`""`: cluster-scoped ones) or,
+    /// with `None`, everywhere.
+    pub fn list(&self, resource: &GroupResource, namespace: Option<&str>) -> Vec<&Value> {
+        let Some(objects) = self.collections.get(resource) else {
+            return Vec::new();
+        };
+        objects
+            .iter()
+            .filter(|(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
+            .map(|(_, object)| object)
+            .collect()
+    }
+
+    /// Stores a new or replaced object under the next revision and tells watchers.
+    /// The caller has checked everything else; this only versions and records.
+    pub fn put(&mut self, resource: &GroupResource, mut object: Value) -> Value {
+        self.revision += 1;
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        if let Some(kind) = object.get("kind").and_then(Value::as_str) {
+            self.kinds
+                .entry(resource.clone())
+                .or_insert_with(|| kind.to_owned());
+        }
+        let key = ObjectKey::of(&object);
+        let previous = self
+            .collections
+            .entry(resource.clone())
+            .or_default()
+            .insert(key, object.clone());
+        let event_type = if previous.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.emit(event_type, resource, object.clone());
+        object
+    }
+
+    /// Removes an object under the next revision and tells watchers. Returns it as it was.
+    pub fn delete(&mut self, resource: &GroupResource, key: &ObjectKey) -> Option<Value> {
+        let object = self.collections.get_mut(resource)?.remove(key)?;
+        self.revision += 1;
+        let mut tombstone = object.clone();
+        tombstone["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        self.emit(EventType::Deleted, resource, tombstone);
+        Some(object)
+    }
+
+    /// Deletes every object (watchers see each deletion).
+    pub fn clear(&mut self) {
+        let keys: Vec<(GroupResource, ObjectKey)> = self
+            .collections
+            .iter()
+            .flat_map(|(resource, objects)| {
+                objects.keys().map(|key| (resource.clone(), key.clone()))
+            })
+            .collect();
+        for (resource, key) in keys {
+            self.delete(&resource, &key);
+        }
+    }
+
+    /// The events a new watch starts with, and a receiver for what follows them.
+    ///
+    /// With no resource version (or `0`) the watch starts from the current state: one
+    /// `ADDED` per existing object. With a resource version it replays every change after it.
+    pub fn watch(
+        &self,
+        resource: &GroupResource,
+        since: Option<u64>,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let initial = match since {
+            None | Some(0) => self
+                .list(resource, None)
+                .into_iter()
+                .map(|object| {
+                    Arc::new(Event {
+                        resource_version: resource_version(object),
+                        event_type: EventType::Added,
+                        resource: resource.clone(),
+                        object: object.clone(),
+                    })
+                })
+                .collect(),
+            Some(since) => {
+                let start = self.log.partition_point(|e| e.resource_version <= since);
+                self.log[start..]
+                    .iter()
+                    .filter(|e| &e.resource == resource)
+                    .cloned()
+                    .collect()
+            }
+        };
+        (initial, self.events.subscribe())
+    }
+
+    fn emit(&mut self, event_type: EventType, resource: &GroupResource, object: Value) {
+        let event = Arc::new(Event {
+            resource_version: self.revision,
+            event_type,
+            resource: resource.clone(),
+            object,
+        });
+        self.log.push(event.clone());
+        // No receiver is fine: nobody watches.
+        let _ = self.events.send(event);
+    }
+}
+
+/// The numeric `metadata.resourceVersion` of a stored object.
+pub fn resource_version(object: &Value) -> u64 {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(namespace: &str, name: &str) -> Value {
+        json!({"kind": "PipelineRun", "metadata": {"name": name, "namespace": namespace}})
+    }
+
+    #[test]
+    fn every_change_takes_the_next_revision() {
+        let mut store = Store::default();
+        let gr = GroupResource::new("tekton.dev", "pipelineruns");
+        let a = store.put(&gr, run("ns", "a"));
+        let b = store.put(&gr, run("other", "b"));
+        assert_eq!((resource_version(&a), resource_version(&b)), (1, 2));
+        assert_eq!(store.kind(&gr), Some("PipelineRun"));
+        assert_eq!(store.list(&gr, Some("ns")).len(), 1);
+        assert_eq!(store.list(&gr, None).len(), 2);
+        store.delete(&gr, &ObjectKey::new("ns", "a")).unwrap();
+        assert_eq!(store.revision(), 3);
+
+        let (replay, _) = store.watch(&gr, Some(1));
+        let types: Vec<_> = replay.iter().map(|e| e.event_type).collect();
+        assert_eq!(types, vec![EventType::Added, EventType::Deleted]);
+        let (current, _) = store.watch(&gr, None);
+        assert_eq!(current.len(), 1);
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration test harness: real infrastructure behind clean-up-on-drop handles.
+//!
+//! - [`nats::NatsServer`]: a real `nats-server` with JetStream per test.
+//! - [`api_double::ApiDouble`]: an in-memory test double of the Kubernetes API server,
+//!   spoken to over HTTP by the real `kube` client.
+
+pub mod api_double;
+pub mod nats;
+pub mod procs;
+
+pub use api_double::ApiDouble;
+pub use nats::NatsServer;
