@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually};
-use sluice_tests::{ApiDouble, NatsServer};
+use sluice_tests::ApiDouble;
+use sluice_tests::procs::eventually;
 
-use crate::support::{ConfigDir, param, post, push_body};
+use crate::support::{ConfigDir, Stack, param, post, push_body};
 
 const V1ALPHA1: &str = r#"
 apiVersion: triggers.tekton.dev/v1alpha1
@@ -170,32 +170,27 @@ async fn created(api: &ApiDouble, resource: &str, prefix: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tekton_configurations_work_unchanged() {
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    for sa in ["alpha-sa", "beta-sa", "task-sa"] {
-        api.grant(
-            &format!("system:serviceaccount:compat:{sa}"),
-            &["create"],
-            "tekton.dev",
-            "*",
-            "compat",
-        );
-    }
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new()
         .file("alpha.yaml", V1ALPHA1)
         .file("beta.yaml", V1BETA1_INLINE)
         .file("tasks.yml", TASKRUN_TASKSPEC);
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let stack = Stack::start(
+        config,
+        |api| {
+            for sa in ["alpha-sa", "beta-sa", "task-sa"] {
+                api.grant(
+                    &format!("system:serviceaccount:compat:{sa}"),
+                    &["create"],
+                    "tekton.dev",
+                    "*",
+                    "compat",
+                );
+            }
+        },
         &[],
     )
     .await;
+    let Stack { api, ingest, .. } = &stack;
     let client = reqwest::Client::new();
     let body = push_body("9fceb02d0ae598e95dc970b74767f19372d61af8");
     for listener in ["alpha", "beta", "tasks"] {
@@ -205,7 +200,7 @@ async fn tekton_configurations_work_unchanged() {
     }
 
     // v1alpha1, unnamed trigger, deprecated `template.name`, a param default.
-    let alpha = created(&api, "pipelineruns", "alpha-run-").await;
+    let alpha = created(api, "pipelineruns", "alpha-run-").await;
     assert_eq!(alpha["apiVersion"], "tekton.dev/v1beta1");
     assert_eq!(
         param(&alpha, "revision"),
@@ -222,7 +217,7 @@ async fn tekton_configurations_work_unchanged() {
     );
 
     // v1beta1 inline name/value bindings and an inline template spec.
-    let beta = created(&api, "pipelineruns", "beta-").await;
+    let beta = created(api, "pipelineruns", "beta-").await;
     assert_eq!(param(&beta, "branch"), Some("refs/heads/main"));
     assert_eq!(
         beta["metadata"]["labels"]["triggers.tekton.dev/trigger"],
@@ -231,7 +226,7 @@ async fn tekton_configurations_work_unchanged() {
 
     // A TaskRun with an inline taskSpec, via triggerRef; Tekton's own $(params.x) is left
     // for Tekton, and the commit message's quotes and newline arrive intact.
-    let task = created(&api, "taskruns", "echo-").await;
+    let task = created(api, "taskruns", "echo-").await;
     assert_eq!(
         task["spec"]["taskSpec"]["steps"][0]["script"],
         "echo \"$(params.message)\"\n"

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{FaultRule, Verb};
-use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually};
-use sluice_tests::{ApiDouble, NatsServer};
+use sluice_tests::procs::eventually;
 
-use crate::support::{ConfigDir, github_listener, post_push, push_body};
+use crate::support::{ConfigDir, Stack, github_listener, post_push, push_body};
 
 const SA_USER: &str = "system:serviceaccount:team-a:builder";
 
@@ -25,27 +25,27 @@ fn event_ids_of_runs(api: &ApiDouble) -> HashSet<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
-    // Slow creates keep events in flight when the dispatcher dies.
-    api.inject(
-        FaultRule::delay(Duration::from_millis(20))
-            .on(Verb::Create)
-            .always(),
-    );
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let mut dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let mut stack = Stack::start(
+        config,
+        |api| {
+            api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+            // Slow creates keep events in flight when the dispatcher dies.
+            api.inject(
+                FaultRule::delay(Duration::from_millis(20))
+                    .on(Verb::Create)
+                    .always(),
+            );
+        },
         &["--ack-wait", "2s", "--concurrency", "8"],
     )
     .await;
+    let Stack {
+        api,
+        ingest,
+        dispatcher,
+        ..
+    } = &mut stack;
 
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -71,10 +71,10 @@ async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
     }
 
     let complete = eventually(Duration::from_secs(60), || async {
-        event_ids_of_runs(&api).is_superset(&accepted)
+        event_ids_of_runs(api).is_superset(&accepted)
     })
     .await;
-    let created = event_ids_of_runs(&api);
+    let created = event_ids_of_runs(api);
     let missing = accepted.difference(&created).count();
     assert!(complete, "{missing} accepted events have no run");
     assert!(
@@ -85,21 +85,18 @@ async fn dispatcher_killed_mid_stream_still_creates_every_accepted_event() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nats_outage_answers_503_then_recovers_without_restarts() {
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+        },
         &[],
     )
     .await;
+    let Stack {
+        nats, api, ingest, ..
+    } = &stack;
 
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -169,10 +166,10 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
         accepted.insert(answer["eventID"].as_str().unwrap().to_owned());
     }
     let complete = eventually(Duration::from_secs(60), || async {
-        event_ids_of_runs(&api).is_superset(&accepted)
+        event_ids_of_runs(api).is_superset(&accepted)
     })
     .await;
-    let missing = accepted.difference(&event_ids_of_runs(&api)).count();
+    let missing = accepted.difference(&event_ids_of_runs(api)).count();
     assert!(
         complete,
         "{missing} of {} accepted events have no run",

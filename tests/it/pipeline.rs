@@ -4,30 +4,24 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually};
-use sluice_tests::{ApiDouble, NatsServer};
+use sluice_tests::procs::eventually;
 
-use crate::support::{ConfigDir, github_listener, param, post_push, push_body};
+use crate::support::{ConfigDir, Stack, github_listener, param, post_push, push_body};
 
 const SA_USER: &str = "system:serviceaccount:team-a:builder";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let _dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+        },
         &[],
     )
     .await;
+    let Stack { api, ingest, .. } = &stack;
 
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -105,30 +99,30 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    // Only team-b's service account may create runs.
-    api.grant(
-        "system:serviceaccount:team-b:builder",
-        &["create"],
-        "tekton.dev",
-        "pipelineruns",
-        "team-b",
-    );
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new()
         .file("a.yaml", &github_listener("team-a", "builder"))
         .file("b.yaml", &github_listener("team-b", "builder"));
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let stack = Stack::start(
+        config,
+        |api| {
+            // Only team-b's service account may create runs.
+            api.grant(
+                "system:serviceaccount:team-b:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-b",
+            );
+        },
         &[],
     )
     .await;
+    let Stack {
+        api,
+        ingest,
+        dispatcher,
+        ..
+    } = &stack;
 
     let client = reqwest::Client::new();
     let (status, _) = post_push(
@@ -182,29 +176,29 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
 async fn transient_api_failures_are_retried_until_the_run_exists() {
     use sluice_tests::api_double::{Failure, Verb};
 
-    let nats = NatsServer::start().await;
-    let api = ApiDouble::start().await;
-    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
-    api.fail_next(Verb::Create, 2, Failure::InternalError);
-    api.fail_next(
-        Verb::Create,
-        1,
-        Failure::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
-    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
-    ingest.wait_ready().await;
-    let dispatcher = Dispatcher::start(
-        &nats.url(),
-        config.path(),
-        SinkTarget::Kube(&kubeconfig),
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+            api.fail_next(Verb::Create, 2, Failure::InternalError);
+            api.fail_next(
+                Verb::Create,
+                1,
+                Failure::TooManyRequests {
+                    retry_after_seconds: 1,
+                },
+            );
+        },
         &[],
     )
     .await;
+    let Stack {
+        api,
+        ingest,
+        dispatcher,
+        ..
+    } = &stack;
 
     let client = reqwest::Client::new();
     let (status, _) = post_push(

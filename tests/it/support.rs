@@ -154,3 +154,48 @@ pub fn param<'v>(run: &'v Value, name: &str) -> Option<&'v str> {
         .find(|p| p["name"] == name)?["value"]
         .as_str()
 }
+
+/// The whole path on one configuration: a nats-server, the Kubernetes API double, ingest
+/// (ready) and one dispatcher replica creating through the double.
+pub struct Stack {
+    pub nats: sluice_tests::NatsServer,
+    pub api: sluice_tests::ApiDouble,
+    pub ingest: sluice_tests::procs::Ingest,
+    pub dispatcher: sluice_tests::procs::Dispatcher,
+    _config: ConfigDir,
+    _kube_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// `prepare` sets up the API double (grants, faults) before the dispatcher starts.
+    pub async fn start(
+        config: ConfigDir,
+        prepare: impl FnOnce(&sluice_tests::ApiDouble),
+        dispatcher_flags: &[&str],
+    ) -> Stack {
+        use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget};
+
+        let nats = sluice_tests::NatsServer::start().await;
+        let api = sluice_tests::ApiDouble::start().await;
+        prepare(&api);
+        let kube_dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = api.write_kubeconfig(kube_dir.path());
+        let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+        ingest.wait_ready().await;
+        let dispatcher = Dispatcher::start(
+            &nats.url(),
+            config.path(),
+            SinkTarget::Kube(&kubeconfig),
+            dispatcher_flags,
+        )
+        .await;
+        Stack {
+            nats,
+            api,
+            ingest,
+            dispatcher,
+            _config: config,
+            _kube_dir: kube_dir,
+        }
+    }
+}
