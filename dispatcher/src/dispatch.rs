@@ -234,7 +234,7 @@ pub fn render_trigger(
     meta: &EventMeta,
     ctx: &EventContext<'_>,
 ) -> Result<Vec<Value>, TriggerError> {
-    let params = expr::resolve_params(&trigger.params, ctx)?;
+    let params = expr::resolve_params(&trigger.params, &trigger.template.params, ctx)?;
     let uid = template::new_uid();
     let mut objects = template::render(&trigger.template, &params, &uid)?;
     for (index, object) in objects.iter_mut().enumerate() {

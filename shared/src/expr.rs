@@ -1,23 +1,34 @@
 //! Tekton's `$(…)` expressions in binding values: `$(body…)`, `$(header…)`,
-//! `$(extensions…)` and `$(context.eventID)`.
+//! `$(extensions…)` and `$(context.eventID)`, resolved as Tekton Triggers resolves them
+//! (`pkg/template/event.go`, `jsonpath.go`), in the JSONPath dialect of client-go.
 //!
-//! A binding value is literal text with zero or more `$(…)` expressions. Each expression is
-//! parsed into a [`Path`] (a root and a list of segments) and looked up in the event; the
-//! value found replaces the expression.
+//! - Expressions are found as Tekton finds them: each `$(` up to its first unbalanced `)`.
+//!   A `$(` that is never closed is literal text; in `$($(body.a))` only the innermost
+//!   `$(body.a)` is an expression, so the value becomes `$(` + its result + `)`.
+//! - Each result is inserted as text: a string JSON-escaped without its quotes, any other
+//!   single value as compact JSON, several values (or none) as a JSON array. Integers are
+//!   written exactly (Tekton's float64 would round them above 2^53). [`crate::template`]
+//!   reads that text back as JSON string content when it renders, so a value arrives in the
+//!   created resource as Tekton's byte substitution would put it there.
+//! - Replacement is Tekton's: each expression, in order, replaces every occurrence of its
+//!   text in the value as it stands.
+//! - A param whose expression fails falls back, for that expression, to the template
+//!   param's default when it has one.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::catalogue::BindingParam;
+use crate::catalogue::{BindingParam, ParamSpec};
 use crate::event::Headers;
 
+mod eval;
 mod path;
 #[cfg(test)]
 mod tests;
+mod text;
 
-pub use path::{Path, Root, Segment};
+pub use path::{Bound, Filter, Node, Op, Path, Root, Slice};
 
 /// What a binding expression can see.
 #[derive(Debug, Clone, Copy)]
@@ -32,10 +43,7 @@ pub struct EventContext<'a> {
 /// expression, never the event's contents.
 #[derive(Debug, thiserror::Error)]
 pub enum ExprError {
-    /// The value has a `$(` without its matching `)`.
-    #[error("param `{param}`: the `$(` at byte {offset} is never closed")]
-    Unclosed { param: String, offset: usize },
-    /// An expression is malformed or does not match the event.
+    /// An expression is malformed or does not match the event, and the param has no default.
     #[error("param `{param}`: `$({expression})`: {problem}")]
     Invalid {
         param: String,
@@ -48,224 +56,132 @@ impl ExprError {
     /// The binding param that failed.
     pub fn param(&self) -> &str {
         match self {
-            Self::Unclosed { param, .. } | Self::Invalid { param, .. } => param,
+            Self::Invalid { param, .. } => param,
         }
     }
 }
 
-/// What is wrong with one expression.
+/// What is wrong with one expression. Errors name types and positions, never values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     #[error("{what} at byte {offset} of the expression")]
-    Syntax { what: &'static str, offset: usize },
+    Syntax { what: String, offset: usize },
     #[error("unknown root `{0}` (expected `body`, `header`, `extensions` or `context`)")]
     UnknownRoot(String),
     #[error("`{at}` has no field `{key}`")]
     MissingField { at: String, key: String },
-    #[error("`{at}` has no index {index}")]
-    IndexOutOfRange { at: String, index: usize },
+    #[error("`{at}` has no index {index} (length {len})")]
+    IndexOutOfRange { at: String, index: i64, len: usize },
+    #[error("`{at}`: the slice starts at {start}, after its end {end}")]
+    StartAfterEnd { at: String, start: i64, end: i64 },
     #[error("`{at}` is {found}, not {expected}")]
     WrongType {
         at: String,
         found: &'static str,
         expected: &'static str,
     },
+    #[error("`{at}`: filter {problem}")]
+    Comparison { at: String, problem: &'static str },
 }
 
-/// Resolves every binding param's value against the event; a later param with the same name
-/// wins.
+/// Tekton's params for one trigger run: every `declared` param with a default, then each
+/// binding param resolved against the event (a later param with the same name wins).
 ///
-/// Strings are inserted as they are (unescaped), integers exactly, floats in their shortest
-/// round-trip form, `true`/`false`/`null` as such, objects and arrays as compact JSON.
+/// Values are the text Tekton would substitute (see the module documentation). An expression
+/// that fails is an error, unless its param has a default, which then stands in for that
+/// expression.
 pub fn resolve_params(
     params: &[BindingParam],
+    declared: &[ParamSpec],
     ctx: &EventContext<'_>,
 ) -> Result<BTreeMap<String, String>, ExprError> {
-    let mut resolved = BTreeMap::new();
+    let mut resolved: BTreeMap<String, String> = declared
+        .iter()
+        .filter_map(|spec| Some((spec.name.clone(), spec.default.clone()?)))
+        .collect();
     for param in params {
-        resolved.insert(param.name.clone(), resolve(param, Some(ctx))?);
+        let default = declared
+            .iter()
+            .find(|spec| spec.name == param.name)
+            .and_then(|spec| spec.default.as_deref());
+        let mut value = param.value.clone();
+        for found in expressions(&param.value) {
+            let text = match (evaluate(found.expression, ctx), default) {
+                (Ok(text), _) => text,
+                (Err(_), Some(default)) => default.to_owned(),
+                (Err(problem), None) => return Err(invalid(param, found.expression, problem)),
+            };
+            value = value.replace(found.original, &text);
+        }
+        resolved.insert(param.name.clone(), value);
     }
     Ok(resolved)
 }
 
-/// Checks a binding param's expressions without an event: every `$(` is closed and every
-/// expression parses with a known root. For validating configuration at load time.
+/// Checks a binding param's expressions without an event: each parses and starts from
+/// `body`, `header`, `extensions` or `context`. For validating configuration at load time.
 pub fn check(param: &BindingParam) -> Result<(), ExprError> {
-    resolve(param, None).map(drop)
-}
-
-/// Resolves one value; without an event it only parses.
-fn resolve(param: &BindingParam, ctx: Option<&EventContext<'_>>) -> Result<String, ExprError> {
-    let mut out = String::with_capacity(param.value.len());
-    for piece in split(&param.value) {
-        let expression = match piece {
-            Piece::Text(text) => {
-                out.push_str(text);
-                continue;
-            }
-            Piece::Unclosed(offset) => {
-                return Err(ExprError::Unclosed {
-                    param: param.name.clone(),
-                    offset,
-                });
-            }
-            Piece::Expr(expression) => expression,
-        };
-        let found = Path::parse(expression).and_then(|path| match ctx {
-            Some(ctx) => lookup(&path, ctx),
-            None => Ok(String::new()),
-        });
-        match found {
-            Ok(text) => out.push_str(&text),
-            Err(problem) => {
-                return Err(ExprError::Invalid {
-                    param: param.name.clone(),
-                    expression: expression.to_owned(),
-                    problem,
-                });
-            }
+    for found in expressions(&param.value) {
+        let path = Path::parse(found.expression)
+            .map_err(|problem| invalid(param, found.expression, problem))?;
+        if let Some(Node::Field(name)) = path.nodes().first()
+            && path.root().is_none()
+        {
+            let problem = Problem::UnknownRoot(name.clone());
+            return Err(invalid(param, found.expression, problem));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// A part of a binding value.
+/// One expression (the text between `$(` and `)`) resolved to the text Tekton inserts.
+pub fn evaluate(expression: &str, ctx: &EventContext<'_>) -> Result<String, Problem> {
+    let path = Path::parse(expression)?;
+    let found = eval::find(&path, ctx)?;
+    Ok(text::results(found.as_deref()))
+}
+
+fn invalid(param: &BindingParam, expression: &str, problem: Problem) -> ExprError {
+    ExprError::Invalid {
+        param: param.name.clone(),
+        expression: expression.to_owned(),
+        problem,
+    }
+}
+
+/// An expression in a binding value.
 #[derive(Debug, PartialEq, Eq)]
-enum Piece<'a> {
-    Text(&'a str),
-    /// The text between `$(` and its matching `)`.
-    Expr(&'a str),
-    /// A `$(` at this byte offset has no matching `)`; always the last piece.
-    Unclosed(usize),
+struct Found<'a> {
+    /// `$(…)` as written.
+    original: &'a str,
+    /// The text between `$(` and `)`.
+    expression: &'a str,
 }
 
-/// Splits a value into literal text and expressions.
-fn split(value: &str) -> Vec<Piece<'_>> {
-    let mut pieces = Vec::new();
-    let mut rest = value;
-    while let Some(open) = rest.find("$(") {
-        let inner = &rest[open + 2..];
-        let Some(close) = closing_paren(inner) else {
-            pieces.push(Piece::Unclosed(value.len() - rest.len() + open));
-            return pieces;
-        };
-        if open > 0 {
-            pieces.push(Piece::Text(&rest[..open]));
-        }
-        pieces.push(Piece::Expr(&inner[..close]));
-        rest = &inner[close + 1..];
-    }
-    if !rest.is_empty() {
-        pieces.push(Piece::Text(rest));
-    }
-    pieces
-}
-
-/// The byte index of the `)` that closes an expression: nested parentheses are balanced, and
-/// backslash-escaped characters and quoted strings (for later filter syntax) are skipped.
-fn closing_paren(inner: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut quote = None;
-    let mut chars = inner.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match (quote, c) {
-            (_, '\\') => {
-                chars.next();
+/// Tekton's `findTektonExpressions`: split the value at each `$(`; in each piece, the first
+/// `)` that closes more parentheses than the piece opened ends an expression. A piece without
+/// one holds none.
+fn expressions(value: &str) -> Vec<Found<'_>> {
+    let mut found = Vec::new();
+    let starts: Vec<usize> = value.match_indices("$(").map(|(i, _)| i + 2).collect();
+    for (n, &start) in starts.iter().enumerate() {
+        let piece_end = starts.get(n + 1).map_or(value.len(), |next| next - 2);
+        let piece = &value[start..piece_end];
+        let mut depth = 0usize;
+        for (i, c) in piece.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => {
+                    found.push(Found {
+                        original: &value[start - 2..start + i + 1],
+                        expression: &piece[..i],
+                    });
+                    break;
+                }
+                ')' => depth -= 1,
+                _ => {}
             }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') if depth == 0 => return Some(i),
-            (None, ')') => depth -= 1,
-            (None, _) => {}
         }
     }
-    None
-}
-
-/// Looks a path up in the event and renders what it finds as text.
-fn lookup(path: &Path, ctx: &EventContext<'_>) -> Result<String, Problem> {
-    let missing = |key: &String| Problem::MissingField {
-        at: path.prefix(0),
-        key: key.clone(),
-    };
-    let (start, skip): (Cow<'_, Value>, usize) = match (path.root, path.segments.first()) {
-        (Root::Body, _) => (Cow::Borrowed(ctx.body), 0),
-        // Header names match case-insensitively; a header's values are joined with `,`.
-        (Root::Header, Some(Segment::Key(name))) => {
-            let joined = ctx.headers.get_joined(name).ok_or_else(|| missing(name))?;
-            (Cow::Owned(Value::String(joined)), 1)
-        }
-        (Root::Header, _) => (Cow::Owned(header_object(ctx.headers)), 0),
-        (Root::Extensions, Some(Segment::Key(key))) => {
-            let found = ctx.extensions.get(key).ok_or_else(|| missing(key))?;
-            (Cow::Borrowed(found), 1)
-        }
-        (Root::Extensions, _) => (Cow::Owned(Value::Object(ctx.extensions.clone())), 0),
-        (Root::Context, _) => {
-            let mut context = serde_json::Map::new();
-            context.insert("eventID".to_owned(), ctx.event_id.into());
-            (Cow::Owned(Value::Object(context)), 0)
-        }
-    };
-    let mut value = start.as_ref();
-    for (n, segment) in path.segments.iter().enumerate().skip(skip) {
-        value = step(value, segment, || path.prefix(n))?;
-    }
-    Ok(match value {
-        Value::String(s) => s.clone(),
-        // `Value`'s `Display` is compact JSON; integers print exactly.
-        other => other.to_string(),
-    })
-}
-
-/// `$(header)`: every header's canonical name mapped to its list of values.
-fn header_object(headers: &Headers) -> Value {
-    headers
-        .iter()
-        .map(|(name, values)| (name.to_owned(), values.into()))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
-/// Follows one segment; `at` names the value being stepped into, for error messages.
-fn step<'v>(
-    value: &'v Value,
-    segment: &Segment,
-    at: impl FnOnce() -> String,
-) -> Result<&'v Value, Problem> {
-    match (segment, value) {
-        (Segment::Key(key), Value::Object(map)) => {
-            map.get(key).ok_or_else(|| Problem::MissingField {
-                at: at(),
-                key: key.clone(),
-            })
-        }
-        (Segment::Index(index), Value::Array(items)) => {
-            items.get(*index).ok_or_else(|| Problem::IndexOutOfRange {
-                at: at(),
-                index: *index,
-            })
-        }
-        (segment, value) => Err(Problem::WrongType {
-            at: at(),
-            found: type_name(value),
-            expected: match segment {
-                Segment::Key(_) => "an object",
-                Segment::Index(_) => "an array",
-            },
-        }),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    found
 }

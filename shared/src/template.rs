@@ -1,23 +1,28 @@
-//! TriggerTemplate rendering: `$(tt.params.x)` and `$(uid)` substitution into the resource
-//! templates.
+//! TriggerTemplate rendering: `$(tt.params.x)` and `$(uid)` in the resource templates, with
+//! the result Tekton's substitution gives once the resource is parsed.
 //!
-//! Substitution walks each template's JSON tree and rewrites string values and object keys
-//! in one pass over the template's own text, so a param value always stays inside its
-//! string (it cannot add JSON or YAML structure) and is never expanded again.
+//! Tekton (`pkg/template/resource.go`) replaces `$(tt.params.x)` in each template's JSON
+//! text with the param's text — with every `"` first turned into `\"` when the template has
+//! the `triggers.tekton.dev/old-escape-quotes` annotation — and then `$(uid)` everywhere.
+//! A placeholder always sits inside a JSON string, so what arrives is the inserted text read
+//! as string content: `\"` is `"`, `\n` a line break.
+//!
+//! Sluice walks the parsed template instead and rewrites string values and object keys,
+//! inserting each value decoded as Tekton's JSON parser would decode it ([`insert`]). Where
+//! Tekton's text would not be valid JSON (an unescaped `"`, a raw control character, an
+//! unknown escape — the only ways a value could reach outside its string), the value is
+//! inserted as it is written. So a param value can never add structure, and only `$(uid)`
+//! is expanded inside an inserted value (Tekton replaces it last, everywhere).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
 use crate::catalogue::TemplateSpec;
 
+mod insert;
 #[cfg(test)]
 mod tests;
-
-/// Kubernetes' alphabet for generated name suffixes: no vowels, no look-alike characters.
-const UID_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-const UID_LEN: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -41,12 +46,11 @@ pub enum ResourceProblem {
     KeyCollision(String, String),
 }
 
-/// Renders every resource template with the resolved params; `uid` is this trigger run's
-/// `$(uid)`.
+/// Renders every resource template; `uid` is this trigger run's `$(uid)`.
 ///
-/// Only params the template declares are used: a binding value wins over the declared
-/// default, and `$(tt.params.x)` stays as written when `x` has neither. With
-/// `old_escape_quotes` every `"` in a value is inserted as `\"`.
+/// `params` are the run's resolved params (as [`crate::expr::resolve_params`] gives them);
+/// a declared param missing from them takes its default. A param with neither leaves
+/// `$(tt.params.x)` as written, and the deprecated `$(params.x)` is never touched.
 pub fn render(
     template: &TemplateSpec,
     params: &BTreeMap<String, String>,
@@ -66,33 +70,32 @@ pub fn render(
         .collect()
 }
 
-/// A fresh `$(uid)`: one per trigger run, shared by all its resources.
+/// A fresh `$(uid)`: a random (version 4) UUID, as Tekton's `uuid.New()`; one per trigger
+/// run, shared by all its resources.
 pub fn new_uid() -> String {
-    (0..UID_LEN)
-        .map(|_| char::from(UID_ALPHABET[fastrand::usize(..UID_ALPHABET.len())]))
-        .collect()
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// The variables of one trigger run.
 struct Substitution<'a> {
-    /// Declared param name → value to insert (already quote-escaped when asked).
-    values: BTreeMap<&'a str, Cow<'a, str>>,
+    /// Param name → the string inserted for `$(tt.params.name)`.
+    values: BTreeMap<&'a str, String>,
     uid: &'a str,
 }
 
 impl<'a> Substitution<'a> {
     fn new(template: &'a TemplateSpec, params: &'a BTreeMap<String, String>, uid: &'a str) -> Self {
-        let values = template
+        let mut texts: BTreeMap<&str, &str> = template
             .params
             .iter()
-            .filter_map(|spec| {
-                let value = params.get(&spec.name).or(spec.default.as_ref())?;
-                let value = if template.old_escape_quotes {
-                    Cow::Owned(value.replace('"', "\\\""))
-                } else {
-                    Cow::Borrowed(value.as_str())
-                };
-                Some((spec.name.as_str(), value))
+            .filter_map(|spec| Some((spec.name.as_str(), spec.default.as_deref()?)))
+            .collect();
+        texts.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let values = texts
+            .into_iter()
+            .map(|(name, text)| {
+                let inserted = insert::insertion(text, template.old_escape_quotes, uid);
+                (name, inserted)
             })
             .collect();
         Self { values, uid }
@@ -123,8 +126,9 @@ impl<'a> Substitution<'a> {
         })
     }
 
-    /// Replaces known variables in one pass; anything else after `$(` is kept as written,
-    /// and scanning resumes right after that `$(` so nested variables still substitute.
+    /// Replaces known variables in one pass over the template's own text; anything else
+    /// after `$(` is kept as written, and scanning resumes right after that `$(` so nested
+    /// variables still substitute.
     fn text(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
