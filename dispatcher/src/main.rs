@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use sluice_dispatcher::args::Args;
@@ -12,30 +11,19 @@ use sluice_dispatcher::consumer::{self, ConsumeSettings};
 use sluice_dispatcher::dispatch::Dispatcher;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
-use sluice_shared::{config, jetstream, ops, telemetry};
+use sluice_shared::{jetstream, ops, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init_logging(args.common.log_format);
 
-    let catalogue = config::load_dir(&args.common.config_dir).with_context(|| {
+    let catalogue = args.common.load_catalogue().with_context(|| {
         format!(
             "failed to read the configuration directory {}",
             args.common.config_dir.display()
         )
     })?;
-    tracing::info!(
-        listeners = catalogue.listeners().count(),
-        issues = catalogue.issues().len(),
-        "configuration loaded"
-    );
-    let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
-    config::spawn_reloader(
-        args.common.config_dir.clone(),
-        catalogue.clone(),
-        args.common.config_reload_interval,
-    );
 
     let sink = match &args.sink_dir {
         Some(dir) => {

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::AuthFailure;
+use crate::auth::{AuthFailure, Refusal};
 use crate::metrics::Outcome;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,13 @@ pub enum IngestError {
     NotAnObject,
     #[error("{0}")]
     Unauthorized(AuthFailure),
+    /// The listener cannot authenticate webhooks (a referenced Secret or key is missing,
+    /// invalid or empty, or none of its triggers is valid). The cause is logged where it is
+    /// found; the sender learns only this.
+    #[error(
+        "this EventListener is misconfigured and cannot accept webhooks; its operators must fix its configuration"
+    )]
+    ListenerMisconfigured,
     #[error("the event queue is unavailable; retry later")]
     QueueUnavailable,
 }
@@ -44,6 +51,7 @@ impl IngestError {
                 StatusCode::BAD_REQUEST
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::ListenerMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -55,7 +63,8 @@ impl IngestError {
             Self::BodyUnreadable => "body_unreadable",
             Self::InvalidJson { .. } => "invalid_json",
             Self::NotAnObject => "body_not_object",
-            Self::Unauthorized(failure) => failure.code(),
+            Self::Unauthorized(failure) => failure.code().as_str(),
+            Self::ListenerMisconfigured => "listener_misconfigured",
             Self::QueueUnavailable => "queue_unavailable",
         }
     }
@@ -68,7 +77,17 @@ impl IngestError {
                 Outcome::BadRequest
             }
             Self::Unauthorized(_) => Outcome::Unauthorized,
+            Self::ListenerMisconfigured => Outcome::Misconfigured,
             Self::QueueUnavailable => Outcome::Unavailable,
+        }
+    }
+}
+
+impl From<Refusal> for IngestError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unauthorized(failure) => Self::Unauthorized(failure),
+            Refusal::Misconfigured(_) => Self::ListenerMisconfigured,
         }
     }
 }

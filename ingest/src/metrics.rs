@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -16,6 +17,8 @@ pub enum Outcome {
     Filtered,
     BadRequest,
     Unauthorized,
+    /// The listener cannot authenticate webhooks (a Secret is missing…): answered 500.
+    Misconfigured,
     NotFound,
     TooLarge,
     /// JetStream did not store it: answered 503.
@@ -27,6 +30,7 @@ sluice_shared::label_values!(Outcome {
     Filtered => "filtered",
     BadRequest => "bad_request",
     Unauthorized => "unauthorized",
+    Misconfigured => "misconfigured",
     NotFound => "not_found",
     TooLarge => "too_large",
     Unavailable => "unavailable",
@@ -36,6 +40,25 @@ sluice_shared::label_values!(PublishResult {
     Ok => "ok",
     Error => "error",
 });
+
+/// A hardening limit that refused a request before the request path answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// `--max-concurrent-requests` was reached: answered 503 `overloaded`.
+    Concurrency,
+    /// The body did not arrive within `--body-read-timeout`: answered 408 `body_timeout`.
+    BodyReadTimeout,
+}
+
+sluice_shared::label_values!(Limit {
+    Concurrency => "concurrency",
+    BodyReadTimeout => "body_read_timeout",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LimitLabels {
+    limit: Limit,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
@@ -59,6 +82,8 @@ enum PublishResult {
 pub struct IngestMetrics {
     requests: Family<RequestLabels, Counter>,
     publish_ack: Family<PublishLabels, Histogram>,
+    limited: Family<LimitLabels, Counter>,
+    connections: Gauge,
 }
 
 impl IngestMetrics {
@@ -77,9 +102,23 @@ impl IngestMetrics {
             "Time from publishing an event to JetStream's durable ack (or the failure)",
             publish_ack.clone(),
         );
+        let limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "sluice_ingest_limited_requests",
+            "Requests refused by a hardening limit (load shedding, body read timeout)",
+            limited.clone(),
+        );
+        let connections = Gauge::default();
+        registry.register(
+            "sluice_ingest_open_connections",
+            "Open connections to the webhook server",
+            connections.clone(),
+        );
         Self {
             requests,
             publish_ack,
+            limited,
+            connections,
         }
     }
 
@@ -95,6 +134,17 @@ impl IngestMetrics {
             .inc();
     }
 
+    /// Counts a request refused by `limit`.
+    pub fn limited(&self, limit: Limit) {
+        self.limited.get_or_create(&LimitLabels { limit }).inc();
+    }
+
+    /// Counts an open connection until the guard is dropped.
+    pub fn connection(&self) -> ConnectionGuard {
+        self.connections.inc();
+        ConnectionGuard(self.connections.clone())
+    }
+
     pub fn publish_ack(&self, seconds: f64, ok: bool) {
         let result = if ok {
             PublishResult::Ok
@@ -104,5 +154,15 @@ impl IngestMetrics {
         self.publish_ack
             .get_or_create(&PublishLabels { result })
             .observe(seconds);
+    }
+}
+
+/// Holds one connection in `sluice_ingest_open_connections`; see [`IngestMetrics::connection`].
+#[derive(Debug)]
+pub struct ConnectionGuard(Gauge);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

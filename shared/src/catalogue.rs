@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::secret::SecretValue;
 
@@ -55,6 +56,10 @@ pub struct Listener {
     /// `metadata.uid`, or a stable UUID derived from namespace and name when the file has none.
     pub uid: String,
     pub triggers: Vec<Trigger>,
+    /// Declared triggers that were skipped as invalid (each reported as a [`ConfigIssue`]).
+    /// A listener left with no trigger answers that it is misconfigured instead of accepting
+    /// webhooks that nothing would run.
+    pub skipped_triggers: usize,
 }
 
 impl Listener {
@@ -107,10 +112,99 @@ pub struct ParamSpec {
 
 /// An interceptor evaluated by Sluice. Interceptor kinds that Sluice does not evaluate make
 /// their trigger invalid (fail closed): a trigger never runs with a check silently skipped.
+///
+/// Every secret is a [`SecretValue`], so the derived `Debug` of each variant prints none.
 #[derive(Debug, Clone)]
 pub enum Interceptor {
     /// GitHub: `X-Hub-Signature-256` HMAC of the body, and `X-GitHub-Event` in `event_types`.
     GitHub(GitHubInterceptor),
+    /// GitLab: `X-Gitlab-Token` is the secret, and `X-Gitlab-Event` in `event_types`.
+    GitLab(GitLabInterceptor),
+    /// Bitbucket Cloud and Data Center: `X-Hub-Signature` HMAC of the body, and
+    /// `X-Event-Key` in `event_types`.
+    Bitbucket(BitbucketInterceptor),
+    /// Gitee: `X-Gitee-Token` is the password or a timestamped signature, and
+    /// `X-Gitee-Event` in `event_types`.
+    Gitee(GiteeInterceptor),
+    /// Slack: `X-Slack-Signature` HMAC of `v0:<timestamp>:<body>` with a fresh timestamp.
+    Slack(SlackInterceptor),
+    /// Any sender that signs the body with an HMAC in a header of its choice.
+    Hmac(HmacInterceptor),
+    /// An authentication interceptor whose Secret (or key) is missing, invalid or empty. It
+    /// refuses every request: the listener answers that it is misconfigured rather than
+    /// running the trigger unchecked or dropping it silently.
+    Misconfigured(MisconfiguredInterceptor),
+}
+
+impl Interceptor {
+    /// Which built-in interceptor this is.
+    pub fn kind(&self) -> InterceptorKind {
+        match self {
+            Self::GitHub(_) => InterceptorKind::GitHub,
+            Self::GitLab(_) => InterceptorKind::GitLab,
+            Self::Bitbucket(_) => InterceptorKind::Bitbucket,
+            Self::Gitee(_) => InterceptorKind::Gitee,
+            Self::Slack(_) => InterceptorKind::Slack,
+            Self::Hmac(_) => InterceptorKind::Hmac,
+            Self::Misconfigured(misconfigured) => misconfigured.kind,
+        }
+    }
+
+    /// Whether it authenticates the sender: it has a secret to check (or would have one, if
+    /// it were not misconfigured). A GitHub, GitLab or Bitbucket interceptor without a
+    /// `secretRef` only filters event types, as in Tekton Triggers.
+    pub fn authenticates(&self) -> bool {
+        match self {
+            Self::GitHub(github) => github.secret.is_some(),
+            Self::GitLab(gitlab) => gitlab.secret.is_some(),
+            Self::Bitbucket(bitbucket) => bitbucket.secret.is_some(),
+            Self::Gitee(_) | Self::Slack(_) | Self::Hmac(_) | Self::Misconfigured(_) => true,
+        }
+    }
+}
+
+/// The built-in interceptors, by their `ref` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterceptorKind {
+    GitHub,
+    GitLab,
+    Bitbucket,
+    Gitee,
+    Slack,
+    Hmac,
+}
+
+impl InterceptorKind {
+    pub const ALL: [InterceptorKind; 6] = [
+        Self::GitHub,
+        Self::GitLab,
+        Self::Bitbucket,
+        Self::Gitee,
+        Self::Slack,
+        Self::Hmac,
+    ];
+
+    /// The name a trigger refers to it by (`ref: {name: …}`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::GitHub => "github",
+            Self::GitLab => "gitlab",
+            Self::Bitbucket => "bitbucket",
+            Self::Gitee => "gitee",
+            Self::Slack => "slack",
+            Self::Hmac => "hmac",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl fmt::Display for InterceptorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +213,94 @@ pub struct GitHubInterceptor {
     pub secret: Option<SecretValue>,
     /// From `eventTypes`; empty means any event type.
     pub event_types: Vec<String>,
+    /// From `allowSha1`: a request with only the legacy `X-Hub-Signature` (HMAC-SHA1) is
+    /// verified with it instead of being refused.
+    pub allow_sha1: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct GitLabInterceptor {
+    /// From `secretRef`; `None` when no secret is configured (token not checked).
+    pub secret: Option<SecretValue>,
+    /// From `eventTypes` (`Push Hook`, `Merge Request Hook`…); empty means any.
+    pub event_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BitbucketInterceptor {
+    /// From `secretRef`; `None` when no secret is configured (signature not checked).
+    pub secret: Option<SecretValue>,
+    /// From `eventTypes` (`repo:push`, `repo:refs_changed`…); empty means any.
+    pub event_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GiteeInterceptor {
+    /// From `secretRef`: the webhook's password or signing key.
+    pub secret: SecretValue,
+    /// From `eventTypes` (`Push Hook`…); empty means any.
+    pub event_types: Vec<String>,
+    /// From `mode`.
+    pub mode: GiteeMode,
+    /// From `timestampWindow`: how far `X-Gitee-Timestamp` may be from the clock.
+    pub timestamp_window: Duration,
+}
+
+/// How Gitee proves a webhook: its settings offer a password or a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiteeMode {
+    /// `X-Gitee-Token` is the password itself.
+    Password,
+    /// `X-Gitee-Token` is Base64(HMAC-SHA256(secret, `<X-Gitee-Timestamp>\n<secret>`)).
+    Signature,
+    /// Either: the token is accepted when it equals the secret, else it must be a valid
+    /// signature with a timestamp inside the window.
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackInterceptor {
+    /// From `secretRef`: the Slack app's signing secret.
+    pub secret: SecretValue,
+    /// From `timestampWindow`: how far `X-Slack-Request-Timestamp` may be from the clock.
+    pub timestamp_window: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HmacInterceptor {
+    /// From `secretRef`.
+    pub secret: SecretValue,
+    /// From `header`, lower case.
+    pub header: String,
+    pub algorithm: HmacAlgorithm,
+    pub encoding: SignatureEncoding,
+    /// From `prefix` (`sha256=`…); empty when the header holds only the encoded MAC.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HmacAlgorithm {
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureEncoding {
+    Hex,
+    Base64,
+}
+
+/// An authentication interceptor that cannot check anything because its secret is not
+/// available. Holds no secret: only what is needed to say why, and which requests it would
+/// have judged.
+#[derive(Debug, Clone)]
+pub struct MisconfiguredInterceptor {
+    pub kind: InterceptorKind,
+    /// The interceptor's `eventTypes`: a request of another type is not one it could have
+    /// accepted.
+    pub event_types: Vec<String>,
+    /// What is wrong, naming the interceptor, the Secret and the key; never a value.
+    pub reason: String,
 }
 
 /// A problem in the configuration: the document or reference is skipped, everything else

@@ -18,6 +18,12 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_CONFIG_DIR")]
     pub config_dir: PathBuf,
 
+    /// Refuse triggers that accept any caller: a trigger without an authentication
+    /// interceptor (github, gitlab or bitbucket with a `secretRef`; gitee, slack, hmac) is
+    /// reported as invalid and skipped.
+    #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
+    pub require_authentication: bool,
+
     /// How often the configuration directory is checked for changes.
     #[arg(long, env = "SLUICE_CONFIG_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub config_reload_interval: Duration,
@@ -40,6 +46,36 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// Loads `--config-dir` and keeps it reloaded on change, under the platform's policy.
+    /// Fails only when the directory cannot be read; every other problem is reported in the
+    /// catalogue and logged.
+    pub fn load_catalogue(
+        &self,
+    ) -> std::io::Result<std::sync::Arc<arc_swap::ArcSwap<crate::catalogue::Catalogue>>> {
+        let options = self.load_options();
+        let catalogue = crate::config::load_dir_with(&self.config_dir, &options)?;
+        tracing::info!(
+            listeners = catalogue.listeners().count(),
+            issues = catalogue.issues().len(),
+            "configuration loaded"
+        );
+        let catalogue = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(catalogue));
+        crate::config::spawn_reloader_with(
+            self.config_dir.clone(),
+            catalogue.clone(),
+            self.config_reload_interval,
+            options,
+        );
+        Ok(catalogue)
+    }
+
+    /// The platform policy every load and reload of the configuration applies.
+    pub fn load_options(&self) -> crate::config::LoadOptions {
+        crate::config::LoadOptions {
+            require_authentication: self.require_authentication,
+        }
+    }
+
     pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {
         crate::jetstream::StreamSettings {
             max_age: self.stream_max_age,

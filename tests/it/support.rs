@@ -199,3 +199,38 @@ impl Stack {
         }
     }
 }
+
+/// Every event stored in the events stream, decoded, in stream order.
+pub async fn stored_envelopes(nats_url: &str) -> Vec<sluice_shared::event::Envelope> {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let js = jetstream::new(client);
+    let Ok(mut stream) = js.get_stream("SLUICE_EVENTS").await else {
+        return Vec::new();
+    };
+    let state = stream.info().await.expect("stream info").state.clone();
+    let mut envelopes = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence {
+        if state.messages == 0 {
+            break;
+        }
+        let message = stream
+            .get_raw_message(sequence)
+            .await
+            .expect("stored message");
+        envelopes
+            .push(sluice_shared::event::Envelope::decode(message.payload).expect("a Sluice event"));
+    }
+    envelopes
+}
+
+/// Ingest's `/metrics` text.
+pub async fn metrics_text(client: &reqwest::Client, metrics_url: &str) -> String {
+    client
+        .get(format!("{metrics_url}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text")
+}

@@ -25,6 +25,10 @@ enum Command {
     Validate {
         #[arg(long, env = "SLUICE_CONFIG_DIR")]
         config_dir: PathBuf,
+        /// Report triggers that accept any caller (no authentication interceptor) as
+        /// invalid, as `sluice-ingest --require-authentication` skips them.
+        #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
+        require_authentication: bool,
     },
     /// Print the objects each trigger of a listener would create for a webhook body.
     Render {
@@ -62,7 +66,15 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { config_dir } => validate(config_dir),
+        Command::Validate {
+            config_dir,
+            require_authentication,
+        } => validate(
+            config_dir,
+            &config::LoadOptions {
+                require_authentication,
+            },
+        ),
         Command::Render {
             config_dir,
             listener,
@@ -73,12 +85,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(dir: &Path) -> anyhow::Result<sluice_shared::catalogue::Catalogue> {
-    config::load_dir(dir).with_context(|| format!("failed to read {}", dir.display()))
+fn load(
+    dir: &Path,
+    options: &config::LoadOptions,
+) -> anyhow::Result<sluice_shared::catalogue::Catalogue> {
+    config::load_dir_with(dir, options).with_context(|| format!("failed to read {}", dir.display()))
 }
 
-fn validate(config_dir: PathBuf) -> anyhow::Result<ExitCode> {
-    let catalogue = load(&config_dir)?;
+fn validate(config_dir: PathBuf, options: &config::LoadOptions) -> anyhow::Result<ExitCode> {
+    let catalogue = load(&config_dir, options)?;
     for issue in catalogue.issues() {
         println!("{issue}");
     }
@@ -102,7 +117,7 @@ fn render(
     header_args: &[String],
     output: Output,
 ) -> anyhow::Result<ExitCode> {
-    let catalogue = load(&config_dir)?;
+    let catalogue = load(&config_dir, &config::LoadOptions::default())?;
     let Some((namespace, name)) = listener.split_once('/') else {
         bail!("--listener must be NAMESPACE/NAME, got `{listener}`");
     };

@@ -181,14 +181,15 @@ pub(super) struct InterceptorParamDoc {
     pub value: serde_json::Value,
 }
 
-/// The v1alpha1 `github:` interceptor. Unknown keys are refused: each could be a check.
+/// The v1alpha1 shorthand interceptors `github:`, `gitlab:` and `bitbucket:`, which share
+/// these fields. Unknown keys are refused: each could be a check.
 #[derive(Debug, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    expecting = "a GitHub interceptor"
+    expecting = "an interceptor with `secretRef` and `eventTypes`"
 )]
-pub(super) struct GitHubDoc {
+pub(super) struct ShorthandDoc {
     #[serde(default)]
     pub secret_ref: Option<SecretRefDoc>,
     #[serde(default, deserialize_with = "null_as_default")]

@@ -29,18 +29,32 @@ use std::path::Path;
 
 use crate::catalogue::Catalogue;
 
-pub use reload::spawn_reloader;
+pub use reload::{spawn_reloader, spawn_reloader_with};
 
 use load::Loaded;
 use walk::Format;
 
+/// Platform policy applied while loading, the same in every binary (`--require-authentication`
+/// and friends in [`crate::cli::CommonArgs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// A trigger without an authentication interceptor (one with a secret to check) is
+    /// reported and skipped instead of accepting any caller.
+    pub require_authentication: bool,
+}
+
 /// Loads every `*.yaml`, `*.yml` and `*.json` file under `dir` (recursively) into a
-/// catalogue. Fails only when `dir` itself cannot be read; every other problem is an issue
-/// in the catalogue.
+/// catalogue with the default [`LoadOptions`]. Fails only when `dir` itself cannot be read;
+/// every other problem is an issue in the catalogue.
 pub fn load_dir(dir: &Path) -> std::io::Result<Catalogue> {
+    load_dir_with(dir, &LoadOptions::default())
+}
+
+/// [`load_dir`] under the platform's [`LoadOptions`].
+pub fn load_dir_with(dir: &Path, options: &LoadOptions) -> std::io::Result<Catalogue> {
     let mut loaded = Loaded::default();
     loaded.read_dir(dir)?;
-    Ok(build(loaded))
+    Ok(build(loaded, options))
 }
 
 /// Loads one multi-document YAML text as if it were the file `name`: for tests, and for
@@ -67,13 +81,18 @@ pub fn load_dir(dir: &Path) -> std::io::Result<Catalogue> {
 /// assert_eq!(listener.triggers[0].name, "trigger-0");
 /// ```
 pub fn load_str(name: &str, yaml: &str) -> Catalogue {
-    let mut loaded = Loaded::default();
-    loaded.read_text(Path::new(name), yaml, Format::Yaml);
-    build(loaded)
+    load_str_with(name, yaml, &LoadOptions::default())
 }
 
-fn build(loaded: Loaded) -> Catalogue {
-    let (listeners, mut issues) = resolve::resolve(loaded);
+/// [`load_str`] under the platform's [`LoadOptions`].
+pub fn load_str_with(name: &str, yaml: &str, options: &LoadOptions) -> Catalogue {
+    let mut loaded = Loaded::default();
+    loaded.read_text(Path::new(name), yaml, Format::Yaml);
+    build(loaded, options)
+}
+
+fn build(loaded: Loaded, options: &LoadOptions) -> Catalogue {
+    let (listeners, mut issues) = resolve::resolve(loaded, options);
     // Stable: within one document, issues stay in the order they were found.
     issues.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
     for issue in &issues {

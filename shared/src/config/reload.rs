@@ -10,15 +10,27 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use super::LoadOptions;
 use super::walk::config_files;
 use crate::catalogue::Catalogue;
 
 /// Polls `dir` every `interval` and replaces `target` when a file was added, removed or
-/// changed. An unreadable directory keeps the catalogue that is serving.
+/// changed, with the default [`LoadOptions`]. An unreadable directory keeps the catalogue
+/// that is serving.
 pub fn spawn_reloader(
     dir: PathBuf,
     target: Arc<ArcSwap<Catalogue>>,
     interval: Duration,
+) -> tokio::task::JoinHandle<()> {
+    spawn_reloader_with(dir, target, interval, LoadOptions::default())
+}
+
+/// [`spawn_reloader`] under the platform's [`LoadOptions`]: pass the ones the first load used.
+pub fn spawn_reloader_with(
+    dir: PathBuf,
+    target: Arc<ArcSwap<Catalogue>>,
+    interval: Duration,
+    options: LoadOptions,
 ) -> tokio::task::JoinHandle<()> {
     // Taken now, not when the task first runs, so a change made in between is seen.
     let mut last = fingerprint(&dir);
@@ -29,9 +41,10 @@ pub fn spawn_reloader(
         loop {
             ticker.tick().await;
             let dir = dir.clone();
+            let options = options.clone();
             let Ok((current, loaded)) = tokio::task::spawn_blocking(move || {
                 let current = fingerprint(&dir);
-                let loaded = (current.is_some()).then(|| super::load_dir(&dir));
+                let loaded = (current.is_some()).then(|| super::load_dir_with(&dir, &options));
                 (current, loaded)
             })
             .await

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde_json::Value as JsonValue;
 use sha2::{Digest, Sha256};
 
+use super::LoadOptions;
 use super::documents::{
     BindingDoc, EventListenerDoc, TemplateRefDoc, TemplateSpecDoc, TriggerSpecDoc,
 };
@@ -29,17 +30,15 @@ use crate::secret::SecretValue;
 const OLD_ESCAPE_QUOTES: &str = "triggers.tekton.dev/old-escape-quotes";
 /// The service account of a trigger when neither it nor its listener names one.
 const DEFAULT_SERVICE_ACCOUNT: &str = "default";
-/// The name of the built-in interceptor Sluice evaluates.
-const GITHUB: &str = "github";
 
 const TRIGGER_SKIPPED: &str = "trigger skipped";
 const LISTENER_SKIPPED: &str = "listener skipped";
 const TEMPLATE_SKIPPED: &str = "template skipped";
 
 /// Resolves every listener; returns them with the issues of loading and resolving.
-pub(super) fn resolve(loaded: Loaded) -> (Vec<Listener>, Vec<ConfigIssue>) {
+pub(super) fn resolve(loaded: Loaded, options: &LoadOptions) -> (Vec<Listener>, Vec<ConfigIssue>) {
     let (listeners, resolve_issues) = {
-        let mut resolver = Resolver::new(&loaded);
+        let mut resolver = Resolver::new(&loaded, options);
         let listeners = loaded
             .listeners
             .iter()
@@ -86,6 +85,7 @@ impl Site<'_> {
 
 struct Resolver<'a> {
     loaded: &'a Loaded,
+    options: &'a LoadOptions,
     issues: Vec<ConfigIssue>,
     /// Every TriggerTemplate, built once so that triggers share one `Arc`; `None`: invalid.
     templates: BTreeMap<NsName, Option<Arc<TemplateSpec>>>,
@@ -96,9 +96,10 @@ struct Resolver<'a> {
 }
 
 impl<'a> Resolver<'a> {
-    fn new(loaded: &'a Loaded) -> Self {
+    fn new(loaded: &'a Loaded, options: &'a LoadOptions) -> Self {
         let mut resolver = Self {
             loaded,
+            options,
             issues: Vec::new(),
             templates: BTreeMap::new(),
             secrets: BTreeMap::new(),
@@ -235,6 +236,7 @@ impl<'a> Resolver<'a> {
 
         let mut names = HashSet::new();
         let mut triggers = Vec::new();
+        let mut skipped_triggers = 0;
         for (index, trigger) in spec.triggers.iter().enumerate() {
             let trigger = self.listener_trigger(
                 entry,
@@ -243,7 +245,10 @@ impl<'a> Resolver<'a> {
                 &mut names,
                 service_account.as_deref(),
             );
-            triggers.extend(trigger);
+            match trigger {
+                Some(trigger) => triggers.push(trigger),
+                None => skipped_triggers += 1,
+            }
         }
 
         let uid = entry
@@ -258,6 +263,7 @@ impl<'a> Resolver<'a> {
             name: entry.name.clone(),
             uid,
             triggers,
+            skipped_triggers,
         })
     }
 
@@ -401,7 +407,9 @@ impl<'a> Resolver<'a> {
         );
         let params = self.bindings(site, &spec.bindings);
         let template = self.template(site, spec.template.as_ref());
-        let interceptors = self.interceptors(site, &spec.interceptors);
+        let interceptors = self
+            .interceptors(site, &spec.interceptors)
+            .and_then(|interceptors| self.require_authentication(site, interceptors));
         Some(ResolvedSpec {
             service_account: service_account?,
             interceptors: interceptors?,

@@ -5,6 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod interceptors;
+
 use super::{load_dir, load_str};
 use crate::catalogue::{BindingParam, Catalogue, ConfigIssue, Interceptor, Listener};
 
@@ -101,6 +103,7 @@ fn param(name: &str, value: &str) -> BindingParam {
 fn github(interceptor: &Interceptor) -> &crate::catalogue::GitHubInterceptor {
     match interceptor {
         Interceptor::GitHub(github) => github,
+        other => panic!("not a github interceptor: {other:?}"),
     }
 }
 
@@ -630,7 +633,7 @@ spec:
 }
 
 #[test]
-fn missing_secret_or_key_skips_the_trigger_and_never_shows_a_value() {
+fn missing_secret_or_key_keeps_the_trigger_misconfigured_and_never_shows_a_value() {
     for (secret_ref, field, named) in [
         (
             "{secretName: absent, secretKey: token}",
@@ -644,27 +647,43 @@ fn missing_secret_or_key_skips_the_trigger_and_never_shows_a_value() {
         ),
     ] {
         let yaml = listener_with_interceptor(&format!(
-            "{{ref: {{name: github}}, params: [{{name: secretRef, value: {secret_ref}}}]}}"
+            "{{ref: {{name: github}}, params: [{{name: secretRef, value: {secret_ref}}}, {{name: eventTypes, value: [push]}}]}}"
         ));
         let catalogue = load_str(FILE, &yaml);
         let issue = only_issue(&catalogue);
         assert_eq!(issue.field.as_deref(), Some(field));
         assert!(issue.message.contains(named), "{issue}");
-        assert!(issue.message.contains("trigger skipped"), "{issue}");
+        assert!(issue.message.contains("listener_misconfigured"), "{issue}");
         assert!(!format!("{issue} {issue:?}").contains("s3cret"));
-        assert_eq!(trigger_names(listener(&catalogue, "team-a", "l")), ["open"]);
+        let l = listener(&catalogue, "team-a", "l");
+        assert_eq!(trigger_names(l), ["guarded", "open"]);
+        let Interceptor::Misconfigured(misconfigured) = &l.triggers[0].interceptors[0] else {
+            panic!("{:?}", l.triggers[0].interceptors);
+        };
+        assert_eq!(misconfigured.event_types, ["push"]);
+        assert!(
+            misconfigured.reason.starts_with("github interceptor: "),
+            "{misconfigured:?}"
+        );
+        assert!(misconfigured.reason.contains(named), "{misconfigured:?}");
+        assert!(!format!("{l:?}").contains("s3cret"));
     }
 }
 
 #[test]
-fn an_empty_secret_value_skips_the_trigger() {
+fn an_empty_secret_value_makes_the_interceptor_misconfigured() {
     let yaml = listener_with_interceptor(
         "{github: {secretRef: {secretName: empty, secretKey: token}}}",
     ) + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: empty, namespace: team-a}\nstringData: {token: ''}\n";
     let catalogue = load_str(FILE, &yaml);
     let issue = only_issue(&catalogue);
     assert!(issue.message.contains("is empty"), "{issue}");
-    assert_eq!(trigger_names(listener(&catalogue, "team-a", "l")), ["open"]);
+    let l = listener(&catalogue, "team-a", "l");
+    assert_eq!(trigger_names(l), ["guarded", "open"]);
+    assert!(matches!(
+        l.triggers[0].interceptors[0],
+        Interceptor::Misconfigured(_)
+    ));
 }
 
 #[test]
@@ -691,14 +710,19 @@ fn unsupported_interceptors_skip_their_trigger() {
             "`webhook`",
         ),
         (
-            "{gitlab: {eventTypes: [Push Hook]}}",
-            "spec.triggers[0].interceptors[0].gitlab",
-            "`gitlab`",
+            "{ref: {name: gitlab, kind: NamespacedInterceptor}}",
+            "spec.triggers[0].interceptors[0].ref.name",
+            "`gitlab` (NamespacedInterceptor)",
         ),
         (
-            "{ref: {name: bitbucket}}",
+            "{ref: {name: my-company-check}}",
             "spec.triggers[0].interceptors[0].ref.name",
-            "`bitbucket`",
+            "`my-company-check`",
+        ),
+        (
+            "{gitee: {secretRef: {secretName: github, secretKey: token}}}",
+            "spec.triggers[0].interceptors[0].gitee",
+            "`gitee`",
         ),
     ] {
         let catalogue = load_str(FILE, &listener_with_interceptor(interceptor));
@@ -872,7 +896,13 @@ spec:
             "{issue}"
         );
     }
-    assert!(listener(&catalogue, "team-b", "l").triggers.is_empty());
+    // The trigger whose Secret is in another namespace is kept, but can accept nothing.
+    let l = listener(&catalogue, "team-b", "l");
+    assert_eq!(trigger_names(l), ["by-secret"]);
+    assert!(matches!(
+        l.triggers[0].interceptors[0],
+        Interceptor::Misconfigured(_)
+    ));
 }
 
 #[test]
