@@ -23,10 +23,11 @@ use sluice_shared::ops::{ReadinessCheck, health_routes};
 use sluice_shared::subject::event_subject;
 use tracing::Instrument;
 
-use crate::auth::{Admission, admit};
+use crate::auth::{Admission, admit, is_credential_header};
 use crate::error::IngestError;
+use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
-use crate::publish::Publisher;
+use crate::publish::Publish;
 
 /// Headers that identify one delivery, in order of preference, for the idempotency key.
 const DELIVERY_ID_HEADERS: &[&str] = &[
@@ -40,23 +41,35 @@ const DELIVERY_ID_HEADERS: &[&str] = &[
 #[derive(Clone)]
 pub struct AppState {
     pub catalogue: Arc<ArcSwap<Catalogue>>,
-    pub publisher: Publisher,
+    /// JetStream's [`crate::publish::Publisher`] in production.
+    pub publisher: Arc<dyn Publish>,
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
 }
 
-/// `POST /hooks/{namespace}/{listener}`, plus `/healthz` and `/readyz`.
-pub fn router(state: AppState, ready: ReadinessCheck) -> Router {
-    Router::new()
+/// `POST /hooks/{namespace}/{listener}` behind the request-level limits, plus `/healthz`
+/// and `/readyz`. The limits are composed in [`LimitArgs::guard`]; the connection-level
+/// ones (header timeout and size, connection cap) are applied by [`crate::server::serve`].
+pub fn router(state: AppState, ready: ReadinessCheck, limits: &LimitArgs) -> Router {
+    let metrics = state.metrics.clone();
+    let hooks = Router::new()
         .route("/hooks/{namespace}/{listener}", post(receive))
-        .with_state(state)
+        .with_state(state);
+    limits
+        .guard(hooks, metrics)
         .merge(health_routes(ready))
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
 }
 
 async fn not_found() -> Response {
     let body = serde_json::json!({"code": "not_found", "message": "no such route; webhooks are posted to /hooks/{namespace}/{listener}"});
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    let body = serde_json::json!({"code": "method_not_allowed", "message": "webhooks are posted: POST /hooks/{namespace}/{listener}"});
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 /// Tekton Triggers' answer to an accepted webhook.
@@ -146,7 +159,7 @@ async fn accept(
 ) -> Result<(Outcome, Response), IngestError> {
     let body = read_body(headers, body, state.max_body_bytes).await?;
     check_json_object(&body)?;
-    let triggers = match admit(listener, headers, &body).map_err(IngestError::Unauthorized)? {
+    let triggers = match admit(listener, headers, &body)? {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
             let event_id = uuid::Uuid::new_v4().to_string();
@@ -162,7 +175,7 @@ async fn accept(
         idempotency_key: idempotency_key(listener, headers, &body),
         triggers,
         traceparent: header_str(headers, "traceparent").map(str::to_owned),
-        headers: envelope_headers(headers),
+        headers: envelope_headers(listener, headers),
     };
     tracing::Span::current().record("event_id", meta.event_id.as_str());
     let envelope = Envelope { meta, body };
@@ -228,10 +241,14 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Request headers for the envelope; credentials are dropped by [`Headers::append`].
-fn envelope_headers(headers: &HeaderMap) -> Headers {
+/// Request headers for the envelope; credentials are dropped by [`Headers::append`], and so
+/// are the signature headers the listener's hmac interceptors name.
+fn envelope_headers(listener: &Listener, headers: &HeaderMap) -> Headers {
     let mut out = Headers::new();
     for (name, value) in headers {
+        if is_credential_header(listener, name.as_str()) {
+            continue;
+        }
         out.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
     }
     out

@@ -4,6 +4,8 @@
 //! - [`app`] builds the router and holds the request path,
 //! - [`auth`] verifies provider signatures,
 //! - [`publish`] writes events to JetStream and waits for the durable ack,
+//! - [`limits`] composes the hardening limits (timeouts, load shedding, header size),
+//! - [`server`] accepts connections and serves them with those limits,
 //! - [`error`] maps every refusal to a status and a stable JSON `code`,
 //! - [`metrics`] counts outcomes and times publish acks.
 
@@ -11,5 +13,7 @@ pub mod app;
 pub mod args;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod publish;
+pub mod server;

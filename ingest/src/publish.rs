@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
 use crate::metrics::IngestMetrics;
@@ -16,7 +17,16 @@ pub enum PublishError {
     Refused(#[source] jetstream::context::PublishError),
 }
 
-/// Publishes events and waits for their acks, bounded by a timeout.
+/// Where the request path stores an accepted event.
+///
+/// [`Publisher`] (JetStream) in production. Router tests and the fuzz targets pass an
+/// in-memory store, so the whole request path runs without a NATS server.
+pub trait Publish: Send + Sync + 'static {
+    /// Stores `payload` under `subject`; resolves with its stream sequence once it is durable.
+    fn publish(&self, subject: String, payload: Bytes) -> BoxFuture<'_, Result<u64, PublishError>>;
+}
+
+/// Publishes events to JetStream and waits for their acks, bounded by a timeout.
 #[derive(Clone)]
 pub struct Publisher {
     js: jetstream::Context,
@@ -33,8 +43,7 @@ impl Publisher {
         }
     }
 
-    /// Returns the stream sequence of the stored event.
-    pub async fn publish(&self, subject: String, payload: Bytes) -> Result<u64, PublishError> {
+    async fn publish_and_wait(&self, subject: String, payload: Bytes) -> Result<u64, PublishError> {
         let span = tracing::info_span!("publish", %subject, sequence = tracing::field::Empty);
         let started = Instant::now();
         let result = tokio::time::timeout(self.timeout, async {
@@ -53,5 +62,11 @@ impl Publisher {
             span.record("sequence", sequence);
         }
         result
+    }
+}
+
+impl Publish for Publisher {
+    fn publish(&self, subject: String, payload: Bytes) -> BoxFuture<'_, Result<u64, PublishError>> {
+        Box::pin(self.publish_and_wait(subject, payload))
     }
 }

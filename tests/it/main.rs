@@ -4,8 +4,10 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod bad_input;
 mod compat;
 mod faults;
+mod hardening;
 mod pipeline;
 mod support;

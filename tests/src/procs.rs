@@ -143,6 +143,11 @@ impl Process {
         self.start();
     }
 
+    /// The OS process id while the process runs (to read `/proc/<pid>/status`, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
