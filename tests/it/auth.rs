@@ -855,3 +855,136 @@ spec:
     );
     assert_eq!(edge.stored().await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_providers_signed_webhook_becomes_a_run() {
+    const SECRET: &str = "all-providers-secret-5e2b";
+    let providers = [
+        (
+            "github",
+            "[{ref: {name: github}, params: [{name: secretRef, value: SECRET_REF}, {name: eventTypes, value: [push]}]}]",
+        ),
+        (
+            "gitlab",
+            "[{gitlab: {secretRef: SECRET_REF, eventTypes: [Push Hook]}}]",
+        ),
+        (
+            "bitbucket",
+            "[{bitbucket: {secretRef: SECRET_REF, eventTypes: [\"repo:push\"]}}]",
+        ),
+        (
+            "gitee",
+            "[{ref: {name: gitee}, params: [{name: secretRef, value: SECRET_REF}, {name: mode, value: signature}]}]",
+        ),
+        (
+            "slack",
+            "[{ref: {name: slack}, params: [{name: secretRef, value: SECRET_REF}]}]",
+        ),
+        (
+            "hmac",
+            "[{ref: {name: hmac}, params: [{name: secretRef, value: SECRET_REF}, {name: header, value: X-Signature}, {name: algorithm, value: sha512}, {name: encoding, value: base64}]}]",
+        ),
+    ];
+    let mut config = ConfigDir::new();
+    for (name, interceptors) in providers {
+        config = config.file(
+            &format!("{name}.yaml"),
+            &guarded_listener(name, SECRET, interceptors),
+        );
+    }
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(
+                &format!("system:serviceaccount:{NS}:default"),
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                NS,
+            )
+        },
+        &[],
+    )
+    .await;
+    let Stack { api, ingest, .. } = &stack;
+    let client = reqwest::Client::new();
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let millis = (unix_secs() * 1000).to_string();
+    let secs = unix_secs().to_string();
+    let signed: [(&str, Vec<(&str, String)>); 6] = [
+        (
+            "github",
+            vec![
+                h("X-GitHub-Event", "push"),
+                h("X-Hub-Signature-256", github_signature(SECRET, body)),
+            ],
+        ),
+        (
+            "gitlab",
+            vec![
+                h("X-Gitlab-Event", "Push Hook"),
+                h("X-Gitlab-Token", SECRET),
+            ],
+        ),
+        (
+            "bitbucket",
+            vec![
+                h("X-Event-Key", "repo:push"),
+                h(
+                    "X-Hub-Signature",
+                    format!("sha256={}", hex::encode(hmac_sha256(SECRET, &[body]))),
+                ),
+            ],
+        ),
+        (
+            "gitee",
+            vec![
+                h(
+                    "X-Gitee-Token",
+                    STANDARD.encode(hmac_sha256(
+                        SECRET,
+                        &[millis.as_bytes(), b"\n", SECRET.as_bytes()],
+                    )),
+                ),
+                h("X-Gitee-Timestamp", millis.clone()),
+            ],
+        ),
+        (
+            "slack",
+            vec![
+                h(
+                    "X-Slack-Signature",
+                    format!(
+                        "v0={}",
+                        hex::encode(hmac_sha256(SECRET, &[b"v0:", secs.as_bytes(), b":", body]))
+                    ),
+                ),
+                h("X-Slack-Request-Timestamp", secs.clone()),
+            ],
+        ),
+        (
+            "hmac",
+            vec![h("X-Signature", STANDARD.encode(hmac_sha512(SECRET, body)))],
+        ),
+    ];
+    for (listener, headers) in &signed {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let (status, answer) = post(&client, &ingest.hook_url(NS, listener), body, &headers).await;
+        assert_eq!(status, 202, "{listener}: {answer}");
+    }
+    let all_ran = eventually(Duration::from_secs(20), || async {
+        api.object_count("tekton.dev", "pipelineruns", NS) == signed.len()
+    })
+    .await;
+    let runs = api.objects("tekton.dev", "pipelineruns", NS);
+    assert!(all_ran, "{} of {} runs", runs.len(), signed.len());
+    let mut listeners: Vec<&str> = runs
+        .iter()
+        .filter_map(|run| run["metadata"]["labels"]["triggers.tekton.dev/eventlistener"].as_str())
+        .collect();
+    listeners.sort_unstable();
+    assert_eq!(
+        listeners,
+        ["bitbucket", "gitee", "github", "gitlab", "hmac", "slack"]
+    );
+}
