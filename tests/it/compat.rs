@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sluice_tests::ApiDouble;
+use sluice_tests::api_double::Verb;
 use sluice_tests::procs::eventually;
 
 use crate::support::{ConfigDir, Stack, param, post, push_body};
@@ -240,10 +241,9 @@ async fn tekton_configurations_work_unchanged() {
         "echo-commit"
     );
 
-    let users: Vec<_> = api
-        .requests()
+    let users: Vec<_> = ["pipelineruns", "taskruns"]
         .into_iter()
-        .filter(|r| r.method == http::Method::POST)
+        .flat_map(|resource| api.requests_for(Verb::Create, resource))
         .map(|r| r.impersonated_user.unwrap_or_default())
         .collect();
     for sa in ["alpha-sa", "beta-sa", "task-sa"] {

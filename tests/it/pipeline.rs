@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use sluice_tests::api_double::Verb;
 use sluice_tests::procs::eventually;
 
 use crate::support::{ConfigDir, Stack, github_listener, param, post_push, push_body};
@@ -85,11 +86,7 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
         assert!(seen.insert(event_id.to_owned()), "one run per event");
     }
 
-    let creates: Vec<_> = api
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST)
-        .collect();
+    let creates = api.requests_for(Verb::Create, "pipelineruns");
     assert_eq!(creates.len(), 1000);
     for request in &creates {
         assert_eq!(request.impersonated_user.as_deref(), Some(SA_USER));
@@ -159,9 +156,9 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let forbidden: Vec<_> = api
-        .requests()
+        .requests_for(Verb::Create, "pipelineruns")
         .into_iter()
-        .filter(|r| r.namespace.as_deref() == Some("team-a") && r.method == http::Method::POST)
+        .filter(|r| r.namespace.as_deref() == Some("team-a"))
         .collect();
     assert_eq!(forbidden.len(), 1);
     assert_eq!(forbidden[0].status, Some(403));
@@ -174,7 +171,7 @@ async fn rbac_refusal_is_not_retried_and_other_tenants_still_get_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transient_api_failures_are_retried_until_the_run_exists() {
-    use sluice_tests::api_double::{Failure, Verb};
+    use sluice_tests::api_double::Failure;
 
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
     let stack = Stack::start(
@@ -216,20 +213,11 @@ async fn transient_api_failures_are_retried_until_the_run_exists() {
         "{}",
         dispatcher.process.logs()
     );
-    let attempts: Vec<_> = api
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST)
-        .map(|r| r.status)
-        .collect();
+    let creates = api.requests_for(Verb::Create, "pipelineruns");
+    let attempts: Vec<_> = creates.iter().map(|r| r.status).collect();
     assert_eq!(attempts, [Some(500), Some(500), Some(429), Some(201)]);
     // The 429 asked for a second; the retry after it honoured that.
-    let times: Vec<_> = api
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == http::Method::POST)
-        .map(|r| r.at)
-        .collect();
+    let times: Vec<_> = creates.iter().map(|r| r.at).collect();
     let waited = times[3].duration_since(times[2]).unwrap();
     assert!(
         waited >= Duration::from_millis(950),
