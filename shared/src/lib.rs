@@ -3,6 +3,7 @@
 //! expression language, JetStream setup and telemetry.
 
 pub mod catalogue;
+pub mod cel;
 pub mod cli;
 pub mod config;
 pub mod event;
