@@ -5,12 +5,13 @@
 //! It is built by [`crate::config`] from Tekton Triggers documents; ingest and the
 //! dispatcher only read it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cel;
 use crate::secret::SecretValue;
 
 /// Every valid listener, plus the problems found while building it.
@@ -134,12 +135,18 @@ pub enum Interceptor {
     /// refuses every request: the listener answers that it is misconfigured rather than
     /// running the trigger unchecked or dropping it silently.
     Misconfigured(MisconfiguredInterceptor),
+    /// Tekton's `cel` interceptor: a filter and overlays, run by the dispatcher.
+    Cel(Arc<CelInterceptor>),
+    /// A webhook interceptor (`ClusterInterceptor`, namespaced `Interceptor`, or the legacy
+    /// `webhook:` form), called by the dispatcher.
+    Webhook(Arc<WebhookInterceptor>),
 }
 
 impl Interceptor {
-    /// Which built-in interceptor this is.
-    pub fn kind(&self) -> InterceptorKind {
-        match self {
+    /// Which authentication interceptor this is; `None` for the interceptors the dispatcher
+    /// runs (`cel` and webhooks).
+    pub fn kind(&self) -> Option<InterceptorKind> {
+        Some(match self {
             Self::GitHub(_) => InterceptorKind::GitHub,
             Self::GitLab(_) => InterceptorKind::GitLab,
             Self::Bitbucket(_) => InterceptorKind::Bitbucket,
@@ -147,7 +154,14 @@ impl Interceptor {
             Self::Slack(_) => InterceptorKind::Slack,
             Self::Hmac(_) => InterceptorKind::Hmac,
             Self::Misconfigured(misconfigured) => misconfigured.kind,
-        }
+            Self::Cel(_) | Self::Webhook(_) => return None,
+        })
+    }
+
+    /// Whether the dispatcher runs it (after ingest has authenticated the request), rather
+    /// than ingest at the edge.
+    pub fn runs_in_dispatcher(&self) -> bool {
+        matches!(self, Self::Cel(_) | Self::Webhook(_))
     }
 
     /// Whether it authenticates the sender: it has a secret to check (or would have one, if
@@ -159,6 +173,8 @@ impl Interceptor {
             Self::GitLab(gitlab) => gitlab.secret.is_some(),
             Self::Bitbucket(bitbucket) => bitbucket.secret.is_some(),
             Self::Gitee(_) | Self::Slack(_) | Self::Hmac(_) | Self::Misconfigured(_) => true,
+            // They run after the 202: a caller they would refuse has already been accepted.
+            Self::Cel(_) | Self::Webhook(_) => false,
         }
     }
 }
@@ -288,6 +304,61 @@ pub enum HmacAlgorithm {
 pub enum SignatureEncoding {
     Hex,
     Base64,
+}
+
+/// Tekton's `cel` interceptor, compiled when the configuration loads.
+#[derive(Debug, Clone)]
+pub struct CelInterceptor {
+    /// From `filter`: the trigger runs only when it evaluates to `true`.
+    pub filter: Option<cel::Program>,
+    /// From `overlays`, in order; each adds its value to the extensions under its key.
+    pub overlays: Vec<CelOverlay>,
+    /// The Secrets `compareSecret` calls name, read from the trigger's namespace.
+    pub secrets: BTreeMap<cel::SecretRef, SecretValue>,
+}
+
+impl cel::SecretSource for CelInterceptor {
+    fn secret(&self, reference: &cel::SecretRef) -> Option<SecretValue> {
+        self.secrets.get(reference).cloned()
+    }
+}
+
+/// One `overlays` entry: a dotted key under `extensions` and the expression giving its value.
+#[derive(Debug, Clone)]
+pub struct CelOverlay {
+    pub key: String,
+    pub expression: cel::Program,
+}
+
+/// A webhook interceptor: an HTTP service that sees the event and decides whether the
+/// trigger continues, optionally adding extensions.
+#[derive(Debug, Clone)]
+pub struct WebhookInterceptor {
+    /// How messages and metrics name it: `ClusterInterceptor/NAME`,
+    /// `Interceptor/NAMESPACE/NAME`, or `webhook` for the legacy form.
+    pub name: String,
+    pub protocol: WebhookProtocol,
+    /// Where it is called: `clientConfig.url`, or the address of `clientConfig.service`.
+    pub url: url::Url,
+    /// `clientConfig.caBundle` (PEM): the server certificate must chain to it. `None`: the
+    /// platform's roots for `https`, none needed for `http`.
+    pub ca_bundle: Option<Arc<[u8]>>,
+    /// The trigger's `params` for it, sent as `interceptor_params`.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The legacy form's `header` params, set on the forwarded request (a list value sets
+    /// the header once per item).
+    pub headers: Vec<(String, Vec<String>)>,
+}
+
+/// What a webhook interceptor speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookProtocol {
+    /// Tekton's `InterceptorRequest` JSON in, `InterceptorResponse` JSON out
+    /// (`ClusterInterceptor` and `Interceptor`).
+    Tekton,
+    /// The legacy `webhook:` interceptor: the event's body and headers are forwarded as they
+    /// are; `200` continues, and the response's body and headers replace the event's.
+    Legacy,
 }
 
 /// An authentication interceptor that cannot check anything because its secret is not
