@@ -3,7 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use sluice_shared::cel;
 use sluice_shared::cli::{CommonArgs, parse_duration};
+
+use crate::interceptor::Interceptors;
+use crate::interceptor::webhook::{WebhookClient, WebhookSettings};
 
 /// Consumes webhook events and creates Tekton runs.
 #[derive(Debug, Clone, clap::Parser)]
@@ -11,6 +15,9 @@ use sluice_shared::cli::{CommonArgs, parse_duration};
 pub struct Args {
     #[command(flatten)]
     pub common: CommonArgs,
+
+    #[command(flatten)]
+    pub interceptors: InterceptorArgs,
 
     /// Write each object as a YAML file under this directory instead of creating it in
     /// Kubernetes (for trying Sluice without a cluster).
@@ -44,4 +51,40 @@ pub struct Args {
     /// Deadline for one create request to the Kubernetes API.
     #[arg(long, env = "SLUICE_CREATE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub create_timeout: Duration,
+}
+
+/// How the dispatcher (and `sluice render`) runs `cel` and webhook interceptors.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InterceptorArgs {
+    /// Deadline for one call to a webhook interceptor.
+    #[arg(long, env = "SLUICE_INTERCEPTOR_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub interceptor_timeout: Duration,
+
+    /// Calls to a webhook interceptor that fails with a transport error, 5xx or 429 before
+    /// the event is handed back for a later delivery.
+    #[arg(long, env = "SLUICE_INTERCEPTOR_ATTEMPTS", default_value_t = 3)]
+    pub interceptor_attempts: u32,
+
+    /// Cost budget of one CEL evaluation (roughly, steps and elements touched).
+    #[arg(long, env = "SLUICE_CEL_COST_LIMIT", default_value_t = 1_000_000)]
+    pub cel_cost_limit: u64,
+
+    /// Time budget of one CEL evaluation.
+    #[arg(long, env = "SLUICE_CEL_TIME_LIMIT", default_value = "100ms", value_parser = parse_duration)]
+    pub cel_time_limit: Duration,
+}
+
+impl InterceptorArgs {
+    pub fn interceptors(&self) -> Interceptors {
+        let client = WebhookClient::new(WebhookSettings {
+            timeout: self.interceptor_timeout,
+            attempts: self.interceptor_attempts.max(1),
+            ..WebhookSettings::default()
+        });
+        let limits = cel::Limits {
+            max_cost: self.cel_cost_limit,
+            max_time: self.cel_time_limit,
+        };
+        Interceptors::new(client, limits)
+    }
 }

@@ -1,11 +1,13 @@
-//! One event, its listener's selected triggers: resolve bindings, render the template, label
-//! the objects as Tekton does, and create them in the trigger's namespace as the trigger's
-//! service account.
+//! One event, its listener's selected triggers: run the interceptors the edge left to the
+//! dispatcher (`cel`, webhooks), resolve bindings, render the template, label the objects as
+//! Tekton does, and create them in the trigger's namespace as the trigger's service account.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_shared::catalogue::{Catalogue, Listener, Trigger};
 use sluice_shared::event::{Envelope, EventMeta};
@@ -13,6 +15,7 @@ use sluice_shared::expr::{self, EventContext, ExprError};
 use sluice_shared::template::{self, RenderError};
 use tracing::Instrument;
 
+use crate::interceptor::{EventInfo, EventState, InterceptorError, Interceptors, Passage};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
 use crate::sink::{Created, FailureKind, Sink, SinkError};
 
@@ -23,6 +26,8 @@ pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
 /// Why a trigger did not create its objects.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
+    #[error("{0}")]
+    Interceptor(#[from] InterceptorError),
     #[error("binding failed: {0}")]
     Binding(#[from] ExprError),
     #[error("template failed: {0}")]
@@ -41,6 +46,7 @@ impl TriggerError {
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::Create { source, .. } => source.kind,
+            Self::Interceptor(error) => error.kind,
             Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => {
                 FailureKind::Permanent
             }
@@ -67,19 +73,40 @@ pub enum Disposition {
     Refuse,
 }
 
+/// What a trigger makes of an event.
+#[derive(Debug)]
+pub enum Plan {
+    /// The objects to create, rendered and labelled.
+    Create(Vec<Value>),
+    /// An interceptor stopped the trigger: its name and why.
+    Filtered { interceptor: String, reason: String },
+}
+
+/// The outcome of each trigger group's interceptors for one event: they run once, whatever
+/// the number of triggers the group selected.
+#[derive(Debug, Default)]
+pub struct GroupOutcomes(HashMap<String, Result<Passage, InterceptorError>>);
+
 /// Runs events; shared by every in-flight event of a replica.
 pub struct Dispatcher {
     catalogue: Arc<ArcSwap<Catalogue>>,
     sink: Sink,
     metrics: DispatchMetrics,
+    interceptors: Interceptors,
 }
 
 impl Dispatcher {
-    pub fn new(catalogue: Arc<ArcSwap<Catalogue>>, sink: Sink, metrics: DispatchMetrics) -> Self {
+    pub fn new(
+        catalogue: Arc<ArcSwap<Catalogue>>,
+        sink: Sink,
+        metrics: DispatchMetrics,
+        interceptors: Interceptors,
+    ) -> Self {
         Self {
             catalogue,
             sink,
             metrics,
+            interceptors,
         }
     }
 
@@ -119,13 +146,13 @@ impl Dispatcher {
                 return Disposition::Refuse;
             }
         };
-        let extensions = Map::new();
-        let ctx = EventContext {
-            body: &body,
-            headers: &meta.headers,
-            extensions: &extensions,
-            event_id: &meta.event_id,
+        let input = EventState {
+            body_bytes: envelope.body.clone(),
+            body,
+            headers: meta.headers.clone(),
+            extensions: Map::new(),
         };
+        let mut groups = GroupOutcomes::default();
 
         let mut retry = None;
         for name in &meta.triggers {
@@ -143,11 +170,18 @@ impl Dispatcher {
                 event_id = %meta.event_id,
             );
             match self
-                .run_trigger(listener, trigger, meta, &ctx)
+                .run_trigger(listener, trigger, meta, &input, &mut groups)
                 .instrument(span)
                 .await
             {
-                Ok(created) => {
+                Ok(None) => {
+                    self.metrics.trigger(
+                        &listener.namespace,
+                        &listener.name,
+                        TriggerOutcome::Filtered,
+                    );
+                }
+                Ok(Some(created)) => {
                     self.metrics.trigger(
                         &listener.namespace,
                         &listener.name,
@@ -196,14 +230,34 @@ impl Dispatcher {
         }
     }
 
+    /// `None`: an interceptor stopped the trigger (logged here).
     async fn run_trigger(
         &self,
         listener: &Listener,
         trigger: &Trigger,
         meta: &EventMeta,
-        ctx: &EventContext<'_>,
-    ) -> Result<Vec<Created>, TriggerError> {
-        let objects = render_trigger(listener, trigger, meta, ctx)?;
+        input: &EventState,
+        groups: &mut GroupOutcomes,
+    ) -> Result<Option<Vec<Created>>, TriggerError> {
+        let plan = plan_trigger(&self.interceptors, listener, trigger, meta, input, groups).await?;
+        let objects = match plan {
+            Plan::Create(objects) => objects,
+            Plan::Filtered {
+                interceptor,
+                reason,
+            } => {
+                tracing::info!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
+                    event_id = %meta.event_id,
+                    %interceptor,
+                    %reason,
+                    "trigger filtered: an interceptor stopped it"
+                );
+                return Ok(None);
+            }
+        };
         let user = service_account_user(trigger);
         let mut created = Vec::with_capacity(objects.len());
         for (index, object) in objects.iter().enumerate() {
@@ -222,8 +276,89 @@ impl Dispatcher {
                 .create(started.elapsed().as_secs_f64(), result.is_ok());
             created.push(result.map_err(|source| TriggerError::Create { index, source })?);
         }
-        Ok(created)
+        Ok(Some(created))
     }
+}
+
+/// What `trigger` makes of an event: its interceptors that run after the edge (a trigger
+/// group's once per event, through `groups`), then bindings and template. Shared by the
+/// dispatcher and `sluice render`.
+pub async fn plan_trigger(
+    interceptors: &Interceptors,
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    input: &EventState,
+    groups: &mut GroupOutcomes,
+) -> Result<Plan, TriggerError> {
+    let trigger_id = format!("namespaces/{}/triggers/{}", trigger.namespace, trigger.name);
+    let event = EventInfo {
+        event_id: &meta.event_id,
+        request_url: &meta.request_url,
+        trigger_id: &trigger_id,
+    };
+    let (group_interceptors, own) = match &trigger.group {
+        Some(group) => trigger
+            .interceptors
+            .split_at(group.interceptors.min(trigger.interceptors.len())),
+        None => (&[][..], &trigger.interceptors[..]),
+    };
+    let after_group = match &trigger.group {
+        Some(group) => {
+            if !groups.0.contains_key(&group.name) {
+                let outcome = interceptors
+                    .run(group_interceptors, input.clone(), event)
+                    .await;
+                groups.0.insert(group.name.clone(), outcome);
+            }
+            match groups.0.get(&group.name) {
+                Some(outcome) => outcome.clone()?,
+                None => Passage::Continue(input.clone()),
+            }
+        }
+        None => Passage::Continue(input.clone()),
+    };
+    let state = match after_group {
+        Passage::Continue(state) => state,
+        Passage::Stopped {
+            interceptor,
+            reason,
+        } => {
+            return Ok(Plan::Filtered {
+                interceptor,
+                reason,
+            });
+        }
+    };
+    let state = match interceptors.run(own, state, event).await? {
+        Passage::Continue(state) => state,
+        Passage::Stopped {
+            interceptor,
+            reason,
+        } => {
+            return Ok(Plan::Filtered {
+                interceptor,
+                reason,
+            });
+        }
+    };
+    let ctx = EventContext {
+        body: &state.body,
+        headers: &state.headers,
+        extensions: &state.extensions,
+        event_id: &meta.event_id,
+    };
+    render_trigger(listener, trigger, meta, &ctx).map(Plan::Create)
+}
+
+/// The event's state before any interceptor: the body as received, parsed.
+pub fn initial_state(body: Bytes, meta: &EventMeta) -> Result<EventState, serde_json::Error> {
+    Ok(EventState {
+        body: serde_json::from_slice(&body)?,
+        body_bytes: body,
+        headers: meta.headers.clone(),
+        extensions: Map::new(),
+    })
 }
 
 /// The objects a trigger creates for an event: bindings resolved, template rendered,
@@ -350,6 +485,7 @@ spec:
             idempotency_key: String::new(),
             triggers: vec![],
             traceparent: None,
+            request_url: String::new(),
             headers: Headers::new(),
         }
     }

@@ -10,5 +10,6 @@
 pub mod args;
 pub mod consumer;
 pub mod dispatch;
+pub mod interceptor;
 pub mod metrics;
 pub mod sink;

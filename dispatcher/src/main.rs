@@ -64,7 +64,8 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("failed to bind the metrics address")?;
 
-    let dispatcher = Arc::new(Dispatcher::new(catalogue, sink, metrics));
+    let interceptors = args.interceptors.interceptors();
+    let dispatcher = Arc::new(Dispatcher::new(catalogue, sink, metrics, interceptors));
     let settings = ConsumeSettings {
         consumer: args.consumer,
         concurrency: args.concurrency.max(1),

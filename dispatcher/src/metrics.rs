@@ -32,6 +32,8 @@ pub enum TriggerOutcome {
     Permanent,
     /// The event names a trigger the listener no longer has.
     Missing,
+    /// An interceptor (`cel` filter, webhook) stopped it: nothing to create.
+    Filtered,
 }
 
 sluice_shared::label_values!(EventOutcome {
@@ -44,6 +46,7 @@ sluice_shared::label_values!(EventOutcome {
 
 sluice_shared::label_values!(TriggerOutcome {
     Created => "created",
+    Filtered => "filtered",
     Transient => "transient",
     Permanent => "permanent",
     Missing => "missing",

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::{Bytes, BytesMut};
@@ -87,6 +87,7 @@ struct Accepted<'a> {
 async fn receive(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -105,7 +106,7 @@ async fn receive(
         listener = %listener.name,
         event_id = tracing::field::Empty,
     );
-    match accept(&state, listener, &headers, body)
+    match accept(&state, listener, &uri, &headers, body)
         .instrument(span)
         .await
     {
@@ -154,6 +155,7 @@ fn truncate(name: &str) -> String {
 async fn accept(
     state: &AppState,
     listener: &Listener,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Outcome, Response), IngestError> {
@@ -175,6 +177,10 @@ async fn accept(
         idempotency_key: idempotency_key(listener, headers, &body),
         triggers,
         traceparent: header_str(headers, "traceparent").map(str::to_owned),
+        request_url: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
         headers: envelope_headers(listener, headers),
     };
     tracing::Span::current().record("event_id", meta.event_id.as_str());

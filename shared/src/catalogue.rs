@@ -75,15 +75,28 @@ impl Listener {
 pub struct Trigger {
     /// The trigger's name; an unnamed inline trigger is named from its position.
     pub name: String,
-    /// Where its resources are created: the listener's namespace.
+    /// Where its resources are created: the listener's namespace, or the Trigger object's
+    /// when a selector picked it from another namespace.
     pub namespace: String,
     /// The trigger's service account, else the listener's, else `default`.
     pub service_account: String,
-    /// Interceptors in declaration order.
+    /// Interceptors in the order they run: its trigger group's first, then its own.
     pub interceptors: Vec<Interceptor>,
+    /// The trigger group that selected it, whose interceptors begin `interceptors`.
+    pub group: Option<GroupRef>,
     /// All bindings' params flattened in declaration order (later wins on a repeated name).
     pub params: Vec<BindingParam>,
     pub template: Arc<TemplateSpec>,
+}
+
+/// A trigger's place in a trigger group: the group's interceptors run once per event for
+/// every trigger of the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    /// The group's `name`, or `group-<index>` when it has none.
+    pub name: String,
+    /// How many of the trigger's interceptors are the group's.
+    pub interceptors: usize,
 }
 
 /// A binding param: a name and a value that may hold `$(body…)`-style expressions.

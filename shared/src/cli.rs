@@ -18,11 +18,8 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_CONFIG_DIR")]
     pub config_dir: PathBuf,
 
-    /// Refuse triggers that accept any caller: a trigger without an authentication
-    /// interceptor (github, gitlab or bitbucket with a `secretRef`; gitee, slack, hmac) is
-    /// reported as invalid and skipped.
-    #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
-    pub require_authentication: bool,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     /// How often the configuration directory is checked for changes.
     #[arg(long, env = "SLUICE_CONFIG_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
@@ -71,15 +68,48 @@ impl CommonArgs {
 
     /// The platform policy every load and reload of the configuration applies.
     pub fn load_options(&self) -> crate::config::LoadOptions {
-        crate::config::LoadOptions {
-            require_authentication: self.require_authentication,
-        }
+        self.policy.load_options()
     }
 
     pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {
         crate::jetstream::StreamSettings {
             max_age: self.stream_max_age,
             replicas: self.stream_replicas,
+        }
+    }
+}
+
+/// The platform's policy for configurations, shared by the servers and the `sluice` CLI so
+/// that `sluice validate` judges a directory as the servers will.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// Refuse triggers that accept any caller: a trigger without an authentication
+    /// interceptor (github, gitlab or bitbucket with a `secretRef`; gitee, slack, hmac) is
+    /// reported as invalid and skipped.
+    #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
+    pub require_authentication: bool,
+
+    /// Hosts webhook interceptors may call besides in-cluster services (`NAME.NAMESPACE.svc`):
+    /// `host`, `host:port` or `*.domain`, comma-separated.
+    #[arg(long, env = "SLUICE_INTERCEPTOR_ALLOW", value_delimiter = ',')]
+    pub interceptor_allow: Vec<String>,
+
+    /// Let an EventListener select Triggers in other namespaces (`namespaceSelector`).
+    #[arg(long, env = "SLUICE_ALLOW_CROSS_NAMESPACE")]
+    pub allow_cross_namespace: bool,
+}
+
+impl PolicyArgs {
+    pub fn load_options(&self) -> crate::config::LoadOptions {
+        crate::config::LoadOptions {
+            require_authentication: self.require_authentication,
+            interceptor_allow: self
+                .interceptor_allow
+                .iter()
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect(),
+            allow_cross_namespace: self.allow_cross_namespace,
         }
     }
 }

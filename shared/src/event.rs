@@ -52,6 +52,10 @@ pub struct EventMeta {
     /// W3C trace context of the request, when the sender sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The request's path and query (`/hooks/team-a/github?x=1`): `requestURL` in CEL, and
+    /// `event_url` for webhook interceptors.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_url: String,
     pub headers: Headers,
 }
 
@@ -214,6 +218,7 @@ mod tests {
                 idempotency_key: "k".into(),
                 triggers: vec!["t".into()],
                 traceparent: None,
+                request_url: String::new(),
                 headers: [("X-A".to_owned(), "line\nbreak".to_owned())]
                     .into_iter()
                     .collect(),

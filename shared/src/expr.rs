@@ -104,18 +104,72 @@ pub fn resolve_params(
             .iter()
             .find(|spec| spec.name == param.name)
             .and_then(|spec| spec.default.as_deref());
+        // Each expression is replaced everywhere it occurs, one after the other as Tekton
+        // does, but by a placeholder: the inserted text is never searched for expressions.
         let mut value = param.value.clone();
+        let mut texts = Vec::new();
         for found in expressions(&param.value) {
             let text = match (evaluate(found.expression, ctx), default) {
-                (Ok(text), _) => text,
+                (Ok(text), _) => escape_variables(text),
                 (Err(_), Some(default)) => default.to_owned(),
                 (Err(problem), None) => return Err(invalid(param, found.expression, problem)),
             };
-            value = value.replace(found.original, &text);
+            value = value.replace(found.original, &placeholder(texts.len()));
+            texts.push(text);
         }
-        resolved.insert(param.name.clone(), value);
+        resolved.insert(param.name.clone(), fill_placeholders(&value, &texts));
     }
     Ok(resolved)
+}
+
+/// Marks the `index`th inserted text: private-use characters that a binding value does
+/// not hold (one that does is left as written by [`fill_placeholders`]).
+fn placeholder(index: usize) -> String {
+    format!("{PLACEHOLDER_START}{index}{PLACEHOLDER_END}")
+}
+
+const PLACEHOLDER_START: char = '\u{F8F0}';
+const PLACEHOLDER_END: char = '\u{F8F1}';
+
+/// Replaces each placeholder in one left-to-right pass with its text.
+fn fill_placeholders(value: &str, texts: &[String]) -> String {
+    if texts.is_empty() {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(PLACEHOLDER_START) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + PLACEHOLDER_START.len_utf8()..];
+        let text = after.find(PLACEHOLDER_END).and_then(|end| {
+            let index: usize = after[..end].parse().ok()?;
+            Some((texts.get(index)?, end))
+        });
+        match text {
+            Some((text, end)) => {
+                out.push_str(text);
+                rest = &after[end + PLACEHOLDER_END.len_utf8()..];
+            }
+            None => {
+                out.push(PLACEHOLDER_START);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Text taken from the event with every `$(` written `$$(`, so that a sender cannot smuggle
+/// a variable reference (`$(params.token)`, `$(tasks.x.results.y)`) into a resource for
+/// Tekton Pipelines or Sluice's own `$(uid)` to expand. Values written by the template's
+/// author (defaults) keep their references.
+fn escape_variables(text: String) -> String {
+    if text.contains("$(") {
+        text.replace("$(", "$$(")
+    } else {
+        text
+    }
 }
 
 /// Checks a binding param's expressions without an event: each parses and starts from

@@ -1,16 +1,26 @@
 //! `sluice`: the operator's command line. `validate` checks a configuration directory;
-//! `render` shows offline what a webhook would create.
+//! `render` shows offline what a webhook would do: which triggers authenticate it, which
+//! interceptor stops which trigger, and the objects the others would create.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::{Context, bail};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::{Map, Value};
-use sluice_dispatcher::dispatch::{render_trigger, service_account_user};
+use serde::Serialize;
+use serde_json::Value;
+use sluice_dispatcher::args::InterceptorArgs;
+use sluice_dispatcher::dispatch::{
+    GroupOutcomes, Plan, initial_state, plan_trigger, service_account_user,
+};
+use sluice_ingest::auth::{TriggerVerdict, judge_trigger};
+use sluice_shared::catalogue::Catalogue;
+use sluice_shared::cli::PolicyArgs;
 use sluice_shared::config;
 use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
-use sluice_shared::expr::EventContext;
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Sluice's command line")]
@@ -21,16 +31,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load a configuration directory and report every problem; exits 1 if there is any.
+    /// Load a configuration directory and report every problem (file, document, field);
+    /// exits 1 if there is any.
     Validate {
         #[arg(long, env = "SLUICE_CONFIG_DIR")]
         config_dir: PathBuf,
-        /// Report triggers that accept any caller (no authentication interceptor) as
-        /// invalid, as `sluice-ingest --require-authentication` skips them.
-        #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
-        require_authentication: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
-    /// Print the objects each trigger of a listener would create for a webhook body.
+    /// Show what a webhook would do: per trigger of the listener, the objects it would create,
+    /// or which interceptor stopped it and why. Runs the servers' own code: authentication,
+    /// `cel` and webhook interceptors (which are called), bindings and templates. Exits 1 if
+    /// a trigger fails.
     Render {
         #[arg(long, env = "SLUICE_CONFIG_DIR")]
         config_dir: PathBuf,
@@ -45,6 +57,10 @@ enum Command {
         headers: Vec<String>,
         #[arg(long, value_enum, default_value_t = Output::Yaml)]
         output: Output,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[command(flatten)]
+        interceptors: InterceptorArgs,
     },
 }
 
@@ -52,6 +68,35 @@ enum Command {
 enum Output {
     Yaml,
     Json,
+}
+
+/// `render --output json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    event_listener: String,
+    namespace: String,
+    triggers: Vec<TriggerReport>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TriggerReport {
+    name: String,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The user the objects would be created as.
+    service_account: String,
+    resources: Vec<Value>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Created,
+    Filtered,
+    Error,
 }
 
 fn main() -> ExitCode {
@@ -66,34 +111,46 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate {
-            config_dir,
-            require_authentication,
-        } => validate(
-            config_dir,
-            &config::LoadOptions {
-                require_authentication,
-            },
-        ),
+        Command::Validate { config_dir, policy } => validate(&config_dir, &policy.load_options()),
         Command::Render {
             config_dir,
             listener,
             body,
             headers,
             output,
-        } => render(config_dir, &listener, body, &headers, output),
+            policy,
+            interceptors,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("failed to start the async runtime")?;
+            let catalogue = load(&config_dir, &policy.load_options())?;
+            let report = runtime.block_on(render(
+                &catalogue,
+                &config_dir,
+                &listener,
+                &body,
+                &headers,
+                &interceptors,
+            ))?;
+            print_report(&report, output)?;
+            let failed = report.triggers.iter().any(|t| t.status == Status::Error);
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
     }
 }
 
-fn load(
-    dir: &Path,
-    options: &config::LoadOptions,
-) -> anyhow::Result<sluice_shared::catalogue::Catalogue> {
+fn load(dir: &Path, options: &config::LoadOptions) -> anyhow::Result<Catalogue> {
     config::load_dir_with(dir, options).with_context(|| format!("failed to read {}", dir.display()))
 }
 
-fn validate(config_dir: PathBuf, options: &config::LoadOptions) -> anyhow::Result<ExitCode> {
-    let catalogue = load(&config_dir, options)?;
+fn validate(config_dir: &Path, options: &config::LoadOptions) -> anyhow::Result<ExitCode> {
+    let catalogue = load(config_dir, options)?;
     for issue in catalogue.issues() {
         println!("{issue}");
     }
@@ -110,33 +167,40 @@ fn validate(config_dir: PathBuf, options: &config::LoadOptions) -> anyhow::Resul
     })
 }
 
-fn render(
-    config_dir: PathBuf,
+async fn render(
+    catalogue: &Catalogue,
+    config_dir: &Path,
     listener: &str,
-    body: PathBuf,
+    body_file: &Path,
     header_args: &[String],
-    output: Output,
-) -> anyhow::Result<ExitCode> {
-    let catalogue = load(&config_dir, &config::LoadOptions::default())?;
+    interceptor_args: &InterceptorArgs,
+) -> anyhow::Result<Report> {
     let Some((namespace, name)) = listener.split_once('/') else {
         bail!("--listener must be NAMESPACE/NAME, got `{listener}`");
     };
     let Some(listener) = catalogue.listener(namespace, name) else {
         bail!(
-            "no valid EventListener {namespace}/{name} in {}",
+            "no valid EventListener {namespace}/{name} in {} (run `sluice validate` to see why)",
             config_dir.display()
         );
     };
-    let body_text =
-        std::fs::read(&body).with_context(|| format!("failed to read {}", body.display()))?;
-    let body_value: Value = serde_json::from_slice(&body_text)
-        .with_context(|| format!("{} is not valid JSON", body.display()))?;
+    let body = Bytes::from(
+        std::fs::read(body_file)
+            .with_context(|| format!("failed to read {}", body_file.display()))?,
+    );
+    let mut request_headers = HeaderMap::new();
     let mut headers = Headers::new();
     for header in header_args {
         let Some((name, value)) = header.split_once(':') else {
             bail!("--header must be 'Name: value', got `{header}`");
         };
-        headers.append(name.trim(), value.trim());
+        let (name, value) = (name.trim(), value.trim());
+        let header_name =
+            HeaderName::try_from(name).with_context(|| format!("`{name}` is not a header name"))?;
+        let header_value = HeaderValue::try_from(value)
+            .with_context(|| format!("the value of header `{name}` is not valid"))?;
+        request_headers.append(header_name, header_value);
+        headers.append(name, value);
     }
     let meta = EventMeta {
         schema: SCHEMA_VERSION,
@@ -147,40 +211,90 @@ fn render(
         idempotency_key: String::new(),
         triggers: listener.triggers.iter().map(|t| t.name.clone()).collect(),
         traceparent: None,
+        request_url: format!("/hooks/{}/{}", listener.namespace, listener.name),
         headers,
     };
-    let extensions = Map::new();
-    let ctx = EventContext {
-        body: &body_value,
-        headers: &meta.headers,
-        extensions: &extensions,
-        event_id: &meta.event_id,
-    };
-    let mut failed = false;
+    let input = initial_state(body.clone(), &meta)
+        .with_context(|| format!("{} is not valid JSON", body_file.display()))?;
+    let interceptors = interceptor_args.interceptors();
+    let mut groups = GroupOutcomes::default();
+    let now = SystemTime::now();
+    let mut triggers = Vec::new();
     for trigger in &listener.triggers {
-        let user = service_account_user(trigger);
-        match render_trigger(listener, trigger, &meta, &ctx) {
-            Ok(objects) => {
-                for object in objects {
-                    match output {
-                        Output::Yaml => {
-                            println!("# trigger {} (created as {user})", trigger.name);
-                            print!("{}", serde_norway::to_string(&object)?);
-                            println!("---");
-                        }
-                        Output::Json => println!("{}", serde_json::to_string_pretty(&object)?),
-                    }
+        let (status, reason, resources) = match judge_trigger(trigger, &request_headers, &body, now)
+        {
+            TriggerVerdict::Refused(failure) => (
+                Status::Error,
+                Some(format!(
+                    "authentication failed ({}): {failure}",
+                    failure.code().as_str()
+                )),
+                Vec::new(),
+            ),
+            TriggerVerdict::Misconfigured(reason) => (
+                Status::Error,
+                Some(format!("cannot authenticate: {reason}")),
+                Vec::new(),
+            ),
+            TriggerVerdict::Filtered => (
+                Status::Filtered,
+                Some("an interceptor's eventTypes does not include this event".to_owned()),
+                Vec::new(),
+            ),
+            TriggerVerdict::Accepted => {
+                match plan_trigger(&interceptors, listener, trigger, &meta, &input, &mut groups)
+                    .await
+                {
+                    Ok(Plan::Create(objects)) => (Status::Created, None, objects),
+                    Ok(Plan::Filtered {
+                        interceptor,
+                        reason,
+                    }) => (
+                        Status::Filtered,
+                        Some(format!("stopped by {interceptor}: {reason}")),
+                        Vec::new(),
+                    ),
+                    Err(error) => (Status::Error, Some(error.to_string()), Vec::new()),
                 }
             }
-            Err(error) => {
-                failed = true;
-                eprintln!("trigger {}: {error}", trigger.name);
+        };
+        triggers.push(TriggerReport {
+            name: trigger.name.clone(),
+            status,
+            reason,
+            service_account: service_account_user(trigger),
+            resources,
+        });
+    }
+    Ok(Report {
+        event_listener: listener.name.clone(),
+        namespace: listener.namespace.clone(),
+        triggers,
+    })
+}
+
+fn print_report(report: &Report, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(report)?),
+        Output::Yaml => {
+            for trigger in &report.triggers {
+                let status = match trigger.status {
+                    Status::Created => "created",
+                    Status::Filtered => "filtered",
+                    Status::Error => "error",
+                };
+                print!("# trigger {}: {status}", trigger.name);
+                if let Some(reason) = &trigger.reason {
+                    print!(": {}", reason.replace('\n', " "));
+                }
+                println!();
+                for object in &trigger.resources {
+                    println!("# created as {}", trigger.service_account);
+                    print!("{}", serde_norway::to_string(object)?);
+                    println!("---");
+                }
             }
         }
     }
-    Ok(if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(())
 }

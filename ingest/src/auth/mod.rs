@@ -167,6 +167,36 @@ pub fn admit_at(
     Ok(Admission::Filtered)
 }
 
+/// One trigger's verdict on a request, for tools that show each trigger's decision
+/// (`sluice render`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerVerdict {
+    /// Authentic and wanted: the trigger runs.
+    Accepted,
+    /// Authentic, but an interceptor's `eventTypes` does not include this event.
+    Filtered,
+    /// A credential is missing or wrong.
+    Refused(AuthFailure),
+    /// An interceptor's secret is unavailable; why, naming Secrets and keys only.
+    Misconfigured(String),
+}
+
+/// Judges the request for one trigger, at `now`.
+pub fn judge_trigger(
+    trigger: &Trigger,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> TriggerVerdict {
+    let request = Request { headers, body, now };
+    match judge(trigger, &request) {
+        Verdict::Accept => TriggerVerdict::Accepted,
+        Verdict::Filter => TriggerVerdict::Filtered,
+        Verdict::Refuse(failure) => TriggerVerdict::Refused(failure),
+        Verdict::Misconfigured { reason, .. } => TriggerVerdict::Misconfigured(reason.to_owned()),
+    }
+}
+
 /// One trigger's judgement of the request.
 enum Verdict<'t> {
     Accept,

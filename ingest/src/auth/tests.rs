@@ -22,6 +22,7 @@ fn trigger(name: &str, interceptors: Vec<Interceptor>) -> Trigger {
         namespace: "ns".into(),
         service_account: "default".into(),
         interceptors,
+        group: None,
         params: vec![],
         template: Arc::new(TemplateSpec {
             params: vec![],

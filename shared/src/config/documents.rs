@@ -20,6 +20,8 @@ pub(super) struct ObjectMeta {
     pub uid: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub annotations: BTreeMap<String, serde_json::Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub labels: BTreeMap<String, Scalar>,
 }
 
 /// `triggers.tekton.dev` `EventListener`.
@@ -44,10 +46,10 @@ pub(super) struct EventListenerSpec {
     /// Selects Triggers by label; any non-null selector (even `{}`, which selects every
     /// Trigger of the namespace) changes which triggers run: not supported, refused.
     #[serde(default)]
-    pub label_selector: Option<serde_json::Value>,
+    pub label_selector: Option<LabelSelectorDoc>,
     /// Not supported, refused unless empty.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub trigger_groups: Vec<serde_json::Value>,
+    pub trigger_groups: Vec<TriggerGroupDoc>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +63,8 @@ pub(super) struct NamespaceSelector {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "a Trigger")]
 pub(super) struct TriggerDoc {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: Option<ObjectMeta>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub spec: TriggerSpecDoc,
 }
@@ -202,6 +206,144 @@ pub(super) struct ShorthandDoc {
 pub(super) struct AddChangedFilesDoc {
     #[serde(default)]
     pub enabled: bool,
+}
+
+/// A Kubernetes label selector: every `matchLabels` pair and every `matchExpressions`
+/// requirement must hold. An empty selector selects everything.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a label selector")]
+pub(super) struct LabelSelectorDoc {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_labels: BTreeMap<String, Scalar>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub match_expressions: Vec<LabelRequirementDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a label selector requirement")]
+pub(super) struct LabelRequirementDoc {
+    pub key: String,
+    pub operator: String,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub values: Vec<Scalar>,
+}
+
+/// `spec.triggerGroups[]` of an EventListener: interceptors run once, then the Triggers the
+/// selector picks.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a trigger group")]
+pub(super) struct TriggerGroupDoc {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub interceptors: Vec<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub trigger_selector: TriggerSelectorDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a trigger selector")]
+pub(super) struct TriggerSelectorDoc {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub namespace_selector: NamespaceSelector,
+    #[serde(default)]
+    pub label_selector: Option<LabelSelectorDoc>,
+}
+
+/// `triggers.tekton.dev` `ClusterInterceptor` and namespaced `Interceptor`: where a webhook
+/// interceptor runs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an interceptor")]
+pub(super) struct InterceptorDoc {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub spec: InterceptorSpecDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an interceptor spec")]
+pub(super) struct InterceptorSpecDoc {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub client_config: ClientConfigDoc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a clientConfig")]
+pub(super) struct ClientConfigDoc {
+    /// Base64 of a PEM bundle, as Kubernetes encodes `[]byte` fields.
+    #[serde(default)]
+    pub ca_bundle: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub service: Option<ServiceRefDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a service reference")]
+pub(super) struct ServiceRefDoc {
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+/// The v1alpha1 `cel:` interceptor.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a cel interceptor")]
+pub(super) struct CelDoc {
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub overlays: Vec<CelOverlayDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a cel overlay")]
+pub(super) struct CelOverlayDoc {
+    pub key: String,
+    pub expression: String,
+}
+
+/// The legacy `webhook:` interceptor.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a webhook interceptor")]
+pub(super) struct WebhookDoc {
+    #[serde(default)]
+    pub object_ref: Option<ObjectRefDoc>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub header: Vec<HeaderParamDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "an object reference")]
+pub(super) struct ObjectRefDoc {
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// A header the legacy webhook interceptor sets: one value or a list.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a header param")]
+pub(super) struct HeaderParamDoc {
+    pub name: String,
+    pub value: StringOrList,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or a list of strings")]
+pub(super) enum StringOrList {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `secretRef` of an interceptor: a key of a Secret in the listener's namespace.

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
 use super::documents::{
-    EventListenerDoc, SecretDoc, TriggerBindingDoc, TriggerDoc, TriggerTemplateDoc,
+    EventListenerDoc, InterceptorDoc, SecretDoc, TriggerBindingDoc, TriggerDoc, TriggerTemplateDoc,
 };
 use super::split::split_documents;
 use super::walk::{self, Format};
@@ -35,16 +35,20 @@ pub(super) enum Kind {
     TriggerBinding,
     ClusterTriggerBinding,
     TriggerTemplate,
+    ClusterInterceptor,
+    Interceptor,
     Secret,
 }
 
 impl Kind {
-    const TEKTON: [Kind; 5] = [
+    const TEKTON: [Kind; 7] = [
         Kind::EventListener,
         Kind::Trigger,
         Kind::TriggerBinding,
         Kind::ClusterTriggerBinding,
         Kind::TriggerTemplate,
+        Kind::ClusterInterceptor,
+        Kind::Interceptor,
     ];
 
     pub(super) fn as_str(self) -> &'static str {
@@ -54,12 +58,14 @@ impl Kind {
             Kind::TriggerBinding => "TriggerBinding",
             Kind::ClusterTriggerBinding => "ClusterTriggerBinding",
             Kind::TriggerTemplate => "TriggerTemplate",
+            Kind::ClusterInterceptor => "ClusterInterceptor",
+            Kind::Interceptor => "Interceptor",
             Kind::Secret => "Secret",
         }
     }
 
     fn is_cluster_scoped(self) -> bool {
-        self == Kind::ClusterTriggerBinding
+        matches!(self, Kind::ClusterTriggerBinding | Kind::ClusterInterceptor)
     }
 }
 
@@ -165,6 +171,9 @@ pub(super) struct Loaded {
     /// Keyed by name alone: ClusterTriggerBindings are cluster-scoped.
     pub cluster_bindings: BTreeMap<String, Entry<TriggerBindingDoc>>,
     pub templates: BTreeMap<NsName, Entry<TriggerTemplateDoc>>,
+    /// Keyed by name alone: ClusterInterceptors are cluster-scoped.
+    pub cluster_interceptors: BTreeMap<String, Entry<InterceptorDoc>>,
+    pub interceptors: BTreeMap<NsName, Entry<InterceptorDoc>>,
     pub secrets: BTreeMap<NsName, Entry<SecretDoc>>,
     /// Objects that were declared but skipped for a problem in their own document, so that
     /// a reference to one can say "invalid" rather than "not found".
@@ -339,6 +348,12 @@ impl Loaded {
             }),
             Kind::TriggerTemplate => parse(&origin, kind, value).map(|doc| {
                 self.templates.insert(nsname, entry.with(doc));
+            }),
+            Kind::ClusterInterceptor => parse(&origin, kind, value).map(|doc| {
+                self.cluster_interceptors.insert(nsname.1, entry.with(doc));
+            }),
+            Kind::Interceptor => parse(&origin, kind, value).map(|doc| {
+                self.interceptors.insert(nsname, entry.with(doc));
             }),
             Kind::Secret => parse(&origin, kind, value).map(|doc| {
                 self.secrets.insert(nsname, entry.with(doc));

@@ -41,6 +41,12 @@ pub struct LoadOptions {
     /// A trigger without an authentication interceptor (one with a secret to check) is
     /// reported and skipped instead of accepting any caller.
     pub require_authentication: bool,
+    /// Hosts (`host` or `host:port`; `*.domain` for a whole domain) that webhook
+    /// interceptors may call besides in-cluster services (`*.svc`, `*.svc.cluster.local`).
+    /// A trigger whose interceptor points elsewhere is reported and skipped.
+    pub interceptor_allow: Vec<String>,
+    /// An EventListener may select Triggers in other namespaces (`namespaceSelector`).
+    pub allow_cross_namespace: bool,
 }
 
 /// Loads every `*.yaml`, `*.yml` and `*.json` file under `dir` (recursively) into a

@@ -7,6 +7,7 @@
 //! would change which triggers run skips the listener, and the rest keeps serving.
 //! Interceptors and their secrets are in [`interceptors`].
 
+mod dispatched;
 mod interceptors;
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,11 +18,12 @@ use sha2::{Digest, Sha256};
 
 use super::LoadOptions;
 use super::documents::{
-    BindingDoc, EventListenerDoc, TemplateRefDoc, TemplateSpecDoc, TriggerSpecDoc,
+    BindingDoc, EventListenerDoc, LabelSelectorDoc, NamespaceSelector, Scalar, TemplateRefDoc,
+    TemplateSpecDoc, TriggerSpecDoc,
 };
 use super::load::{ApiVersion, Entry, Kind, Loaded, NsName, Origin, join_field};
 use crate::catalogue::{
-    BindingParam, ConfigIssue, Interceptor, Listener, ParamSpec, TemplateSpec, Trigger,
+    BindingParam, ConfigIssue, GroupRef, Interceptor, InterceptorKind, Listener, ParamSpec, TemplateSpec, Trigger,
 };
 use crate::names::is_dns1123_subdomain;
 use crate::secret::SecretValue;
@@ -60,6 +62,71 @@ struct ResolvedSpec {
     template: Arc<TemplateSpec>,
 }
 
+/// The namespaces a listener or trigger group selects Triggers in.
+enum Namespaces {
+    All,
+    Only(Vec<String>),
+}
+
+impl Namespaces {
+    fn contains(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(names) => names.iter().any(|name| name == namespace),
+        }
+    }
+}
+
+/// Where selected Triggers go: the listener (or group) selecting them, for issues and for
+/// the service account and interceptors they inherit.
+struct Selection<'a> {
+    origin: &'a Origin,
+    /// Where issues about selected Triggers are reported.
+    field: String,
+    /// The label selector's own field.
+    selector_field: String,
+    listener_namespace: &'a str,
+    /// The listener's service account, which Triggers of its own namespace inherit.
+    service_account: Option<&'a str>,
+    /// The trigger group's name and interceptors, which run before each Trigger's own.
+    group: Option<(String, Vec<Interceptor>)>,
+}
+
+/// A checked Kubernetes label selector.
+#[derive(Debug, Default)]
+struct LabelSelector {
+    labels: Vec<(String, String)>,
+    requirements: Vec<(String, Operator)>,
+}
+
+#[derive(Debug)]
+enum Operator {
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Exists,
+    DoesNotExist,
+}
+
+impl LabelSelector {
+    fn matches(&self, labels: Option<&BTreeMap<String, Scalar>>) -> bool {
+        let get = |key: &str| labels.and_then(|l| l.get(key)).map(|v| v.0.as_str());
+        self.labels
+            .iter()
+            .all(|(key, value)| get(key) == Some(value.as_str()))
+            && self.requirements.iter().all(|(key, operator)| {
+                let value = get(key);
+                match operator {
+                    Operator::In(values) => value.is_some_and(|v| values.iter().any(|x| x == v)),
+                    Operator::NotIn(values) => {
+                        !value.is_some_and(|v| values.iter().any(|x| x == v))
+                    }
+                    Operator::Exists => value.is_some(),
+                    Operator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
+}
+
 /// The result of looking up a reference.
 enum Lookup<T> {
     Found(T),
@@ -93,6 +160,10 @@ struct Resolver<'a> {
     secrets: BTreeMap<NsName, Option<BTreeMap<String, SecretValue>>>,
     /// Every Trigger resource, resolved once whoever refers to it; `None`: invalid.
     triggers: BTreeMap<NsName, Option<ResolvedSpec>>,
+    /// Every ClusterInterceptor (keyed with an empty namespace), checked; `None`: invalid.
+    cluster_interceptors: BTreeMap<NsName, Option<dispatched::Target>>,
+    /// Every namespaced Interceptor, checked; `None`: invalid.
+    namespaced_interceptors: BTreeMap<NsName, Option<dispatched::Target>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -104,7 +175,24 @@ impl<'a> Resolver<'a> {
             templates: BTreeMap::new(),
             secrets: BTreeMap::new(),
             triggers: BTreeMap::new(),
+            cluster_interceptors: BTreeMap::new(),
+            namespaced_interceptors: BTreeMap::new(),
         };
+        for (name, entry) in &loaded.cluster_interceptors {
+            // Sluice runs the built-in interceptors itself; Tekton's install declares
+            // ClusterInterceptors by those names, which are never called.
+            if name == "cel" || InterceptorKind::from_name(name).is_some() {
+                continue;
+            }
+            let target = resolver.interceptor_target(entry);
+            resolver
+                .cluster_interceptors
+                .insert((String::new(), name.clone()), target);
+        }
+        for (key, entry) in &loaded.interceptors {
+            let target = resolver.interceptor_target(entry);
+            resolver.namespaced_interceptors.insert(key.clone(), target);
+        }
         for (key, entry) in &loaded.templates {
             let old_escape_quotes = entry
                 .doc
@@ -194,61 +282,88 @@ impl<'a> Resolver<'a> {
     fn listener(&mut self, entry: &Entry<EventListenerDoc>) -> Option<Listener> {
         let origin = &entry.origin;
         let spec = &entry.doc.spec;
-        let mut refused = false;
-        if !spec.namespace_selector.match_names.is_empty() {
-            self.issue(
-                origin,
-                "spec.namespaceSelector",
-                format!(
-                    "selecting Triggers from other namespaces is not supported yet; {LISTENER_SKIPPED}"
-                ),
-            );
-            refused = true;
-        }
-        if spec.label_selector.as_ref().is_some_and(|s| !s.is_null()) {
-            self.issue(
-                origin,
-                "spec.labelSelector",
-                format!(
-                    "selecting Triggers by label is not supported yet (even an empty selector selects every Trigger of the namespace); {LISTENER_SKIPPED}"
-                ),
-            );
-            refused = true;
-        }
-        if !spec.trigger_groups.is_empty() {
-            self.issue(
-                origin,
-                "spec.triggerGroups",
-                format!("trigger groups are not supported yet; {LISTENER_SKIPPED}"),
-            );
-            refused = true;
-        }
+        let namespaces = self.namespaces(
+            origin,
+            "spec.namespaceSelector",
+            &spec.namespace_selector,
+            &entry.namespace,
+        );
         let service_account = self.service_account(
             origin,
             "spec.serviceAccountName",
             spec.service_account_name.as_deref(),
             LISTENER_SKIPPED,
         );
-        let service_account = match service_account {
-            Some(service_account) if !refused => service_account,
-            _ => return None,
+        let (Some(namespaces), Some(service_account)) = (namespaces, service_account) else {
+            return None;
         };
+        let service_account = service_account.as_deref();
 
         let mut names = HashSet::new();
         let mut triggers = Vec::new();
         let mut skipped_triggers = 0;
         for (index, trigger) in spec.triggers.iter().enumerate() {
-            let trigger = self.listener_trigger(
-                entry,
-                index,
-                trigger,
-                &mut names,
-                service_account.as_deref(),
-            );
-            match trigger {
+            match self.listener_trigger(entry, index, trigger, &mut names, service_account) {
                 Some(trigger) => triggers.push(trigger),
                 None => skipped_triggers += 1,
             }
+        }
+        // Tekton selects Triggers when either selector is set: by label (all when the
+        // selector is empty) in the selected namespaces (the listener's by default).
+        if spec.label_selector.is_some() || !spec.namespace_selector.match_names.is_empty() {
+            let selector = spec.label_selector.as_ref();
+            let field = if selector.is_some() {
+                "spec.labelSelector"
+            } else {
+                "spec.namespaceSelector"
+            };
+            let selection = Selection {
+                origin,
+                field: field.to_owned(),
+                selector_field: "spec.labelSelector".to_owned(),
+                listener_namespace: &entry.namespace,
+                service_account,
+                group: None,
+            };
+            let (selected, skipped) =
+                self.selected_triggers(&selection, &namespaces, selector, &mut names)?;
+            triggers.extend(selected);
+            skipped_triggers += skipped;
+        }
+        for (index, group) in spec.trigger_groups.iter().enumerate() {
+            let base = format!("spec.triggerGroups[{index}]");
+            let site = Site {
+                origin,
+                base: base.clone(),
+                namespace: &entry.namespace,
+                version: entry.version,
+            };
+            let name = non_empty(group.name.as_deref())
+                .map_or_else(|| format!("group-{index}"), str::to_owned);
+            let interceptors = self.interceptors(&site, &group.interceptors);
+            let selector = &group.trigger_selector;
+            let namespaces = self.namespaces(
+                origin,
+                &join_field(&base, "triggerSelector.namespaceSelector"),
+                &selector.namespace_selector,
+                &entry.namespace,
+            );
+            let (Some(interceptors), Some(namespaces)) = (interceptors, namespaces) else {
+                return None;
+            };
+            let selection = Selection {
+                origin,
+                field: join_field(&base, "triggerSelector"),
+                selector_field: join_field(&base, "triggerSelector.labelSelector"),
+                listener_namespace: &entry.namespace,
+                service_account,
+                group: Some((name, interceptors)),
+            };
+            let label_selector = selector.label_selector.as_ref();
+            let (selected, skipped) =
+                self.selected_triggers(&selection, &namespaces, label_selector, &mut names)?;
+            triggers.extend(selected);
+            skipped_triggers += skipped;
         }
 
         let uid = entry
@@ -265,6 +380,174 @@ impl<'a> Resolver<'a> {
             triggers,
             skipped_triggers,
         })
+    }
+
+    /// The namespaces a selector names: the listener's own when it names none. Other
+    /// namespaces only where the platform allows it; `None` (reported) otherwise.
+    fn namespaces(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        selector: &NamespaceSelector,
+        own: &str,
+    ) -> Option<Namespaces> {
+        let names = &selector.match_names;
+        if names.is_empty() || names.iter().all(|name| name == own) {
+            return Some(Namespaces::Only(vec![own.to_owned()]));
+        }
+        if !self.options.allow_cross_namespace {
+            self.issue(
+                origin,
+                field,
+                format!(
+                    "selecting Triggers from other namespaces ({}) is not allowed on this platform (--allow-cross-namespace); {LISTENER_SKIPPED}",
+                    names.join(", ")
+                ),
+            );
+            return None;
+        }
+        if names.iter().any(|name| name == "*") {
+            return Some(Namespaces::All);
+        }
+        Some(Namespaces::Only(names.clone()))
+    }
+
+    /// The Trigger objects a selector picks in `namespaces`, in namespace and name order,
+    /// each resolved into a listener trigger. Returns them with how many were skipped;
+    /// `None` (reported) when the label selector itself is invalid.
+    fn selected_triggers(
+        &mut self,
+        selection: &Selection<'_>,
+        namespaces: &Namespaces,
+        selector: Option<&LabelSelectorDoc>,
+        names: &mut HashSet<String>,
+    ) -> Option<(Vec<Trigger>, usize)> {
+        let selector = match selector {
+            Some(selector) => {
+                self.label_selector(selection.origin, &selection.selector_field, selector)?
+            }
+            None => LabelSelector::default(),
+        };
+        let picked: Vec<(NsName, Option<ResolvedSpec>)> = self
+            .loaded
+            .triggers
+            .iter()
+            .filter(|(key, _)| namespaces.contains(&key.0))
+            .filter(|(_, entry)| {
+                let labels = entry.doc.metadata.as_ref().map(|m| &m.labels);
+                selector.matches(labels)
+            })
+            .map(|(key, _)| (key.clone(), self.triggers.get(key).cloned().flatten()))
+            .collect();
+        let mut triggers = Vec::new();
+        let mut skipped = 0;
+        for ((namespace, name), spec) in picked {
+            let Some(spec) = spec else {
+                self.issue(
+                    selection.origin,
+                    &selection.field,
+                    format!(
+                        "selected Trigger `{name}` in namespace `{namespace}` is invalid (see the issue reported for it); it is skipped"
+                    ),
+                );
+                skipped += 1;
+                continue;
+            };
+            if !names.insert(name.clone()) {
+                self.issue(
+                    selection.origin,
+                    &selection.field,
+                    format!(
+                        "selected Trigger `{name}` in namespace `{namespace}` has the name of another trigger of this listener; it is skipped"
+                    ),
+                );
+                skipped += 1;
+                continue;
+            }
+            if !is_label_value(&name) {
+                self.issue(
+                    selection.origin,
+                    &selection.field,
+                    format!(
+                        "selected Trigger `{name}` has a name that is not a valid label value, and Sluice labels created objects with it; it is skipped"
+                    ),
+                );
+                skipped += 1;
+                continue;
+            }
+            let same_namespace = namespace == selection.listener_namespace;
+            let service_account = spec
+                .service_account
+                .as_deref()
+                .or(selection.service_account.filter(|_| same_namespace))
+                .unwrap_or(DEFAULT_SERVICE_ACCOUNT)
+                .to_owned();
+            let (interceptors, group) = match &selection.group {
+                Some((group, prefix)) => {
+                    let mut interceptors = prefix.clone();
+                    interceptors.extend(spec.interceptors);
+                    let group = GroupRef {
+                        name: group.clone(),
+                        interceptors: prefix.len(),
+                    };
+                    (interceptors, Some(group))
+                }
+                None => (spec.interceptors, None),
+            };
+            triggers.push(Trigger {
+                name,
+                namespace,
+                service_account,
+                interceptors,
+                group,
+                params: spec.params,
+                template: spec.template,
+            });
+        }
+        Some((triggers, skipped))
+    }
+
+    /// A label selector, checked: operators `In`, `NotIn`, `Exists`, `DoesNotExist`, with
+    /// values exactly where Kubernetes requires them.
+    fn label_selector(
+        &mut self,
+        origin: &Origin,
+        field: &str,
+        doc: &LabelSelectorDoc,
+    ) -> Option<LabelSelector> {
+        let mut selector = LabelSelector {
+            labels: doc
+                .match_labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.0.clone()))
+                .collect(),
+            requirements: Vec::new(),
+        };
+        for (index, requirement) in doc.match_expressions.iter().enumerate() {
+            let values: Vec<String> = requirement.values.iter().map(|v| v.0.clone()).collect();
+            let operator = match requirement.operator.as_str() {
+                "In" if !values.is_empty() => Operator::In(values),
+                "NotIn" if !values.is_empty() => Operator::NotIn(values),
+                "Exists" if values.is_empty() => Operator::Exists,
+                "DoesNotExist" if values.is_empty() => Operator::DoesNotExist,
+                operator => {
+                    let message = match operator {
+                        "In" | "NotIn" => format!("`{operator}` needs `values`"),
+                        "Exists" | "DoesNotExist" => format!("`{operator}` takes no `values`"),
+                        other => format!(
+                            "`{other}` is not an operator (In, NotIn, Exists, DoesNotExist)"
+                        ),
+                    };
+                    let field = join_field(field, &format!("matchExpressions[{index}]"));
+                    self.issue(origin, &field, format!("{message}; {LISTENER_SKIPPED}"));
+                    return None;
+                }
+            };
+            selector
+                .requirements
+                .push((requirement.key.clone(), operator));
+        }
+        Some(selector)
     }
 
     /// `spec.triggers[index]`: names it, then resolves it inline or through `triggerRef`.
@@ -365,6 +648,7 @@ impl<'a> Resolver<'a> {
             namespace: entry.namespace.clone(),
             service_account,
             interceptors: spec.interceptors,
+            group: None,
             params: spec.params,
             template: spec.template,
         })

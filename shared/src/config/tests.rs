@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 mod interceptors;
 
-use super::{load_dir, load_str};
+use super::{LoadOptions, load_dir, load_str, load_str_with};
 use crate::catalogue::{BindingParam, Catalogue, ConfigIssue, Interceptor, Listener};
 
 const FILE: &str = "config.yaml";
@@ -687,53 +687,43 @@ fn an_empty_secret_value_makes_the_interceptor_misconfigured() {
 }
 
 #[test]
-fn unsupported_interceptors_skip_their_trigger() {
-    for (interceptor, field, named) in [
-        (
-            "{cel: {filter: \"true\"}}",
-            "spec.triggers[0].interceptors[0].cel",
-            "`cel`",
-        ),
-        (
-            "{ref: {name: cel}, params: [{name: filter, value: \"true\"}]}",
-            "spec.triggers[0].interceptors[0].ref.name",
-            "`cel`",
-        ),
+fn unknown_interceptors_skip_their_trigger() {
+    for (interceptor, field, message) in [
         (
             "{ref: {name: github, kind: NamespacedInterceptor}}",
             "spec.triggers[0].interceptors[0].ref.name",
-            "`github` (NamespacedInterceptor)",
-        ),
-        (
-            "{webhook: {objectRef: {kind: Service, name: check, apiVersion: v1}}}",
-            "spec.triggers[0].interceptors[0].webhook",
-            "`webhook`",
-        ),
-        (
-            "{ref: {name: gitlab, kind: NamespacedInterceptor}}",
-            "spec.triggers[0].interceptors[0].ref.name",
-            "`gitlab` (NamespacedInterceptor)",
+            "Interceptor `github` in namespace `team-a` not found",
         ),
         (
             "{ref: {name: my-company-check}}",
             "spec.triggers[0].interceptors[0].ref.name",
-            "`my-company-check`",
+            "ClusterInterceptor `my-company-check` not found",
+        ),
+        (
+            "{ref: {name: check, kind: Webhook}}",
+            "spec.triggers[0].interceptors[0].ref.kind",
+            "`Webhook` is not an interceptor kind",
         ),
         (
             "{gitee: {secretRef: {secretName: github, secretKey: token}}}",
             "spec.triggers[0].interceptors[0].gitee",
-            "`gitee`",
+            "interceptor `gitee` is not supported yet",
+        ),
+        (
+            "{webhook: {objectRef: {kind: Deployment, name: check, apiVersion: apps/v1}}}",
+            "spec.triggers[0].interceptors[0].webhook.objectRef",
+            "must name a `v1` `Service`",
+        ),
+        (
+            "{webhook: {url: \"http://check.example.com/\"}}",
+            "spec.triggers[0].interceptors[0].webhook",
+            "`check.example.com` is neither an in-cluster service",
         ),
     ] {
         let catalogue = load_str(FILE, &listener_with_interceptor(interceptor));
         let issue = only_issue(&catalogue);
         assert_eq!(issue.field.as_deref(), Some(field), "{interceptor}");
-        assert!(
-            issue
-                .message
-                .contains(&format!("interceptor {named} is not supported yet")),
-            "{issue}"
-        );
+        assert!(issue.message.contains(message), "{issue}");
         assert!(issue.message.ends_with("trigger skipped"), "{issue}");
         assert_eq!(trigger_names(listener(&catalogue, "team-a", "l")), ["open"]);
     }
@@ -1098,56 +1088,179 @@ spec:
     assert_eq!(catalogue.listeners().count(), 1);
 }
 
+const SELECTED_TRIGGERS: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {name: build, namespace: team-a, labels: {team: a, kind: ci}}
+spec:
+  template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: b-}}]}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {name: docs, namespace: team-a, labels: {team: a, kind: docs}}
+spec:
+  serviceAccountName: docs-sa
+  template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: d-}}]}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {name: other, namespace: team-a}
+spec:
+  template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: o-}}]}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {name: b-build, namespace: team-b, labels: {team: a}}
+spec:
+  template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: bb-}}]}}
+"#;
+
 #[test]
-fn selectors_and_trigger_groups_skip_the_listener() {
-    let yaml = r#"
-apiVersion: triggers.tekton.dev/v1beta1
-kind: EventListener
-metadata: {name: by-namespace, namespace: team-a}
-spec:
-  namespaceSelector: {matchNames: ["*"]}
+fn label_selectors_and_trigger_groups_pick_triggers_of_the_namespace() {
+    let yaml = format!(
+        r#"{SELECTED_TRIGGERS}
 ---
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
-metadata: {name: by-label, namespace: team-a}
+metadata: {{name: by-label, namespace: team-a}}
 spec:
-  labelSelector: {}
+  serviceAccountName: listener-sa
+  labelSelector: {{matchLabels: {{team: a}}}}
 ---
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
-metadata: {name: grouped, namespace: team-a}
+metadata: {{name: by-expression, namespace: team-a}}
+spec:
+  labelSelector:
+    matchExpressions:
+      - {{key: kind, operator: In, values: [ci]}}
+      - {{key: skip, operator: DoesNotExist}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: everything, namespace: team-a}}
+spec:
+  labelSelector: {{}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: grouped, namespace: team-a}}
+spec:
+  triggers:
+    - name: inline
+      template: {{spec: {{resourcetemplates: [{{apiVersion: v1, kind: ConfigMap}}]}}}}
+  triggerGroups:
+    - name: pushes
+      interceptors:
+        - ref: {{name: github}}
+          params: [{{name: eventTypes, value: [push]}}]
+      triggerSelector:
+        labelSelector: {{matchExpressions: [{{key: kind, operator: NotIn, values: [docs]}}]}}
+"#
+    );
+    let catalogue = load_str(FILE, &yaml);
+    assert_no_issues(&catalogue);
+    let by_label = listener(&catalogue, "team-a", "by-label");
+    assert_eq!(trigger_names(by_label), ["build", "docs"]);
+    assert_eq!(by_label.triggers[0].service_account, "listener-sa");
+    assert_eq!(by_label.triggers[1].service_account, "docs-sa");
+    assert_eq!(
+        trigger_names(listener(&catalogue, "team-a", "by-expression")),
+        ["build"]
+    );
+    assert_eq!(
+        trigger_names(listener(&catalogue, "team-a", "everything")),
+        ["build", "docs", "other"],
+        "an empty selector selects every Trigger of the namespace, and none of another"
+    );
+    let grouped = listener(&catalogue, "team-a", "grouped");
+    assert_eq!(trigger_names(grouped), ["inline", "build", "other"]);
+    assert!(grouped.triggers[0].group.is_none());
+    for trigger in &grouped.triggers[1..] {
+        let group = trigger.group.as_ref().unwrap();
+        assert_eq!((group.name.as_str(), group.interceptors), ("pushes", 1));
+        assert!(matches!(trigger.interceptors[0], Interceptor::GitHub(_)));
+    }
+}
+
+#[test]
+fn other_namespaces_are_selected_only_where_the_platform_allows_it() {
+    let yaml = format!(
+        r#"{SELECTED_TRIGGERS}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: cross, namespace: team-a}}
+spec:
+  serviceAccountName: listener-sa
+  namespaceSelector: {{matchNames: [team-b]}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: grouped-cross, namespace: team-a}}
 spec:
   triggerGroups:
-    - name: g
-      triggerSelector: {labelSelector: {matchLabels: {team: a}}}
+    - triggerSelector:
+        namespaceSelector: {{matchNames: ["*"]}}
+        labelSelector: {{matchLabels: {{team: a}}}}
 ---
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
-metadata: {name: plain, namespace: team-a}
+metadata: {{name: bad-operator, namespace: team-a}}
 spec:
-  namespaceSelector: {matchNames: []}
+  labelSelector: {{matchExpressions: [{{key: kind, operator: Equals, values: [ci]}}]}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: plain, namespace: team-a}}
+spec:
+  namespaceSelector: {{matchNames: []}}
   labelSelector: null
   triggerGroups: []
-"#;
-    let catalogue = load_str(FILE, yaml);
-    let found: Vec<_> = catalogue
+"#
+    );
+    let refused = load_str(FILE, &yaml);
+    let found: Vec<_> = refused
         .issues()
         .iter()
-        .map(|i| (i.document, i.field.as_deref().unwrap_or_default()))
+        .map(|i| i.field.as_deref().unwrap_or_default())
         .collect();
     assert_eq!(
         found,
         [
-            (0, "spec.namespaceSelector"),
-            (1, "spec.labelSelector"),
-            (2, "spec.triggerGroups"),
-        ]
+            "spec.namespaceSelector",
+            "spec.triggerGroups[0].triggerSelector.namespaceSelector",
+            "spec.labelSelector.matchExpressions[0]",
+        ],
+        "{:#?}",
+        refused.issues()
     );
-    for issue in catalogue.issues() {
+    assert!(refused.issues()[0].message.contains("team-b"));
+    assert!(refused.issues()[0].message.contains("--allow-cross-namespace"));
+    assert!(refused.issues()[2].message.contains("`Equals` is not an operator"));
+    for issue in refused.issues() {
         assert!(issue.message.ends_with("listener skipped"), "{issue}");
     }
-    let served: Vec<_> = catalogue.listeners().map(|l| l.name.as_str()).collect();
+    let served: Vec<_> = refused.listeners().map(|l| l.name.as_str()).collect();
     assert_eq!(served, ["plain"]);
+
+    let options = LoadOptions {
+        allow_cross_namespace: true,
+        ..LoadOptions::default()
+    };
+    let allowed = load_str_with(FILE, &yaml, &options);
+    let cross = listener(&allowed, "team-a", "cross");
+    assert_eq!(trigger_names(cross), ["b-build"]);
+    let b_build = &cross.triggers[0];
+    assert_eq!(b_build.namespace, "team-b", "objects go to the Trigger's namespace");
+    assert_eq!(
+        b_build.service_account, "default",
+        "the listener's service account belongs to another namespace"
+    );
+    assert_eq!(
+        trigger_names(listener(&allowed, "team-a", "grouped-cross")),
+        ["build", "docs", "b-build"]
+    );
 }
 
 // ----- documents and parsing -------------------------------------------------------------

@@ -16,8 +16,26 @@ pub(super) fn insertion(text: &str, old_escape_quotes: bool, uid: &str) -> Strin
     } else {
         Cow::Borrowed(text)
     };
-    let text = text.replace("$(uid)", uid);
+    let text = replace_uid(&text, uid);
     decode(&text).unwrap_or(text)
+}
+
+/// `$(uid)` replaced by `uid`, except where it is escaped as `$$(uid)`.
+fn replace_uid(text: &str, uid: &str) -> String {
+    const UID: &str = "$(uid)";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(UID) {
+        out.push_str(&rest[..at]);
+        if out.ends_with('$') {
+            out.push_str(UID);
+        } else {
+            out.push_str(uid);
+        }
+        rest = &rest[at + UID.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The inside of a JSON string literal decoded as Go's `encoding/json` decodes it (a lone

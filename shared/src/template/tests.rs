@@ -92,9 +92,10 @@ fn body_strings_arrive_exactly_as_sent() {
         "ends with a backslash \\",
     ] {
         let body = json!({ "s": text });
+        // A `$(` from the event arrives as `$$(`: inert for Tekton Pipelines.
         assert_eq!(
             through_render(&body, "$(body.s)", false),
-            format!("[{text}]"),
+            format!("[{}]", text.replace("$(", "$$(")),
             "{text:?}"
         );
     }

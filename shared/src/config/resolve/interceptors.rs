@@ -116,7 +116,7 @@ impl Resolver<'_> {
         let origin = site.origin;
         let mut unsupported = false;
         for (key, value) in interceptor {
-            let known = matches!(key.as_str(), "name" | "ref" | "params")
+            let known = matches!(key.as_str(), "name" | "ref" | "params" | "cel" | "webhook")
                 || SHORTHANDS.iter().any(|kind| kind.name() == key);
             if !known && !value.is_null() {
                 self.issue(
@@ -131,7 +131,7 @@ impl Resolver<'_> {
             return None;
         }
         let present = |key: &str| interceptor.get(key).filter(|value| !value.is_null());
-        let mut forms = ["ref"]
+        let mut forms = ["ref", "cel", "webhook"]
             .into_iter()
             .chain(SHORTHANDS.iter().map(|kind| kind.name()))
             .filter_map(|key| present(key).map(|value| (key, value)));
@@ -142,7 +142,7 @@ impl Resolver<'_> {
                     origin,
                     field,
                     format!(
-                        "an interceptor has exactly one of `ref`, `github`, `gitlab` or `bitbucket`; {TRIGGER_SKIPPED}"
+                        "an interceptor has exactly one of `ref`, `cel`, `webhook`, `github`, `gitlab` or `bitbucket`; {TRIGGER_SKIPPED}"
                     ),
                 );
                 return None;
@@ -167,8 +167,13 @@ impl Resolver<'_> {
             );
             return None;
         }
-        let kind = InterceptorKind::from_name(form)?;
         let shorthand_field = join_field(field, form);
+        match form {
+            "cel" => return self.cel_shorthand(site, &shorthand_field, value),
+            "webhook" => return self.legacy_webhook(site, &shorthand_field, value),
+            _ => {}
+        }
+        let kind = InterceptorKind::from_name(form)?;
         let shorthand: ShorthandDoc = self.parse_json(origin, &shorthand_field, value)?;
         let settings = Settings {
             secret_ref: shorthand
@@ -192,21 +197,38 @@ impl Resolver<'_> {
         let ref_field = join_field(field, "ref");
         let reference: InterceptorRefDoc = self.parse_json(origin, &ref_field, reference)?;
         let ref_kind = non_empty(reference.kind.as_deref());
-        let kind = InterceptorKind::from_name(&reference.name)
-            .filter(|_| matches!(ref_kind, None | Some("ClusterInterceptor")));
-        let Some(kind) = kind else {
-            let ref_kind = ref_kind.map(|k| format!(" ({k})")).unwrap_or_default();
-            self.issue(
-                origin,
-                &join_field(&ref_field, "name"),
-                format!(
-                    "interceptor `{}`{ref_kind} is not supported yet; {TRIGGER_SKIPPED}",
-                    reference.name
-                ),
-            );
-            return None;
-        };
+        let name_field = join_field(&ref_field, "name");
         let params_field = join_field(field, "params");
+        let namespaced = match ref_kind {
+            None | Some("ClusterInterceptor") => false,
+            Some("NamespacedInterceptor" | "Interceptor") => true,
+            Some(other) => {
+                self.issue(
+                    origin,
+                    &join_field(&ref_field, "kind"),
+                    format!(
+                        "`{other}` is not an interceptor kind (ClusterInterceptor or NamespacedInterceptor); {TRIGGER_SKIPPED}"
+                    ),
+                );
+                return None;
+            }
+        };
+        // Sluice evaluates the built-in ClusterInterceptors itself: a ClusterInterceptor
+        // document with one of their names (Tekton's install declares them) is not called.
+        let built_in = InterceptorKind::from_name(&reference.name).filter(|_| !namespaced);
+        let Some(kind) = built_in else {
+            if reference.name == "cel" && !namespaced {
+                return self.cel_params(site, &params_field, params);
+            }
+            return self.webhook_reference(
+                site,
+                &name_field,
+                &reference.name,
+                namespaced,
+                &params_field,
+                params,
+            );
+        };
         let params: Vec<InterceptorParamDoc> = match params {
             Some(params) => self.parse_json(origin, &params_field, params)?,
             None => Vec::new(),
@@ -608,7 +630,7 @@ impl Resolver<'_> {
     }
 
     /// Parses part of an interceptor; a failure names the field.
-    fn parse_json<T: DeserializeOwned>(
+    pub(super) fn parse_json<T: DeserializeOwned>(
         &mut self,
         origin: &Origin,
         field: &str,

@@ -431,6 +431,7 @@ fn require_authentication_skips_triggers_that_accept_any_caller() {
 
     let options = LoadOptions {
         require_authentication: true,
+        ..LoadOptions::default()
     };
     let strict = load_str_with(FILE, &yaml, &options);
     let found: Vec<_> = strict

@@ -1,0 +1,253 @@
+//! A trigger's interceptor chain as the dispatcher runs it once the event is durable: `cel`
+//! filters and overlays, and webhook interceptors, in declaration order, each seeing the
+//! extensions the ones before it added. The authentication interceptors already ran at the
+//! edge and are passed over here.
+
+pub mod webhook;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use sluice_shared::catalogue::{CelInterceptor, Interceptor, WebhookInterceptor};
+use sluice_shared::cel::{self, Activation, EvalErrorKind};
+use sluice_shared::event::Headers;
+
+use crate::sink::FailureKind;
+use webhook::{WebhookCall, WebhookClient, WebhookErrorKind, WebhookOutcome};
+
+/// The event as interceptors see it, and as they leave it for the bindings.
+#[derive(Debug, Clone)]
+pub struct EventState {
+    /// The body exactly as received (or as a legacy webhook interceptor replaced it).
+    pub body_bytes: Bytes,
+    pub body: Value,
+    pub headers: Headers,
+    pub extensions: Map<String, Value>,
+}
+
+/// What the event is to the interceptors besides its contents.
+#[derive(Debug, Clone, Copy)]
+pub struct EventInfo<'a> {
+    pub event_id: &'a str,
+    /// The request's path and query, as `requestURL` and `event_url`.
+    pub request_url: &'a str,
+    /// `namespaces/NS/triggers/NAME`, as Tekton names a trigger to interceptors.
+    pub trigger_id: &'a str,
+}
+
+/// How the chain ended.
+#[derive(Debug, Clone)]
+pub enum Passage {
+    /// Every interceptor let the event through.
+    Continue(EventState),
+    /// An interceptor stopped the trigger: its name and why.
+    Stopped { interceptor: String, reason: String },
+}
+
+/// An interceptor that could not decide.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("interceptor {interceptor}: {message}")]
+pub struct InterceptorError {
+    pub interceptor: String,
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+/// Runs interceptor chains; shared by every in-flight event of a replica and by
+/// `sluice render`.
+#[derive(Debug, Clone)]
+pub struct Interceptors {
+    client: WebhookClient,
+    cel_limits: cel::Limits,
+}
+
+impl Interceptors {
+    pub fn new(client: WebhookClient, cel_limits: cel::Limits) -> Self {
+        Self { client, cel_limits }
+    }
+
+    /// Runs `interceptors` in order on `state`.
+    pub async fn run(
+        &self,
+        interceptors: &[Interceptor],
+        mut state: EventState,
+        event: EventInfo<'_>,
+    ) -> Result<Passage, InterceptorError> {
+        for interceptor in interceptors {
+            let step = match interceptor {
+                Interceptor::Cel(cel) => self.cel(cel, &mut state, event),
+                Interceptor::Webhook(webhook) => self.webhook(webhook, &mut state, event).await,
+                // Authentication ran at the edge, before the event was accepted.
+                _ => Ok(None),
+            };
+            if let Some(reason) = step? {
+                return Ok(Passage::Stopped {
+                    interceptor: name(interceptor),
+                    reason,
+                });
+            }
+        }
+        Ok(Passage::Continue(state))
+    }
+
+    /// The filter, then the overlays, all evaluated on the state as it came in. `Some`: why
+    /// the filter stopped the trigger.
+    fn cel(
+        &self,
+        interceptor: &CelInterceptor,
+        state: &mut EventState,
+        event: EventInfo<'_>,
+    ) -> Result<Option<String>, InterceptorError> {
+        let failed = |message: String| InterceptorError {
+            interceptor: "cel".to_owned(),
+            kind: FailureKind::Permanent,
+            message,
+        };
+        let activation = Activation {
+            body: &state.body,
+            header: &state.headers,
+            extensions: &state.extensions,
+            request_url: event.request_url,
+            secrets: interceptor,
+            limits: self.cel_limits,
+        };
+        let evaluate = |program: &cel::Program, what: &str| {
+            program.eval(&activation).map_err(|error| {
+                let limit = match error.kind {
+                    EvalErrorKind::CostExceeded | EvalErrorKind::Timeout => " (evaluation limit)",
+                    EvalErrorKind::Runtime => "",
+                };
+                failed(format!(
+                    "{what} `{}` failed{limit}: {error}",
+                    program.source()
+                ))
+            })
+        };
+        if let Some(filter) = &interceptor.filter {
+            match evaluate(filter, "filter")? {
+                cel::Value::Bool(true) => {}
+                cel::Value::Bool(false) => {
+                    return Ok(Some(format!(
+                        "filter `{}` did not return true",
+                        filter.source()
+                    )));
+                }
+                other => {
+                    return Err(failed(format!(
+                        "filter `{}` returned {other:?}, not a bool",
+                        filter.source()
+                    )));
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(interceptor.overlays.len());
+        for overlay in &interceptor.overlays {
+            let what = format!("overlay `{}`", overlay.key);
+            let value = evaluate(&overlay.expression, &what)?
+                .to_json()
+                .map_err(|error| failed(format!("{what}: {error}")))?;
+            values.push((overlay.key.as_str(), value));
+        }
+        for (key, value) in values {
+            set_dotted(&mut state.extensions, key, value);
+        }
+        Ok(None)
+    }
+
+    async fn webhook(
+        &self,
+        interceptor: &WebhookInterceptor,
+        state: &mut EventState,
+        event: EventInfo<'_>,
+    ) -> Result<Option<String>, InterceptorError> {
+        let call = WebhookCall {
+            body: &state.body_bytes,
+            headers: &state.headers,
+            extensions: &state.extensions,
+            event_url: event.request_url,
+            event_id: event.event_id,
+            trigger_id: event.trigger_id,
+        };
+        let outcome = self
+            .client
+            .call(interceptor, &call)
+            .await
+            .map_err(|error| InterceptorError {
+                interceptor: interceptor.name.clone(),
+                kind: match error.kind {
+                    WebhookErrorKind::Transient => FailureKind::Transient,
+                    WebhookErrorKind::Permanent => FailureKind::Permanent,
+                },
+                message: error.message,
+            })?;
+        match outcome {
+            WebhookOutcome::Stop { message } => Ok(Some(message)),
+            WebhookOutcome::Continue {
+                extensions,
+                replaced,
+            } => {
+                // Later interceptors win, key by key.
+                state.extensions.extend(extensions);
+                if let Some((body_bytes, headers)) = replaced {
+                    let body =
+                        serde_json::from_slice(&body_bytes).map_err(|error| InterceptorError {
+                            interceptor: interceptor.name.clone(),
+                            kind: FailureKind::Permanent,
+                            message: format!("answered a body that is not JSON: {error}"),
+                        })?;
+                    state.body_bytes = body_bytes;
+                    state.body = body;
+                    state.headers = headers;
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// How messages name an interceptor.
+fn name(interceptor: &Interceptor) -> String {
+    match (interceptor, interceptor.kind()) {
+        (Interceptor::Webhook(webhook), _) => webhook.name.clone(),
+        (Interceptor::Cel(_), _) => "cel".to_owned(),
+        (_, Some(kind)) => kind.to_string(),
+        (_, None) => "interceptor".to_owned(),
+    }
+}
+
+/// Sets `a.b.c` in `map`, creating (or replacing with) objects along the way.
+fn set_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            map.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let child = map
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !child.is_object() {
+                *child = Value::Object(Map::new());
+            }
+            if let Value::Object(child) = child {
+                set_dotted(child, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_overlay_keys_nest_and_replace_scalars() {
+        let mut map = Map::new();
+        set_dotted(&mut map, "a.b.c", Value::from(1));
+        set_dotted(&mut map, "a.d", Value::from("x"));
+        set_dotted(&mut map, "s", Value::from(2));
+        set_dotted(&mut map, "s.t", Value::from(3));
+        assert_eq!(
+            Value::Object(map),
+            serde_json::json!({"a": {"b": {"c": 1}, "d": "x"}, "s": {"t": 3}})
+        );
+    }
+}
