@@ -6,8 +6,10 @@
 
 mod auth;
 mod bad_input;
+mod cli;
 mod compat;
 mod faults;
 mod hardening;
+mod interceptors;
 mod pipeline;
 mod support;

@@ -173,6 +173,16 @@ impl Stack {
         prepare: impl FnOnce(&sluice_tests::ApiDouble),
         dispatcher_flags: &[&str],
     ) -> Stack {
+        Self::start_with(config, prepare, &[], dispatcher_flags).await
+    }
+
+    /// [`Stack::start`] with flags for ingest too.
+    pub async fn start_with(
+        config: ConfigDir,
+        prepare: impl FnOnce(&sluice_tests::ApiDouble),
+        ingest_flags: &[&str],
+        dispatcher_flags: &[&str],
+    ) -> Stack {
         use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget};
 
         let nats = sluice_tests::NatsServer::start().await;
@@ -180,7 +190,7 @@ impl Stack {
         prepare(&api);
         let kube_dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = api.write_kubeconfig(kube_dir.path());
-        let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+        let ingest = Ingest::start(&nats.url(), config.path(), ingest_flags).await;
         ingest.wait_ready().await;
         let dispatcher = Dispatcher::start(
             &nats.url(),

@@ -23,7 +23,8 @@ use super::documents::{
 };
 use super::load::{ApiVersion, Entry, Kind, Loaded, NsName, Origin, join_field};
 use crate::catalogue::{
-    BindingParam, ConfigIssue, GroupRef, Interceptor, InterceptorKind, Listener, ParamSpec, TemplateSpec, Trigger,
+    BindingParam, ConfigIssue, GroupRef, Interceptor, InterceptorKind, Listener, ParamSpec,
+    TemplateSpec, Trigger,
 };
 use crate::names::is_dns1123_subdomain;
 use crate::secret::SecretValue;

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod dispatched;
 mod interceptors;
 
 use super::{LoadOptions, load_dir, load_str, load_str_with};
@@ -1236,8 +1237,16 @@ spec:
         refused.issues()
     );
     assert!(refused.issues()[0].message.contains("team-b"));
-    assert!(refused.issues()[0].message.contains("--allow-cross-namespace"));
-    assert!(refused.issues()[2].message.contains("`Equals` is not an operator"));
+    assert!(
+        refused.issues()[0]
+            .message
+            .contains("--allow-cross-namespace")
+    );
+    assert!(
+        refused.issues()[2]
+            .message
+            .contains("`Equals` is not an operator")
+    );
     for issue in refused.issues() {
         assert!(issue.message.ends_with("listener skipped"), "{issue}");
     }
@@ -1252,7 +1261,10 @@ spec:
     let cross = listener(&allowed, "team-a", "cross");
     assert_eq!(trigger_names(cross), ["b-build"]);
     let b_build = &cross.triggers[0];
-    assert_eq!(b_build.namespace, "team-b", "objects go to the Trigger's namespace");
+    assert_eq!(
+        b_build.namespace, "team-b",
+        "objects go to the Trigger's namespace"
+    );
     assert_eq!(
         b_build.service_account, "default",
         "the listener's service account belongs to another namespace"

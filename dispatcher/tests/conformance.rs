@@ -1,0 +1,364 @@
+//! Conformance with Tekton Triggers' documented behaviour, through the whole offline path:
+//! YAML configuration → catalogue → interceptors → bindings → template → labelled objects,
+//! exactly as the dispatcher plans a trigger (`plan_trigger`), without a cluster.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sluice_dispatcher::args::InterceptorArgs;
+use sluice_dispatcher::dispatch::{GroupOutcomes, Plan, initial_state, plan_trigger};
+use sluice_dispatcher::interceptor::Interceptors;
+use sluice_shared::catalogue::Catalogue;
+use sluice_shared::config::load_str;
+use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
+
+const EVENT_ID: &str = "5d0f9c1e-0000-4000-8000-00000000c0de";
+
+fn interceptors() -> Interceptors {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        interceptors: InterceptorArgs,
+    }
+    Cli::parse_from(["conformance"]).interceptors.interceptors()
+}
+
+/// One listener `team-a/l` with one trigger `t` binding `bindings` into a template whose
+/// single PipelineRun carries `params` (each `$(tt.params.NAME)`), after `interceptors`.
+fn config(interceptors: &str, bindings: &str, template_params: &str, params: &str) -> Catalogue {
+    let yaml = format!(
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: l, namespace: team-a}}
+spec:
+  triggers:
+    - name: t
+      interceptors: {interceptors}
+      bindings: {bindings}
+      template: {{ref: tpl}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {{name: tpl, namespace: team-a}}
+spec:
+  params: {template_params}
+  resourcetemplates:
+    - apiVersion: tekton.dev/v1
+      kind: PipelineRun
+      metadata: {{generateName: run-}}
+      spec:
+        params: {params}
+"#
+    );
+    let catalogue = load_str("conformance.yaml", &yaml);
+    assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
+    catalogue
+}
+
+fn meta(headers: &[(&str, &str)]) -> EventMeta {
+    let mut all = Headers::new();
+    for (name, value) in headers {
+        all.append(name, *value);
+    }
+    EventMeta {
+        schema: SCHEMA_VERSION,
+        event_id: EVENT_ID.to_owned(),
+        namespace: "team-a".to_owned(),
+        listener: "l".to_owned(),
+        received_at_ms: 0,
+        idempotency_key: String::new(),
+        triggers: vec!["t".to_owned()],
+        traceparent: None,
+        request_url: "/hooks/team-a/l?source=ci".to_owned(),
+        headers: all,
+    }
+}
+
+async fn plan(catalogue: &Catalogue, body: &str, headers: &[(&str, &str)]) -> Plan {
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let meta = meta(headers);
+    let input = initial_state(Bytes::from(body.to_owned()), &meta).unwrap();
+    plan_trigger(
+        &interceptors(),
+        listener,
+        &listener.triggers[0],
+        &meta,
+        &input,
+        &mut GroupOutcomes::default(),
+    )
+    .await
+    .unwrap()
+}
+
+fn objects(plan: Plan) -> Vec<Value> {
+    match plan {
+        Plan::Create(objects) => objects,
+        Plan::Filtered {
+            interceptor,
+            reason,
+        } => panic!("filtered by {interceptor}: {reason}"),
+    }
+}
+
+/// The value of the first PipelineRun param, as the API server would receive it.
+async fn rendered(binding: &str, body: &str, headers: &[(&str, &str)]) -> Value {
+    let catalogue = config(
+        "[]",
+        &format!("[{{name: p, value: '{binding}'}}]"),
+        "[{name: p}]",
+        "[{name: p, value: $(tt.params.p)}]",
+    );
+    let objects = objects(plan(&catalogue, body, headers).await);
+    let wire: Value = serde_json::from_str(&objects[0].to_string()).unwrap();
+    wire["spec"]["params"][0]["value"].clone()
+}
+
+#[tokio::test]
+async fn strings_are_inserted_json_escaped_and_arrive_exactly() {
+    assert_eq!(
+        rendered("$(body.a)", r#"{"a":"v\r\n烈"}"#, &[]).await,
+        "v\r\n烈"
+    );
+}
+
+#[tokio::test]
+async fn a_negative_slice_takes_the_last_element_as_compact_json() {
+    assert_eq!(
+        rendered("$(body.a[-1:])", r#"{"a":[{"k":1},{"k":2},{"k":3}]}"#, &[]).await,
+        r#"{"k":3}"#
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_header_joins_its_values_and_matches_any_case() {
+    let headers = [("Header-One", "val1"), ("Header-One", "val2")];
+    assert_eq!(
+        rendered("$(header.header-one)", "{}", &headers).await,
+        "val1,val2"
+    );
+    assert_eq!(
+        rendered("$(header.HEADER-ONE)", "{}", &headers).await,
+        "val1,val2"
+    );
+}
+
+#[tokio::test]
+async fn numbers_booleans_null_and_objects_are_inserted_literally_and_exactly() {
+    let body = r#"{"n":9007199254740993,"f":1.5,"t":true,"z":null,"o":{"b":[1,"x"]}}"#;
+    assert_eq!(
+        rendered("$(body.n)", body, &[]).await,
+        "9007199254740993",
+        "integers above 2^53 stay exact"
+    );
+    assert_eq!(rendered("$(body.f)", body, &[]).await, "1.5");
+    assert_eq!(rendered("$(body.t)", body, &[]).await, "true");
+    assert_eq!(rendered("$(body.z)", body, &[]).await, "null");
+    assert_eq!(rendered("$(body.o)", body, &[]).await, r#"{"b":[1,"x"]}"#);
+    assert_eq!(
+        rendered("$(context.eventID)", body, &[]).await,
+        EVENT_ID,
+        "context.eventID"
+    );
+}
+
+#[tokio::test]
+async fn an_object_param_inside_json_text_renders_as_that_json() {
+    let catalogue = config(
+        "[]",
+        "[{name: p1, value: $(body.obj)}]",
+        "[{name: p1}]",
+        r#"[{name: payload, value: '{"foo": $(tt.params.p1)}'}]"#,
+    );
+    let objects = objects(plan(&catalogue, r#"{"obj":{"a":"b"}}"#, &[]).await);
+    let payload = objects[0]["spec"]["params"][0]["value"].as_str().unwrap();
+    assert_eq!(payload, r#"{"foo": {"a":"b"}}"#);
+    let parsed: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(parsed, json!({"foo": {"a": "b"}}));
+}
+
+#[tokio::test]
+async fn uid_is_one_value_shared_by_every_resource_of_a_run() {
+    let yaml = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: l, namespace: team-a}
+spec:
+  triggers:
+    - name: t
+      template:
+        spec:
+          resourcetemplates:
+            - {apiVersion: v1, kind: ConfigMap, metadata: {name: "cfg-$(uid)"}}
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {name: "run-$(uid)"}
+              spec: {params: [{name: config, value: "cfg-$(uid)"}]}
+"#;
+    let catalogue = load_str("uid.yaml", yaml);
+    let first = objects(plan(&catalogue, "{}", &[]).await);
+    let uid = first[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("cfg-")
+        .unwrap()
+        .to_owned();
+    assert_eq!(first[1]["metadata"]["name"], format!("run-{uid}"));
+    assert_eq!(first[1]["spec"]["params"][0]["value"], format!("cfg-{uid}"));
+    let second = objects(plan(&catalogue, "{}", &[]).await);
+    assert_ne!(
+        second[0]["metadata"]["name"], first[0]["metadata"]["name"],
+        "each trigger run has its own uid"
+    );
+}
+
+#[tokio::test]
+async fn variable_references_from_the_event_are_escaped_for_tekton() {
+    assert_eq!(
+        rendered("$(body.title)", r#"{"title":"$(tasks.x.results.y)"}"#, &[]).await,
+        "$$(tasks.x.results.y)"
+    );
+}
+
+#[tokio::test]
+async fn defaults_seed_params_bindings_override_and_undeclared_stay_literal() {
+    let catalogue = config(
+        "[]",
+        "[{name: given, value: $(body.v)}, {name: fallback, value: $(body.missing)}]",
+        "[{name: given, default: d1}, {name: fallback, default: d2}, {name: only-default, default: d3}, {name: neither}]",
+        "[{name: a, value: $(tt.params.given)}, {name: b, value: $(tt.params.fallback)}, {name: c, value: $(tt.params.only-default)}, {name: d, value: $(tt.params.neither)}, {name: e, value: $(params.legacy)}]",
+    );
+    let objects = objects(plan(&catalogue, r#"{"v":"from-body"}"#, &[]).await);
+    let values: Vec<&str> = objects[0]["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "from-body",
+            "d2",
+            "d3",
+            "$(tt.params.neither)",
+            "$(params.legacy)"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_field_without_a_default_fails_the_trigger_and_names_it() {
+    let catalogue = config(
+        "[]",
+        "[{name: p, value: $(body.absent)}]",
+        "[{name: p}]",
+        "[{name: p, value: $(tt.params.p)}]",
+    );
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let meta = meta(&[]);
+    let input = initial_state(Bytes::from_static(b"{}"), &meta).unwrap();
+    let error = plan_trigger(
+        &interceptors(),
+        listener,
+        &listener.triggers[0],
+        &meta,
+        &input,
+        &mut GroupOutcomes::default(),
+    )
+    .await
+    .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("body.absent"), "{message}");
+}
+
+// ----- cel ---------------------------------------------------------------------------------
+
+const PULL_REQUEST: &str = r#"{
+  "action": "opened",
+  "number": 42,
+  "pull_request": {"head": {"sha": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567", "ref": "feature/x"}},
+  "repository": {"full_name": "acme/app"}
+}"#;
+
+fn cel_config(interceptor: &str) -> Catalogue {
+    config(
+        &format!("[{interceptor}]"),
+        "[{name: sha, value: $(extensions.pr.short_sha)}, {name: number, value: $(body.number)}]",
+        "[{name: sha}, {name: number}]",
+        "[{name: sha, value: $(tt.params.sha)}, {name: number, value: $(tt.params.number)}]",
+    )
+}
+
+const GITHUB_FILTER: &str =
+    "header.match('X-GitHub-Event', 'pull_request') && body.action in ['opened','synchronize']";
+
+#[tokio::test]
+async fn a_cel_filter_and_overlay_feed_the_bindings() {
+    for form in [
+        format!(
+            "{{ref: {{name: cel}}, params: [{{name: filter, value: \"{GITHUB_FILTER}\"}}, {{name: overlays, value: [{{key: pr.short_sha, expression: 'body.pull_request.head.sha.truncate(7)'}}]}}]}}"
+        ),
+        format!(
+            "{{cel: {{filter: \"{GITHUB_FILTER}\", overlays: [{{key: pr.short_sha, expression: 'body.pull_request.head.sha.truncate(7)'}}]}}}}"
+        ),
+    ] {
+        let catalogue = cel_config(&form);
+        let plan = plan(
+            &catalogue,
+            PULL_REQUEST,
+            &[("X-GitHub-Event", "pull_request")],
+        )
+        .await;
+        let objects = objects(plan);
+        assert_eq!(
+            objects[0]["spec"]["params"][0]["value"], "0a1b2c3",
+            "{form}"
+        );
+        assert_eq!(objects[0]["spec"]["params"][1]["value"], "42", "{form}");
+    }
+}
+
+#[tokio::test]
+async fn a_false_cel_filter_creates_nothing_and_says_why() {
+    let catalogue = cel_config(&format!(
+        "{{ref: {{name: cel}}, params: [{{name: filter, value: \"{GITHUB_FILTER}\"}}, {{name: overlays, value: [{{key: pr.short_sha, expression: 'body.pull_request.head.sha.truncate(7)'}}]}}]}}"
+    ));
+    for (headers, body) in [
+        (&[("X-GitHub-Event", "push")][..], PULL_REQUEST.to_owned()),
+        (
+            &[("X-GitHub-Event", "pull_request")][..],
+            PULL_REQUEST.replace("opened", "closed"),
+        ),
+    ] {
+        match plan(&catalogue, &body, headers).await {
+            Plan::Filtered {
+                interceptor,
+                reason,
+            } => {
+                assert_eq!(interceptor, "cel");
+                assert!(reason.contains("did not return true"), "{reason}");
+                assert!(reason.contains("header.match"), "{reason}");
+            }
+            Plan::Create(objects) => panic!("created {objects:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn cel_sees_the_request_url_and_overlays_nest_by_dotted_key() {
+    let catalogue = config(
+        "[{cel: {overlays: [{key: a.b.c, expression: 'requestURL.parseURL().query[\"source\"][0]'}, {key: a.n, expression: 'body.big + 1'}]}}]",
+        "[{name: s, value: $(extensions.a.b.c)}, {name: a, value: $(extensions.a)}]",
+        "[{name: s}, {name: a}]",
+        "[{name: s, value: $(tt.params.s)}, {name: a, value: $(tt.params.a)}]",
+    );
+    let objects = objects(plan(&catalogue, r#"{"big": 9007199254740993}"#, &[]).await);
+    assert_eq!(objects[0]["spec"]["params"][0]["value"], "ci");
+    assert_eq!(
+        objects[0]["spec"]["params"][1]["value"], r#"{"b":{"c":"ci"},"n":9007199254740994}"#,
+        "cel arithmetic on integers stays exact"
+    );
+}

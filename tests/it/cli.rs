@@ -1,0 +1,256 @@
+//! The `sluice` command line on real directories: `validate` reports every problem with its
+//! file, document and field; `render` runs authentication, interceptors, bindings and
+//! templates offline and reports each trigger.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+use sluice_tests::procs::{bin_path, github_signature};
+
+use crate::support::ConfigDir;
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// The demo's webhook secret (examples/config/secret.yaml).
+const EXAMPLE_SECRET: &str = "demo-webhook-secret";
+
+fn sluice(args: &[&str]) -> Output {
+    std::process::Command::new(bin_path("sluice"))
+        .args(args)
+        .env_remove("SLUICE_CONFIG_DIR")
+        .output()
+        .expect("run sluice")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn render_json(args: &[&str]) -> (i32, Value) {
+    let output = sluice(args);
+    let text = stdout(&output);
+    let report = serde_json::from_str(&text).unwrap_or_else(|error| {
+        panic!(
+            "not JSON ({error}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn validate_accepts_the_examples() {
+    let dir = examples().join("config");
+    let output = sluice(&["validate", "--config-dir", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("1 listener(s), 1 trigger(s), 0 problem(s)"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn render_shows_what_the_example_push_creates_and_who_creates_it() {
+    let dir = examples().join("config");
+    let body_file = examples().join("push.json");
+    let body = std::fs::read(&body_file).unwrap();
+    let signature = format!(
+        "X-Hub-Signature-256: {}",
+        github_signature(EXAMPLE_SECRET, &body)
+    );
+    let args = |signature: &str, output: &'static str| {
+        vec![
+            "render".to_owned(),
+            "--config-dir".to_owned(),
+            dir.display().to_string(),
+            "--listener".to_owned(),
+            "team-a/github".to_owned(),
+            "--body".to_owned(),
+            body_file.display().to_string(),
+            "--header".to_owned(),
+            "X-GitHub-Event: push".to_owned(),
+            "--header".to_owned(),
+            "X-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+            "--header".to_owned(),
+            signature.to_owned(),
+            "--output".to_owned(),
+            output.to_owned(),
+        ]
+    };
+    let signed = args(&signature, "json");
+    let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
+    let (code, report) = render_json(&signed);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["eventListener"], "github");
+    assert_eq!(report["namespace"], "team-a");
+    let trigger = &report["triggers"][0];
+    assert_eq!(trigger["name"], "build-on-push");
+    assert_eq!(trigger["status"], "created", "{trigger:#}");
+    assert_eq!(
+        trigger["serviceAccount"],
+        "system:serviceaccount:team-a:team-a-triggers"
+    );
+    let run = &trigger["resources"][0];
+    assert_eq!(run["kind"], "PipelineRun");
+    assert_eq!(run["metadata"]["namespace"], "team-a");
+    assert_eq!(
+        run["metadata"]["labels"]["triggers.tekton.dev/trigger"],
+        "build-on-push"
+    );
+    let text = run.to_string();
+    assert!(
+        text.contains("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        "the delivery header is bound: {text}"
+    );
+
+    let yaml = args(&signature, "yaml");
+    let yaml: Vec<&str> = yaml.iter().map(String::as_str).collect();
+    let output = sluice(&yaml);
+    let text = stdout(&output);
+    assert!(
+        text.starts_with("# trigger build-on-push: created"),
+        "{text}"
+    );
+    assert!(text.contains("kind: PipelineRun"), "{text}");
+
+    let forged = args("X-Hub-Signature-256: sha256=0000", "json");
+    let forged: Vec<&str> = forged.iter().map(String::as_str).collect();
+    let (code, report) = render_json(&forged);
+    assert_eq!(code, 1, "a trigger in error fails the command");
+    let trigger = &report["triggers"][0];
+    assert_eq!(trigger["status"], "error");
+    let reason = trigger["reason"].as_str().unwrap();
+    assert!(reason.contains("signature"), "{reason}");
+    assert!(
+        !reason.contains(EXAMPLE_SECRET),
+        "never the secret: {reason}"
+    );
+    assert_eq!(trigger["resources"], Value::Array(vec![]));
+}
+
+const FILTERING: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: pulls, namespace: team-a}
+spec:
+  triggers:
+    - name: opened
+      interceptors:
+        - cel: {filter: "body.action == 'opened'"}
+      template:
+        spec:
+          resourcetemplates:
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: opened-}}
+    - name: closed
+      interceptors:
+        - cel: {filter: "body.action == 'closed'"}
+      template:
+        spec:
+          resourcetemplates:
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: closed-}}
+    - name: needs-field
+      bindings: [{name: x, value: $(body.absent)}]
+      template:
+        spec:
+          params: [{name: x}]
+          resourcetemplates:
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-}}
+"#;
+
+#[test]
+fn render_reports_filtered_and_failing_triggers_with_their_reasons() {
+    let config = ConfigDir::new().file("pulls.yaml", FILTERING);
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), br#"{"action": "opened"}"#).unwrap();
+    let (code, report) = render_json(&[
+        "render",
+        "--config-dir",
+        config.path().to_str().unwrap(),
+        "--listener",
+        "team-a/pulls",
+        "--body",
+        body.path().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    let triggers = report["triggers"].as_array().unwrap();
+    let summary: Vec<(&str, &str)> = triggers
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("opened", "created"),
+            ("closed", "filtered"),
+            ("needs-field", "error")
+        ]
+    );
+    let filtered = triggers[1]["reason"].as_str().unwrap();
+    assert!(
+        filtered.contains("cel") && filtered.contains("body.action == 'closed'"),
+        "{filtered}"
+    );
+    let failed = triggers[2]["reason"].as_str().unwrap();
+    assert!(failed.contains("body.absent"), "{failed}");
+}
+
+const BROKEN: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: broken, namespace: team-a}
+spec:
+  triggers:
+    - name: bad-cel
+      interceptors:
+        - cel: {filter: "body.action == "}
+      template: {ref: missing-template}
+    - name: bad-webhook
+      interceptors:
+        - webhook: {url: "http://example.com/check"}
+      template: {ref: missing-template}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: good, namespace: team-a}
+spec:
+  triggers:
+    - template:
+        spec:
+          resourcetemplates: [{apiVersion: v1, kind: ConfigMap}]
+"#;
+
+#[test]
+fn validate_reports_every_problem_with_file_document_and_field() {
+    let config = ConfigDir::new()
+        .file("broken.yaml", BROKEN)
+        .file("not-yaml.yaml", "kind: [unclosed\n");
+    let output = sluice(&["validate", "--config-dir", config.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    for expected in [
+        "broken.yaml (document 0): spec.triggers[0].interceptors[0].cel.filter: cel filter `body.action == ` does not compile",
+        "broken.yaml (document 0): spec.triggers[0].template.ref: TriggerTemplate `missing-template`",
+        "broken.yaml (document 0): spec.triggers[1].interceptors[0].webhook: `example.com` is neither an in-cluster service",
+        "not-yaml.yaml (document 0)",
+        "2 listener(s), 1 trigger(s), 5 problem(s)",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+
+    // The platform's allowance is part of what validate judges, as the servers do.
+    let allowed = sluice(&[
+        "validate",
+        "--config-dir",
+        config.path().to_str().unwrap(),
+        "--interceptor-allow",
+        "example.com",
+    ]);
+    let text = stdout(&allowed);
+    assert!(!text.contains("is neither an in-cluster service"), "{text}");
+}
