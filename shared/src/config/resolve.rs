@@ -710,7 +710,17 @@ impl<'a> Resolver<'a> {
         for (index, binding) in bindings.iter().enumerate() {
             let field = site.field(&format!("bindings[{index}]"));
             match self.binding(site, &field, binding) {
-                Some(binding_params) => params.extend(binding_params),
+                Some(binding_params) => {
+                    // Malformed expressions are refused when the configuration loads, as
+                    // Tekton's admission webhook refuses them, not at the first webhook.
+                    for param in &binding_params {
+                        if let Err(error) = crate::expr::check(param) {
+                            self.issue(site.origin, &field, format!("{error}; {TRIGGER_SKIPPED}"));
+                            valid = false;
+                        }
+                    }
+                    params.extend(binding_params);
+                }
                 None => valid = false,
             }
         }

@@ -1537,3 +1537,44 @@ fn an_unreadable_file_is_an_issue() {
     assert!(issue.file.ends_with("latin1.yaml"));
     assert!(issue.message.contains("UTF-8"), "{issue}");
 }
+
+#[test]
+fn malformed_binding_expressions_are_refused_when_the_configuration_loads() {
+    let yaml = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: typo, namespace: team-a}
+spec:
+  params: [{name: revision, value: $(bdy.head_commit.id)}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: l, namespace: team-a}
+spec:
+  triggers:
+    - name: by-ref
+      bindings: [{ref: typo}]
+      template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap}]}}
+    - name: inline
+      bindings: [{name: x, value: "$(body.a[)"}]
+      template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap}]}}
+    - name: fine
+      bindings: [{name: x, value: "literal $(body.a) and $(header.x-y)"}]
+      template: {spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap}]}}
+"#;
+    let catalogue = load_str(FILE, yaml);
+    let found: Vec<_> = catalogue
+        .issues()
+        .iter()
+        .map(|i| (i.field.as_deref().unwrap_or_default(), i.message.as_str()))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found[0].0, "spec.triggers[0].bindings[0]");
+    assert!(
+        found[0].1.contains("`$(bdy.head_commit.id)`"),
+        "{}",
+        found[0].1
+    );
+    assert_eq!(found[1].0, "spec.triggers[1].bindings[0]");
+    assert_eq!(trigger_names(listener(&catalogue, "team-a", "l")), ["fine"]);
+}
