@@ -241,3 +241,67 @@ spec: {clientConfig: {url: "ftp://a.b.svc/"}}
         assert!(message.ends_with("interceptor skipped"), "{message}");
     }
 }
+
+#[test]
+fn cel_expressions_compile_at_load_and_name_their_trigger_and_expression() {
+    let yaml = listener(&[
+        "{cel: {filter: \"body.action == 'opened'\", overlays: [{key: short.sha, expression: 'body.sha.truncate(7)'}]}}",
+        "{ref: {name: cel}, params: [{name: filter, value: \"body.action ==\"}]}",
+        "{cel: {overlays: [{key: x, expression: 'nosuchfunction(body)'}]}}",
+        "{cel: {filter: \"body.token.compareSecret('token', 'github')\"}}",
+        "{cel: {filter: \"body.token.compareSecret('token', 'github', 'team-b')\"}}",
+        "{cel: {filter: \"body.token.compareSecret('nokey', 'github')\"}}",
+        "{ref: {name: cel}, params: [{name: filters, value: \"true\"}]}",
+        "{cel: {overlays: [{key: 'a..b', expression: '1'}]}}",
+    ]);
+    let yaml = format!("{yaml}\n---\n{SECRET}");
+    let catalogue = load_str(FILE, &yaml);
+    let found: Vec<_> = catalogue
+        .issues()
+        .iter()
+        .filter(|i| i.document == 0)
+        .map(|i| (i.field.as_deref().unwrap_or_default(), i.message.as_str()))
+        .collect();
+    let expected = [
+        (
+            "spec.triggers[1].interceptors[0].params[0].value",
+            "cel filter `body.action ==` does not compile",
+        ),
+        (
+            "spec.triggers[2].interceptors[0].cel.overlays[0].expression",
+            "cel overlay `x` `nosuchfunction(body)` does not compile",
+        ),
+        (
+            "spec.triggers[4].interceptors",
+            "a trigger reads Secrets of its own namespace `team-a` only",
+        ),
+        (
+            "spec.triggers[5].interceptors",
+            "Secret `github` in namespace `team-a` has no key `nokey`",
+        ),
+        (
+            "spec.triggers[6].interceptors[0].params[0].name",
+            "has no param `filters`",
+        ),
+        (
+            "spec.triggers[7].interceptors[0].cel.overlays[0].key",
+            "is not an overlay key",
+        ),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for ((field, message), (want_field, want_message)) in found.iter().zip(expected) {
+        assert_eq!(*field, want_field, "{message}");
+        assert!(message.contains(want_message), "{message}");
+        assert!(!message.contains("czNjcmV0") && !message.contains("s3cret"));
+    }
+    let l = super::listener(&catalogue, "team-a", "l");
+    assert_eq!(trigger_names(l), ["t0", "t3"]);
+    let Interceptor::Cel(cel) = &l.triggers[1].interceptors[0] else {
+        panic!("not cel");
+    };
+    assert_eq!(
+        cel.secrets.len(),
+        1,
+        "compareSecret's Secret is read at load"
+    );
+}

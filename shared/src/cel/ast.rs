@@ -1,0 +1,143 @@
+//! The syntax tree the parser builds and the evaluator walks.
+
+use std::sync::Arc;
+
+use super::Value;
+use super::functions::Func;
+
+/// An expression node and where it starts in the source.
+#[derive(Debug, Clone)]
+pub(super) struct Expr {
+    pub kind: ExprKind,
+    /// Byte offset of the node in the source, for compile errors.
+    pub offset: usize,
+    /// Height of the tree below and including this node; bounded by the parser.
+    pub height: usize,
+}
+
+/// Unary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UnaryOp {
+    Not,
+    Neg,
+}
+
+/// Binary operators other than `&&` and `||`, which short-circuit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BinaryOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl BinaryOp {
+    /// The operator as written.
+    pub(super) fn symbol(self) -> &'static str {
+        match self {
+            Self::Eq => "==",
+            Self::Ne => "!=",
+            Self::Lt => "<",
+            Self::Le => "<=",
+            Self::Gt => ">",
+            Self::Ge => ">=",
+            Self::In => "in",
+            Self::Add => "+",
+            Self::Sub => "-",
+            Self::Mul => "*",
+            Self::Div => "/",
+            Self::Rem => "%",
+        }
+    }
+}
+
+/// The comprehension macros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MacroKind {
+    All,
+    Exists,
+    ExistsOne,
+    /// `map(x, t)` and `map(x, p, t)`.
+    Map,
+    Filter,
+}
+
+/// The kinds of expression.
+#[derive(Debug, Clone)]
+pub(super) enum ExprKind {
+    Literal(Value),
+    Ident(Arc<str>),
+    /// `operand.field`; with `test_only` it is the argument of `has()`.
+    Select {
+        operand: Box<Expr>,
+        field: Arc<str>,
+        test_only: bool,
+    },
+    Index {
+        operand: Box<Expr>,
+        index: Box<Expr>,
+    },
+    /// A function call: `f(args)` without a target, `target.f(args)` with one. The checker
+    /// resolves `func`; namespaced calls such as `math.abs(x)` become global calls named
+    /// `math.abs`.
+    Call {
+        name: Arc<str>,
+        func: Func,
+        target: Option<Box<Expr>>,
+        args: Vec<Expr>,
+    },
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Conditional(Box<Expr>, Box<Expr>, Box<Expr>),
+    List(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    /// A macro over a list or the keys of a map. `filter` is the predicate of the
+    /// three-argument `map`; `body` is the predicate or transform.
+    Comprehension {
+        kind: MacroKind,
+        range: Box<Expr>,
+        var: Arc<str>,
+        filter: Option<Box<Expr>>,
+        body: Box<Expr>,
+    },
+}
+
+impl Expr {
+    /// The direct children of this node, in evaluation order.
+    pub(super) fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Literal(_) | ExprKind::Ident(_) => Vec::new(),
+            ExprKind::Select { operand, .. } => vec![operand],
+            ExprKind::Index { operand, index } => vec![operand, index],
+            ExprKind::Call { target, args, .. } => target
+                .iter()
+                .map(AsRef::as_ref)
+                .chain(args.iter())
+                .collect(),
+            ExprKind::Unary(_, e) => vec![e],
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => vec![a, b],
+            ExprKind::Conditional(a, b, c) => vec![a, b, c],
+            ExprKind::List(items) => items.iter().collect(),
+            ExprKind::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+            ExprKind::Comprehension {
+                range,
+                filter,
+                body,
+                ..
+            } => std::iter::once(range.as_ref())
+                .chain(filter.iter().map(AsRef::as_ref))
+                .chain(std::iter::once(body.as_ref()))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The lists extension, and Tekton's `first()` and `last()`.
+
+use std::cmp::Ordering;
+
+use super::super::EvalError;
+use super::super::eval::{Env, Order, order};
+use super::super::value::Value;
+use super::Call;
+
+/// `lists.range(n)`: `[0, 1, …, n-1]`.
+pub(super) fn range(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let n = call.int(0)?;
+    let len = usize::try_from(n).map_err(|_| call.out_of_range("count", n))?;
+    env.check_elements(len)?;
+    env.charge(len)?;
+    Ok(Value::from((0..n).map(Value::Int).collect::<Vec<_>>()))
+}
+
+/// `list.slice(start, end)`: the elements from `start` up to, not including, `end`.
+pub(super) fn slice(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let index = |arg: usize| -> Result<usize, EvalError> {
+        let i = call.int(arg)?;
+        usize::try_from(i)
+            .ok()
+            .filter(|i| *i <= items.len())
+            .ok_or_else(|| call.out_of_range("index", i))
+    };
+    let (start, end) = (index(1)?, index(2)?);
+    if start > end {
+        return Err(call.error(format!("invalid range: start {start} is after end {end}")));
+    }
+    env.charge(end - start)?;
+    Ok(Value::from(
+        items.get(start..end).unwrap_or_default().to_vec(),
+    ))
+}
+
+/// `list.flatten([depth])`: nested lists spliced in, `depth` levels deep (default 1).
+pub(super) fn flatten(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let depth = if call.args.len() > 1 { call.int(1)? } else { 1 };
+    if depth < 0 {
+        return Err(call.error("depth must not be negative"));
+    }
+    let mut out = Vec::new();
+    flatten_into(items, depth, &mut out, env)?;
+    Ok(Value::from(out))
+}
+
+fn flatten_into(
+    items: &[Value],
+    depth: i64,
+    out: &mut Vec<Value>,
+    env: &mut Env<'_>,
+) -> Result<(), EvalError> {
+    env.charge(items.len())?;
+    for item in items {
+        match item {
+            Value::List(inner) if depth > 0 => flatten_into(inner, depth - 1, out, env)?,
+            other => {
+                env.check_elements(out.len() + 1)?;
+                out.push(other.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `list.distinct()`: the first occurrence of each value, by CEL equality.
+pub(super) fn distinct(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let mut out: Vec<Value> = Vec::new();
+    for item in items {
+        let mut seen = false;
+        for kept in &out {
+            if env.equals(item, kept)? {
+                seen = true;
+                break;
+            }
+        }
+        if !seen {
+            out.push(item.clone());
+        }
+    }
+    Ok(Value::from(out))
+}
+
+/// `list.reverse()`.
+pub(super) fn reverse(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    env.charge(items.len())?;
+    Ok(Value::from(items.iter().rev().cloned().collect::<Vec<_>>()))
+}
+
+/// `list.sort()`: numbers, strings, bytes or bools in ascending order; the elements must
+/// all be comparable with each other.
+pub(super) fn sort(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let n = items.len();
+    env.charge(n.saturating_mul(usize::try_from(n.max(1).ilog2()).unwrap_or(0) + 1))?;
+    if let Some(first) = items.first() {
+        for item in items {
+            let comparable = matches!(order(first, item), Order::Is(_) | Order::Unordered)
+                && first.is_number() == item.is_number();
+            if !comparable {
+                return Err(call.error(format!(
+                    "cannot sort a list mixing {} and {}",
+                    first.type_name(),
+                    item.type_name()
+                )));
+            }
+        }
+    }
+    let mut sorted = items.to_vec();
+    sorted.sort_by(|a, b| match order(a, b) {
+        Order::Is(ordering) => ordering,
+        // NaN sorts last, consistently.
+        _ => match (is_nan(a), is_nan(b)) {
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => Ordering::Equal,
+        },
+    });
+    Ok(Value::from(sorted))
+}
+
+fn is_nan(value: &Value) -> bool {
+    matches!(value, Value::Double(d) if d.is_nan())
+}
+
+/// Tekton's `list.first()` and `list.last()`: the element, or null for an empty list.
+pub(super) fn first_or_last(call: &Call<'_>, first: bool) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let item = if first { items.first() } else { items.last() };
+    Ok(item.cloned().unwrap_or(Value::Null))
+}
