@@ -362,3 +362,107 @@ async fn cel_sees_the_request_url_and_overlays_nest_by_dotted_key() {
         "cel arithmetic on integers stays exact"
     );
 }
+
+// ----- trigger groups ----------------------------------------------------------------------
+
+/// A webhook interceptor on 127.0.0.1 that counts its calls and adds an extension.
+async fn counting_interceptor() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::Json(json!({"continue": true, "extensions": {"checked": "yes"}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, calls)
+}
+
+#[tokio::test]
+async fn a_trigger_groups_interceptors_run_once_for_all_the_triggers_it_selects() {
+    let (addr, calls) = counting_interceptor().await;
+    let yaml = format!(
+        r#"
+apiVersion: triggers.tekton.dev/v1alpha1
+kind: ClusterInterceptor
+metadata: {{name: check}}
+spec: {{clientConfig: {{url: "http://{addr}/"}}}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {{name: build, namespace: team-a, labels: {{stage: ci}}}}
+spec:
+  bindings: [{{name: c, value: $(extensions.checked)}}]
+  template:
+    spec:
+      params: [{{name: c}}]
+      resourcetemplates: [{{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {{generateName: build-}}, spec: {{params: [{{name: c, value: $(tt.params.c)}}]}}}}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {{name: lint, namespace: team-a, labels: {{stage: ci}}}}
+spec:
+  interceptors: [{{cel: {{filter: "body.lint"}}}}]
+  template:
+    spec:
+      resourcetemplates: [{{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {{generateName: lint-}}}}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: l, namespace: team-a}}
+spec:
+  triggerGroups:
+    - name: checked
+      interceptors: [{{ref: {{name: check}}}}]
+      triggerSelector: {{labelSelector: {{matchLabels: {{stage: ci}}}}}}
+"#
+    );
+    let options = sluice_shared::config::LoadOptions {
+        interceptor_allow: vec!["127.0.0.1".to_owned()],
+        ..Default::default()
+    };
+    let catalogue = sluice_shared::config::load_str_with("groups.yaml", &yaml, &options);
+    assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let meta = meta(&[]);
+    let input = initial_state(Bytes::from_static(br#"{"lint": false}"#), &meta).unwrap();
+    let (interceptors, mut groups) = (interceptors(), GroupOutcomes::default());
+    let mut outcomes = Vec::new();
+    for trigger in &listener.triggers {
+        let plan = plan_trigger(&interceptors, listener, trigger, &meta, &input, &mut groups)
+            .await
+            .unwrap();
+        outcomes.push((trigger.name.clone(), plan));
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the group's interceptor is called once per event"
+    );
+    let (build, lint) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(build.0, "build");
+    match &build.1 {
+        Plan::Create(objects) => assert_eq!(objects[0]["spec"]["params"][0]["value"], "yes"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lint.0, "lint");
+    assert!(
+        matches!(&lint.1, Plan::Filtered { interceptor, .. } if interceptor == "cel"),
+        "then each trigger's own interceptors run: {:?}",
+        lint.1
+    );
+}
