@@ -138,19 +138,13 @@ impl Dispatcher {
             return Disposition::Refuse;
         };
         let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
-        let body: Value = match serde_json::from_slice(&envelope.body) {
-            Ok(body) => body,
+        let input = match initial_state(envelope.body.clone(), meta) {
+            Ok(input) => input,
             Err(error) => {
                 tracing::error!(event_id = %meta.event_id, %error, "event refused: its body is not JSON");
                 self.metrics.event(labels, EventOutcome::Malformed);
                 return Disposition::Refuse;
             }
-        };
-        let input = EventState {
-            body_bytes: envelope.body.clone(),
-            body,
-            headers: meta.headers.clone(),
-            extensions: Map::new(),
         };
         let mut groups = GroupOutcomes::default();
 
@@ -318,29 +312,13 @@ pub async fn plan_trigger(
         }
         None => Passage::Continue(input.clone()),
     };
-    let state = match after_group {
-        Passage::Continue(state) => state,
-        Passage::Stopped {
-            interceptor,
-            reason,
-        } => {
-            return Ok(Plan::Filtered {
-                interceptor,
-                reason,
-            });
-        }
+    let state = match proceed(after_group) {
+        Ok(state) => state,
+        Err(filtered) => return Ok(filtered),
     };
-    let state = match interceptors.run(own, state, event).await? {
-        Passage::Continue(state) => state,
-        Passage::Stopped {
-            interceptor,
-            reason,
-        } => {
-            return Ok(Plan::Filtered {
-                interceptor,
-                reason,
-            });
-        }
+    let state = match proceed(interceptors.run(own, state, event).await?) {
+        Ok(state) => state,
+        Err(filtered) => return Ok(filtered),
     };
     let ctx = EventContext {
         body: &state.body,
@@ -349,6 +327,20 @@ pub async fn plan_trigger(
         event_id: &meta.event_id,
     };
     render_trigger(listener, trigger, meta, &ctx).map(Plan::Create)
+}
+
+/// The state to go on with, or the plan of a trigger an interceptor stopped.
+fn proceed(passage: Passage) -> Result<EventState, Plan> {
+    match passage {
+        Passage::Continue(state) => Ok(state),
+        Passage::Stopped {
+            interceptor,
+            reason,
+        } => Err(Plan::Filtered {
+            interceptor,
+            reason,
+        }),
+    }
 }
 
 /// The event's state before any interceptor: the body as received, parsed.
