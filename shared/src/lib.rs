@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod cel;
 pub mod cli;
 pub mod config;
+pub mod dlq;
 pub mod event;
 pub mod expr;
 pub mod jetstream;
