@@ -48,6 +48,20 @@ pub struct Args {
     #[arg(long, env = "SLUICE_RETRY_MAX", default_value = "60s", value_parser = parse_duration)]
     pub retry_max: Duration,
 
+    /// How long the dispatch ledger remembers that a webhook's trigger ran, so that a
+    /// redelivery (GitHub's "Redeliver", a replay) within it creates nothing new.
+    #[arg(long, env = "SLUICE_LEDGER_TTL", default_value = "72h", value_parser = parse_duration)]
+    pub ledger_ttl: Duration,
+
+    /// How long a dead letter is kept for `sluice dlq replay` before it expires.
+    #[arg(long, env = "SLUICE_DLQ_MAX_AGE", default_value = "14d", value_parser = parse_duration)]
+    pub dlq_max_age: Duration,
+
+    /// On SIGTERM: how long in-flight events may take before they are handed back to the
+    /// stream for another replica.
+    #[arg(long, env = "SLUICE_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Deadline for one create request to the Kubernetes API.
     #[arg(long, env = "SLUICE_CREATE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub create_timeout: Duration,

@@ -12,8 +12,7 @@ use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
 use sluice_shared::subject::EVENTS_WILDCARD;
 use tokio::sync::watch;
 
-use crate::dispatch::{Dispatcher, Disposition};
-use crate::metrics::EventOutcome;
+use crate::dispatch::{Delivery, Dispatcher, Disposition};
 
 /// How events are pulled and retried.
 #[derive(Debug, Clone)]
@@ -24,6 +23,9 @@ pub struct ConsumeSettings {
     pub ack_wait: Duration,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// After a shutdown signal, how long in-flight events may take before they are handed
+    /// back to the stream.
+    pub shutdown_timeout: Duration,
     pub stream: StreamSettings,
 }
 
@@ -54,13 +56,23 @@ impl ConsumeSettings {
     }
 }
 
-/// Consumes until `shutdown` turns true, then lets in-flight events finish.
+/// Consumes until `shutdown` turns true: then pulls no more, lets in-flight events finish
+/// within `shutdown_timeout`, and hands the rest back to the stream.
 pub async fn run(
     js: jetstream::Context,
     dispatcher: Arc<Dispatcher>,
     settings: ConsumeSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let (abort_tx, abort) = watch::channel(false);
+    let mut deadline = shutdown.clone();
+    let timeout = settings.shutdown_timeout;
+    tokio::spawn(async move {
+        if deadline.wait_for(|stop| *stop).await.is_ok() {
+            tokio::time::sleep(timeout).await;
+            let _ = abort_tx.send(true);
+        }
+    });
     while !*shutdown.borrow() {
         let consumer = match bind(&js, &settings).await {
             Ok(consumer) => consumer,
@@ -72,7 +84,14 @@ pub async fn run(
                 }
             }
         };
-        let messages = match consumer.messages().await {
+        // Fetch no more than can be worked on, so that little waits unacknowledged in this
+        // replica's buffer when it stops.
+        let messages = match consumer
+            .stream()
+            .max_messages_per_batch(settings.concurrency.max(1))
+            .messages()
+            .await
+        {
             Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "cannot pull events; retrying");
@@ -89,9 +108,10 @@ pub async fn run(
             .for_each_concurrent(settings.concurrency, |message| {
                 let dispatcher = dispatcher.clone();
                 let settings = &settings;
+                let abort = abort.clone();
                 async move {
                     match message {
-                        Ok(message) => handle(&dispatcher, settings, message).await,
+                        Ok(message) => handle(&dispatcher, settings, message, abort).await,
                         Err(error) => tracing::warn!(%error, "pulling events failed"),
                     }
                 }
@@ -110,35 +130,53 @@ async fn bind(js: &jetstream::Context, settings: &ConsumeSettings) -> anyhow::Re
     Ok(consumer)
 }
 
-async fn handle(dispatcher: &Dispatcher, settings: &ConsumeSettings, message: Message) {
-    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-    let envelope = match Envelope::decode(message.payload.clone()) {
-        Ok(envelope) => envelope,
-        Err(error) => {
-            tracing::error!(%error, subject = %message.subject, "event refused: it cannot be decoded");
-            dispatcher.metrics().event(None, EventOutcome::Malformed);
-            ack(&message, AckKind::Term).await;
-            return;
+async fn handle(
+    dispatcher: &Dispatcher,
+    settings: &ConsumeSettings,
+    message: Message,
+    mut abort: watch::Receiver<bool>,
+) {
+    let attempt = message
+        .info()
+        .map_or(1, |info| info.delivered.max(1) as u64);
+    let last = attempt >= settings.max_deliver.max(1) as u64;
+    let work = async {
+        match Envelope::decode(message.payload.clone()) {
+            Ok(envelope) => {
+                let delivery = Delivery {
+                    envelope: &envelope,
+                    raw: &message.payload,
+                    attempt,
+                    last,
+                };
+                dispatcher.dispatch(delivery).await
+            }
+            Err(error) => {
+                tracing::error!(%error, subject = %message.subject, "stored message cannot be decoded");
+                dispatcher
+                    .dead_letter_undecodable(
+                        &message.subject,
+                        &message.payload,
+                        attempt,
+                        &error.to_string(),
+                    )
+                    .await
+            }
         }
     };
-    let kind = match dispatcher.dispatch(&envelope).await {
-        Disposition::Done => AckKind::Ack,
-        Disposition::Refuse => AckKind::Term,
-        Disposition::Retry { .. } if delivered >= settings.max_deliver => {
-            tracing::error!(
-                event_id = %envelope.meta.event_id,
-                delivered,
-                "event given up after its last allowed delivery"
-            );
-            dispatcher.count_event(&envelope.meta, EventOutcome::GaveUp);
-            AckKind::Term
-        }
-        Disposition::Retry { min_delay } => {
-            let delay = settings
-                .retry_delay(delivered)
-                .max(min_delay.unwrap_or_default());
-            AckKind::Nak(Some(delay))
-        }
+    let kind = tokio::select! {
+        disposition = work => match disposition {
+            Disposition::Done => AckKind::Ack,
+            Disposition::Retry { min_delay } => {
+                let delay = settings
+                    .retry_delay(attempt as i64)
+                    .max(min_delay.unwrap_or_default());
+                AckKind::Nak(Some(delay))
+            }
+        },
+        // Shutting down past the deadline: hand the event back for another replica now
+        // rather than after ack-wait. Objects already created are found by name next time.
+        _ = abort.wait_for(|abort| *abort) => AckKind::Nak(None),
     };
     ack(&message, kind).await;
 }

@@ -15,9 +15,13 @@ use sluice_shared::expr::{self, EventContext, ExprError};
 use sluice_shared::template::{self, RenderError};
 use tracing::Instrument;
 
+use crate::dead_letter::DeadLetters;
+use crate::idempotency;
 use crate::interceptor::{EventInfo, EventState, InterceptorError, Interceptors, Passage};
+use crate::ledger::{Entry as LedgerEntry, Ledger, RunOutcome};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
-use crate::sink::{Created, FailureKind, Sink, SinkError};
+use crate::sink::{CONFLICT, Created, FailureKind, Sink, SinkError};
+use sluice_shared::dlq::{self, DeadLetter};
 
 pub const LABEL_EVENTLISTENER: &str = "triggers.tekton.dev/eventlistener";
 pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
@@ -34,6 +38,8 @@ pub enum TriggerError {
     Render(#[from] RenderError),
     #[error("rendered object {index} is invalid: {reason}")]
     InvalidObject { index: usize, reason: String },
+    #[error("{0}")]
+    Ledger(String),
     #[error("create of object {index} failed: {source}")]
     Create {
         index: usize,
@@ -47,6 +53,7 @@ impl TriggerError {
         match self {
             Self::Create { source, .. } => source.kind,
             Self::Interceptor(error) => error.kind,
+            Self::Ledger(_) => FailureKind::Transient,
             Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => {
                 FailureKind::Permanent
             }
@@ -65,18 +72,28 @@ impl TriggerError {
 /// What should happen to the event's delivery.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Disposition {
-    /// Ack: nothing left to do.
+    /// Ack: every trigger is done, filtered, or dead-lettered.
     Done,
     /// Hand it back for a later delivery; at least `min_delay` if the API asked for one.
     Retry { min_delay: Option<Duration> },
-    /// It can never be processed: stop delivering it.
-    Refuse,
+}
+
+/// One delivery of a stored event.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub envelope: &'a Envelope,
+    /// The stored message, as a dead letter keeps it.
+    pub raw: &'a Bytes,
+    /// 1 for the first delivery.
+    pub attempt: u64,
+    /// No further delivery is allowed: what is still failing is dead-lettered now.
+    pub last: bool,
 }
 
 /// What a trigger makes of an event.
 #[derive(Debug)]
 pub enum Plan {
-    /// The objects to create, rendered and labelled.
+    /// The objects to create, rendered, labelled, named from the event's key.
     Create(Vec<Value>),
     /// An interceptor stopped the trigger: its name and why.
     Filtered { interceptor: String, reason: String },
@@ -93,6 +110,19 @@ pub struct Dispatcher {
     sink: Sink,
     metrics: DispatchMetrics,
     interceptors: Interceptors,
+    ledger: Ledger,
+    dead_letters: DeadLetters,
+}
+
+/// What became of one trigger in one delivery.
+enum Step {
+    Finished,
+    Retry {
+        min_delay: Option<Duration>,
+        error: TriggerError,
+    },
+    /// The dead letter could not be stored: keep the event.
+    Keep,
 }
 
 impl Dispatcher {
@@ -101,12 +131,16 @@ impl Dispatcher {
         sink: Sink,
         metrics: DispatchMetrics,
         interceptors: Interceptors,
+        ledger: Ledger,
+        dead_letters: DeadLetters,
     ) -> Self {
         Self {
             catalogue,
             sink,
             metrics,
             interceptors,
+            ledger,
+            dead_letters,
         }
     }
 
@@ -114,41 +148,35 @@ impl Dispatcher {
         &self.metrics
     }
 
-    /// Counts an event outcome under its listener, or `unknown` if it is not configured.
-    pub fn count_event(&self, meta: &EventMeta, outcome: EventOutcome) {
-        let catalogue = self.catalogue.load();
-        let listener = catalogue
-            .listener(&meta.namespace, &meta.listener)
-            .map(|l| (l.namespace.as_str(), l.name.as_str()));
-        self.metrics.event(listener, outcome);
-    }
-
-    /// Processes one event and says what to do with its delivery.
-    pub async fn dispatch(&self, envelope: &Envelope) -> Disposition {
-        let meta = &envelope.meta;
+    /// Processes one delivery of an event and says what to do with it.
+    pub async fn dispatch(&self, delivery: Delivery<'_>) -> Disposition {
+        let meta = &delivery.envelope.meta;
         let catalogue = self.catalogue.load();
         let Some(listener) = catalogue.listener(&meta.namespace, &meta.listener) else {
-            tracing::error!(
-                namespace = %meta.namespace,
-                listener = %meta.listener,
-                event_id = %meta.event_id,
-                "event refused: its EventListener is not configured"
+            let reason = format!(
+                "EventListener {}/{} is not configured",
+                meta.namespace, meta.listener
             );
             self.metrics.event(None, EventOutcome::UnknownListener);
-            return Disposition::Refuse;
+            return self
+                .dead_letter_event(delivery, &reason, dlq::FailureKind::Permanent)
+                .await;
         };
         let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
-        let input = match initial_state(envelope.body.clone(), meta) {
+        let input = match initial_state(delivery.envelope.body.clone(), meta) {
             Ok(input) => input,
             Err(error) => {
-                tracing::error!(event_id = %meta.event_id, %error, "event refused: its body is not JSON");
                 self.metrics.event(labels, EventOutcome::Malformed);
-                return Disposition::Refuse;
+                let reason = format!("the body is not JSON: {error}");
+                return self
+                    .dead_letter_event(delivery, &reason, dlq::FailureKind::Permanent)
+                    .await;
             }
         };
+        let event_key = idempotency::event_key(meta);
         let mut groups = GroupOutcomes::default();
-
-        let mut retry = None;
+        let mut retries = Vec::new();
+        let mut keep = false;
         for name in &meta.triggers {
             let Some(trigger) = listener.triggers.iter().find(|t| &t.name == name) else {
                 tracing::warn!(event_id = %meta.event_id, trigger = %name, "trigger no longer configured; skipped");
@@ -163,65 +191,148 @@ impl Dispatcher {
                 trigger = %trigger.name,
                 event_id = %meta.event_id,
             );
-            match self
-                .run_trigger(listener, trigger, meta, &input, &mut groups)
+            let step = self
+                .trigger_step(delivery, listener, trigger, &event_key, &input, &mut groups)
                 .instrument(span)
-                .await
-            {
-                Ok(None) => {
-                    self.metrics.trigger(
-                        &listener.namespace,
-                        &listener.name,
-                        TriggerOutcome::Filtered,
-                    );
-                }
-                Ok(Some(created)) => {
-                    self.metrics.trigger(
-                        &listener.namespace,
-                        &listener.name,
-                        TriggerOutcome::Created,
-                    );
-                    self.metrics
-                        .webhook_to_created(seconds_since(meta.received_at_ms));
-                    tracing::info!(
-                        namespace = %listener.namespace,
-                        listener = %listener.name,
-                        trigger = %trigger.name,
-                        event_id = %meta.event_id,
-                        created = ?created,
-                        "trigger created its objects"
-                    );
-                }
-                Err(error) if error.kind() == FailureKind::Transient => {
-                    self.metrics.trigger(
-                        &listener.namespace,
-                        &listener.name,
-                        TriggerOutcome::Transient,
-                    );
-                    tracing::warn!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger will be retried");
-                    let delay = error.retry_after();
-                    retry = Some(retry.flatten().max(delay));
-                }
-                Err(error) => {
-                    self.metrics.trigger(
-                        &listener.namespace,
-                        &listener.name,
-                        TriggerOutcome::Permanent,
-                    );
-                    tracing::error!(trigger = %trigger.name, event_id = %meta.event_id, %error, "trigger failed permanently");
-                }
+                .await;
+            match step {
+                Step::Finished => {}
+                Step::Keep => keep = true,
+                Step::Retry { min_delay, error } => retries.push((trigger, min_delay, error)),
             }
         }
-        match retry {
-            Some(min_delay) => {
+        if delivery.last {
+            // Out of deliveries: what still fails is given up into the dead-letter stream.
+            for (trigger, _, error) in retries.drain(..) {
+                let reason = format!("given up after {} deliveries: {error}", delivery.attempt);
+                let letter = self.letter(
+                    delivery,
+                    Some(&trigger.name),
+                    &reason,
+                    dlq::FailureKind::Transient,
+                );
+                keep |= !self.store_letter(&letter).await;
+            }
+        }
+        let min_delay = retries.iter().map(|(_, delay, _)| *delay).max();
+        match (min_delay, keep) {
+            (Some(min_delay), _) => {
                 self.metrics.event(labels, EventOutcome::Retry);
                 Disposition::Retry { min_delay }
             }
-            None => {
-                self.metrics.event(labels, EventOutcome::Done);
+            (None, true) => {
+                self.metrics.event(labels, EventOutcome::Retry);
+                Disposition::Retry { min_delay: None }
+            }
+            (None, false) => {
+                let outcome = if delivery.last && delivery.attempt > 1 {
+                    EventOutcome::GaveUp
+                } else {
+                    EventOutcome::Done
+                };
+                self.metrics.event(labels, outcome);
                 Disposition::Done
             }
         }
+    }
+
+    /// One trigger, once: skipped if the ledger says it is done, else run, recorded, or
+    /// dead-lettered on a permanent failure.
+    async fn trigger_step(
+        &self,
+        delivery: Delivery<'_>,
+        listener: &Listener,
+        trigger: &Trigger,
+        event_key: &str,
+        input: &EventState,
+        groups: &mut GroupOutcomes,
+    ) -> Step {
+        let meta = &delivery.envelope.meta;
+        let run_key = idempotency::run_key(event_key, trigger);
+        let count = |outcome| {
+            self.metrics
+                .trigger(&listener.namespace, &listener.name, outcome)
+        };
+        match self.ledger.get(&run_key).await {
+            Ok(Some(entry)) => {
+                tracing::info!(
+                    event_id = %meta.event_id,
+                    first_event_id = %entry.event_id,
+                    objects = ?entry.objects,
+                    "trigger already ran for this delivery; nothing created"
+                );
+                count(TriggerOutcome::Duplicate);
+                return Step::Finished;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                count(TriggerOutcome::Transient);
+                tracing::warn!(%error, "trigger will be retried");
+                return Step::Retry {
+                    min_delay: None,
+                    error: TriggerError::Ledger(error.to_string()),
+                };
+            }
+        }
+        let outcome = self
+            .run_trigger(listener, trigger, meta, input, groups)
+            .await;
+        let (entry, created) = match outcome {
+            Ok(None) => {
+                count(TriggerOutcome::Filtered);
+                (ledger_entry(meta, RunOutcome::Filtered, &[]), None)
+            }
+            Ok(Some(created)) => {
+                count(TriggerOutcome::Created);
+                self.metrics
+                    .webhook_to_created(seconds_since(meta.received_at_ms));
+                tracing::info!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
+                    event_id = %meta.event_id,
+                    created = ?created,
+                    "trigger created its objects"
+                );
+                (
+                    ledger_entry(meta, RunOutcome::Created, &created),
+                    Some(created),
+                )
+            }
+            Err(error) if error.kind() == FailureKind::Transient => {
+                count(TriggerOutcome::Transient);
+                tracing::warn!(event_id = %meta.event_id, %error, "trigger will be retried");
+                return Step::Retry {
+                    min_delay: error.retry_after(),
+                    error,
+                };
+            }
+            Err(error) => {
+                count(TriggerOutcome::Permanent);
+                tracing::error!(event_id = %meta.event_id, %error, "trigger failed permanently; dead-lettered");
+                let reason = error.to_string();
+                let letter = self.letter(
+                    delivery,
+                    Some(&trigger.name),
+                    &reason,
+                    dlq::FailureKind::Permanent,
+                );
+                return if self.store_letter(&letter).await {
+                    Step::Finished
+                } else {
+                    Step::Keep
+                };
+            }
+        };
+        if let Err(error) = self.ledger.record(&run_key, &entry).await {
+            // The objects exist; a redelivery finds them by name and records again.
+            tracing::warn!(%error, created = ?created, "run done but not recorded; the event will be delivered again");
+            return Step::Retry {
+                min_delay: None,
+                error: TriggerError::Ledger(error.to_string()),
+            };
+        }
+        Step::Finished
     }
 
     /// `None`: an interceptor stopped the trigger (logged here).
@@ -262,8 +373,7 @@ impl Dispatcher {
             );
             let started = Instant::now();
             let result = self
-                .sink
-                .create(object, &trigger.namespace, &user)
+                .create_once(object, &trigger.namespace, &user)
                 .instrument(span)
                 .await;
             self.metrics
@@ -272,6 +382,153 @@ impl Dispatcher {
         }
         Ok(Some(created))
     }
+
+    /// Creates a rendered object under the name its key gives it. A `409` on an object with
+    /// the same key means an earlier delivery created it; on another object, the next name.
+    async fn create_once(
+        &self,
+        object: &Value,
+        namespace: &str,
+        user: &str,
+    ) -> Result<Created, SinkError> {
+        let key = idempotency::key_of(object)
+            .ok_or_else(|| SinkError::permanent("the object carries no idempotency key"))?
+            .to_owned();
+        let mut candidate = object.clone();
+        for attempt in 0..idempotency::NAME_ATTEMPTS {
+            let name = idempotency::stamp(&mut candidate, &key, attempt).ok_or_else(|| {
+                SinkError::permanent("metadata.name or metadata.generateName is required")
+            })?;
+            match self.sink.create(&candidate, namespace, user).await {
+                Ok(created) => return Ok(created),
+                Err(error) if error.status == Some(CONFLICT) => {
+                    let existing = self.sink.get(&candidate, namespace, &name).await?;
+                    if existing.as_ref().and_then(idempotency::key_of) == Some(key.as_str()) {
+                        return Ok(Created {
+                            kind: str_kind(&candidate),
+                            name,
+                            existed: true,
+                        });
+                    }
+                    tracing::info!(%name, "name taken by another object; trying the next one");
+                    // Each attempt derives its name from the template's, not the last try's.
+                    candidate = object.clone();
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(SinkError::permanent(format!(
+            "{} names derived from the event were all taken by other objects",
+            idempotency::NAME_ATTEMPTS
+        )))
+    }
+
+    /// A dead letter for this delivery.
+    fn letter(
+        &self,
+        delivery: Delivery<'_>,
+        trigger: Option<&str>,
+        reason: &str,
+        kind: dlq::FailureKind,
+    ) -> DeadLetter {
+        let meta = &delivery.envelope.meta;
+        DeadLetter {
+            namespace: meta.namespace.clone(),
+            listener: meta.listener.clone(),
+            trigger: trigger.map(str::to_owned),
+            event_id: Some(meta.event_id.clone()),
+            reason: reason.to_owned(),
+            kind,
+            attempts: delivery.attempt,
+            failed_at_ms: crate::ledger::now_ms(),
+            event: delivery.raw.clone(),
+        }
+    }
+
+    /// Stores a dead letter; `false` when it could not be (logged): keep the event.
+    async fn store_letter(&self, letter: &DeadLetter) -> bool {
+        match self.dead_letters.publish(letter).await {
+            Ok(id) => {
+                self.metrics
+                    .dead_letter(&letter.namespace, &letter.listener, letter.kind);
+                tracing::error!(
+                    dead_letter = id,
+                    namespace = %letter.namespace,
+                    listener = %letter.listener,
+                    trigger = letter.trigger.as_deref().unwrap_or("*"),
+                    event_id = letter.event_id.as_deref().unwrap_or_default(),
+                    kind = letter.kind.as_str(),
+                    attempts = letter.attempts,
+                    reason = %letter.reason,
+                    "dead-lettered: see `sluice dlq show {id}`"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, reason = %letter.reason, "cannot dead-letter; the event stays queued");
+                false
+            }
+        }
+    }
+
+    /// The whole event cannot run (its listener is gone, its body unreadable).
+    async fn dead_letter_event(
+        &self,
+        delivery: Delivery<'_>,
+        reason: &str,
+        kind: dlq::FailureKind,
+    ) -> Disposition {
+        let letter = self.letter(delivery, None, reason, kind);
+        if self.store_letter(&letter).await {
+            Disposition::Done
+        } else {
+            Disposition::Retry { min_delay: None }
+        }
+    }
+
+    /// A stored message that is not an event this dispatcher can read.
+    pub async fn dead_letter_undecodable(
+        &self,
+        subject: &str,
+        raw: &Bytes,
+        attempt: u64,
+        error: &str,
+    ) -> Disposition {
+        self.metrics.event(None, EventOutcome::Malformed);
+        let mut tokens = subject.split('.').skip(2);
+        let letter = DeadLetter {
+            namespace: tokens.next().unwrap_or("_").to_owned(),
+            listener: tokens.next().unwrap_or("_").to_owned(),
+            trigger: None,
+            event_id: None,
+            reason: format!("the stored message is not a Sluice event: {error}"),
+            kind: dlq::FailureKind::Permanent,
+            attempts: attempt,
+            failed_at_ms: crate::ledger::now_ms(),
+            event: raw.clone(),
+        };
+        if self.store_letter(&letter).await {
+            Disposition::Done
+        } else {
+            Disposition::Retry { min_delay: None }
+        }
+    }
+}
+
+fn ledger_entry(meta: &EventMeta, outcome: RunOutcome, created: &[Created]) -> LedgerEntry {
+    LedgerEntry {
+        outcome,
+        event_id: meta.event_id.clone(),
+        objects: created
+            .iter()
+            .map(|c| format!("{}/{}", c.kind, c.name))
+            .collect(),
+        at_ms: crate::ledger::now_ms(),
+    }
+}
+
+fn str_kind(object: &Value) -> String {
+    object["kind"].as_str().unwrap_or_default().to_owned()
 }
 
 /// What `trigger` makes of an event: its interceptors that run after the edge (a trigger
@@ -362,10 +619,16 @@ pub fn render_trigger(
     ctx: &EventContext<'_>,
 ) -> Result<Vec<Value>, TriggerError> {
     let params = expr::resolve_params(&trigger.params, &trigger.template.params, ctx)?;
-    let uid = template::new_uid();
+    let run_key = idempotency::run_key(&idempotency::event_key(meta), trigger);
+    let uid = template::uid_for(&run_key);
     let mut objects = template::render(&trigger.template, &params, &uid)?;
     for (index, object) in objects.iter_mut().enumerate() {
         label(object, listener, trigger, meta, index)?;
+        let key = idempotency::object_key(&run_key, index);
+        idempotency::stamp(object, &key, 0).ok_or_else(|| TriggerError::InvalidObject {
+            index,
+            reason: "metadata.name or metadata.generateName is required".to_owned(),
+        })?;
     }
     Ok(objects)
 }

@@ -8,9 +8,12 @@ use clap::Parser;
 use prometheus_client::registry::Registry;
 use sluice_dispatcher::args::Args;
 use sluice_dispatcher::consumer::{self, ConsumeSettings};
+use sluice_dispatcher::dead_letter::DeadLetters;
 use sluice_dispatcher::dispatch::Dispatcher;
+use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
+use sluice_shared::dlq::{DlqSettings, ensure_dlq_stream};
 use sluice_shared::{jetstream, ops, telemetry};
 
 #[tokio::main]
@@ -64,8 +67,32 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("failed to bind the metrics address")?;
 
+    let ledger = loop {
+        match Ledger::open(&js, args.ledger_ttl, args.common.stream_replicas).await {
+            Ok(ledger) => break ledger,
+            Err(error) => {
+                tracing::warn!(%error, "cannot open the dispatch ledger; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let dlq = DlqSettings {
+        max_age: args.dlq_max_age,
+        replicas: args.common.stream_replicas,
+    };
+    while let Err(error) = ensure_dlq_stream(&js, &dlq).await {
+        tracing::warn!(%error, "cannot create the dead-letter stream; retrying");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let interceptors = args.interceptors.interceptors();
-    let dispatcher = Arc::new(Dispatcher::new(catalogue, sink, metrics, interceptors));
+    let dispatcher = Arc::new(Dispatcher::new(
+        catalogue,
+        sink,
+        metrics,
+        interceptors,
+        ledger,
+        DeadLetters::new(js.clone()),
+    ));
     let settings = ConsumeSettings {
         consumer: args.consumer,
         concurrency: args.concurrency.max(1),
@@ -73,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         ack_wait: args.ack_wait,
         retry_base: args.retry_base,
         retry_max: args.retry_max,
+        shutdown_timeout: args.shutdown_timeout,
         stream: args.common.stream_settings(),
     };
     let (stop, shutdown) = tokio::sync::watch::channel(false);

@@ -34,6 +34,8 @@ pub enum TriggerOutcome {
     Missing,
     /// An interceptor (`cel` filter, webhook) stopped it: nothing to create.
     Filtered,
+    /// The ledger says an earlier delivery of the same webhook already ran it.
+    Duplicate,
 }
 
 sluice_shared::label_values!(EventOutcome {
@@ -47,6 +49,7 @@ sluice_shared::label_values!(EventOutcome {
 sluice_shared::label_values!(TriggerOutcome {
     Created => "created",
     Filtered => "filtered",
+    Duplicate => "duplicate",
     Transient => "transient",
     Permanent => "permanent",
     Missing => "missing",
@@ -72,6 +75,24 @@ struct TriggerLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeadLetterLabels {
+    namespace: String,
+    listener: String,
+    kind: DeadLetterKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum DeadLetterKind {
+    Permanent,
+    Transient,
+}
+
+sluice_shared::label_values!(DeadLetterKind {
+    Permanent => "permanent",
+    Transient => "transient",
+});
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CreateLabels {
     result: CreateResult,
 }
@@ -86,6 +107,7 @@ enum CreateResult {
 pub struct DispatchMetrics {
     events: Family<EventLabels, Counter>,
     triggers: Family<TriggerLabels, Counter>,
+    dead_letters: Family<DeadLetterLabels, Counter>,
     create: Family<CreateLabels, Histogram>,
     webhook_to_created: Histogram,
 }
@@ -104,6 +126,12 @@ impl DispatchMetrics {
             "Trigger runs by listener and outcome",
             triggers.clone(),
         );
+        let dead_letters = Family::default();
+        registry.register(
+            "sluice_dispatch_dead_letters",
+            "Failures stored in the dead-letter stream, by listener and kind",
+            dead_letters.clone(),
+        );
         let create = Family::<CreateLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
@@ -121,6 +149,7 @@ impl DispatchMetrics {
         Self {
             events,
             triggers,
+            dead_letters,
             create,
             webhook_to_created,
         }
@@ -144,6 +173,27 @@ impl DispatchMetrics {
                 namespace: namespace.to_owned(),
                 listener: listener.to_owned(),
                 outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a dead letter. Its namespace and listener come from a stored event, which
+    /// ingest only accepts for configured listeners.
+    pub fn dead_letter(
+        &self,
+        namespace: &str,
+        listener: &str,
+        kind: sluice_shared::dlq::FailureKind,
+    ) {
+        let kind = match kind {
+            sluice_shared::dlq::FailureKind::Permanent => DeadLetterKind::Permanent,
+            sluice_shared::dlq::FailureKind::Transient => DeadLetterKind::Transient,
+        };
+        self.dead_letters
+            .get_or_create(&DeadLetterLabels {
+                namespace: namespace.to_owned(),
+                listener: listener.to_owned(),
+                kind,
             })
             .inc();
     }

@@ -207,10 +207,30 @@ spec:
         .to_owned();
     assert_eq!(first[1]["metadata"]["name"], format!("run-{uid}"));
     assert_eq!(first[1]["spec"]["params"][0]["value"], format!("cfg-{uid}"));
-    let second = objects(plan(&catalogue, "{}", &[]).await);
+    let again = objects(plan(&catalogue, "{}", &[]).await);
+    assert_eq!(
+        again[0]["metadata"]["name"], first[0]["metadata"]["name"],
+        "a redelivery of the same event is the same run, with the same uid"
+    );
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let mut other = meta(&[]);
+    other.idempotency_key = "team-a/l/another-delivery".to_owned();
+    let input = initial_state(Bytes::from_static(b"{}"), &other).unwrap();
+    let second = objects(
+        plan_trigger(
+            &interceptors(),
+            listener,
+            &listener.triggers[0],
+            &other,
+            &input,
+            &mut GroupOutcomes::default(),
+        )
+        .await
+        .unwrap(),
+    );
     assert_ne!(
         second[0]["metadata"]["name"], first[0]["metadata"]["name"],
-        "each trigger run has its own uid"
+        "another webhook is another run, with its own uid"
     );
 }
 

@@ -76,6 +76,19 @@ pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The `$(uid)` of the trigger run identified by `run_key`: a UUID (version 8) from its
+/// SHA-256, the same for every delivery of the same event, so that names built from `$(uid)`
+/// are as stable as the run.
+pub fn uid_for(run_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(run_key.as_bytes());
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// The variables of one trigger run.
 struct Substitution<'a> {
     /// Param name → the string inserted for `$(tt.params.name)`.

@@ -212,7 +212,7 @@ impl Ingest {
     async fn wait_for(&self, path: &str) {
         let client = reqwest::Client::new();
         let url = format!("{}{path}", self.url);
-        let ok = eventually(Duration::from_secs(20), || async {
+        let ok = eventually(Duration::from_secs(60), || async {
             client
                 .get(&url)
                 .send()
@@ -287,7 +287,7 @@ impl Dispatcher {
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let url = format!("{}/readyz", self.metrics_url);
-        let ok = eventually(Duration::from_secs(20), || async {
+        let ok = eventually(Duration::from_secs(60), || async {
             client
                 .get(&url)
                 .send()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
 
-use super::{Created, SinkError, str_field};
+use super::{CONFLICT, Created, SinkError, str_field};
 
 const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
@@ -77,9 +77,10 @@ impl DirSink {
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(SinkError::permanent(format!(
-                    "{kind} {namespace}/{name} already exists"
-                )));
+                return Err(SinkError {
+                    status: Some(CONFLICT),
+                    ..SinkError::permanent(format!("{kind} {namespace}/{name} already exists"))
+                });
             }
             Err(e) => {
                 return Err(SinkError::transient(format!(
@@ -88,7 +89,40 @@ impl DirSink {
                 )));
             }
         }
-        Ok(Created { kind, name })
+        Ok(Created {
+            kind,
+            name,
+            existed: false,
+        })
+    }
+
+    /// The object `kind`/`name` in `namespace`, if it was written.
+    pub async fn get(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, SinkError> {
+        if !kind.bytes().all(|b| b.is_ascii_alphanumeric())
+            || !is_dns1123_subdomain(name)
+            || !is_dns1123_label(namespace)
+        {
+            return Ok(None);
+        }
+        let path = self
+            .root
+            .join(namespace)
+            .join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
+        match tokio::fs::read_to_string(&path).await {
+            Ok(text) => serde_norway::from_str(&text).map(Some).map_err(|e| {
+                SinkError::permanent(format!("{} cannot be read back: {e}", path.display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(SinkError::transient(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
     }
 }
 
@@ -123,7 +157,20 @@ mod tests {
         sink.create(&named, "team-a").await.unwrap();
         let error = sink.create(&named, "team-a").await.unwrap_err();
         assert_eq!(error.kind, FailureKind::Permanent);
+        assert_eq!(error.status, Some(CONFLICT), "the API server's 409");
         assert!(error.message.contains("already exists"));
+        let stored = sink
+            .get("ConfigMap", "team-a", "fixed")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored["metadata"]["name"], "fixed");
+        assert!(
+            sink.get("ConfigMap", "team-a", "absent")
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(
             std::fs::read_dir(root.path().join("team-a"))
                 .unwrap()

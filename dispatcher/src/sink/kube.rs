@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use kube::Resource;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{ApiResource, DynamicObject, GetParams, GroupVersionKind, PostParams};
 use kube::core::Request;
 use serde_json::Value;
 
@@ -29,12 +29,8 @@ impl KubeSink {
         namespace: &str,
         user: &str,
     ) -> Result<Created, SinkError> {
-        let api_version = str_field(object, "/apiVersion")
-            .ok_or_else(|| SinkError::permanent("the object has no apiVersion"))?;
-        let kind = str_field(object, "/kind")
-            .ok_or_else(|| SinkError::permanent("the object has no kind"))?;
-        let (group, version) = group_version(api_version);
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        let resource = api_resource(object)?;
+        let kind = resource.kind.clone();
         let url = DynamicObject::url_path(&resource, Some(namespace));
         let body = serde_json::to_vec(object)
             .map_err(|e| SinkError::permanent(format!("the object cannot be encoded: {e}")))?;
@@ -56,10 +52,48 @@ impl KubeSink {
                 })?
                 .map_err(classify)?;
         Ok(Created {
-            kind: kind.to_owned(),
+            kind,
             name: created.metadata.name.unwrap_or_default(),
+            existed: false,
         })
     }
+
+    /// The object of `object`'s kind named `name` in `namespace`, or `None` (404).
+    pub async fn get(
+        &self,
+        object: &Value,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, SinkError> {
+        let resource = api_resource(object)?;
+        let url = format!(
+            "{}/{name}",
+            DynamicObject::url_path(&resource, Some(namespace))
+        );
+        let request = Request::new(url)
+            .get("", &GetParams::default())
+            .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
+        let answer = tokio::time::timeout(self.timeout, self.client.request::<Value>(request))
+            .await
+            .map_err(|_| SinkError::transient(format!("get timed out after {:?}", self.timeout)))?;
+        match answer {
+            Ok(found) => Ok(Some(found)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(error) => Err(classify(error)),
+        }
+    }
+}
+
+/// The API resource of an object, from its `apiVersion` and `kind`.
+fn api_resource(object: &Value) -> Result<ApiResource, SinkError> {
+    let api_version = str_field(object, "/apiVersion")
+        .ok_or_else(|| SinkError::permanent("the object has no apiVersion"))?;
+    let kind =
+        str_field(object, "/kind").ok_or_else(|| SinkError::permanent("the object has no kind"))?;
+    let (group, version) = group_version(api_version);
+    Ok(ApiResource::from_gvk(&GroupVersionKind::gvk(
+        group, version, kind,
+    )))
 }
 
 /// Decides retry or refuse from the error's kind and status code, never from its text.

@@ -48,11 +48,16 @@ impl SinkError {
     }
 }
 
+/// HTTP status of a create that met an existing object.
+pub const CONFLICT: u16 = 409;
+
 /// An object that was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     pub kind: String,
     pub name: String,
+    /// It was created by an earlier delivery of the same event.
+    pub existed: bool,
 }
 
 /// The configured destination.
@@ -72,6 +77,23 @@ impl Sink {
         match self {
             Self::Kube(sink) => sink.create(object, namespace, user).await,
             Self::Dir(sink) => sink.create(object, namespace).await,
+        }
+    }
+
+    /// The object of `object`'s kind named `name` in `namespace`, if it exists. Read with
+    /// the dispatcher's own identity: it only compares idempotency keys.
+    pub async fn get(
+        &self,
+        object: &Value,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, SinkError> {
+        match self {
+            Self::Kube(sink) => sink.get(object, namespace, name).await,
+            Self::Dir(sink) => {
+                let kind = str_field(object, "/kind").unwrap_or_default();
+                sink.get(kind, namespace, name).await
+            }
         }
     }
 }

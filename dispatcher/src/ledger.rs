@@ -1,0 +1,120 @@
+//! The dispatch ledger: a JetStream key-value bucket recording, per (event key, trigger),
+//! that the trigger's run is done, so that a redelivery days later (GitHub's "Redeliver", a
+//! replayed dead letter, a duplicate past the stream's dedup window) creates nothing new even
+//! if the objects were deleted since. Entries expire after `--ledger-ttl`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, kv};
+use serde::{Deserialize, Serialize};
+
+/// The bucket's name.
+pub const LEDGER_BUCKET: &str = "SLUICE_LEDGER";
+
+/// What a finished run left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub outcome: RunOutcome,
+    pub event_id: String,
+    /// `Kind/name` of each object, in template order.
+    #[serde(default)]
+    pub objects: Vec<String>,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    Created,
+    Filtered,
+}
+
+/// The ledger could not be read or written: the caller retries later.
+#[derive(Debug, thiserror::Error)]
+#[error("the dispatch ledger is unavailable: {0}")]
+pub struct LedgerError(String);
+
+/// The ledger, or none (offline rendering and unit tests).
+#[derive(Clone)]
+pub struct Ledger {
+    store: Option<kv::Store>,
+}
+
+impl Ledger {
+    /// A ledger that remembers nothing: every run is new.
+    pub fn disabled() -> Self {
+        Self { store: None }
+    }
+
+    /// Opens the bucket, creating it with `ttl` and `replicas` when it does not exist.
+    pub async fn open(
+        js: &jetstream::Context,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Self, LedgerError> {
+        let store = match js.get_key_value(LEDGER_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: LEDGER_BUCKET.to_owned(),
+                    description: "Sluice: trigger runs already done, by event key".to_owned(),
+                    history: 1,
+                    max_age: ttl,
+                    storage: jetstream::stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| LedgerError(e.to_string()))?,
+        };
+        Ok(Self { store: Some(store) })
+    }
+
+    /// The entry for `key`, if the run is done.
+    pub async fn get(&self, key: &str) -> Result<Option<Entry>, LedgerError> {
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let Some(value) = store
+            .get(key)
+            .await
+            .map_err(|e| LedgerError(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&value) {
+            Ok(entry) => Ok(Some(entry)),
+            Err(error) => {
+                // Written by a newer or broken dispatcher: the run happened, whatever it left.
+                tracing::warn!(%key, %error, "unreadable ledger entry; the run counts as done");
+                Ok(Some(Entry {
+                    outcome: RunOutcome::Created,
+                    event_id: String::new(),
+                    objects: Vec::new(),
+                    at_ms: 0,
+                }))
+            }
+        }
+    }
+
+    /// Records that the run `key` is done.
+    pub async fn record(&self, key: &str, entry: &Entry) -> Result<(), LedgerError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let value = serde_json::to_vec(entry).map_err(|e| LedgerError(e.to_string()))?;
+        store
+            .put(key, value.into())
+            .await
+            .map_err(|e| LedgerError(e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
