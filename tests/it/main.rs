@@ -12,4 +12,5 @@ mod faults;
 mod hardening;
 mod interceptors;
 mod pipeline;
+mod reliability;
 mod support;

@@ -210,6 +210,13 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// The configuration directory every process of the stack reads.
+    pub fn config_dir(&self) -> &Path {
+        self._config.path()
+    }
+}
+
 /// Every event stored in the events stream, decoded, in stream order.
 pub async fn stored_envelopes(nats_url: &str) -> Vec<sluice_shared::event::Envelope> {
     let client = async_nats::connect(nats_url).await.expect("connect");

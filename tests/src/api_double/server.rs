@@ -166,6 +166,13 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
         return ApiError::too_large(MAX_BODY).into_response();
     };
 
+    if entry.name.is_none() && request.verb == super::request::Verb::Create {
+        // A create names its object in the body; record it so tests can follow an object's
+        // attempts.
+        entry.name = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|object| object["metadata"]["name"].as_str().map(str::to_owned));
+    }
     let plan = lock(&shared.faults).plan(request.verb, &request.resource);
     entry.faulted = !plan.delay.is_zero() || plan.outcome.is_some();
     recording.publish();
