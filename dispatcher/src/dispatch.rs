@@ -795,6 +795,87 @@ spec:
         assert!(error.to_string().contains("team-b"), "{error}");
     }
 
+    fn dispatcher(root: &std::path::Path) -> Dispatcher {
+        use crate::interceptor::webhook::{WebhookClient, WebhookSettings};
+        let catalogue = Arc::new(ArcSwap::from_pointee(load_str("c.yaml", CONFIG)));
+        let metrics =
+            DispatchMetrics::register(&mut prometheus_client::registry::Registry::default());
+        let interceptors = Interceptors::new(
+            WebhookClient::new(WebhookSettings::default()),
+            sluice_shared::cel::Limits::default(),
+        );
+        Dispatcher::new(
+            catalogue,
+            Sink::Dir(crate::sink::dir::DirSink::new(root.to_owned())),
+            metrics,
+            interceptors,
+            Ledger::disabled(),
+            DeadLetters::disabled(),
+        )
+    }
+
+    fn files(root: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join("team-a"))
+            .map(|dir| {
+                dir.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                    .filter(|name| !name.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_finds_its_objects_and_a_foreign_name_moves_the_run() {
+        let root = tempfile::tempdir().unwrap();
+        let dispatcher = dispatcher(root.path());
+        let mut meta = meta();
+        meta.idempotency_key = "team-a/github/delivery-1".into();
+        meta.triggers = vec!["build".into()];
+        let envelope = Envelope {
+            meta: meta.clone(),
+            body: Bytes::from_static(br#"{"after": "abc123"}"#),
+        };
+        // Occupy the name this run would take with an object that is not its own.
+        let catalogue = load_str("c.yaml", CONFIG);
+        let listener = catalogue.listener("team-a", "github").unwrap();
+        let body = serde_json::json!({"after": "abc123"});
+        let extensions = Map::new();
+        let ctx = EventContext {
+            body: &body,
+            headers: &meta.headers,
+            extensions: &extensions,
+            event_id: &meta.event_id,
+        };
+        let planned = render_trigger(listener, &listener.triggers[0], &meta, &ctx).unwrap();
+        let taken = planned[0]["metadata"]["name"].as_str().unwrap().to_owned();
+        let foreign = serde_json::json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": taken}});
+        crate::sink::dir::DirSink::new(root.path().to_owned())
+            .create(&foreign, "team-a")
+            .await
+            .unwrap();
+
+        let raw = envelope.encode();
+        for attempt in 1..=3 {
+            let delivery = Delivery {
+                envelope: &envelope,
+                raw: &raw,
+                attempt,
+                last: false,
+            };
+            assert_eq!(dispatcher.dispatch(delivery).await, Disposition::Done);
+        }
+        let files = files(root.path());
+        assert_eq!(files.len(), 2, "the foreign object and one run: {files:?}");
+        let ours = files
+            .iter()
+            .find(|f| **f != format!("pipelinerun-{taken}.yaml"))
+            .expect("the run under another name");
+        let text = std::fs::read_to_string(root.path().join("team-a").join(ours)).unwrap();
+        assert!(text.contains(idempotency::ANNOTATION), "{text}");
+    }
+
     #[test]
     fn a_missing_body_field_is_a_permanent_binding_error() {
         let catalogue = load_str("c.yaml", CONFIG);

@@ -20,15 +20,15 @@ const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const MAX_NAME: usize = 63;
 const SUFFIX: usize = 8;
 
-/// The event's key as ingest derived it (the `Nats-Msg-Id` digest), or its event ID for an
-/// event that has none.
+/// The event's key: the digest ingest publishes as `Nats-Msg-Id`, of its idempotency key (of
+/// its event ID for an event that has none).
 pub fn event_key(meta: &EventMeta) -> String {
     let source = if meta.idempotency_key.is_empty() {
         &meta.event_id
     } else {
         &meta.idempotency_key
     };
-    hex::encode(Sha256::digest(source.as_bytes()))
+    sluice_shared::event::message_id(source)
 }
 
 /// The key of one trigger's run for an event: the ledger's key, and the seed of `$(uid)`.

@@ -2,16 +2,20 @@
 //! limit layers) by `oneshot`, no socket: method, target, headers and body bytes.
 //!
 //! Events are stored in memory (the router takes any `Publish`), so the whole request path
-//! runs, publish included. The first line is `METHOD TARGET [FLAGS]`, flags separated by commas:
+//! runs, publish included. The store de-duplicates by message id as JetStream does, across
+//! inputs (remembering a bounded number of ids), so redeliveries are answered as duplicates. The first line is `METHOD TARGET [FLAGS]`, flags separated by commas:
 //! `fail` makes the store refuse, `chunk=N` sends the body in chunks of N bytes.
 //!
 //! Invariants: no panic; only documented statuses; every refusal is small JSON with a known
 //! `code` and echoes no secret; an event is stored only with a 202, for a configured
 //! listener, with the exact body, no credential header, only triggers of that listener, and a
-//! signature that verifies for every accepted trigger that has a secret.
+//! signature that verifies for every accepted trigger that has a secret; its message id is the
+//! digest of its idempotency key, which is scoped to its listener; a duplicate stores nothing
+//! and names, if any, the original's event id.
 
 #![no_main]
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use arc_swap::ArcSwap;
@@ -27,9 +31,9 @@ use sluice_fuzz::{Input, ROUTING_CONFIG, SECRET_A, SECRET_B, github_value_signs}
 use sluice_ingest::app::{AppState, router};
 use sluice_ingest::limits::LimitArgs;
 use sluice_ingest::metrics::IngestMetrics;
-use sluice_ingest::publish::{Publish, PublishError};
+use sluice_ingest::publish::{Publish, PublishError, Stored};
 use sluice_shared::catalogue::Catalogue;
-use sluice_shared::event::Envelope;
+use sluice_shared::event::{Envelope, EventMeta, message_id};
 use tower::ServiceExt;
 
 /// Bodies over this are refused with 413; small, so the fuzzer reaches the limit.
@@ -52,6 +56,7 @@ const CODES: &[&str] = &[
     "timestamp_invalid",
     "timestamp_outside_window",
     "queue_unavailable",
+    "queue_full",
     "overloaded",
 ];
 
@@ -64,22 +69,54 @@ const CREDENTIALS: &[&str] = &[
     "X-Hub-Signature-256",
 ];
 
-/// An in-memory event store that can be told to refuse.
+/// Message ids the store remembers before it forgets them all (a bounded duplicate window).
+const REMEMBERED_IDS: usize = 4096;
+
+/// An in-memory event store that can be told to refuse, and de-duplicates by message id.
 #[derive(Default)]
 struct MemoryStore {
     fail: Mutex<bool>,
-    stored: Mutex<Vec<(String, Bytes)>>,
+    /// This request's stored events: subject, message id, payload.
+    stored: Mutex<Vec<(String, String, Bytes)>>,
+    /// Message id → (sequence, metadata) of every event stored recently.
+    seen: Mutex<HashMap<String, (u64, EventMeta)>>,
+    sequence: Mutex<u64>,
 }
 
 impl Publish for MemoryStore {
-    fn publish(&self, subject: String, payload: Bytes) -> BoxFuture<'_, Result<u64, PublishError>> {
+    fn publish(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<Stored, PublishError>> {
         Box::pin(async move {
             if *self.fail.lock().expect("store lock") {
                 return Err(PublishError::Timeout(std::time::Duration::ZERO));
             }
-            let mut stored = self.stored.lock().expect("store lock");
-            stored.push((subject, payload));
-            Ok(stored.len() as u64)
+            let mut seen = self.seen.lock().expect("store lock");
+            if let Some((sequence, meta)) = seen.get(&message_id) {
+                return Ok(Stored::Duplicate {
+                    sequence: *sequence,
+                    original: Some(Box::new(meta.clone())),
+                });
+            }
+            let meta = Envelope::decode(payload.clone())
+                .expect("ingest publishes envelopes")
+                .meta;
+            let mut sequence = self.sequence.lock().expect("store lock");
+            *sequence += 1;
+            if seen.len() >= REMEMBERED_IDS {
+                seen.clear();
+            }
+            seen.insert(message_id.clone(), (*sequence, meta));
+            self.stored
+                .lock()
+                .expect("store lock")
+                .push((subject, message_id, payload));
+            Ok(Stored::New {
+                sequence: *sequence,
+            })
         })
     }
 }
@@ -200,10 +237,25 @@ fuzz_target!(|data: &[u8]| {
     let event_id = answer["eventID"].as_str().expect("202 has an eventID");
     assert_eq!(event_id.len(), 36, "eventID is a UUID");
     assert!(stored.len() <= 1, "one request stores at most one event");
-    for (subject, payload) in &stored {
+    if answer.get("duplicate").is_some() {
+        assert_eq!(answer["duplicate"], true, "duplicate is only ever true");
+        assert!(stored.is_empty(), "a duplicate is not stored again");
+    }
+    for (subject, stored_message_id, payload) in &stored {
         let envelope = Envelope::decode(payload.clone()).expect("a stored event decodes");
         let meta = &envelope.meta;
         assert_eq!(meta.event_id, event_id);
+        assert_eq!(
+            stored_message_id,
+            &message_id(&meta.idempotency_key),
+            "the message id is the digest of the idempotency key"
+        );
+        assert!(
+            meta.idempotency_key
+                .starts_with(&format!("{}/{}/", meta.namespace, meta.listener)),
+            "the idempotency key is scoped to its listener: {}",
+            meta.idempotency_key
+        );
         assert_eq!(answer["namespace"], meta.namespace.as_str());
         assert_eq!(answer["eventListener"], meta.listener.as_str());
         assert_eq!(

@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sluice_shared::catalogue::{Catalogue, Listener};
-use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION};
+use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id};
 use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
 use sluice_shared::ops::{ReadinessCheck, health_routes};
 use sluice_shared::subject::event_subject;
@@ -27,15 +27,21 @@ use crate::auth::{Admission, admit, is_credential_header};
 use crate::error::IngestError;
 use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
-use crate::publish::Publish;
+use crate::publish::{Publish, PublishError, Stored};
 
-/// Headers that identify one delivery, in order of preference, for the idempotency key.
-const DELIVERY_ID_HEADERS: &[&str] = &[
-    "x-github-delivery",
-    "x-gitlab-event-uuid",
-    "x-request-uuid",
-    "idempotency-key",
+/// Headers that carry a provider's delivery id on their own, in order of preference, with
+/// the tag that names them in the idempotency key.
+const DELIVERY_ID_HEADERS: &[(&str, &str)] = &[
+    ("x-github-delivery", "github"),
+    ("x-gitlab-event-uuid", "gitlab"),
+    // Bitbucket Cloud's id of one webhook request.
+    ("x-request-uuid", "bitbucket"),
 ];
+
+/// The longest delivery id kept verbatim in a key; longer ones (or ones with bytes that are
+/// not printable ASCII) are replaced by their SHA-256, so a key stays small and printable
+/// whatever a sender puts in the header.
+const MAX_VERBATIM_ID: usize = 128;
 
 /// What the request path needs.
 #[derive(Clone)]
@@ -72,7 +78,7 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
-/// Tekton Triggers' answer to an accepted webhook.
+/// Tekton Triggers' answer to an accepted webhook, plus `duplicate: true` for a redelivery.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Accepted<'a> {
@@ -80,8 +86,13 @@ struct Accepted<'a> {
     namespace: &'a str,
     #[serde(rename = "eventListenerUID")]
     event_listener_uid: &'a str,
-    #[serde(rename = "eventID")]
-    event_id: &'a str,
+    /// Absent only for a duplicate whose original could not be read back: an invented id
+    /// would name an event that does not exist.
+    #[serde(rename = "eventID", skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    /// Only sent (as `true`) when the event was already stored and is not stored again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
 }
 
 async fn receive(
@@ -165,7 +176,7 @@ async fn accept(
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
             let event_id = uuid::Uuid::new_v4().to_string();
-            return Ok((Outcome::Filtered, accepted(listener, &event_id)));
+            return Ok((Outcome::Filtered, accepted(listener, Some(&event_id))));
         }
     };
     let meta = EventMeta {
@@ -183,29 +194,62 @@ async fn accept(
             .unwrap_or_default(),
         headers: envelope_headers(listener, headers),
     };
-    tracing::Span::current().record("event_id", meta.event_id.as_str());
+    let message_id = message_id(&meta.idempotency_key);
     let envelope = Envelope { meta, body };
     let subject = event_subject(&listener.namespace, &listener.name);
-    state
+    let stored = state
         .publisher
-        .publish(subject, envelope.encode())
+        .publish(subject, message_id, envelope.encode())
         .await
-        .map_err(|error| {
-            tracing::warn!(error = %error, "publish failed");
-            IngestError::QueueUnavailable
+        .map_err(|error| match error {
+            PublishError::Full(_) => {
+                tracing::warn!(error = %error, "publish refused: the events stream is full");
+                IngestError::QueueFull
+            }
+            PublishError::Timeout(_) | PublishError::Refused(_) => {
+                tracing::warn!(error = %error, "publish failed");
+                IngestError::QueueUnavailable
+            }
         })?;
-    Ok((
-        Outcome::Accepted,
-        accepted(listener, &envelope.meta.event_id),
-    ))
+    let meta = &envelope.meta;
+    match stored {
+        Stored::New { .. } => {
+            tracing::Span::current().record("event_id", meta.event_id.as_str());
+            Ok((Outcome::Accepted, accepted(listener, Some(&meta.event_id))))
+        }
+        Stored::Duplicate { sequence, original } => {
+            // Equal message ids with different keys would be a SHA-256 collision; the check
+            // costs nothing and guarantees an answer never names another listener's event.
+            let original = original.filter(|o| o.idempotency_key == meta.idempotency_key);
+            let original_id = original.as_ref().map(|o| o.event_id.as_str());
+            if let Some(id) = original_id {
+                tracing::Span::current().record("event_id", id);
+            }
+            tracing::info!(
+                sequence,
+                original_event_id = original_id.unwrap_or("unknown"),
+                "duplicate delivery: already stored, not stored again"
+            );
+            Ok((Outcome::Duplicate, duplicate(listener, original_id)))
+        }
+    }
 }
 
-fn accepted(listener: &Listener, event_id: &str) -> Response {
+fn accepted(listener: &Listener, event_id: Option<&str>) -> Response {
+    answer(listener, event_id, false)
+}
+
+fn duplicate(listener: &Listener, original_event_id: Option<&str>) -> Response {
+    answer(listener, original_event_id, true)
+}
+
+fn answer(listener: &Listener, event_id: Option<&str>, duplicate: bool) -> Response {
     let body = Accepted {
         event_listener: &listener.name,
         namespace: &listener.namespace,
         event_listener_uid: &listener.uid,
         event_id,
+        duplicate,
     };
     (StatusCode::ACCEPTED, axum::Json(body)).into_response()
 }
@@ -260,14 +304,15 @@ fn envelope_headers(listener: &Listener, headers: &HeaderMap) -> Headers {
     out
 }
 
-/// The provider's delivery id when there is one, else a hash of the body; always scoped to
-/// the listener so two tenants can never collide.
+/// The key that identifies one delivery, so that a redelivery is recognised: always
+/// `<namespace>/<listener>/…`, so equal ids sent to two listeners (or tenants) never meet.
+///
+/// From the provider's delivery id when the request has one (see [`delivery_id`]), else
+/// `sha256:<hex>` of namespace, listener and body: an identical body posted again to the same
+/// listener is then the same delivery.
 fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> String {
     let scope = format!("{}/{}", listener.namespace, listener.name);
-    let delivery = DELIVERY_ID_HEADERS
-        .iter()
-        .find_map(|name| header_str(headers, name).filter(|v| !v.is_empty()));
-    match delivery {
+    match delivery_id(&scope, headers) {
         Some(id) => format!("{scope}/{id}"),
         None => {
             let digest = Sha256::new()
@@ -280,6 +325,71 @@ fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> Str
     }
 }
 
+/// A provider's id of this delivery, tagged with where it came from, in this order:
+///
+/// - `github:` `X-GitHub-Delivery`, `gitlab:` `X-Gitlab-Event-UUID`, `bitbucket:`
+///   `X-Request-UUID`;
+/// - `gitee:<X-Gitee-Timestamp>:<hex>`: Gitee has no delivery id; its timestamp with the
+///   token (which in signature mode signs that timestamp) identifies one. The token is a
+///   credential, so only a SHA-256 of it, salted with the scope, enters the key;
+/// - `cloudevents:`: `ce-source` and `ce-id` (unique together, by the CloudEvents spec),
+///   length-prefixed so that no two pairs read alike;
+/// - `key:` a generic `Idempotency-Key` header.
+///
+/// Ids that are long or not printable ASCII are replaced by `<tag>-sha256:<hex>` of their
+/// bytes. `None` when the request carries none of these.
+fn delivery_id(scope: &str, headers: &HeaderMap) -> Option<String> {
+    for (name, tag) in DELIVERY_ID_HEADERS {
+        if let Some(id) = header_bytes(headers, name) {
+            return Some(tagged(tag, id));
+        }
+    }
+    if let (Some(timestamp), Some(token)) = (
+        header_bytes(headers, "x-gitee-timestamp"),
+        header_bytes(headers, "x-gitee-token"),
+    ) {
+        let token_digest = Sha256::new()
+            .chain_update(scope.as_bytes())
+            .chain_update([0])
+            .chain_update(token)
+            .finalize();
+        let mut id = timestamp.to_vec();
+        id.push(b':');
+        id.extend_from_slice(hex::encode(token_digest).as_bytes());
+        return Some(tagged("gitee", &id));
+    }
+    if let (Some(source), Some(id)) = (
+        header_bytes(headers, "ce-source"),
+        header_bytes(headers, "ce-id"),
+    ) {
+        let mut pair = format!("{}:", source.len()).into_bytes();
+        pair.extend_from_slice(source);
+        pair.push(b':');
+        pair.extend_from_slice(id);
+        return Some(tagged("cloudevents", &pair));
+    }
+    header_bytes(headers, "idempotency-key").map(|key| tagged("key", key))
+}
+
+/// `<tag>:<id>` when `id` is short printable ASCII, else `<tag>-sha256:<hex of id>`; the two
+/// forms cannot be confused, since a tag never contains `-sha256`.
+fn tagged(tag: &str, id: &[u8]) -> String {
+    let printable = id.iter().all(|b| (0x20..0x7f).contains(b));
+    match std::str::from_utf8(id) {
+        Ok(text) if printable && id.len() <= MAX_VERBATIM_ID => format!("{tag}:{text}"),
+        _ => format!("{tag}-sha256:{}", hex::encode(Sha256::digest(id))),
+    }
+}
+
+/// A header's first value, surrounding whitespace trimmed, when it is not empty. Raw bytes,
+/// so that an id that is not valid UTF-8 still counts (as its hash).
+fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    headers
+        .get(name)
+        .map(|value| value.as_bytes().trim_ascii())
+        .filter(|value| !value.is_empty())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -288,7 +398,318 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use axum::http::{HeaderName, HeaderValue, Request};
+    use futures_util::future::BoxFuture;
+    use prometheus_client::registry::Registry;
+    use tower::ServiceExt;
+
     use super::*;
+
+    fn listener(namespace: &str, name: &str) -> Listener {
+        Listener {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: "uid".into(),
+            triggers: vec![],
+            skipped_triggers: 0,
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn key(pairs: &[(&str, &str)]) -> String {
+        idempotency_key(&listener("team-a", "hooks"), &headers(pairs), b"{}")
+    }
+
+    #[test]
+    fn keys_come_from_each_providers_delivery_id() {
+        assert_eq!(
+            key(&[("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")]),
+            "team-a/hooks/github:72d3162e-cc78-11e3-81ab-4c9367dc0958"
+        );
+        assert_eq!(
+            key(&[(
+                "X-Gitlab-Event-UUID",
+                "13792a34-cac6-4fda-95a8-c58e00a3954e"
+            )]),
+            "team-a/hooks/gitlab:13792a34-cac6-4fda-95a8-c58e00a3954e"
+        );
+        assert_eq!(
+            key(&[("X-Request-UUID", "b6e2d4c8-1f3a")]),
+            "team-a/hooks/bitbucket:b6e2d4c8-1f3a"
+        );
+        assert_eq!(
+            key(&[("ce-id", "A234-1234"), ("ce-source", "/mycontext")]),
+            "team-a/hooks/cloudevents:10:/mycontext:A234-1234"
+        );
+        assert_eq!(
+            key(&[("Idempotency-Key", "order-42")]),
+            "team-a/hooks/key:order-42"
+        );
+    }
+
+    #[test]
+    fn gitee_keys_use_the_timestamp_and_a_digest_of_the_token_never_the_token() {
+        let token = "s3cr3t-gitee-password";
+        let first = key(&[
+            ("X-Gitee-Timestamp", "1700000000000"),
+            ("X-Gitee-Token", token),
+        ]);
+        assert!(
+            first.starts_with("team-a/hooks/gitee:1700000000000:"),
+            "{first}"
+        );
+        assert!(!first.contains(token), "{first}");
+        assert_eq!(first.len(), "team-a/hooks/gitee:1700000000000:".len() + 64);
+        // A redelivery (same timestamp and token) has the same key; another delivery not.
+        assert_eq!(
+            first,
+            key(&[
+                ("X-Gitee-Timestamp", "1700000000000"),
+                ("X-Gitee-Token", token)
+            ])
+        );
+        assert_ne!(
+            first,
+            key(&[
+                ("X-Gitee-Timestamp", "1700000000001"),
+                ("X-Gitee-Token", token)
+            ])
+        );
+        assert_ne!(
+            first,
+            key(&[
+                ("X-Gitee-Timestamp", "1700000000000"),
+                ("X-Gitee-Token", "other")
+            ])
+        );
+        // The digest is salted with the scope: the same token elsewhere digests differently.
+        let elsewhere = idempotency_key(
+            &listener("team-b", "hooks"),
+            &headers(&[
+                ("X-Gitee-Timestamp", "1700000000000"),
+                ("X-Gitee-Token", token),
+            ]),
+            b"{}",
+        );
+        assert_ne!(first.rsplit(':').next(), elsewhere.rsplit(':').next());
+        // A timestamp alone is not a delivery id: the body hash is used.
+        assert!(key(&[("X-Gitee-Timestamp", "1700000000000")]).starts_with("team-a/hooks/sha256:"));
+    }
+
+    #[test]
+    fn provider_headers_win_over_the_generic_key_and_incomplete_pairs_are_ignored() {
+        assert_eq!(
+            key(&[("Idempotency-Key", "k"), ("X-GitHub-Delivery", "g")]),
+            "team-a/hooks/github:g"
+        );
+        assert_eq!(
+            key(&[("ce-id", "only-id"), ("Idempotency-Key", "k")]),
+            "team-a/hooks/key:k"
+        );
+        assert!(key(&[("X-GitHub-Delivery", "  ")]).starts_with("team-a/hooks/sha256:"));
+    }
+
+    #[test]
+    fn without_a_delivery_id_the_key_hashes_namespace_listener_and_body() {
+        let a = idempotency_key(
+            &listener("team-a", "hooks"),
+            &HeaderMap::new(),
+            b"{\"a\":1}",
+        );
+        let again = idempotency_key(
+            &listener("team-a", "hooks"),
+            &HeaderMap::new(),
+            b"{\"a\":1}",
+        );
+        let other_body = idempotency_key(
+            &listener("team-a", "hooks"),
+            &HeaderMap::new(),
+            b"{\"a\":2}",
+        );
+        assert_eq!(a, again);
+        assert_ne!(a, other_body);
+        assert!(a.starts_with("team-a/hooks/sha256:"), "{a}");
+        assert_eq!(a.len(), "team-a/hooks/sha256:".len() + 64);
+    }
+
+    #[test]
+    fn the_same_delivery_id_in_two_listeners_gives_two_keys() {
+        let delivery = headers(&[("X-GitHub-Delivery", "same-id")]);
+        let keys = [
+            idempotency_key(&listener("team-a", "github"), &delivery, b"{}"),
+            idempotency_key(&listener("team-a", "other"), &delivery, b"{}"),
+            idempotency_key(&listener("team-b", "github"), &delivery, b"{}"),
+        ];
+        assert_eq!(keys[0], "team-a/github/github:same-id");
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_ne!(message_id(&keys[0]), message_id(&keys[1]));
+    }
+
+    #[test]
+    fn long_or_odd_ids_are_hashed_and_never_confused_with_verbatim_ones() {
+        let long = "x".repeat(MAX_VERBATIM_ID + 1);
+        let hashed = key(&[("X-GitHub-Delivery", &long)]);
+        assert!(
+            hashed.starts_with("team-a/hooks/github-sha256:"),
+            "{hashed}"
+        );
+        assert_eq!(hashed.len(), "team-a/hooks/github-sha256:".len() + 64);
+        let mut odd = HeaderMap::new();
+        odd.insert(
+            "x-github-delivery",
+            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        let odd = idempotency_key(&listener("team-a", "hooks"), &odd, b"{}");
+        assert!(odd.starts_with("team-a/hooks/github-sha256:"), "{odd}");
+    }
+
+    /// Stores events in memory and de-duplicates them by message id, as JetStream does
+    /// within its duplicate window. `forget` drops the stored originals (as a purge would)
+    /// but keeps the ids.
+    #[derive(Default)]
+    struct MemoryPublisher {
+        by_id: Mutex<HashMap<String, u64>>,
+        events: Mutex<Vec<Bytes>>,
+        purged: Mutex<bool>,
+    }
+
+    impl Publish for MemoryPublisher {
+        fn publish(
+            &self,
+            _subject: String,
+            message_id: String,
+            payload: Bytes,
+        ) -> BoxFuture<'_, Result<Stored, PublishError>> {
+            Box::pin(async move {
+                let mut events = self.events.lock().unwrap();
+                let mut by_id = self.by_id.lock().unwrap();
+                if let Some(&sequence) = by_id.get(&message_id) {
+                    let original = if *self.purged.lock().unwrap() {
+                        None
+                    } else {
+                        let payload = events[(sequence - 1) as usize].clone();
+                        Some(Box::new(Envelope::decode(payload).unwrap().meta))
+                    };
+                    return Ok(Stored::Duplicate { sequence, original });
+                }
+                events.push(payload);
+                let sequence = events.len() as u64;
+                by_id.insert(message_id, sequence);
+                Ok(Stored::New { sequence })
+            })
+        }
+    }
+
+    const OPEN_LISTENER: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: run, namespace: team-a}
+spec:
+  resourcetemplates:
+    - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: run-}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: open, namespace: team-a, uid: open-uid}
+spec:
+  triggers:
+    - name: anyone
+      template: {ref: run}
+"#;
+
+    fn app(publisher: Arc<MemoryPublisher>) -> Router {
+        let catalogue = sluice_shared::config::load_str("test.yaml", OPEN_LISTENER);
+        assert!(catalogue.issues().is_empty(), "{:?}", catalogue.issues());
+        let state = AppState {
+            catalogue: Arc::new(ArcSwap::from_pointee(catalogue)),
+            publisher,
+            metrics: IngestMetrics::register(&mut Registry::default()),
+            max_body_bytes: 1024,
+        };
+        router(state, Arc::new(|| Ok(())), &LimitArgs::default())
+    }
+
+    async fn post_delivery(
+        app: &Router,
+        delivery: &str,
+        body: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let request = Request::post("/hooks/team-a/open")
+            .header("X-GitHub-Delivery", delivery)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_redelivery_is_answered_202_with_the_original_event_id_and_not_stored() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let app = app(publisher.clone());
+        let (status, first) = post_delivery(&app, "d-1", r#"{"n":1}"#).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(first.get("duplicate"), None, "{first}");
+        let event_id = first["eventID"].as_str().unwrap();
+        assert_eq!(event_id.len(), 36);
+
+        // GitHub redelivers the same delivery id (the body is the same; even if it were not).
+        let (status, again) = post_delivery(&app, "d-1", r#"{"n":1}"#).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(
+            again,
+            serde_json::json!({
+                "eventListener": "open",
+                "namespace": "team-a",
+                "eventListenerUID": "open-uid",
+                "eventID": event_id,
+                "duplicate": true,
+            })
+        );
+        assert_eq!(publisher.events.lock().unwrap().len(), 1);
+
+        let (_, other) = post_delivery(&app, "d-2", r#"{"n":1}"#).await;
+        assert_ne!(other["eventID"], event_id);
+        assert_eq!(publisher.events.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_whose_original_is_gone_gets_no_invented_event_id() {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let app = app(publisher.clone());
+        let (status, _) = post_delivery(&app, "d-1", "{}").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        *publisher.purged.lock().unwrap() = true;
+        let (status, again) = post_delivery(&app, "d-1", "{}").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(
+            again,
+            serde_json::json!({
+                "eventListener": "open",
+                "namespace": "team-a",
+                "eventListenerUID": "open-uid",
+                "duplicate": true,
+            })
+        );
+    }
 
     #[test]
     fn only_json_objects_are_accepted() {

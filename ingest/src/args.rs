@@ -15,6 +15,9 @@ pub struct Args {
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
 
+    #[command(flatten)]
+    pub shutdown: crate::server::ShutdownArgs,
+
     /// Address the webhook server listens on.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,

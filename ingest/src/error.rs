@@ -11,6 +11,15 @@ use serde::Serialize;
 use crate::auth::{AuthFailure, Refusal};
 use crate::metrics::Outcome;
 
+/// Seconds a sender is asked to wait when JetStream is unreachable or slow: outages of a
+/// NATS server (a restart, a leader election) are usually over within seconds.
+const QUEUE_UNAVAILABLE_RETRY_AFTER_SECS: &str = "5";
+
+/// Seconds a sender is asked to wait when the stream is full. With `limits` retention it
+/// frees room only as events age out or an operator raises the limits, so retrying sooner
+/// would only add load.
+const QUEUE_FULL_RETRY_AFTER_SECS: &str = "30";
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("no EventListener {namespace}/{listener}")]
@@ -34,6 +43,10 @@ pub enum IngestError {
     ListenerMisconfigured,
     #[error("the event queue is unavailable; retry later")]
     QueueUnavailable,
+    /// The events stream is at its configured limits and refuses new events; nothing stored
+    /// was dropped to make room.
+    #[error("the event queue is full; retry later")]
+    QueueFull,
 }
 
 #[derive(Serialize)]
@@ -52,7 +65,7 @@ impl IngestError {
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ListenerMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueUnavailable | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -66,6 +79,7 @@ impl IngestError {
             Self::Unauthorized(failure) => failure.code().as_str(),
             Self::ListenerMisconfigured => "listener_misconfigured",
             Self::QueueUnavailable => "queue_unavailable",
+            Self::QueueFull => "queue_full",
         }
     }
 
@@ -78,7 +92,7 @@ impl IngestError {
             }
             Self::Unauthorized(_) => Outcome::Unauthorized,
             Self::ListenerMisconfigured => Outcome::Misconfigured,
-            Self::QueueUnavailable => Outcome::Unavailable,
+            Self::QueueUnavailable | Self::QueueFull => Outcome::Unavailable,
         }
     }
 }
@@ -99,10 +113,15 @@ impl IntoResponse for IngestError {
             message: self.to_string(),
         };
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::QueueUnavailable) {
+        let retry_after = match self {
+            Self::QueueUnavailable => Some(QUEUE_UNAVAILABLE_RETRY_AFTER_SECS),
+            Self::QueueFull => Some(QUEUE_FULL_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
         }
         response
     }

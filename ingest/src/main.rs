@@ -39,7 +39,9 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = IngestMetrics::register(&mut registry);
-    let ready: ops::ReadinessCheck = Arc::new(move || stream.check());
+    // Unready from the first shutdown signal on, whatever NATS says.
+    let draining = ops::Draining::new();
+    let ready = draining.readiness(Arc::new(move || stream.check()));
 
     ops::serve(
         args.common.metrics_addr,
@@ -58,15 +60,22 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to bind {}", args.listen))?;
     tracing::info!(addr = %listener.local_addr()?, limits = ?args.limits, "webhook server listening");
-    server::serve(
+    let shutdown = server::Shutdown {
+        plan: args.shutdown.clone(),
+        draining,
+        signal: ops::termination_signal(),
+        again: ops::termination_signal(),
+    };
+    let stopped = server::serve(
         listener,
         router(state, ready, &args.limits),
         &args.limits,
         metrics,
-        ops::shutdown_signal(),
+        shutdown,
     )
-    .await
-    .context("webhook server failed")?;
-    tracing::info!("stopped");
+    .await;
+    // Cut-off requests got no answer, so their senders retry; that is not a failure of the
+    // shutdown, which is why both endings exit 0.
+    tracing::info!(?stopped, "stopped");
     Ok(())
 }

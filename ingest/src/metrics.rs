@@ -13,6 +13,9 @@ use prometheus_client::registry::Registry;
 pub enum Outcome {
     /// Stored in JetStream and answered 202.
     Accepted,
+    /// A redelivery of an event JetStream already holds (same idempotency key, within the
+    /// duplicate window): answered 202 with the original `eventID`, not stored again.
+    Duplicate,
     /// Authentic, but no trigger wanted it: answered 202, not queued.
     Filtered,
     BadRequest,
@@ -21,12 +24,13 @@ pub enum Outcome {
     Misconfigured,
     NotFound,
     TooLarge,
-    /// JetStream did not store it: answered 503.
+    /// JetStream did not store it (unreachable, slow, or the stream is full): answered 503.
     Unavailable,
 }
 
 sluice_shared::label_values!(Outcome {
     Accepted => "accepted",
+    Duplicate => "duplicate",
     Filtered => "filtered",
     BadRequest => "bad_request",
     Unauthorized => "unauthorized",

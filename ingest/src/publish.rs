@@ -1,20 +1,74 @@
 //! Durable publish: an event counts as accepted only once JetStream has acked it.
+//!
+//! Every event is published with a `Nats-Msg-Id` derived from its idempotency key
+//! ([`sluice_shared::event::message_id`]). A redelivery within the stream's duplicate window
+//! is then not stored again: JetStream acks it as a duplicate with the sequence of the event
+//! it already holds, and the publisher reads that event back so the sender can be told the
+//! `eventID` it was given the first time.
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use sluice_shared::event::{Envelope, EventMeta};
+use sluice_shared::jetstream::EVENTS_STREAM;
 use tracing::Instrument;
 
 use crate::metrics::IngestMetrics;
+
+/// JetStream error codes meaning that the stream (or the account, or the server's storage)
+/// is full, so the event was refused rather than stored: `10077` (the store refused the
+/// message: maximum messages or bytes exceeded under `discard: new`), `10047` (insufficient
+/// storage resources), `10023` (insufficient resources), `10002` (account resources
+/// exceeded). Classified by code; the texts are not a stable interface.
+const FULL_CODES: &[ErrorCode] = &[
+    ErrorCode(10077),
+    ErrorCode::STORAGE_RESOURCES_EXCEEDED,
+    ErrorCode::INSUFFICIENT_RESOURCES,
+    ErrorCode::ACCOUNT_RESOURCES_EXCEEDED,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("JetStream did not ack within {0:?}")]
     Timeout(Duration),
+    /// The stream is at its limits and refuses new events (`discard: new`): nothing stored
+    /// was dropped to make room.
+    #[error("the events stream is full")]
+    Full(#[source] jetstream::context::PublishError),
     #[error("JetStream refused the event")]
     Refused(#[source] jetstream::context::PublishError),
+}
+
+impl PublishError {
+    /// Sorts a failed publish by JetStream's error code.
+    pub fn classify(error: jetstream::context::PublishError) -> Self {
+        let code = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<jetstream::Error>())
+            .map(jetstream::Error::error_code);
+        match code {
+            Some(code) if FULL_CODES.contains(&code) => Self::Full(error),
+            _ => Self::Refused(error),
+        }
+    }
+}
+
+/// What JetStream did with a published event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Stored now, at this stream sequence.
+    New { sequence: u64 },
+    /// Not stored: the stream already holds an event with the same message id (the same
+    /// idempotency key) from within its duplicate window, at `sequence`.
+    Duplicate {
+        sequence: u64,
+        /// The stored event's metadata; `None` when it could not be read back (purged,
+        /// deleted, expired meanwhile, or not a Sluice event). Callers must not invent an
+        /// event id then.
+        original: Option<Box<EventMeta>>,
+    },
 }
 
 /// Where the request path stores an accepted event.
@@ -22,8 +76,15 @@ pub enum PublishError {
 /// [`Publisher`] (JetStream) in production. Router tests and the fuzz targets pass an
 /// in-memory store, so the whole request path runs without a NATS server.
 pub trait Publish: Send + Sync + 'static {
-    /// Stores `payload` under `subject`; resolves with its stream sequence once it is durable.
-    fn publish(&self, subject: String, payload: Bytes) -> BoxFuture<'_, Result<u64, PublishError>>;
+    /// Stores `payload` (an encoded [`Envelope`]) under `subject` unless an event with the
+    /// same `message_id` ([`sluice_shared::event::message_id`] of its idempotency key) is
+    /// already stored; resolves once the answer is durable.
+    fn publish(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<Stored, PublishError>>;
 }
 
 /// Publishes events to JetStream and waits for their acks, bounded by a timeout.
@@ -43,30 +104,83 @@ impl Publisher {
         }
     }
 
-    async fn publish_and_wait(&self, subject: String, payload: Bytes) -> Result<u64, PublishError> {
+    async fn publish_and_wait(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Bytes,
+    ) -> Result<Stored, PublishError> {
         let span = tracing::info_span!("publish", %subject, sequence = tracing::field::Empty);
         let started = Instant::now();
+        let message = PublishMessage::build()
+            .payload(payload)
+            .message_id(&message_id);
         let result = tokio::time::timeout(self.timeout, async {
-            self.js.publish(subject, payload).await?.await
+            self.js.send_publish(subject, message).await?.await
         })
         .instrument(span.clone())
         .await;
         let result = match result {
-            Ok(Ok(ack)) => Ok(ack.sequence),
-            Ok(Err(error)) => Err(PublishError::Refused(error)),
+            Ok(Ok(ack)) => Ok(ack),
+            Ok(Err(error)) => Err(PublishError::classify(error)),
             Err(_) => Err(PublishError::Timeout(self.timeout)),
         };
         self.metrics
             .publish_ack(started.elapsed().as_secs_f64(), result.is_ok());
-        if let Ok(sequence) = &result {
-            span.record("sequence", sequence);
+        let ack = result?;
+        span.record("sequence", ack.sequence);
+        if !ack.duplicate {
+            return Ok(Stored::New {
+                sequence: ack.sequence,
+            });
         }
+        let original = self
+            .original(ack.sequence)
+            .instrument(span)
+            .await
+            .map(Box::new);
+        Ok(Stored::Duplicate {
+            sequence: ack.sequence,
+            original,
+        })
+    }
+
+    /// The metadata of the event stored at `sequence`, or `None` (logged) when it cannot be
+    /// read. The event is safely stored either way, so this never fails the request.
+    async fn original(&self, sequence: u64) -> Option<EventMeta> {
+        let read = async {
+            let stream = self
+                .js
+                .get_stream_no_info(EVENTS_STREAM)
+                .await
+                .map_err(|e| e.to_string())?;
+            let message = stream
+                .get_raw_message(sequence)
+                .await
+                .map_err(|e| e.to_string())?;
+            Envelope::decode(message.payload)
+                .map(|envelope| envelope.meta)
+                .map_err(|e| e.to_string())
+        };
+        let result = match tokio::time::timeout(self.timeout, read).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        };
         result
+            .inspect_err(|error| {
+                tracing::warn!(sequence, %error, "duplicate delivery: the original event could not be read back, answering without its eventID");
+            })
+            .ok()
     }
 }
 
 impl Publish for Publisher {
-    fn publish(&self, subject: String, payload: Bytes) -> BoxFuture<'_, Result<u64, PublishError>> {
-        Box::pin(self.publish_and_wait(subject, payload))
+    fn publish(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<Stored, PublishError>> {
+        Box::pin(self.publish_and_wait(subject, message_id, payload))
     }
 }

@@ -40,6 +40,21 @@ pub struct CommonArgs {
     /// Copies of the events stream kept by the NATS cluster (3 in production).
     #[arg(long, env = "SLUICE_STREAM_REPLICAS", default_value_t = 1)]
     pub stream_replicas: usize,
+
+    /// How long the events stream remembers a delivery's id: the same webhook sent again
+    /// within it is answered as a duplicate and not stored twice. At most the max age.
+    #[arg(long, env = "SLUICE_STREAM_DUPLICATE_WINDOW", default_value = "2m", value_parser = parse_duration)]
+    pub stream_duplicate_window: Duration,
+
+    /// Bytes the events stream may hold (e.g. `10GiB`); when full, new webhooks are refused
+    /// with 503 and nothing stored is dropped. Unlimited when not set.
+    #[arg(long, env = "SLUICE_STREAM_MAX_BYTES", value_parser = parse_size)]
+    pub stream_max_bytes: Option<u64>,
+
+    /// Events the events stream may hold; when full, new webhooks are refused with 503 and
+    /// nothing stored is dropped. Unlimited when not set.
+    #[arg(long, env = "SLUICE_STREAM_MAX_MESSAGES", value_parser = parse_count)]
+    pub stream_max_messages: Option<u64>,
 }
 
 impl CommonArgs {
@@ -75,6 +90,9 @@ impl CommonArgs {
         crate::jetstream::StreamSettings {
             max_age: self.stream_max_age,
             replicas: self.stream_replicas,
+            duplicate_window: self.stream_duplicate_window,
+            max_bytes: self.stream_max_bytes,
+            max_messages: self.stream_max_messages,
         }
     }
 }
@@ -138,6 +156,50 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is too large"))
 }
 
+/// Parses a positive count that JetStream can hold (at most `i64::MAX`).
+fn parse_count(text: &str) -> Result<u64, String> {
+    let count: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    check_limit(text, count)
+}
+
+/// Parses a byte size: a whole number, optionally followed by `KiB`, `MiB`, `GiB` or `TiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => return Err(format!("`{other}` is not a unit; use KiB, MiB, GiB or TiB")),
+    };
+    let bytes = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    check_limit(text, bytes)
+}
+
+/// A limit of 0 would read as "unlimited" to JetStream; leaving the flag out says that.
+fn check_limit(text: &str, value: u64) -> Result<u64, String> {
+    if value == 0 {
+        return Err("must be at least 1; leave the flag out for no limit".to_owned());
+    }
+    if i64::try_from(value).is_err() {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +211,51 @@ mod tests {
         assert!(parse_duration("7").unwrap_err().contains("no unit"));
         assert!(parse_duration("7w").unwrap_err().contains("not a unit"));
         assert!(parse_duration("99999999999999999d").is_err());
+    }
+
+    #[test]
+    fn sizes_and_counts_parse_and_refuse_zero() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 MiB"), Ok(2 << 20));
+        assert!(parse_size("0").unwrap_err().contains("at least 1"));
+        assert!(parse_size("5GB").unwrap_err().contains("not a unit"));
+        assert!(parse_size("99999999TiB").unwrap_err().contains("too large"));
+        assert_eq!(parse_count("5"), Ok(5));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-1").is_err());
+        assert!(parse_count(&u64::MAX.to_string()).is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    #[test]
+    fn stream_flags_default_to_a_two_minute_window_and_no_limits() {
+        use clap::Parser;
+        let flags = Flags::try_parse_from(["x", "--config-dir", "/c"]).unwrap();
+        let settings = flags.common.stream_settings();
+        assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+        assert_eq!(settings.max_bytes, None);
+        assert_eq!(settings.max_messages, None);
+        let flags = Flags::try_parse_from([
+            "x",
+            "--config-dir",
+            "/c",
+            "--stream-max-messages",
+            "5",
+            "--stream-max-bytes",
+            "1MiB",
+            "--stream-duplicate-window",
+            "10m",
+        ])
+        .unwrap();
+        let settings = flags.common.stream_settings();
+        assert_eq!(settings.max_messages, Some(5));
+        assert_eq!(settings.max_bytes, Some(1 << 20));
+        assert_eq!(settings.duplicate_window, Duration::from_secs(600));
     }
 }

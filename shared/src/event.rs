@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use std::fmt::Write as _;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Version of the envelope's layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -95,6 +98,23 @@ impl Envelope {
             body: message.slice(newline + 1..),
         })
     }
+}
+
+/// The `Nats-Msg-Id` of an event: the lowercase hex SHA-256 of its idempotency key (64
+/// characters).
+///
+/// Ingest publishes with it, so JetStream drops a redelivery within the stream's duplicate
+/// window; the dispatcher's ledger keys its long-window entries by the same digest. A digest
+/// rather than the key itself keeps the header short and free of whatever bytes a provider's
+/// delivery id holds. Both sides must agree, so the definition never changes.
+pub fn message_id(idempotency_key: &str) -> String {
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        // Writing into a String cannot fail.
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
 }
 
 /// Request headers keyed by their canonical name (`X-Github-Event`, as Go's
@@ -228,6 +248,21 @@ mod tests {
         let back = Envelope::decode(env.encode()).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.body, body);
+    }
+
+    #[test]
+    fn message_ids_are_the_hex_sha256_of_the_key() {
+        // `printf 'team-a/github/github:abc' | sha256sum`
+        let id = message_id("team-a/github/github:abc");
+        assert_eq!(
+            id,
+            "94a4fd1076951e27adc8488ed14149aeac3172710d219929b11220e5fee6f8fc"
+        );
+        assert_eq!(
+            message_id(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_ne!(id, message_id("team-a/github/github:abd"));
     }
 
     #[test]

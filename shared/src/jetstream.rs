@@ -1,7 +1,7 @@
 //! NATS connection and JetStream stream setup shared by every binary.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
@@ -25,15 +25,32 @@ pub enum Error {
         #[source]
         source: jetstream::context::CreateStreamError,
     },
+    #[error("failed to look up JetStream stream {stream} after updating it")]
+    Lookup {
+        stream: String,
+        #[source]
+        source: jetstream::context::GetStreamError,
+    },
 }
 
+/// JetStream's default duplicate window, also Sluice's default.
+pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
 /// How the events stream is kept.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
     /// How long an event is kept at most.
     pub max_age: Duration,
     /// Copies kept by the NATS cluster (1 for a single server, 3 in production).
     pub replicas: usize,
+    /// How long JetStream remembers a `Nats-Msg-Id`: a redelivered webhook within it is
+    /// answered as a duplicate instead of being stored twice. Capped at `max_age` (JetStream
+    /// refuses a window longer than the stream keeps messages).
+    pub duplicate_window: Duration,
+    /// Bytes the stream may hold; `None` is unlimited. Full → new events are refused.
+    pub max_bytes: Option<u64>,
+    /// Events the stream may hold; `None` is unlimited. Full → new events are refused.
+    pub max_messages: Option<u64>,
 }
 
 impl Default for StreamSettings {
@@ -41,6 +58,9 @@ impl Default for StreamSettings {
         Self {
             max_age: Duration::from_secs(7 * 24 * 3600),
             replicas: 1,
+            duplicate_window: DEFAULT_DUPLICATE_WINDOW,
+            max_bytes: None,
+            max_messages: None,
         }
     }
 }
@@ -56,9 +76,195 @@ impl StreamSettings {
             discard: stream::DiscardPolicy::New,
             max_age: self.max_age,
             num_replicas: self.replicas,
+            duplicate_window: self.effective_duplicate_window(),
+            max_bytes: limit(self.max_bytes),
+            max_messages: limit(self.max_messages),
             ..Default::default()
         }
     }
+
+    /// The duplicate window JetStream will accept: never longer than `max_age` (0 = forever).
+    fn effective_duplicate_window(&self) -> Duration {
+        if self.max_age.is_zero() {
+            self.duplicate_window
+        } else {
+            self.duplicate_window.min(self.max_age)
+        }
+    }
+}
+
+/// JetStream's encoding of a limit: -1 for none.
+fn limit(value: Option<u64>) -> i64 {
+    value.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// A limit as JetStream reports it, where 0 and -1 both mean none.
+fn describe_limit(value: i64) -> String {
+    if value <= 0 {
+        "unlimited".to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// One setting of the existing stream that differs from the configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamChange {
+    pub field: &'static str,
+    pub from: String,
+    pub to: String,
+}
+
+impl std::fmt::Display for StreamChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.field, self.from, self.to)
+    }
+}
+
+/// The settings Sluice owns that differ between the stream as it is (`current`) and as
+/// configured (`wanted`), and `current` with them set to the configured values. Limits are
+/// compared as JetStream means them (0 and -1 are both "unlimited", 0 replicas is 1), so an
+/// unchanged stream is never updated. Everything else (storage, retention, consumers' state)
+/// is left as it is: storage cannot change in place, and the rest is not Sluice's to decide.
+fn reconcile(
+    current: &stream::Config,
+    wanted: &stream::Config,
+) -> (Vec<StreamChange>, stream::Config) {
+    let mut changes = Vec::new();
+    let mut updated = current.clone();
+    let mut note = |field, from: String, to: String| {
+        changes.push(StreamChange { field, from, to });
+    };
+    if current.max_age != wanted.max_age {
+        note(
+            "max_age",
+            format!("{:?}", current.max_age),
+            format!("{:?}", wanted.max_age),
+        );
+        updated.max_age = wanted.max_age;
+    }
+    // 0 asks JetStream for its default window, which is what it then reports.
+    if !wanted.duplicate_window.is_zero() && current.duplicate_window != wanted.duplicate_window {
+        note(
+            "duplicate_window",
+            format!("{:?}", current.duplicate_window),
+            format!("{:?}", wanted.duplicate_window),
+        );
+        updated.duplicate_window = wanted.duplicate_window;
+    }
+    if current.max_bytes.max(0) != wanted.max_bytes.max(0) {
+        note(
+            "max_bytes",
+            describe_limit(current.max_bytes),
+            describe_limit(wanted.max_bytes),
+        );
+        updated.max_bytes = wanted.max_bytes;
+    }
+    if current.max_messages.max(0) != wanted.max_messages.max(0) {
+        note(
+            "max_messages",
+            describe_limit(current.max_messages),
+            describe_limit(wanted.max_messages),
+        );
+        updated.max_messages = wanted.max_messages;
+    }
+    if current.discard != wanted.discard {
+        note(
+            "discard",
+            format!("{:?}", current.discard),
+            format!("{:?}", wanted.discard),
+        );
+        updated.discard = wanted.discard;
+    }
+    if current.num_replicas.max(1) != wanted.num_replicas.max(1) {
+        note(
+            "replicas",
+            current.num_replicas.max(1).to_string(),
+            wanted.num_replicas.max(1).to_string(),
+        );
+        updated.num_replicas = wanted.num_replicas;
+    }
+    if current.subjects != wanted.subjects {
+        note(
+            "subjects",
+            current.subjects.join(","),
+            wanted.subjects.join(","),
+        );
+        updated.subjects = wanted.subjects.clone();
+    }
+    (changes, updated)
+}
+
+/// What [`reconcile_events_stream`] found and did.
+#[derive(Debug)]
+pub struct Reconciled {
+    pub stream: stream::Stream,
+    /// Settings that differed from the configured ones. Applied unless `update_error` is set.
+    pub changes: Vec<StreamChange>,
+    /// Why JetStream refused to apply `changes` (e.g. 3 replicas on a single server). The
+    /// stream still works with its old settings, so this is reported, not fatal: a mistyped
+    /// flag must not take every replica out of service.
+    pub update_error: Option<String>,
+}
+
+/// Creates the events stream if it does not exist; if it exists with other limits, max age,
+/// duplicate window, discard policy, replicas or subjects than configured, updates it to the
+/// configured ones. Storage is never changed (JetStream cannot do it in place).
+pub async fn reconcile_events_stream(
+    js: &jetstream::Context,
+    settings: &StreamSettings,
+) -> Result<Reconciled, Error> {
+    let wanted = settings.config();
+    let stream = js
+        .get_or_create_stream(wanted.clone())
+        .await
+        .map_err(|source| Error::Stream {
+            stream: EVENTS_STREAM.to_owned(),
+            source,
+        })?;
+    let (changes, updated) = reconcile(&stream.cached_info().config, &wanted);
+    if changes.is_empty() {
+        return Ok(Reconciled {
+            stream,
+            changes,
+            update_error: None,
+        });
+    }
+    if let Err(error) = js.update_stream(&updated).await {
+        return Ok(Reconciled {
+            stream,
+            changes,
+            update_error: Some(error.to_string()),
+        });
+    }
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|source| Error::Lookup {
+            stream: EVENTS_STREAM.to_owned(),
+            source,
+        })?;
+    Ok(Reconciled {
+        stream,
+        changes,
+        update_error: None,
+    })
+}
+
+fn log_changes(reconciled: &Reconciled) {
+    if reconciled.changes.is_empty() || reconciled.update_error.is_some() {
+        return;
+    }
+    let changes = describe_changes(&reconciled.changes);
+    tracing::info!(stream = EVENTS_STREAM, %changes, "events stream updated to the configured settings");
+}
+
+fn describe_changes(changes: &[StreamChange]) -> String {
+    changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Connects to NATS, retrying the first connection and reconnecting forever, with reconnect
@@ -94,17 +300,19 @@ pub fn context(client: async_nats::Client, timeout: Duration) -> jetstream::Cont
         .build(client)
 }
 
-/// Creates the events stream if it does not exist and returns it.
+/// Creates the events stream if it does not exist, brings an existing one to the configured
+/// settings (see [`reconcile_events_stream`]), logs what changed, and returns it.
 pub async fn ensure_events_stream(
     js: &jetstream::Context,
     settings: &StreamSettings,
 ) -> Result<stream::Stream, Error> {
-    js.get_or_create_stream(settings.config())
-        .await
-        .map_err(|source| Error::Stream {
-            stream: EVENTS_STREAM.to_owned(),
-            source,
-        })
+    let reconciled = reconcile_events_stream(js, settings).await?;
+    log_changes(&reconciled);
+    if let Some(error) = &reconciled.update_error {
+        let changes = describe_changes(&reconciled.changes);
+        tracing::warn!(stream = EVENTS_STREAM, %changes, %error, "events stream kept its old settings: JetStream refused the configured ones");
+    }
+    Ok(reconciled.stream)
 }
 
 /// Tracks whether the NATS connection is up and the events stream exists, re-creating the
@@ -113,6 +321,9 @@ pub async fn ensure_events_stream(
 pub struct StreamHealth {
     client: async_nats::Client,
     stream_ok: AtomicBool,
+    /// The last refused update, so that a setting JetStream keeps refusing is logged once,
+    /// not every second.
+    refused_update: Mutex<Option<String>>,
 }
 
 impl StreamHealth {
@@ -126,6 +337,7 @@ impl StreamHealth {
         let health = Arc::new(Self {
             client,
             stream_ok: AtomicBool::new(false),
+            refused_update: Mutex::new(None),
         });
         health.refresh(&js, &settings).await;
         let watcher = health.clone();
@@ -142,8 +354,12 @@ impl StreamHealth {
 
     async fn refresh(&self, js: &jetstream::Context, settings: &StreamSettings) {
         let ok = if self.connected() {
-            match ensure_events_stream(js, settings).await {
-                Ok(_) => true,
+            match reconcile_events_stream(js, settings).await {
+                Ok(reconciled) => {
+                    log_changes(&reconciled);
+                    self.note_refused_update(&reconciled);
+                    true
+                }
                 Err(error) => {
                     tracing::warn!(error = %error, "events stream unavailable");
                     false
@@ -153,6 +369,23 @@ impl StreamHealth {
             false
         };
         self.stream_ok.store(ok, Ordering::Relaxed);
+    }
+
+    fn note_refused_update(&self, reconciled: &Reconciled) {
+        let refused = reconciled
+            .update_error
+            .as_ref()
+            .map(|error| format!("{} ({error})", describe_changes(&reconciled.changes)));
+        let mut last = self
+            .refused_update
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *last != refused {
+            if let Some(refused) = &refused {
+                tracing::warn!(stream = EVENTS_STREAM, update = %refused, "events stream kept its old settings: JetStream refused the configured ones");
+            }
+            *last = refused;
+        }
     }
 
     pub fn connected(&self) -> bool {
@@ -168,5 +401,69 @@ impl StreamHealth {
             return Err(format!("JetStream stream {EVENTS_STREAM} is not available"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_with_the_configured_settings_is_left_alone() {
+        let wanted = StreamSettings::default().config();
+        // JetStream reports "no limit" as -1 whatever was asked.
+        let mut current = wanted.clone();
+        current.max_bytes = 0;
+        current.max_messages = -1;
+        current.num_replicas = 0;
+        let (changes, _) = reconcile(&current, &wanted);
+        assert!(changes.is_empty(), "{changes:?}");
+    }
+
+    #[test]
+    fn other_limits_are_updated_and_named() {
+        let wanted = StreamSettings {
+            max_messages: Some(5),
+            max_bytes: Some(1 << 20),
+            duplicate_window: Duration::from_secs(600),
+            ..StreamSettings::default()
+        }
+        .config();
+        let mut current = StreamSettings::default().config();
+        current.discard = stream::DiscardPolicy::Old;
+        current.description = Some("kept".to_owned());
+        let (changes, updated) = reconcile(&current, &wanted);
+        let fields: Vec<_> = changes.iter().map(|c| c.field).collect();
+        assert_eq!(
+            fields,
+            ["duplicate_window", "max_bytes", "max_messages", "discard"]
+        );
+        assert_eq!(changes[2].to_string(), "max_messages: unlimited -> 5");
+        assert_eq!(updated.max_messages, 5);
+        assert_eq!(updated.max_bytes, 1 << 20);
+        assert_eq!(updated.duplicate_window, Duration::from_secs(600));
+        assert_eq!(updated.discard, stream::DiscardPolicy::New);
+        assert_eq!(updated.description.as_deref(), Some("kept"));
+    }
+
+    #[test]
+    fn the_duplicate_window_never_exceeds_max_age() {
+        let settings = StreamSettings {
+            max_age: Duration::from_secs(60),
+            ..StreamSettings::default()
+        };
+        assert_eq!(settings.config().duplicate_window, Duration::from_secs(60));
+        let forever = StreamSettings {
+            max_age: Duration::ZERO,
+            ..StreamSettings::default()
+        };
+        assert_eq!(forever.config().duplicate_window, DEFAULT_DUPLICATE_WINDOW);
+    }
+
+    #[test]
+    fn unlimited_is_minus_one() {
+        assert_eq!(limit(None), -1);
+        assert_eq!(limit(Some(5)), 5);
+        assert_eq!(limit(Some(u64::MAX)), i64::MAX);
     }
 }

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -13,6 +14,38 @@ use prometheus_client::registry::Registry;
 
 /// Decides readiness: `Ok` when ready, else the reason it is not.
 pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Set once a process starts shutting down. From then on its readiness fails, so load
+/// balancers and Kubernetes endpoints stop sending it traffic while it finishes what it has.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the process as shutting down; it never becomes ready again.
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// `check`, except that it fails with "shutting down" once draining has started.
+    pub fn readiness(&self, check: ReadinessCheck) -> ReadinessCheck {
+        let draining = self.clone();
+        Arc::new(move || {
+            if draining.is_draining() {
+                Err("shutting down".to_owned())
+            } else {
+                check()
+            }
+        })
+    }
+}
 
 #[derive(Clone)]
 struct OpsState {
@@ -84,6 +117,13 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
+    termination_signal().await;
+    tracing::info!("shutting down");
+}
+
+/// Resolves on the next SIGTERM or SIGINT (Ctrl-C) delivered after its first poll; logs
+/// nothing, so callers can wait for a second signal during shutdown.
+pub async fn termination_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
@@ -96,5 +136,20 @@ pub async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draining_fails_readiness_whatever_the_check_says() {
+        let draining = Draining::new();
+        let ready = draining.readiness(Arc::new(|| Ok(())));
+        assert_eq!(ready(), Ok(()));
+        draining.start();
+        assert_eq!(ready(), Err("shutting down".to_owned()));
+        let not_ready = draining.readiness(Arc::new(|| Err("no NATS".to_owned())));
+        assert_eq!(not_ready(), Err("shutting down".to_owned()));
+    }
 }

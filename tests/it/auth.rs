@@ -323,6 +323,8 @@ async fn bitbucket_signatures_are_verified_at_the_edge() {
             body,
             &[
                 h("X-Event-Key", key),
+                // Two deliveries of one body: each has its own request UUID.
+                h("X-Request-UUID", key),
                 h("X-Hub-Signature", sign(SECRET, body)),
             ],
         )

@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod faults;
 mod hardening;
+mod ingest_reliability;
 mod interceptors;
 mod pipeline;
 mod reliability;

@@ -591,3 +591,95 @@ async fn a_permanent_failure_is_dead_lettered_then_replayed_once_after_the_fix()
     assert_eq!(letters.as_array().map(Vec::len), Some(0));
     eprintln!("figures: dead letter: letters=1 replays=1 runs_after_replay=2 duplicates=0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_a_partial_create_creates_only_what_is_missing() {
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: github, namespace: team-a}}
+stringData: {{token: {SECRET}}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: github, namespace: team-a}}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: pair
+      bindings: [{{name: revision, value: $(body.head_commit.id)}}]
+      template:
+        spec:
+          params: [{{name: revision}}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: first-}}
+              spec: {{params: [{{name: revision, value: $(tt.params.revision)}}]}}
+            - apiVersion: tekton.dev/v1
+              kind: TaskRun
+              metadata: {{name: second-$(uid)}}
+              spec: {{params: [{{name: revision, value: $(tt.params.revision)}}]}}
+"#
+    );
+    let config = ConfigDir::new().file("pair.yaml", &yaml);
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(SA, &["create"], "tekton.dev", "*", "team-a");
+            // The second object's first create fails; the first object's succeeds.
+            api.inject(
+                FaultRule::fail(Failure::InternalError)
+                    .on(Verb::Create)
+                    .resource("taskruns")
+                    .times(1),
+            );
+        },
+        &[],
+    )
+    .await;
+    let api = &stack.api;
+    let client = reqwest::Client::new();
+    let body = push_body("pair");
+    let signature = github_signature(SECRET, &body);
+    let (status, answer) = post(
+        &client,
+        &stack.ingest.hook_url("team-a", "github"),
+        &body,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-Hub-Signature-256", &signature),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let both = eventually(Duration::from_secs(20), || async {
+        api.object_count("tekton.dev", "taskruns", "team-a") == 1
+    })
+    .await;
+    assert!(both, "{}", stack.dispatcher.process.logs());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(api.object_count("tekton.dev", "pipelineruns", "team-a"), 1);
+    let first: Vec<Option<u16>> = api
+        .requests_for(Verb::Create, "pipelineruns")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        first,
+        [Some(201), Some(409)],
+        "the retry found the first object by its name and key"
+    );
+    let second: Vec<Option<u16>> = api
+        .requests_for(Verb::Create, "taskruns")
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(second, [Some(500), Some(201)]);
+    let runs = api.objects("tekton.dev", "pipelineruns", "team-a");
+    let tasks = api.objects("tekton.dev", "taskruns", "team-a");
+    let key = |o: &Value| o["metadata"]["annotations"]["sluice.dev/idempotency-key"].clone();
+    assert_ne!(key(&runs[0]), Value::Null);
+    assert_ne!(key(&runs[0]), key(&tasks[0]), "each object has its own key");
+}

@@ -137,6 +137,33 @@ impl Process {
         false
     }
 
+    /// Sends SIGTERM and returns at once, so a test can watch the shutdown while it happens.
+    pub fn send_terminate(&self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit (polling, without blocking the async
+    /// runtime) and returns its exit status; `None` if it is still running (or was already
+    /// reaped by another call).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Starts the process again with the same flags (after `kill9` or `terminate`).
     pub fn restart(&mut self) {
         self.kill9();

@@ -66,12 +66,8 @@ impl KubeSink {
         name: &str,
     ) -> Result<Option<Value>, SinkError> {
         let resource = api_resource(object)?;
-        let url = format!(
-            "{}/{name}",
-            DynamicObject::url_path(&resource, Some(namespace))
-        );
-        let request = Request::new(url)
-            .get("", &GetParams::default())
+        let request = Request::new(DynamicObject::url_path(&resource, Some(namespace)))
+            .get(name, &GetParams::default())
             .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
         let answer = tokio::time::timeout(self.timeout, self.client.request::<Value>(request))
             .await
