@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use sluice_shared::event::Envelope;
 use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
 use sluice_shared::subject::EVENTS_WILDCARD;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::dispatch::{Delivery, Dispatcher, Disposition};
 
@@ -56,14 +57,23 @@ impl ConsumeSettings {
     }
 }
 
+/// How long one pull request waits for events when fewer arrive than it asked for.
+const PULL_EXPIRY: Duration = Duration::from_millis(500);
+
 /// Consumes until `shutdown` turns true: then pulls no more, lets in-flight events finish
 /// within `shutdown_timeout`, and hands the rest back to the stream.
+///
+/// Events are pulled in requests of at most as many events as there are free slots, each
+/// handed to a task as it arrives, so nothing waits unprocessed in this replica's buffer:
+/// at shutdown every event it holds is either finished or handed back at once, never left
+/// for JetStream to redeliver after ack-wait.
 pub async fn run(
     js: jetstream::Context,
     dispatcher: Arc<Dispatcher>,
     settings: ConsumeSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let settings = Arc::new(settings);
     let (abort_tx, abort) = watch::channel(false);
     let mut deadline = shutdown.clone();
     let timeout = settings.shutdown_timeout;
@@ -73,51 +83,85 @@ pub async fn run(
             let _ = abort_tx.send(true);
         }
     });
-    while !*shutdown.borrow() {
-        let consumer = match bind(&js, &settings).await {
-            Ok(consumer) => consumer,
-            Err(error) => {
-                tracing::warn!(%error, "cannot bind the events consumer; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.wait_for(|stop| *stop) => break,
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut consumer = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let bound = match &consumer {
+            Some(bound) => bound,
+            None => match bind(&js, &settings).await {
+                Ok(bound) => {
+                    tracing::info!(consumer = %settings.consumer, "consuming events");
+                    consumer.insert(bound)
                 }
-            }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot bind the events consumer; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    }
+                }
+            },
         };
-        // Fetch no more than can be worked on, so that little waits unacknowledged in this
-        // replica's buffer when it stops.
-        let messages = match consumer
-            .stream()
-            .max_messages_per_batch(settings.concurrency.max(1))
+        // Wait for a free slot, then ask for as many events as there are free slots.
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let free = 1 + slots.available_permits();
+        let batch = bound
+            .batch()
+            .max_messages(free)
+            .expires(PULL_EXPIRY)
             .messages()
-            .await
-        {
-            Ok(messages) => messages,
+            .await;
+        let mut batch = match batch {
+            Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(%error, "cannot pull events; retrying");
+                consumer = None;
+                drop(first);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        tracing::info!(consumer = %settings.consumer, "consuming events");
-        let mut stop = shutdown.clone();
-        messages
-            .take_until(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .for_each_concurrent(settings.concurrency, |message| {
-                let dispatcher = dispatcher.clone();
-                let settings = &settings;
-                let abort = abort.clone();
-                async move {
-                    match message {
-                        Ok(message) => handle(&dispatcher, settings, message, abort).await,
-                        Err(error) => tracing::warn!(%error, "pulling events failed"),
-                    }
+        let mut first = Some(first);
+        while let Some(message) = batch.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "pulling events failed");
+                    break;
                 }
-            })
-            .await;
+            };
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let dispatcher = dispatcher.clone();
+            let settings = settings.clone();
+            let abort = abort.clone();
+            tasks.spawn(async move {
+                handle(&dispatcher, &settings, message, abort).await;
+                drop(permit);
+            });
+        }
+        while tasks.try_join_next().is_some() {}
     }
+    tracing::info!(
+        in_flight = tasks.len(),
+        "stopped pulling; finishing events in flight"
+    );
+    while tasks.join_next().await.is_some() {}
     tracing::info!("stopped consuming");
 }
 
