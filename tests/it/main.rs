@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod compat;
+mod dlq_cli;
 mod faults;
 mod hardening;
 mod ingest_reliability;

@@ -266,7 +266,10 @@ async fn ten_thousand_events_through_dispatchers_killed_at_random_run_exactly_on
 async fn nats_killed_mid_load_loses_nothing_that_got_a_202() {
     const EVENTS: usize = 2_000;
     let config = ConfigDir::new().file("github.yaml", &two_trigger_listener());
-    let stack = Stack::start(config, grant, &[]).await;
+    // A SIGKILL can take messages JetStream acknowledged but had not yet written out, unless
+    // the server syncs every write (docs/reliability.md, "What durable means").
+    let nats = sluice_tests::NatsServer::start_synced().await;
+    let stack = Stack::start_on(nats, config, grant, &[], &[]).await;
     let url = stack.ingest.hook_url("team-a", "github");
     let posting = tokio::spawn(async move { post_many(&url, "n", EVENTS, 16).await });
     assert!(

@@ -183,9 +183,20 @@ impl Stack {
         ingest_flags: &[&str],
         dispatcher_flags: &[&str],
     ) -> Stack {
+        let nats = sluice_tests::NatsServer::start().await;
+        Self::start_on(nats, config, prepare, ingest_flags, dispatcher_flags).await
+    }
+
+    /// [`Stack::start_with`] on a nats-server started by the caller.
+    pub async fn start_on(
+        nats: sluice_tests::NatsServer,
+        config: ConfigDir,
+        prepare: impl FnOnce(&sluice_tests::ApiDouble),
+        ingest_flags: &[&str],
+        dispatcher_flags: &[&str],
+    ) -> Stack {
         use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget};
 
-        let nats = sluice_tests::NatsServer::start().await;
         let api = sluice_tests::ApiDouble::start().await;
         prepare(&api);
         let kube_dir = tempfile::tempdir().expect("tempdir");

@@ -31,6 +31,8 @@ const MIN_VERSION: (u32, u32) = (2, 10);
 #[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
+    /// Started with `sync_interval: always`.
+    sync_always: bool,
     port: u16,
     child: Mutex<Option<Child>>,
     // Declared last so that it is removed after `Drop::drop` has killed the process.
@@ -41,6 +43,17 @@ impl NatsServer {
     /// Starts a server on a free port with an empty JetStream store and waits until JetStream
     /// answers. Panics with the server's log when it does not come up.
     pub async fn start() -> NatsServer {
+        Self::start_with(false).await
+    }
+
+    /// [`NatsServer::start`] with `jetstream { sync_interval: always }`: every stored message
+    /// is flushed to disk before JetStream acknowledges it, so an acknowledged message survives
+    /// a `SIGKILL` of the server (and a power loss).
+    pub async fn start_synced() -> NatsServer {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(sync_always: bool) -> NatsServer {
         let binary = binary().clone();
         let dir = tempfile::Builder::new()
             .prefix("sluice-nats-")
@@ -49,8 +62,16 @@ impl NatsServer {
         std::fs::create_dir_all(dir.path().join("store"))
             .expect("failed to create the JetStream store directory");
 
+        if sync_always {
+            std::fs::write(
+                dir.path().join("nats.conf"),
+                "jetstream {\n  sync_interval: always\n}\n",
+            )
+            .expect("failed to write the nats-server configuration");
+        }
         let mut server = NatsServer {
             binary,
+            sync_always,
             port: 0,
             child: Mutex::new(None),
             dir,
@@ -182,7 +203,11 @@ impl NatsServer {
         let stderr = log
             .try_clone()
             .map_err(|e| format!("failed to clone the log file handle: {e}"))?;
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if self.sync_always {
+            command.arg("-c").arg(self.dir.path().join("nats.conf"));
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")

@@ -1,6 +1,9 @@
 //! `sluice`: the operator's command line. `validate` checks a configuration directory;
 //! `render` shows offline what a webhook would do: which triggers authenticate it, which
-//! interceptor stops which trigger, and the objects the others would create.
+//! interceptor stops which trigger, and the objects the others would create; `dlq` lists,
+//! shows, replays and purges dead letters.
+
+mod dlq;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -62,6 +65,9 @@ enum Command {
         #[command(flatten)]
         interceptors: InterceptorArgs,
     },
+    /// Dead letters: events (or one trigger of an event) the dispatcher gave up on, kept in
+    /// the JetStream stream SLUICE_DLQ. List them, show one, replay or purge them.
+    Dlq(dlq::DlqArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -142,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Dlq(args) => dlq::run(args),
     }
 }
 
