@@ -261,6 +261,7 @@ async fn requests_over_the_concurrency_limit_are_shed_with_503_and_the_server_re
 
     let mut holders = vec![hold_a_slot(&addr).await, hold_a_slot(&addr).await];
     let mut accepted = 0;
+    let mut attempt = 0;
     // Shed at once, not queued behind the two slow bodies.
     let deadline = Instant::now() + Duration::from_secs(10);
     let shed = loop {
@@ -272,7 +273,10 @@ async fn requests_over_the_concurrency_limit_are_shed_with_503_and_the_server_re
             }
         }
         let started = Instant::now();
-        let (status, answer) = post_push(&client, &url, &push_body("third")).await;
+        // Each attempt is its own webhook: an identical body would be the same delivery.
+        attempt += 1;
+        let body = push_body(&format!("third-{attempt}"));
+        let (status, answer) = post_push(&client, &url, &body).await;
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "a shed request does not wait"
