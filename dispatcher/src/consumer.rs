@@ -1,6 +1,11 @@
-//! The pull loop: every replica binds the same durable consumer, so JetStream spreads events
-//! across replicas and redelivers whatever a crashed replica had in flight.
+//! The pull loops: one per tenant namespace. Every replica binds the same durable consumer
+//! per namespace (`<consumer>-<namespace>`, filtered to that namespace's subjects), so
+//! JetStream spreads each tenant's events across replicas and redelivers whatever a crashed
+//! replica had in flight, and one tenant's backlog never stands in front of another's
+//! events: each tenant's loop pulls from its own consumer, and all loops take turns (first
+//! come, first served) for this replica's processing slots.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,9 +13,9 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pu
 use async_nats::jetstream::{self, AckKind, Message};
 use futures_util::StreamExt;
 use sluice_shared::event::Envelope;
-use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
-use sluice_shared::subject::EVENTS_WILDCARD;
-use tokio::sync::{Semaphore, watch};
+use sluice_shared::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
+use sluice_shared::subject::encode_token;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::dispatch::{Delivery, Dispatcher, Disposition};
@@ -18,6 +23,7 @@ use crate::dispatch::{Delivery, Dispatcher, Disposition};
 /// How events are pulled and retried.
 #[derive(Debug, Clone)]
 pub struct ConsumeSettings {
+    /// Prefix of the durable consumers' names; each tenant's is `<consumer>-<namespace>`.
     pub consumer: String,
     pub concurrency: usize,
     pub max_deliver: i64,
@@ -30,18 +36,36 @@ pub struct ConsumeSettings {
     pub stream: StreamSettings,
 }
 
+/// Events one tenant's loop holds at most while they wait for a processing slot: small, so
+/// that a flooding tenant has few events queued ahead of another's.
+const TENANT_BATCH: usize = 8;
+/// How long one pull request waits for events when fewer arrive than it asked for.
+const PULL_EXPIRY: Duration = Duration::from_secs(2);
+/// How often the set of tenants is compared with the configuration.
+const TENANT_SCAN: Duration = Duration::from_secs(2);
+
 impl ConsumeSettings {
-    fn consumer_config(&self) -> pull::Config {
+    /// The durable consumer of `namespace`'s events.
+    pub fn consumer_name(&self, namespace: &str) -> String {
+        format!("{}-{namespace}", self.consumer)
+    }
+
+    fn consumer_config(&self, namespace: &str) -> pull::Config {
+        let mut filter = String::from("sluice.events.");
+        encode_token(namespace, &mut filter);
+        filter.push_str(".>");
         pull::Config {
-            durable_name: Some(self.consumer.clone()),
+            durable_name: Some(self.consumer_name(namespace)),
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
+            // A tenant's consumer is created when its first listener is configured; events
+            // stored before that (ingest reloaded first) are still delivered.
             deliver_policy: DeliverPolicy::All,
-            filter_subject: EVENTS_WILDCARD.to_owned(),
+            filter_subject: filter,
             // Unlimited at the server: the dispatcher gives up itself, so that giving up is
             // always counted and logged rather than a silent stop of deliveries.
             max_deliver: -1,
-            max_ack_pending: (self.concurrency as i64 * 4).max(256),
+            max_ack_pending: 1000,
             ..Default::default()
         }
     }
@@ -57,23 +81,26 @@ impl ConsumeSettings {
     }
 }
 
-/// How long one pull request waits for events when fewer arrive than it asked for.
-const PULL_EXPIRY: Duration = Duration::from_millis(500);
+/// What every tenant loop shares.
+struct Shared {
+    js: jetstream::Context,
+    dispatcher: Arc<Dispatcher>,
+    settings: ConsumeSettings,
+    /// This replica's processing slots, handed out first come, first served.
+    slots: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+    /// Turns true `shutdown_timeout` after shutdown: events still in flight go back.
+    abort: watch::Receiver<bool>,
+}
 
 /// Consumes until `shutdown` turns true: then pulls no more, lets in-flight events finish
 /// within `shutdown_timeout`, and hands the rest back to the stream.
-///
-/// Events are pulled in requests of at most as many events as there are free slots, each
-/// handed to a task as it arrives, so nothing waits unprocessed in this replica's buffer:
-/// at shutdown every event it holds is either finished or handed back at once, never left
-/// for JetStream to redeliver after ack-wait.
 pub async fn run(
     js: jetstream::Context,
     dispatcher: Arc<Dispatcher>,
     settings: ConsumeSettings,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let settings = Arc::new(settings);
     let (abort_tx, abort) = watch::channel(false);
     let mut deadline = shutdown.clone();
     let timeout = settings.shutdown_timeout;
@@ -83,22 +110,67 @@ pub async fn run(
             let _ = abort_tx.send(true);
         }
     });
-    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
-    let mut consumer = None;
+    let shared = Arc::new(Shared {
+        js,
+        dispatcher,
+        slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+        settings,
+        shutdown: shutdown.clone(),
+        abort,
+    });
+    let mut loops = JoinSet::new();
+    let mut running = BTreeSet::new();
+    // Tenants whose consumers exist from earlier runs keep being served even when no
+    // longer configured: their events are dead-lettered, not left to expire unseen.
+    let mut tenants = existing_tenants(&shared).await;
+    let mut stop = shutdown;
     loop {
-        if *shutdown.borrow() {
-            break;
+        tenants.extend(shared.dispatcher.namespaces());
+        for namespace in &tenants {
+            if running.insert(namespace.clone()) {
+                tracing::info!(%namespace, "consuming the tenant's events");
+                loops.spawn(tenant_loop(shared.clone(), namespace.clone()));
+            }
         }
+        tokio::select! {
+            _ = tokio::time::sleep(TENANT_SCAN) => {}
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
+    }
+    while loops.join_next().await.is_some() {}
+    tracing::info!("stopped consuming");
+}
+
+/// Namespaces that already have a consumer of this prefix.
+async fn existing_tenants(shared: &Shared) -> BTreeSet<String> {
+    let prefix = format!("{}-", shared.settings.consumer);
+    let mut found = BTreeSet::new();
+    let Ok(stream) = shared.js.get_stream(EVENTS_STREAM).await else {
+        return found;
+    };
+    let mut names = stream.consumer_names();
+    while let Some(Ok(name)) = names.next().await {
+        if let Some(namespace) = name.strip_prefix(&prefix) {
+            found.insert(namespace.to_owned());
+        }
+    }
+    found
+}
+
+/// Pulls one tenant's events until shutdown, a few at a time, each handled once a slot of
+/// this replica is free.
+async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
+    let settings = &shared.settings;
+    let mut shutdown = shared.shutdown.clone();
+    let mut tasks = JoinSet::new();
+    let mut consumer: Option<PullConsumer> = None;
+    while !*shutdown.borrow() {
         let bound = match &consumer {
             Some(bound) => bound,
-            None => match bind(&js, &settings).await {
-                Ok(bound) => {
-                    tracing::info!(consumer = %settings.consumer, "consuming events");
-                    consumer.insert(bound)
-                }
+            None => match bind(&shared.js, settings, &namespace).await {
+                Ok(bound) => consumer.insert(bound),
                 Err(error) => {
-                    tracing::warn!(%error, "cannot bind the events consumer; retrying");
+                    tracing::warn!(%namespace, %error, "cannot bind the tenant's consumer; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                         _ = shutdown.wait_for(|stop| *stop) => break,
@@ -106,71 +178,76 @@ pub async fn run(
                 }
             },
         };
-        // Wait for a free slot, then ask for as many events as there are free slots.
-        let first = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        };
-        let free = 1 + slots.available_permits();
         let batch = bound
             .batch()
-            .max_messages(free)
+            .max_messages(TENANT_BATCH)
             .expires(PULL_EXPIRY)
             .messages()
             .await;
         let mut batch = match batch {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%error, "cannot pull events; retrying");
+                tracing::warn!(%namespace, %error, "cannot pull events; retrying");
                 consumer = None;
-                drop(first);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        let mut first = Some(first);
         while let Some(message) = batch.next().await {
             let message = match message {
                 Ok(message) => message,
                 Err(error) => {
-                    tracing::warn!(%error, "pulling events failed");
+                    tracing::warn!(%namespace, %error, "pulling events failed");
                     break;
                 }
             };
-            let permit = match first.take() {
-                Some(permit) => permit,
-                None => match slots.clone().acquire_owned().await {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
+            let Some(permit) = slot(&shared, &mut shutdown).await else {
+                // Stopping: this event was not started; hand it back now.
+                ack(&message, AckKind::Nak(None)).await;
+                continue;
             };
-            let dispatcher = dispatcher.clone();
-            let settings = settings.clone();
-            let abort = abort.clone();
+            let shared = shared.clone();
             tasks.spawn(async move {
-                handle(&dispatcher, &settings, message, abort).await;
+                handle(
+                    &shared.dispatcher,
+                    &shared.settings,
+                    message,
+                    shared.abort.clone(),
+                )
+                .await;
                 drop(permit);
             });
         }
         while tasks.try_join_next().is_some() {}
     }
-    tracing::info!(
-        in_flight = tasks.len(),
-        "stopped pulling; finishing events in flight"
-    );
     while tasks.join_next().await.is_some() {}
-    tracing::info!("stopped consuming");
 }
 
-async fn bind(js: &jetstream::Context, settings: &ConsumeSettings) -> anyhow::Result<PullConsumer> {
+/// A processing slot, or `None` once shutting down.
+async fn slot(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    if *shutdown.borrow() {
+        return None;
+    }
+    tokio::select! {
+        permit = shared.slots.clone().acquire_owned() => permit.ok(),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    }
+}
+
+async fn bind(
+    js: &jetstream::Context,
+    settings: &ConsumeSettings,
+    namespace: &str,
+) -> anyhow::Result<PullConsumer> {
     let stream = ensure_events_stream(js, &settings.stream).await?;
+    let name = settings.consumer_name(namespace);
     let consumer = stream
-        .get_or_create_consumer(&settings.consumer, settings.consumer_config())
+        .get_or_create_consumer(&name, settings.consumer_config(namespace))
         .await
-        .map_err(|e| anyhow::anyhow!("failed to create consumer {}: {e}", settings.consumer))?;
+        .map_err(|e| anyhow::anyhow!("failed to create consumer {name}: {e}"))?;
     Ok(consumer)
 }
 

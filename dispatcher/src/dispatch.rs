@@ -148,6 +148,15 @@ impl Dispatcher {
         &self.metrics
     }
 
+    /// The namespaces of the configured listeners: the tenants whose events are consumed.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        self.catalogue
+            .load()
+            .listeners()
+            .map(|listener| listener.namespace.clone())
+            .collect()
+    }
+
     /// Processes one delivery of an event and says what to do with it.
     pub async fn dispatch(&self, delivery: Delivery<'_>) -> Disposition {
         let meta = &delivery.envelope.meta;

@@ -16,3 +16,4 @@ mod interceptors;
 mod pipeline;
 mod reliability;
 mod support;
+mod tenants;

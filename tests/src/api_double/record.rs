@@ -34,6 +34,8 @@ pub struct RecordedRequest {
     pub faulted: bool,
     /// When it arrived.
     pub at: SystemTime,
+    /// When it was answered (for a successful create: when the object was stored).
+    pub answered_at: Option<SystemTime>,
 }
 
 impl RecordedRequest {
@@ -54,6 +56,7 @@ impl RecordedRequest {
             status: None,
             faulted: false,
             at: SystemTime::now(),
+            answered_at: None,
         }
     }
 

@@ -83,6 +83,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let mut recording = Recording::begin(shared.clone(), &request);
     let response = pipeline(&shared, request, &mut recording).await;
     recording.entry.status = Some(response.status().as_u16());
+    recording.entry.answered_at = Some(std::time::SystemTime::now());
     response
 }
 
