@@ -19,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::dispatch::{Delivery, Dispatcher, Disposition};
+use crate::ratelimit::Take;
 
 /// How events are pulled and retried.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct ConsumeSettings {
 const TENANT_BATCH: usize = 8;
 /// How long one pull request waits for events when fewer arrive than it asked for.
 const PULL_EXPIRY: Duration = Duration::from_secs(2);
+/// How often a tenant's backlog is measured for the metrics.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 /// How often the set of tenants is compared with the configuration.
 const TENANT_SCAN: Duration = Duration::from_secs(2);
 
@@ -164,11 +167,13 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     let mut shutdown = shared.shutdown.clone();
     let mut tasks = JoinSet::new();
     let mut consumer: Option<PullConsumer> = None;
+    // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`).
+    let mut cap = (None, Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)));
+    let mut backlog_checked = std::time::Instant::now() - BACKLOG_EVERY;
     while !*shutdown.borrow() {
-        let bound = match &consumer {
-            Some(bound) => bound,
-            None => match bind(&shared.js, settings, &namespace).await {
-                Ok(bound) => consumer.insert(bound),
+        if consumer.is_none() {
+            match bind(&shared.js, settings, &namespace).await {
+                Ok(bound) => consumer = Some(bound),
                 Err(error) => {
                     tracing::warn!(%namespace, %error, "cannot bind the tenant's consumer; retrying");
                     tokio::select! {
@@ -176,11 +181,31 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                         _ = shutdown.wait_for(|stop| *stop) => break,
                     }
                 }
-            },
+            }
+        }
+        if backlog_checked.elapsed() >= BACKLOG_EVERY {
+            backlog_checked = std::time::Instant::now();
+            if let Some(consumer) = consumer.as_mut()
+                && let Ok(info) = consumer.info().await
+            {
+                shared
+                    .dispatcher
+                    .metrics()
+                    .backlog(&namespace, info.num_pending);
+            }
+        }
+        let Some(bound) = consumer.as_ref() else {
+            continue;
         };
+        let limited = shared.dispatcher.is_limited(&namespace);
+        let max_concurrent = shared.dispatcher.max_concurrent(&namespace);
+        if max_concurrent != cap.0 {
+            let permits = max_concurrent.map_or(Semaphore::MAX_PERMITS, |n| n.max(1) as usize);
+            cap = (max_concurrent, Arc::new(Semaphore::new(permits)));
+        }
         let batch = bound
             .batch()
-            .max_messages(TENANT_BATCH)
+            .max_messages(if limited { 1 } else { TENANT_BATCH })
             .expires(PULL_EXPIRY)
             .messages()
             .await;
@@ -201,6 +226,14 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                     break;
                 }
             };
+            if limited && !wait_for_tokens(&shared, &namespace, &message, &mut shutdown).await {
+                // Stopping while it waited for its budget: hand it back now.
+                ack(&message, AckKind::Nak(None)).await;
+                continue;
+            }
+            let Ok(own) = cap.1.clone().acquire_owned().await else {
+                continue;
+            };
             let Some(permit) = slot(&shared, &mut shutdown).await else {
                 // Stopping: this event was not started; hand it back now.
                 ack(&message, AckKind::Nak(None)).await;
@@ -216,11 +249,62 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 )
                 .await;
                 drop(permit);
+                drop(own);
             });
         }
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Takes the event's tokens from its tenant's (and triggers') shared buckets, waiting while
+/// they are empty: an event over its budget stays in the queue until it may run, never
+/// dropped, never refused. JetStream is told the event is in progress meanwhile, so its ack
+/// timer does not hand it to another replica. `false` when shutdown came first.
+async fn wait_for_tokens(
+    shared: &Shared,
+    namespace: &str,
+    message: &Message,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let Ok(envelope) = Envelope::decode(message.payload.clone()) else {
+        return true;
+    };
+    let throttle = shared.dispatcher.throttle(&envelope.meta);
+    let metrics = shared.dispatcher.metrics();
+    let progress_every = (shared.settings.ack_wait / 3).max(Duration::from_millis(100));
+    let mut last_progress = std::time::Instant::now();
+    let mut throttled = false;
+    for (key, rate) in &throttle.buckets {
+        loop {
+            let wait = match shared.dispatcher.limiter().take(key, *rate).await {
+                Ok(Take::Granted) => break,
+                Ok(Take::Wait(wait)) => wait,
+                Err(error) => {
+                    tracing::warn!(%namespace, %error, "rate limit unavailable; waiting");
+                    Duration::from_secs(1)
+                }
+            };
+            if !throttled {
+                throttled = true;
+                metrics.throttled(namespace);
+            }
+            metrics.throttle_delay(namespace, wait.as_secs_f64());
+            let pause = wait.min(progress_every);
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return false,
+            }
+            if last_progress.elapsed() >= progress_every {
+                last_progress = std::time::Instant::now();
+                ack(message, AckKind::Progress).await;
+            }
+        }
+    }
+    if throttled {
+        metrics.throttle_delay(namespace, 0.0);
+    }
+    true
 }
 
 /// A processing slot, or `None` once shutting down.

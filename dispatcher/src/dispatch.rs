@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sluice_shared::catalogue::{Catalogue, Listener, Trigger};
 use sluice_shared::event::{Envelope, EventMeta};
 use sluice_shared::expr::{self, EventContext, ExprError};
+use sluice_shared::names::is_dns1123_label;
 use sluice_shared::template::{self, RenderError};
 use tracing::Instrument;
 
@@ -20,8 +21,10 @@ use crate::idempotency;
 use crate::interceptor::{EventInfo, EventState, InterceptorError, Interceptors, Passage};
 use crate::ledger::{Entry as LedgerEntry, Ledger, RunOutcome};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
+use crate::ratelimit::{Rate, RateLimiter};
 use crate::sink::{CONFLICT, Created, FailureKind, Sink, SinkError};
 use sluice_shared::dlq::{self, DeadLetter};
+use sluice_shared::tenants::{Limits, TenantPolicy};
 
 pub const LABEL_EVENTLISTENER: &str = "triggers.tekton.dev/eventlistener";
 pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
@@ -112,6 +115,17 @@ pub struct Dispatcher {
     interceptors: Interceptors,
     ledger: Ledger,
     dead_letters: DeadLetters,
+    policy: Arc<ArcSwap<TenantPolicy>>,
+    limiter: RateLimiter,
+}
+
+/// What an event must wait for before it runs: a token from each bucket (one per trigger
+/// run, from the trigger's own bucket and the namespace's), and a free create slot of its
+/// tenant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Throttle {
+    pub buckets: Vec<(String, Rate)>,
+    pub max_concurrent: Option<u32>,
 }
 
 /// What became of one trigger in one delivery.
@@ -141,7 +155,79 @@ impl Dispatcher {
             interceptors,
             ledger,
             dead_letters,
+            policy: Arc::new(ArcSwap::from_pointee(TenantPolicy::default())),
+            limiter: RateLimiter::disabled(),
         }
+    }
+
+    /// Enforces the platform's per-tenant limits, with buckets shared through `limiter`.
+    pub fn with_limits(mut self, policy: Arc<ArcSwap<TenantPolicy>>, limiter: RateLimiter) -> Self {
+        self.policy = policy;
+        self.limiter = limiter;
+        self
+    }
+
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// A tenant's limits as its listener lowers them (the platform's when the listener is
+    /// gone). Warnings about its annotations are logged when the configuration loads.
+    fn tenant_limits(&self, namespace: &str, listener: &str) -> Limits {
+        let limits = self.policy.load().limits(namespace);
+        match self.catalogue.load().listener(namespace, listener) {
+            Some(listener) if !listener.annotations.is_empty() => {
+                limits.lowered_by(&listener.annotations).0
+            }
+            _ => limits,
+        }
+    }
+
+    /// What `meta`'s event must wait for before it runs.
+    pub fn throttle(&self, meta: &EventMeta) -> Throttle {
+        let limits = self.tenant_limits(&meta.namespace, &meta.listener);
+        let mut buckets = Vec::new();
+        for trigger in &meta.triggers {
+            if let Some(rate) = limits.triggers.get(trigger) {
+                buckets.push((
+                    format!("{}.trigger.{trigger}", meta.namespace),
+                    Rate {
+                        per_minute: rate.per_minute,
+                        burst: rate.burst,
+                    },
+                ));
+            }
+            if let Some(rate) = limits.runs {
+                buckets.push((
+                    meta.namespace.clone(),
+                    Rate {
+                        per_minute: rate.per_minute,
+                        burst: rate.burst,
+                    },
+                ));
+            }
+        }
+        Throttle {
+            buckets,
+            max_concurrent: limits.max_concurrent_creates,
+        }
+    }
+
+    /// Whether any limit applies to `namespace`: its events are then pulled one at a time,
+    /// so none waits for a token unseen by JetStream's ack timer.
+    pub fn is_limited(&self, namespace: &str) -> bool {
+        let limits = self.policy.load().limits(namespace);
+        let annotated = self
+            .catalogue
+            .load()
+            .listeners()
+            .any(|l| l.namespace == namespace && !l.annotations.is_empty());
+        annotated || limits.runs.is_some() || !limits.triggers.is_empty()
+    }
+
+    /// The tenant's cap on creates in flight, if any.
+    pub fn max_concurrent(&self, namespace: &str) -> Option<u32> {
+        self.policy.load().limits(namespace).max_concurrent_creates
     }
 
     pub fn metrics(&self) -> &DispatchMetrics {
@@ -382,7 +468,7 @@ impl Dispatcher {
             );
             let started = Instant::now();
             let result = self
-                .create_once(object, &trigger.namespace, &user)
+                .create_once(object, object_namespace(object, trigger), &user)
                 .instrument(span)
                 .await;
             self.metrics
@@ -674,9 +760,10 @@ fn label(
         Some(Value::String(ns)) if ns.is_empty() || *ns == trigger.namespace => {
             metadata.insert("namespace".into(), trigger.namespace.clone().into());
         }
+        Some(Value::String(ns)) if trigger.cross_namespace && is_dns1123_label(ns) => {}
         Some(other) => {
             return Err(invalid(format!(
-                "it names namespace {other}; objects are created only in the trigger's namespace `{}`",
+                "it names namespace {other}; objects are created only in the trigger's namespace `{}` (the platform does not allow other namespaces)",
                 trigger.namespace
             )));
         }
@@ -694,6 +781,14 @@ fn label(
     labels.insert(LABEL_TRIGGER.into(), trigger.name.clone().into());
     labels.insert(LABEL_EVENT_ID.into(), meta.event_id.clone().into());
     Ok(())
+}
+
+/// The namespace `label` pinned the object to.
+fn object_namespace<'o>(object: &'o Value, trigger: &'o Trigger) -> &'o str {
+    object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(&trigger.namespace)
 }
 
 fn seconds_since(epoch_ms: u64) -> f64 {

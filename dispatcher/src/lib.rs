@@ -19,4 +19,5 @@ pub mod idempotency;
 pub mod interceptor;
 pub mod ledger;
 pub mod metrics;
+pub mod ratelimit;
 pub mod sink;

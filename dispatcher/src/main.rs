@@ -12,6 +12,7 @@ use sluice_dispatcher::dead_letter::DeadLetters;
 use sluice_dispatcher::dispatch::Dispatcher;
 use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
+use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
 use sluice_shared::dlq::{DlqSettings, ensure_dlq_stream};
 use sluice_shared::{jetstream, ops, telemetry};
@@ -21,12 +22,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init_logging(args.common.log_format);
 
-    let catalogue = args.common.load_catalogue().with_context(|| {
-        format!(
-            "failed to read the configuration directory {}",
-            args.common.config_dir.display()
-        )
-    })?;
+    let loaded = args.common.load()?;
+    let (catalogue, policy) = (loaded.catalogue, loaded.policy);
 
     let sink = match &args.sink_dir {
         Some(dir) => {
@@ -84,15 +81,27 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(%error, "cannot create the dead-letter stream; retrying");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    let limiter = loop {
+        match RateLimiter::open(&js, args.common.stream_replicas).await {
+            Ok(limiter) => break limiter,
+            Err(error) => {
+                tracing::warn!(%error, "cannot open the rate-limit buckets; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
     let interceptors = args.interceptors.interceptors();
-    let dispatcher = Arc::new(Dispatcher::new(
-        catalogue,
-        sink,
-        metrics,
-        interceptors,
-        ledger,
-        DeadLetters::new(js.clone()),
-    ));
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            catalogue,
+            sink,
+            metrics,
+            interceptors,
+            ledger,
+            DeadLetters::new(js.clone()),
+        )
+        .with_limits(policy, limiter),
+    );
     let settings = ConsumeSettings {
         consumer: args.consumer,
         concurrency: args.concurrency.max(1),

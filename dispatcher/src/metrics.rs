@@ -3,7 +3,10 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -93,6 +96,11 @@ sluice_shared::label_values!(DeadLetterKind {
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TenantLabels {
+    namespace: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CreateLabels {
     result: CreateResult,
 }
@@ -108,6 +116,9 @@ pub struct DispatchMetrics {
     events: Family<EventLabels, Counter>,
     triggers: Family<TriggerLabels, Counter>,
     dead_letters: Family<DeadLetterLabels, Counter>,
+    throttled: Family<TenantLabels, Counter>,
+    throttle_delay: Family<TenantLabels, Gauge<f64, AtomicU64>>,
+    backlog: Family<TenantLabels, Gauge>,
     create: Family<CreateLabels, Histogram>,
     webhook_to_created: Histogram,
 }
@@ -132,6 +143,24 @@ impl DispatchMetrics {
             "Failures stored in the dead-letter stream, by listener and kind",
             dead_letters.clone(),
         );
+        let throttled = Family::default();
+        registry.register(
+            "sluice_dispatch_throttled_events",
+            "Events that waited for their tenant's rate limit, by namespace",
+            throttled.clone(),
+        );
+        let throttle_delay = Family::default();
+        registry.register(
+            "sluice_dispatch_throttle_delay_seconds",
+            "How long the tenant's next event still waits for its rate limit (0: not waiting)",
+            throttle_delay.clone(),
+        );
+        let backlog = Family::default();
+        registry.register(
+            "sluice_dispatch_backlog_events",
+            "Events stored for the tenant and not yet delivered to a dispatcher",
+            backlog.clone(),
+        );
         let create = Family::<CreateLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
@@ -150,6 +179,9 @@ impl DispatchMetrics {
             events,
             triggers,
             dead_letters,
+            throttled,
+            throttle_delay,
+            backlog,
             create,
             webhook_to_created,
         }
@@ -196,6 +228,32 @@ impl DispatchMetrics {
                 kind,
             })
             .inc();
+    }
+
+    /// Counts an event that had to wait for its tenant's budget. Namespaces are those of
+    /// stored events, which ingest accepts only for configured listeners.
+    pub fn throttled(&self, namespace: &str) {
+        self.throttled
+            .get_or_create(&TenantLabels {
+                namespace: namespace.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn throttle_delay(&self, namespace: &str, seconds: f64) {
+        self.throttle_delay
+            .get_or_create(&TenantLabels {
+                namespace: namespace.to_owned(),
+            })
+            .set(seconds);
+    }
+
+    pub fn backlog(&self, namespace: &str, pending: u64) {
+        self.backlog
+            .get_or_create(&TenantLabels {
+                namespace: namespace.to_owned(),
+            })
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     pub fn create(&self, seconds: f64, ok: bool) {

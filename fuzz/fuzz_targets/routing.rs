@@ -135,6 +135,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         publisher: store.clone(),
         metrics: metrics(),
         max_body_bytes: MAX_BODY_BYTES,
+        admission: None,
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
     let runtime = tokio::runtime::Builder::new_current_thread()

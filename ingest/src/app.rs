@@ -23,6 +23,7 @@ use sluice_shared::ops::{ReadinessCheck, health_routes};
 use sluice_shared::subject::event_subject;
 use tracing::Instrument;
 
+use crate::admission::AdmissionLimits;
 use crate::auth::{Admission, admit, is_credential_header};
 use crate::error::IngestError;
 use crate::limits::LimitArgs;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub publisher: Arc<dyn Publish>,
     pub metrics: IngestMetrics,
     pub max_body_bytes: usize,
+    /// Per-tenant admission limits; `None`: off.
+    pub admission: Option<Arc<AdmissionLimits>>,
 }
 
 /// `POST /hooks/{namespace}/{listener}` behind the request-level limits, plus `/healthz`
@@ -170,6 +173,14 @@ async fn accept(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Outcome, Response), IngestError> {
+    if let Some(admission) = &state.admission
+        && let Err(wait) = admission.admit(listener)
+    {
+        // Refused before the body is read: an over-limit sender costs little.
+        return Err(IngestError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        });
+    }
     let body = read_body(headers, body, state.max_body_bytes).await?;
     check_json_object(&body)?;
     let triggers = match admit(listener, headers, &body)? {
@@ -415,6 +426,7 @@ mod tests {
             uid: "uid".into(),
             triggers: vec![],
             skipped_triggers: 0,
+            annotations: Default::default(),
         }
     }
 
@@ -640,6 +652,7 @@ spec:
             publisher,
             metrics: IngestMetrics::register(&mut Registry::default()),
             max_body_bytes: 1024,
+            admission: None,
         };
         router(state, Arc::new(|| Ok(())), &LimitArgs::default())
     }

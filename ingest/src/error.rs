@@ -47,6 +47,9 @@ pub enum IngestError {
     /// was dropped to make room.
     #[error("the event queue is full; retry later")]
     QueueFull,
+    /// The tenant sends more webhooks than the platform admits for it.
+    #[error("this namespace sends webhooks faster than its admission limit; retry later")]
+    RateLimited { retry_after_secs: u64 },
 }
 
 #[derive(Serialize)]
@@ -66,6 +69,7 @@ impl IngestError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ListenerMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QueueUnavailable | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -80,6 +84,7 @@ impl IngestError {
             Self::ListenerMisconfigured => "listener_misconfigured",
             Self::QueueUnavailable => "queue_unavailable",
             Self::QueueFull => "queue_full",
+            Self::RateLimited { .. } => "rate_limited",
         }
     }
 
@@ -93,6 +98,7 @@ impl IngestError {
             Self::Unauthorized(_) => Outcome::Unauthorized,
             Self::ListenerMisconfigured => Outcome::Misconfigured,
             Self::QueueUnavailable | Self::QueueFull => Outcome::Unavailable,
+            Self::RateLimited { .. } => Outcome::RateLimited,
         }
     }
 }
@@ -122,6 +128,11 @@ impl IntoResponse for IngestError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+        }
+        if let Self::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

@@ -9,6 +9,7 @@
 //! - [`error`] maps every refusal to a status and a stable JSON `code`,
 //! - [`metrics`] counts outcomes and times publish acks.
 
+pub mod admission;
 pub mod app;
 pub mod args;
 pub mod auth;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
+use sluice_ingest::admission::AdmissionLimits;
 use sluice_ingest::app::{AppState, router};
 use sluice_ingest::args::Args;
 use sluice_ingest::metrics::IngestMetrics;
@@ -18,12 +19,8 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     telemetry::init_logging(args.common.log_format);
 
-    let catalogue = args.common.load_catalogue().with_context(|| {
-        format!(
-            "failed to read the configuration directory {}",
-            args.common.config_dir.display()
-        )
-    })?;
+    let loaded = args.common.load()?;
+    let (catalogue, policy) = (loaded.catalogue, loaded.policy);
 
     let client = jetstream::connect(&args.common.nats_url, "sluice-ingest")
         .await
@@ -55,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         publisher: Arc::new(Publisher::new(js, args.publish_timeout, metrics.clone())),
         metrics: metrics.clone(),
         max_body_bytes: args.max_body_bytes,
+        admission: Some(Arc::new(AdmissionLimits::new(policy))),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -26,6 +26,8 @@ pub enum Outcome {
     TooLarge,
     /// JetStream did not store it (unreachable, slow, or the stream is full): answered 503.
     Unavailable,
+    /// Over its namespace's admission limit: answered 429.
+    RateLimited,
 }
 
 sluice_shared::label_values!(Outcome {
@@ -38,6 +40,7 @@ sluice_shared::label_values!(Outcome {
     NotFound => "not_found",
     TooLarge => "too_large",
     Unavailable => "unavailable",
+    RateLimited => "rate_limited",
 });
 
 sluice_shared::label_values!(PublishResult {

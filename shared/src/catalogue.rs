@@ -61,6 +61,8 @@ pub struct Listener {
     /// A listener left with no trigger answers that it is misconfigured instead of accepting
     /// webhooks that nothing would run.
     pub skipped_triggers: usize,
+    /// Its `sluice.dev/…` annotations (a tenant lowering its own limits), as strings.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Listener {
@@ -84,6 +86,9 @@ pub struct Trigger {
     pub interceptors: Vec<Interceptor>,
     /// The trigger group that selected it, whose interceptors begin `interceptors`.
     pub group: Option<GroupRef>,
+    /// Its template may create objects in other namespaces (the platform allows it); else
+    /// such an object is refused.
+    pub cross_namespace: bool,
     /// All bindings' params flattened in declaration order (later wins on a repeated name).
     pub params: Vec<BindingParam>,
     pub template: Arc<TemplateSpec>,

@@ -4,7 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::catalogue::Catalogue;
 use crate::telemetry::LogFormat;
+use crate::tenants::{PolicyError, TenantPolicy};
 
 /// Flags common to `sluice-ingest` and `sluice-dispatcher`.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,32 +64,45 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// Loads `--config-dir` and keeps it reloaded on change, under the platform's policy.
-    /// Fails only when the directory cannot be read; every other problem is reported in the
-    /// catalogue and logged.
-    pub fn load_catalogue(
-        &self,
-    ) -> std::io::Result<std::sync::Arc<arc_swap::ArcSwap<crate::catalogue::Catalogue>>> {
-        let options = self.load_options();
-        let catalogue = crate::config::load_dir_with(&self.config_dir, &options)?;
+    /// Loads `--tenants-file` and `--config-dir` and keeps both reloaded on change. Fails
+    /// when the directory cannot be read or the policy file is invalid (at startup only: a
+    /// reload that fails keeps what serves); every problem of the configuration itself is
+    /// reported in the catalogue and logged.
+    pub fn load(&self) -> Result<Loaded, LoadError> {
+        let policy = self.policy.load_policy()?;
+        let options = self.policy.load_options_with(&policy);
+        let catalogue =
+            crate::config::load_dir_with(&self.config_dir, &options).map_err(|source| {
+                LoadError::Config {
+                    dir: self.config_dir.clone(),
+                    source,
+                }
+            })?;
         tracing::info!(
             listeners = catalogue.listeners().count(),
             issues = catalogue.issues().len(),
+            tenants = policy.namespaces().count(),
             "configuration loaded"
         );
-        let catalogue = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(catalogue));
-        crate::config::spawn_reloader_with(
+        let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+        let policy = Arc::new(ArcSwap::from_pointee(policy));
+        if let Some(path) = &self.policy.tenants_file {
+            crate::tenants::spawn_policy_reloader(
+                path.clone(),
+                policy.clone(),
+                self.config_reload_interval,
+            );
+        }
+        let flags = self.policy.clone();
+        let current = policy.clone();
+        crate::config::spawn_reloader_watching(
             self.config_dir.clone(),
             catalogue.clone(),
             self.config_reload_interval,
-            options,
+            Arc::new(move || flags.load_options_with(&current.load())),
+            self.policy.tenants_file.clone(),
         );
-        Ok(catalogue)
-    }
-
-    /// The platform policy every load and reload of the configuration applies.
-    pub fn load_options(&self) -> crate::config::LoadOptions {
-        self.policy.load_options()
+        Ok(Loaded { catalogue, policy })
     }
 
     pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {
@@ -112,24 +131,62 @@ pub struct PolicyArgs {
     #[arg(long, env = "SLUICE_INTERCEPTOR_ALLOW", value_delimiter = ',')]
     pub interceptor_allow: Vec<String>,
 
-    /// Let an EventListener select Triggers in other namespaces (`namespaceSelector`).
+    /// Let an EventListener select Triggers in other namespaces (`namespaceSelector`), and a
+    /// template create objects in another namespace.
     #[arg(long, env = "SLUICE_ALLOW_CROSS_NAMESPACE")]
     pub allow_cross_namespace: bool,
+
+    /// The platform's policy file: per-tenant rate, concurrency and admission limits,
+    /// `allowCrossNamespace` and `interceptorAllow` (see docs/tenants.md). Reloaded on change.
+    #[arg(long, env = "SLUICE_TENANTS_FILE")]
+    pub tenants_file: Option<PathBuf>,
 }
 
 impl PolicyArgs {
-    pub fn load_options(&self) -> crate::config::LoadOptions {
-        crate::config::LoadOptions {
-            require_authentication: self.require_authentication,
-            interceptor_allow: self
-                .interceptor_allow
-                .iter()
-                .map(|host| host.trim().to_ascii_lowercase())
-                .filter(|host| !host.is_empty())
-                .collect(),
-            allow_cross_namespace: self.allow_cross_namespace,
+    /// The tenants file, or the default policy (no limits) when none is given.
+    pub fn load_policy(&self) -> Result<TenantPolicy, PolicyError> {
+        match &self.tenants_file {
+            Some(path) => TenantPolicy::load(path),
+            None => Ok(TenantPolicy::default()),
         }
     }
+
+    /// The options the flags and `policy` give together: an allowance in either counts.
+    pub fn load_options_with(&self, policy: &TenantPolicy) -> crate::config::LoadOptions {
+        let mut interceptor_allow: Vec<String> = self
+            .interceptor_allow
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect();
+        interceptor_allow.extend(policy.interceptor_allow().iter().cloned());
+        interceptor_allow.sort();
+        interceptor_allow.dedup();
+        crate::config::LoadOptions {
+            require_authentication: self.require_authentication,
+            interceptor_allow,
+            allow_cross_namespace: self.allow_cross_namespace || policy.allow_cross_namespace(),
+        }
+    }
+}
+
+/// What [`CommonArgs::load`] keeps up to date.
+pub struct Loaded {
+    pub catalogue: Arc<ArcSwap<Catalogue>>,
+    pub policy: Arc<ArcSwap<TenantPolicy>>,
+}
+
+/// Why the configuration could not be loaded at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("failed to read the configuration directory {}", dir.display())]
+    Config {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid tenants file: {0}")]
+    Policy(#[from] PolicyError),
 }
 
 /// Parses `250ms`, `30s`, `5m`, `2h` or `7d`.

@@ -17,3 +17,4 @@ pub mod secret;
 pub mod subject;
 pub mod telemetry;
 pub mod template;
+pub mod tenants;

@@ -178,3 +178,375 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
         "p99 {busy_p99:?} during the flood vs {idle_p99:?} alone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing() {
+    use sluice_tests::procs::{Dispatcher, SinkTarget};
+
+    const EVENTS: usize = 300;
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    std::fs::write(
+        &policy,
+        "namespaces:\n  team-a: {runsPerMinute: 60, burst: 10}\n",
+    )
+    .unwrap();
+    let policy_flag = ["--tenants-file", policy.to_str().unwrap()];
+    let config = ConfigDir::new().file("a.yaml", &github_listener("team-a", "builder"));
+    let stack = Stack::start_with(
+        config,
+        |api| {
+            api.grant(
+                "system:serviceaccount:team-a:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+        },
+        &policy_flag,
+        &policy_flag,
+    )
+    .await;
+    let kube_dir = tempfile::tempdir().unwrap();
+    let kubeconfig = stack.api.write_kubeconfig(kube_dir.path());
+    let config_dir = stack.config_dir().to_owned();
+    let mut replicas = vec![];
+    for _ in 0..2 {
+        replicas.push(
+            Dispatcher::start(
+                &stack.nats.url(),
+                &config_dir,
+                SinkTarget::Kube(&kubeconfig),
+                &policy_flag,
+            )
+            .await,
+        );
+    }
+    let url = stack.ingest.hook_url("team-a", "github");
+    let client = reqwest::Client::new();
+    let started = SystemTime::now();
+    let accepted = futures_util::stream::iter(0..EVENTS)
+        .map(|i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move { push(&client, &url, &format!("limited-{i:03}")).await.1 }
+        })
+        .buffer_unordered(16)
+        .filter(|status| std::future::ready(*status == 202))
+        .count()
+        .await;
+    assert_eq!(accepted, EVENTS, "never refused: over-budget events wait");
+
+    let all = eventually(Duration::from_secs(420), || async {
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a")
+            >= EVENTS
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let created: Vec<SystemTime> = stack
+        .api
+        .requests_for(Verb::Create, "pipelineruns")
+        .into_iter()
+        .filter(|r| r.status == Some(201))
+        .filter_map(|r| r.answered_at)
+        .collect();
+    let first_minute = created
+        .iter()
+        .filter(|at| at.duration_since(started).unwrap_or_default() <= Duration::from_secs(60))
+        .count();
+    let last = created
+        .iter()
+        .filter_map(|at| at.duration_since(started).ok())
+        .max()
+        .unwrap_or_default();
+    let mut throttled = 0;
+    for metrics_url in std::iter::once(&stack.dispatcher.metrics_url)
+        .chain(replicas.iter().map(|r| &r.metrics_url))
+    {
+        let text = crate::support::metrics_text(&client, metrics_url).await;
+        throttled += text
+            .lines()
+            .filter(|l| {
+                l.starts_with("sluice_dispatch_throttled_events_total{namespace=\"team-a\"}")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64;
+    }
+    eprintln!(
+        "figures: rate limit: replicas=3 limit=60/min burst=10 events={EVENTS} runs_first_minute={first_minute} runs_total={} last_run_after={:.0}s throttled_events={throttled}",
+        created.len(),
+        last.as_secs_f64()
+    );
+    assert!(all, "{} of {EVENTS} runs", created.len());
+    assert_eq!(created.len(), EVENTS, "each event once, none lost");
+    assert!(
+        first_minute <= 70,
+        "{first_minute} runs in the first minute for a limit of 60/min with a burst of 10"
+    );
+    assert!(first_minute >= 50, "the budget is used: {first_minute}");
+    assert!(throttled > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_admission_limit_answers_429_only_to_the_tenant_over_its_rate() {
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    std::fs::write(&policy, "namespaces:\n  team-a: {admissionPerSecond: 2}\n").unwrap();
+    let config = ConfigDir::new()
+        .file("a.yaml", &github_listener("team-a", "builder"))
+        .file("b.yaml", &github_listener("team-b", "builder"));
+    let nats = sluice_tests::NatsServer::start().await;
+    let ingest = sluice_tests::procs::Ingest::start(
+        &nats.url(),
+        config.path(),
+        &["--tenants-file", policy.to_str().unwrap()],
+    )
+    .await;
+    ingest.wait_ready().await;
+    let client = reqwest::Client::new();
+    let mut answers: HashMap<&str, Vec<(u16, Option<String>)>> = HashMap::new();
+    for i in 0..10 {
+        for ns in ["team-a", "team-b"] {
+            let body = push_body(&format!("{ns}-{i}"));
+            let signature = github_signature(SECRET, &body);
+            let response = client
+                .post(ingest.hook_url(ns, "github"))
+                .header("X-GitHub-Event", "push")
+                .header("X-Hub-Signature-256", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            answers
+                .entry(ns)
+                .or_default()
+                .push((response.status().as_u16(), retry_after));
+        }
+    }
+    let limited: Vec<_> = answers["team-a"]
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .collect();
+    assert!(
+        limited.len() >= 5,
+        "team-a sent 10 at once with a limit of 2/s: {:?}",
+        answers["team-a"]
+    );
+    assert!(
+        limited
+            .iter()
+            .all(|(_, after)| after.as_deref() == Some("1"))
+    );
+    assert!(
+        answers["team-b"].iter().all(|(s, _)| *s == 202),
+        "team-b has no limit: {:?}",
+        answers["team-b"]
+    );
+    let stored = crate::support::stored_events(&nats.url()).await;
+    assert_eq!(
+        stored as usize,
+        10 + 10 - limited.len(),
+        "a 429 stores nothing"
+    );
+    eprintln!(
+        "figures: admission: team-a 10 posts at once, limit 2/s: 429={} 202={}; team-b 202=10",
+        limited.len(),
+        10 - limited.len()
+    );
+}
+
+const OTHER_TENANTS_OBJECTS: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: b-binding, namespace: team-b}
+spec: {params: [{name: x, value: $(body.ref)}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: b-template, namespace: team-b}
+spec:
+  resourcetemplates: [{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: b-}}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: b-secret, namespace: team-b}
+stringData: {token: team-b-secret}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: own, namespace: team-a}
+spec:
+  resourcetemplates: [{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: a-}}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: reaching, namespace: team-a}
+spec:
+  triggers:
+    - name: by-binding
+      bindings: [{ref: b-binding}]
+      template: {ref: own}
+    - name: by-template
+      template: {ref: b-template}
+    - name: by-secret
+      interceptors:
+        - ref: {name: github}
+          params: [{name: secretRef, value: {secretName: b-secret, secretKey: token}}]
+      template: {ref: own}
+    - name: by-secret-namespace
+      interceptors:
+        - ref: {name: github}
+          params: [{name: secretRef, value: {secretName: b-secret, secretKey: token, namespace: team-b}}]
+      template: {ref: own}
+"#;
+
+#[test]
+fn references_into_another_namespace_are_reported_with_the_object_named() {
+    let config = ConfigDir::new().file("reaching.yaml", OTHER_TENANTS_OBJECTS);
+    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args(["validate", "--config-dir", config.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "spec.triggers[0].bindings[0].ref: TriggerBinding `b-binding` in namespace `team-a` not found (one exists in namespace `team-b`",
+        "spec.triggers[1].template.ref: TriggerTemplate `b-template` in namespace `team-a` not found (one exists in namespace `team-b`",
+        "Secret `b-secret` in namespace `team-a` not found (one exists in namespace `team-b`, and a listener reads Secrets of its own namespace only)",
+        "value.namespace: Secret `b-secret` is named in namespace `team-b`; a listener reads Secrets of its own namespace `team-a` only",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("team-b-secret"),
+        "never a secret value: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_impersonate_the_tenant_and_refusals_are_dead_lettered_with_their_reason() {
+    let elsewhere = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: github, namespace: team-a}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: own
+      template:
+        spec:
+          resourcetemplates: [{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: own-}}]
+    - name: elsewhere
+      template:
+        spec:
+          resourcetemplates:
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-, namespace: team-b}}
+"#;
+    let config = ConfigDir::new()
+        .file("a.yaml", elsewhere)
+        .file("c.yaml", &github_listener("team-c", "builder"));
+    let stack = Stack::start(
+        config,
+        |api| {
+            // team-a may create runs; team-c's service account has no RBAC at all.
+            api.grant(
+                "system:serviceaccount:team-a:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+        },
+        &[],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let body = push_body("tenant");
+    let (status, _) = post(
+        &client,
+        &stack.ingest.hook_url("team-a", "github"),
+        &body,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 202);
+    let (_, status) = push(
+        &client,
+        &stack.ingest.hook_url("team-c", "github"),
+        "forbidden",
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    let nats = stack.nats.url();
+    let letters = || {
+        let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+            .args(["dlq", "list", "--nats-url", &nats, "--output", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap_or_default()
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            letters().as_array().is_some_and(|l| l.len() == 2)
+        })
+        .await,
+        "{}",
+        stack.dispatcher.process.logs()
+    );
+    let letters = letters();
+    let reason_of = |trigger: &str, namespace: &str| {
+        letters
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["trigger"] == trigger && l["namespace"] == namespace)
+            .unwrap_or_else(|| panic!("no letter for {namespace} {trigger}: {letters:#}"))["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let elsewhere = reason_of("elsewhere", "team-a");
+    assert!(
+        elsewhere.contains("names namespace \"team-b\""),
+        "{elsewhere}"
+    );
+    let forbidden = reason_of("on-push", "team-c");
+    assert!(forbidden.contains("403"), "{forbidden}");
+    assert_eq!(
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-b"),
+        0,
+        "nothing reached another tenant's namespace"
+    );
+    assert_eq!(
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a"),
+        1
+    );
+
+    let creates = stack.api.requests_for(Verb::Create, "pipelineruns");
+    assert!(!creates.is_empty());
+    for create in &creates {
+        let namespace = create.namespace.clone().unwrap_or_default();
+        assert_eq!(
+            create.impersonated_user.as_deref(),
+            Some(format!("system:serviceaccount:{namespace}:builder").as_str()),
+            "every create acts as the tenant's service account in its own namespace"
+        );
+    }
+    eprintln!(
+        "figures: isolation: creates={} all impersonating their tenant; dead letters: elsewhere=permanent (names namespace team-b), forbidden=permanent (403)",
+        creates.len()
+    );
+}

@@ -23,6 +23,7 @@ fn trigger(name: &str, interceptors: Vec<Interceptor>) -> Trigger {
         service_account: "default".into(),
         interceptors,
         group: None,
+        cross_namespace: false,
         params: vec![],
         template: Arc::new(TemplateSpec {
             params: vec![],
@@ -39,6 +40,7 @@ fn listener(triggers: Vec<Trigger>) -> Listener {
         uid: "u".into(),
         triggers,
         skipped_triggers: 0,
+        annotations: Default::default(),
     }
 }
 

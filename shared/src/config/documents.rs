@@ -354,6 +354,9 @@ pub(super) struct SecretRefDoc {
     pub secret_name: String,
     #[serde(default)]
     pub secret_key: String,
+    /// Tekton's optional `namespace`: only the listener's own is allowed.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Kubernetes `v1` `Secret`. Values are only ever decoded, never shown.

@@ -29,7 +29,7 @@ use std::path::Path;
 
 use crate::catalogue::Catalogue;
 
-pub use reload::{spawn_reloader, spawn_reloader_with};
+pub use reload::{spawn_reloader, spawn_reloader_watching, spawn_reloader_with};
 
 use load::Loaded;
 use walk::Format;

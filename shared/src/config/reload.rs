@@ -32,8 +32,39 @@ pub fn spawn_reloader_with(
     interval: Duration,
     options: LoadOptions,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_reloader_watching(
+        dir,
+        target,
+        interval,
+        Arc::new(move || options.clone()),
+        None,
+    )
+}
+
+/// [`spawn_reloader`] whose [`LoadOptions`] can change: `options` is asked again at every
+/// reload, and a change of `also_watch` (the platform's policy file, say) reloads too.
+pub fn spawn_reloader_watching(
+    dir: PathBuf,
+    target: Arc<ArcSwap<Catalogue>>,
+    interval: Duration,
+    options: Arc<dyn Fn() -> LoadOptions + Send + Sync>,
+    also_watch: Option<PathBuf>,
+) -> tokio::task::JoinHandle<()> {
+    let stamp = move |dir: &Path| {
+        let files = fingerprint(dir)?;
+        let mut hasher = DefaultHasher::new();
+        files.hash(&mut hasher);
+        if let Some(path) = &also_watch
+            && let Ok(meta) = std::fs::metadata(path)
+        {
+            meta.len().hash(&mut hasher);
+            meta.modified().ok().hash(&mut hasher);
+        }
+        Some(hasher.finish())
+    };
+    let stamp = Arc::new(stamp);
     // Taken now, not when the task first runs, so a change made in between is seen.
-    let mut last = fingerprint(&dir);
+    let mut last = stamp(&dir);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -42,9 +73,10 @@ pub fn spawn_reloader_with(
             ticker.tick().await;
             let dir = dir.clone();
             let options = options.clone();
+            let stamp = stamp.clone();
             let Ok((current, loaded)) = tokio::task::spawn_blocking(move || {
-                let current = fingerprint(&dir);
-                let loaded = (current.is_some()).then(|| super::load_dir_with(&dir, &options));
+                let current = stamp(&dir);
+                let loaded = (current.is_some()).then(|| super::load_dir_with(&dir, &options()));
                 (current, loaded)
             })
             .await

@@ -269,13 +269,35 @@ impl<'a> Resolver<'a> {
             .map(|ns| format!(" in namespace `{ns}`"))
             .unwrap_or_default();
         let problem = if invalid {
-            "is invalid (see the issue reported for it)"
+            "is invalid (see the issue reported for it)".to_owned()
         } else {
-            "not found"
+            match namespace.and_then(|ns| self.elsewhere(kind, ns, name)) {
+                Some(other) => format!(
+                    "not found (one exists in namespace `{other}`, and a listener refers only to its own namespace's objects)"
+                ),
+                None => "not found".to_owned(),
+            }
         };
         let message = format!("{kind} `{name}`{scope} {problem}; {TRIGGER_SKIPPED}");
         self.issue(origin, field, message);
         None
+    }
+
+    /// Another namespace holding a `kind` named `name`, to explain a reference that does
+    /// not resolve in `namespace`.
+    pub(super) fn elsewhere(&self, kind: Kind, namespace: &str, name: &str) -> Option<String> {
+        let loaded = self.loaded;
+        let mut namespaces: Box<dyn Iterator<Item = &NsName>> = match kind {
+            Kind::Trigger => Box::new(loaded.triggers.keys()),
+            Kind::TriggerBinding => Box::new(loaded.bindings.keys()),
+            Kind::TriggerTemplate => Box::new(loaded.templates.keys()),
+            Kind::Interceptor => Box::new(loaded.interceptors.keys()),
+            Kind::Secret => Box::new(loaded.secrets.keys()),
+            _ => return None,
+        };
+        namespaces
+            .find(|(ns, n)| n == name && ns != namespace)
+            .map(|(ns, _)| ns.clone())
     }
 
     // ----- listeners -------------------------------------------------------------------
@@ -374,12 +396,27 @@ impl<'a> Resolver<'a> {
             .clone()
             .filter(|uid| !uid.is_empty())
             .unwrap_or_else(|| derived_uid(&entry.namespace, &entry.name));
+        let annotations = entry
+            .doc
+            .metadata
+            .annotations
+            .iter()
+            .filter(|(key, _)| key.starts_with("sluice.dev/"))
+            .map(|(key, value)| {
+                let text = match value {
+                    JsonValue::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (key.clone(), text)
+            })
+            .collect();
         Some(Listener {
             namespace: entry.namespace.clone(),
             name: entry.name.clone(),
             uid,
             triggers,
             skipped_triggers,
+            annotations,
         })
     }
 
@@ -501,6 +538,7 @@ impl<'a> Resolver<'a> {
                 service_account,
                 interceptors,
                 group,
+                cross_namespace: self.options.allow_cross_namespace,
                 params: spec.params,
                 template: spec.template,
             });
@@ -650,6 +688,7 @@ impl<'a> Resolver<'a> {
             service_account,
             interceptors: spec.interceptors,
             group: None,
+            cross_namespace: self.options.allow_cross_namespace,
             params: spec.params,
             template: spec.template,
         })

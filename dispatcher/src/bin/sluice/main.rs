@@ -117,7 +117,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { config_dir, policy } => validate(&config_dir, &policy.load_options()),
+        Command::Validate { config_dir, policy } => {
+            let tenants = policy.load_policy()?;
+            validate(&config_dir, &policy.load_options_with(&tenants))
+        }
         Command::Render {
             config_dir,
             listener,
@@ -131,7 +134,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("failed to start the async runtime")?;
-            let catalogue = load(&config_dir, &policy.load_options())?;
+            let tenants = policy.load_policy()?;
+            let catalogue = load(&config_dir, &policy.load_options_with(&tenants))?;
             let report = runtime.block_on(render(
                 &catalogue,
                 &config_dir,

@@ -473,6 +473,20 @@ impl Resolver<'_> {
         );
         let name_field = join_field(field, "secretName");
         let key_field = join_field(field, "secretKey");
+        if let Some(other) = secret_ref
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty() && *ns != namespace)
+        {
+            self.issue(
+                origin,
+                &join_field(field, "namespace"),
+                format!(
+                    "Secret `{name}` is named in namespace `{other}`; a listener reads Secrets of its own namespace `{namespace}` only; {TRIGGER_SKIPPED}"
+                ),
+            );
+            return None;
+        }
         if name.is_empty() || key.is_empty() {
             let missing = if name.is_empty() {
                 &name_field
@@ -507,7 +521,12 @@ impl Resolver<'_> {
             ),
             Lookup::Missing => (
                 &name_field,
-                format!("Secret `{name}` in namespace `{namespace}` not found"),
+                match self.elsewhere(Kind::Secret, namespace, name) {
+                    Some(other) => format!(
+                        "Secret `{name}` in namespace `{namespace}` not found (one exists in namespace `{other}`, and a listener reads Secrets of its own namespace only)"
+                    ),
+                    None => format!("Secret `{name}` in namespace `{namespace}` not found"),
+                },
             ),
         };
         self.issue(
