@@ -172,7 +172,8 @@ impl Dispatcher {
     }
 
     /// A tenant's limits as its listener lowers them (the platform's when the listener is
-    /// gone). Warnings about its annotations are logged when the configuration loads.
+    /// gone). Annotations that would raise a limit are ignored; `sluice validate` reports
+    /// them.
     fn tenant_limits(&self, namespace: &str, listener: &str) -> Limits {
         let limits = self.policy.load().limits(namespace);
         match self.catalogue.load().listener(namespace, listener) {

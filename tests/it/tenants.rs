@@ -550,3 +550,46 @@ spec:
         creates.len()
     );
 }
+
+#[test]
+fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    std::fs::write(&policy, "namespaces:\n  team-a: {runsPerMinute: 60}\n").unwrap();
+    let listener = github_listener("team-a", "builder").replace(
+        "metadata: {name: github, namespace: team-a}",
+        "metadata:\n  name: github\n  namespace: team-a\n  annotations: {sluice.dev/max-runs-per-minute: \"600\"}",
+    );
+    let config = ConfigDir::new().file("a.yaml", &listener);
+    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args([
+            "validate",
+            "--config-dir",
+            config.path().to_str().unwrap(),
+            "--tenants-file",
+            policy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: EventListener team-a/github:") && text.contains("600"),
+        "{text}"
+    );
+
+    std::fs::write(&policy, "namespaces:\n  team-a: {runsPerMinut: 60}\n").unwrap();
+    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args([
+            "validate",
+            "--config-dir",
+            config.path().to_str().unwrap(),
+            "--tenants-file",
+            policy.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(error.contains("namespaces.team-a.runsPerMinut"), "{error}");
+}

@@ -24,6 +24,7 @@ use sluice_shared::catalogue::Catalogue;
 use sluice_shared::cli::PolicyArgs;
 use sluice_shared::config;
 use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
+use sluice_shared::tenants::TenantPolicy;
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Sluice's command line")]
@@ -119,7 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { config_dir, policy } => {
             let tenants = policy.load_policy()?;
-            validate(&config_dir, &policy.load_options_with(&tenants))
+            validate(&config_dir, &policy.load_options_with(&tenants), &tenants)
         }
         Command::Render {
             config_dir,
@@ -160,10 +161,29 @@ fn load(dir: &Path, options: &config::LoadOptions) -> anyhow::Result<Catalogue> 
     config::load_dir_with(dir, options).with_context(|| format!("failed to read {}", dir.display()))
 }
 
-fn validate(config_dir: &Path, options: &config::LoadOptions) -> anyhow::Result<ExitCode> {
+fn validate(
+    config_dir: &Path,
+    options: &config::LoadOptions,
+    tenants: &TenantPolicy,
+) -> anyhow::Result<ExitCode> {
     let catalogue = load(config_dir, options)?;
     for issue in catalogue.issues() {
         println!("{issue}");
+    }
+    // Annotations that would raise a tenant's limits (or are not numbers) are ignored by
+    // the servers; say so here, where the tenant can act on it.
+    let mut listeners: Vec<_> = catalogue.listeners().collect();
+    listeners.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    for listener in listeners {
+        let (_, warnings) = tenants
+            .limits(&listener.namespace)
+            .lowered_by(&listener.annotations);
+        for warning in warnings {
+            println!(
+                "warning: EventListener {}/{}: {warning}",
+                listener.namespace, listener.name
+            );
+        }
     }
     let listeners = catalogue.listeners().count();
     let triggers: usize = catalogue.listeners().map(|l| l.triggers.len()).sum();
