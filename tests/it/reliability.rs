@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{Failure, FaultRule, Verb};
-use sluice_tests::procs::{Dispatcher, SinkTarget, eventually, github_signature};
+use sluice_tests::procs::{eventually, github_signature};
 
 use crate::support::{ConfigDir, SECRET, Stack, metrics_text, param, post, push_body};
 
@@ -192,21 +192,8 @@ async fn ten_thousand_events_through_dispatchers_killed_at_random_run_exactly_on
     let config = ConfigDir::new().file("github.yaml", &two_trigger_listener());
     let flags = ["--ack-wait", "5s", "--concurrency", "32"];
     let stack = Stack::start(config, grant, &flags).await;
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = stack.api.write_kubeconfig(kube_dir.path());
-    let config_dir = stack.config_dir().to_owned();
-    let mut replicas = vec![stack.dispatcher];
-    for _ in 0..2 {
-        replicas.push(
-            Dispatcher::start(
-                &stack.nats.url(),
-                &config_dir,
-                SinkTarget::Kube(&kubeconfig),
-                &flags,
-            )
-            .await,
-        );
-    }
+    let mut replicas = vec![stack.replica(&flags).await, stack.replica(&flags).await];
+    replicas.push(stack.dispatcher);
     let url = stack.ingest.hook_url("team-a", "github");
     let started = Instant::now();
     let posting = tokio::spawn(async move { post_many(&url, "r", EVENTS, 48).await });
@@ -706,19 +693,8 @@ async fn rolling_restarts_with_sigterm_lose_and_duplicate_nothing() {
         &flags,
     )
     .await;
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = stack.api.write_kubeconfig(kube_dir.path());
-    let config_dir = stack.config_dir().to_owned();
-    let mut replicas = vec![stack.dispatcher];
-    replicas.push(
-        Dispatcher::start(
-            &stack.nats.url(),
-            &config_dir,
-            SinkTarget::Kube(&kubeconfig),
-            &flags,
-        )
-        .await,
-    );
+    let mut replicas = vec![stack.replica(&flags).await];
+    replicas.push(stack.dispatcher);
     let url = stack.ingest.hook_url("team-a", "github");
     let posting = tokio::spawn(async move { post_many(&url, "s", EVENTS, 32).await });
     let started = Instant::now();

@@ -163,6 +163,7 @@ pub struct Stack {
     pub ingest: sluice_tests::procs::Ingest,
     pub dispatcher: sluice_tests::procs::Dispatcher,
     _config: ConfigDir,
+    kubeconfig: std::path::PathBuf,
     _kube_dir: tempfile::TempDir,
 }
 
@@ -216,12 +217,24 @@ impl Stack {
             ingest,
             dispatcher,
             _config: config,
+            kubeconfig,
             _kube_dir: kube_dir,
         }
     }
 }
 
 impl Stack {
+    /// Another dispatcher replica on the stack's NATS, API double and configuration.
+    pub async fn replica(&self, flags: &[&str]) -> sluice_tests::procs::Dispatcher {
+        sluice_tests::procs::Dispatcher::start(
+            &self.nats.url(),
+            self.config_dir(),
+            sluice_tests::procs::SinkTarget::Kube(&self.kubeconfig),
+            flags,
+        )
+        .await
+    }
+
     /// The configuration directory every process of the stack reads.
     pub fn config_dir(&self) -> &Path {
         self._config.path()

@@ -181,8 +181,6 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing() {
-    use sluice_tests::procs::{Dispatcher, SinkTarget};
-
     const EVENTS: usize = 300;
     let policy_dir = tempfile::tempdir().unwrap();
     let policy = policy_dir.path().join("tenants.yaml");
@@ -208,21 +206,10 @@ async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing()
         &policy_flag,
     )
     .await;
-    let kube_dir = tempfile::tempdir().unwrap();
-    let kubeconfig = stack.api.write_kubeconfig(kube_dir.path());
-    let config_dir = stack.config_dir().to_owned();
-    let mut replicas = vec![];
-    for _ in 0..2 {
-        replicas.push(
-            Dispatcher::start(
-                &stack.nats.url(),
-                &config_dir,
-                SinkTarget::Kube(&kubeconfig),
-                &policy_flag,
-            )
-            .await,
-        );
-    }
+    let replicas = [
+        stack.replica(&policy_flag).await,
+        stack.replica(&policy_flag).await,
+    ];
     let url = stack.ingest.hook_url("team-a", "github");
     let client = reqwest::Client::new();
     let started = SystemTime::now();
