@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_shared::catalogue::{Catalogue, Listener, Trigger};
-use sluice_shared::event::{Envelope, EventMeta};
+use sluice_shared::event::{Envelope, EventMeta, now_ms};
 use sluice_shared::expr::{self, EventContext, ExprError};
 use sluice_shared::names::is_dns1123_label;
 use sluice_shared::template::{self, RenderError};
@@ -536,7 +536,7 @@ impl Dispatcher {
             reason: reason.to_owned(),
             kind,
             attempts: delivery.attempt,
-            failed_at_ms: crate::ledger::now_ms(),
+            failed_at_ms: now_ms(),
             event: delivery.raw.clone(),
         }
     }
@@ -600,7 +600,7 @@ impl Dispatcher {
             reason: format!("the stored message is not a Sluice event: {error}"),
             kind: dlq::FailureKind::Permanent,
             attempts: attempt,
-            failed_at_ms: crate::ledger::now_ms(),
+            failed_at_ms: now_ms(),
             event: raw.clone(),
         };
         if self.store_letter(&letter).await {
@@ -619,7 +619,7 @@ fn ledger_entry(meta: &EventMeta, outcome: RunOutcome, created: &[Created]) -> L
             .iter()
             .map(|c| format!("{}/{}", c.kind, c.name))
             .collect(),
-        at_ms: crate::ledger::now_ms(),
+        at_ms: now_ms(),
     }
 }
 
@@ -793,10 +793,7 @@ fn object_namespace<'o>(object: &'o Value, trigger: &'o Trigger) -> &'o str {
 }
 
 fn seconds_since(epoch_ms: u64) -> f64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    now.saturating_sub(epoch_ms) as f64 / 1000.0
+    now_ms().saturating_sub(epoch_ms) as f64 / 1000.0
 }
 
 #[cfg(test)]

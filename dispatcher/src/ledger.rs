@@ -3,7 +3,7 @@
 //! replayed dead letter, a duplicate past the stream's dedup window) creates nothing new even
 //! if the objects were deleted since. Entries expire after `--ledger-ttl`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
@@ -110,11 +110,4 @@ impl Ledger {
             .map_err(|e| LedgerError(e.to_string()))?;
         Ok(())
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -2,7 +2,6 @@
 //! envelope → durable publish → answer.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -17,7 +16,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sluice_shared::catalogue::{Catalogue, Listener};
-use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id};
+use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id, now_ms};
 use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
 use sluice_shared::ops::{ReadinessCheck, health_routes};
 use sluice_shared::subject::event_subject;
@@ -399,12 +398,6 @@ fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
         .get(name)
         .map(|value| value.as_bytes().trim_ascii())
         .filter(|value| !value.is_empty())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -117,6 +117,13 @@ pub fn message_id(idempotency_key: &str) -> String {
     hex
 }
 
+/// Milliseconds since the Unix epoch, as events and dead letters record times.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Request headers keyed by their canonical name (`X-Github-Event`, as Go's
 /// `textproto.CanonicalMIMEHeaderKey` spells it, which is what Tekton exposes), each with all
 /// its values in arrival order.
