@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sluice_tests::ApiDouble;
 use sluice_tests::procs::{eventually, free_port};
 
-use crate::support::{ConfigDir, Stack, metrics_text, param, post};
+use crate::support::{ConfigDir, Stack, metric_sum, metrics_text, param, post};
 
 const SA: &str = "system:serviceaccount:team-a:builder";
 
@@ -67,14 +67,15 @@ fn pull_request(action: &str, number: u64) -> Vec<u8> {
 
 /// The dispatcher's count of trigger outcomes `outcome` for a listener.
 async fn trigger_outcomes(metrics_url: &str, listener: &str, outcome: &str) -> u64 {
-    let text = metrics_text(&reqwest::Client::new(), metrics_url).await;
-    text.lines()
-        .filter(|line| line.starts_with("sluice_dispatch_triggers_total{"))
-        .filter(|line| line.contains(&format!("listener=\"{listener}\"")))
-        .filter(|line| line.contains(&format!("outcome=\"{outcome}\"")))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|value| value as u64)
-        .sum()
+    metric_sum(
+        metrics_url,
+        "sluice_dispatch_triggers_total{",
+        &[
+            &format!("listener=\"{listener}\""),
+            &format!("outcome=\"{outcome}\""),
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{Failure, FaultRule, Verb};
 use sluice_tests::procs::{eventually, github_signature};
 
-use crate::support::{ConfigDir, SECRET, Stack, metrics_text, param, post, push_body};
+use crate::support::{ConfigDir, SECRET, Stack, metric_sum, param, post, push_body, sluice};
 
 const SA: &str = "system:serviceaccount:team-a:builder";
 const TRIGGERS: [&str; 2] = ["build", "lint"];
@@ -176,16 +176,6 @@ async fn wait_for_runs(api: &ApiDouble, expected: usize, timeout: Duration) -> b
     complete
 }
 
-/// The sum of a dispatcher counter's samples whose labels contain `filter`.
-async fn counter(metrics_url: &str, name: &str, filter: &str) -> u64 {
-    let text = metrics_text(&reqwest::Client::new(), metrics_url).await;
-    text.lines()
-        .filter(|line| line.starts_with(name) && line.contains(filter))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|value| value as u64)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_events_through_dispatchers_killed_at_random_run_exactly_once() {
     const EVENTS: usize = 10_000;
@@ -233,10 +223,10 @@ async fn ten_thousand_events_through_dispatchers_killed_at_random_run_exactly_on
     assert_eq!(total, expected);
     let mut redone = 0;
     for replica in &replicas {
-        redone += counter(
+        redone += metric_sum(
             &replica.metrics_url,
             "sluice_dispatch_triggers_total",
-            "outcome=\"duplicate\"",
+            &["outcome=\"duplicate\""],
         )
         .await;
     }
@@ -454,10 +444,10 @@ async fn a_delivery_redelivered_within_and_after_the_dedup_window_runs_once() {
     assert_eq!(status, 202, "{third}");
     assert_ne!(third["duplicate"], true, "past the window: {third}");
     let skipped = eventually(Duration::from_secs(20), || async {
-        counter(
+        metric_sum(
             &stack.dispatcher.metrics_url,
             "sluice_dispatch_triggers_total",
-            "outcome=\"duplicate\"",
+            &["outcome=\"duplicate\""],
         )
         .await
             == TRIGGERS.len() as u64
@@ -487,13 +477,6 @@ fn needs_field_listener(fixed: bool) -> String {
         &format!("bindings: [{{name: revision, value: $(body.{field})}}]"),
         1,
     )
-}
-
-fn sluice(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
-        .args(args)
-        .output()
-        .expect("run sluice")
 }
 
 #[tokio::test(flavor = "multi_thread")]

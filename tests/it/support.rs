@@ -275,3 +275,23 @@ pub async fn metrics_text(client: &reqwest::Client, metrics_url: &str) -> String
         .await
         .expect("metrics text")
 }
+
+/// Runs the `sluice` command line (without a `SLUICE_CONFIG_DIR` from the environment).
+pub fn sluice(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args(args)
+        .env_remove("SLUICE_CONFIG_DIR")
+        .output()
+        .expect("run sluice")
+}
+
+/// The sum of a process's `name` samples whose labels contain every one of `labels`
+/// (`outcome="created"`), from its `/metrics`.
+pub async fn metric_sum(metrics_url: &str, name: &str, labels: &[&str]) -> u64 {
+    let text = metrics_text(&reqwest::Client::new(), metrics_url).await;
+    text.lines()
+        .filter(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
+}
