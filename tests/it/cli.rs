@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use sluice_tests::procs::{bin_path, github_signature};
+use sluice_tests::procs::github_signature;
 
-use crate::support::ConfigDir;
+use crate::support::{ConfigDir, sluice};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -16,14 +16,6 @@ fn examples() -> PathBuf {
 
 /// The demo's webhook secret (examples/config/secret.yaml).
 const EXAMPLE_SECRET: &str = "demo-webhook-secret";
-
-fn sluice(args: &[&str]) -> Output {
-    std::process::Command::new(bin_path("sluice"))
-        .args(args)
-        .env_remove("SLUICE_CONFIG_DIR")
-        .output()
-        .expect("run sluice")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -253,4 +245,110 @@ fn validate_reports_every_problem_with_file_document_and_field() {
     ]);
     let text = stdout(&allowed);
     assert!(!text.contains("is neither an in-cluster service"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn render_calls_webhook_interceptors_and_shows_what_they_decide() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // An interceptor that lets `main` through with an extension and stops anything else.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/check",
+        axum::routing::post(move |axum::Json(request): axum::Json<Value>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body: Value =
+                    serde_json::from_str(request["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+                let answer = if body["branch"] == "main" {
+                    serde_json::json!({"continue": true, "extensions": {"checked": "by-interceptor"}})
+                } else {
+                    serde_json::json!({"continue": false, "status": {"code": 9, "message": "only main builds"}})
+                };
+                axum::Json(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let config = ConfigDir::new().file(
+        "gated.yaml",
+        &format!(
+            r#"
+apiVersion: triggers.tekton.dev/v1alpha1
+kind: ClusterInterceptor
+metadata: {{name: branch-check}}
+spec: {{clientConfig: {{url: "http://{addr}/check"}}}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: gated, namespace: team-a}}
+spec:
+  triggers:
+    - name: build
+      interceptors: [{{ref: {{name: branch-check}}}}]
+      bindings: [{{name: checked, value: $(extensions.checked)}}]
+      template:
+        spec:
+          params: [{{name: checked}}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: build-}}
+              spec: {{params: [{{name: checked, value: $(tt.params.checked)}}]}}
+"#
+        ),
+    );
+    let render = |branch: &'static str| {
+        let dir = config.path().to_owned();
+        async move {
+            let body = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(body.path(), format!(r#"{{"branch": "{branch}"}}"#)).unwrap();
+            tokio::task::spawn_blocking(move || {
+                render_json(&[
+                    "render",
+                    "--config-dir",
+                    dir.to_str().unwrap(),
+                    "--listener",
+                    "team-a/gated",
+                    "--body",
+                    body.path().to_str().unwrap(),
+                    "--interceptor-allow",
+                    "127.0.0.1",
+                    "--output",
+                    "json",
+                ])
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let (code, report) = render("main").await;
+    assert_eq!(code, 0, "{report:#}");
+    let trigger = &report["triggers"][0];
+    assert_eq!(trigger["status"], "created");
+    assert_eq!(
+        trigger["resources"][0]["spec"]["params"][0]["value"], "by-interceptor",
+        "the interceptor's extension reached the binding"
+    );
+    let (code, report) = render("feature").await;
+    assert_eq!(code, 0, "a filtered trigger is not an error: {report:#}");
+    let trigger = &report["triggers"][0];
+    assert_eq!(trigger["status"], "filtered");
+    let reason = trigger["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ClusterInterceptor/branch-check") && reason.contains("only main builds"),
+        "{reason}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the interceptor was called each time"
+    );
 }

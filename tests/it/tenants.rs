@@ -9,7 +9,7 @@ use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{FaultRule, Verb};
 use sluice_tests::procs::{eventually, github_signature};
 
-use crate::support::{ConfigDir, SECRET, Stack, github_listener, param, post, push_body};
+use crate::support::{ConfigDir, SECRET, Stack, github_listener, param, post, push_body, sluice};
 
 /// Posts one signed push for `revision` to `url`; returns when it was sent and its status.
 async fn push(client: &reqwest::Client, url: &str, revision: &str) -> (SystemTime, u16) {
@@ -73,6 +73,14 @@ fn latencies(
         .collect();
     latencies.sort();
     latencies
+}
+
+/// The value of the sample `series` (name and labels) in a metrics text; 0 when absent.
+fn gauge(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn p99(latencies: &[Duration]) -> Duration {
@@ -154,6 +162,11 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
         })
         .await
     );
+    let backlog_metric = gauge(
+        &crate::support::metrics_text(&client, &stack.dispatcher.metrics_url).await,
+        "sluice_dispatch_backlog_events{namespace=\"team-a\"}",
+    );
+    assert!(backlog_metric > 0.0, "tenant A's backlog is reported");
     let backlog_left = FLOOD
         - stack
             .api
@@ -224,6 +237,21 @@ async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing()
         .count()
         .await;
     assert_eq!(accepted, EVENTS, "never refused: over-budget events wait");
+    // While events wait, the replicas say how long the tenant's next one still waits.
+    let waiting = eventually(Duration::from_secs(30), || async {
+        let mut delay = 0.0;
+        for metrics_url in std::iter::once(&stack.dispatcher.metrics_url)
+            .chain(replicas.iter().map(|r| &r.metrics_url))
+        {
+            delay += gauge(
+                &crate::support::metrics_text(&client, metrics_url).await,
+                "sluice_dispatch_throttle_delay_seconds{namespace=\"team-a\"}",
+            );
+        }
+        delay > 0.0
+    })
+    .await;
+    assert!(waiting, "a throttle delay is reported while events wait");
 
     let all = eventually(Duration::from_secs(420), || async {
         stack
@@ -253,14 +281,12 @@ async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing()
     for metrics_url in std::iter::once(&stack.dispatcher.metrics_url)
         .chain(replicas.iter().map(|r| &r.metrics_url))
     {
-        let text = crate::support::metrics_text(&client, metrics_url).await;
-        throttled += text
-            .lines()
-            .filter(|l| {
-                l.starts_with("sluice_dispatch_throttled_events_total{namespace=\"team-a\"}")
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64;
+        throttled += crate::support::metric_sum(
+            metrics_url,
+            "sluice_dispatch_throttled_events_total",
+            &["namespace=\"team-a\""],
+        )
+        .await;
     }
     eprintln!(
         "figures: rate limit: replicas=3 limit=60/min burst=10 events={EVENTS} runs_first_minute={first_minute} runs_total={} last_run_after={:.0}s throttled_events={throttled}",
@@ -398,10 +424,7 @@ spec:
 #[test]
 fn references_into_another_namespace_are_reported_with_the_object_named() {
     let config = ConfigDir::new().file("reaching.yaml", OTHER_TENANTS_OBJECTS);
-    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
-        .args(["validate", "--config-dir", config.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = sluice(&["validate", "--config-dir", config.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout);
     for expected in [
@@ -475,10 +498,7 @@ spec:
 
     let nats = stack.nats.url();
     let letters = || {
-        let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
-            .args(["dlq", "list", "--nats-url", &nats, "--output", "json"])
-            .output()
-            .unwrap();
+        let output = sluice(&["dlq", "list", "--nats-url", &nats, "--output", "json"]);
         serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap_or_default()
     };
     assert!(
@@ -548,16 +568,13 @@ fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
         "metadata:\n  name: github\n  namespace: team-a\n  annotations: {sluice.dev/max-runs-per-minute: \"600\"}",
     );
     let config = ConfigDir::new().file("a.yaml", &listener);
-    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
-        .args([
-            "validate",
-            "--config-dir",
-            config.path().to_str().unwrap(),
-            "--tenants-file",
-            policy.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = sluice(&[
+        "validate",
+        "--config-dir",
+        config.path().to_str().unwrap(),
+        "--tenants-file",
+        policy.to_str().unwrap(),
+    ]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(
@@ -566,16 +583,13 @@ fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
     );
 
     std::fs::write(&policy, "namespaces:\n  team-a: {runsPerMinut: 60}\n").unwrap();
-    let output = std::process::Command::new(sluice_tests::procs::bin_path("sluice"))
-        .args([
-            "validate",
-            "--config-dir",
-            config.path().to_str().unwrap(),
-            "--tenants-file",
-            policy.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let output = sluice(&[
+        "validate",
+        "--config-dir",
+        config.path().to_str().unwrap(),
+        "--tenants-file",
+        policy.to_str().unwrap(),
+    ]);
     let error = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
     assert!(error.contains("namespaces.team-a.runsPerMinut"), "{error}");
