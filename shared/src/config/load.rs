@@ -233,8 +233,14 @@ impl Loaded {
             }
             Format::Yaml => {
                 for raw in split_documents(text) {
-                    let parsed = serde_norway::from_str::<Value>(&raw.text_at_file_lines())
-                        .and_then(|mut value| value.apply_merge().map(|()| value));
+                    let parse = |text: &str| {
+                        serde_norway::from_str::<Value>(text)
+                            .and_then(|mut value| value.apply_merge().map(|()| value))
+                    };
+                    // Padding the text to its place in the file gives errors the file's line
+                    // numbers, but costs a parse of every line before it: only an invalid
+                    // document (rare) is parsed a second time, padded.
+                    let parsed = parse(raw.text).or_else(|_| parse(&raw.text_at_file_lines()));
                     match parsed {
                         Ok(value) => self.read_value(origin(raw.index), value),
                         Err(error) => self

@@ -74,9 +74,13 @@ pub fn spawn_reloader_watching(
             let dir = dir.clone();
             let options = options.clone();
             let stamp = stamp.clone();
+            let unchanged = last;
             let Ok((current, loaded)) = tokio::task::spawn_blocking(move || {
                 let current = stamp(&dir);
-                let loaded = (current.is_some()).then(|| super::load_dir_with(&dir, &options()));
+                // Parsed only when something changed: a large directory (thousands of
+                // tenants) costs a stat per file per interval, not a parse.
+                let changed = current.is_some() && current != unchanged;
+                let loaded = changed.then(|| super::load_dir_with(&dir, &options()));
                 (current, loaded)
             })
             .await
@@ -178,6 +182,44 @@ spec:
             target.load().listener("team-a", "second").is_some(),
             "a vanished directory does not empty the catalogue"
         );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_directory_is_not_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), LISTENER.replace("NAME", "first")).unwrap();
+        let target = Arc::new(ArcSwap::from_pointee(
+            super::super::load_dir(dir.path()).unwrap(),
+        ));
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = loads.clone();
+        let task = spawn_reloader_watching(
+            dir.path().to_owned(),
+            target.clone(),
+            Duration::from_millis(10),
+            Arc::new(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                LoadOptions::default()
+            }),
+            None,
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(loads.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+        // Renamed in whole, so that no poll sees a half-written file.
+        let staging = tempfile::tempdir().unwrap();
+        let staged = staging.path().join("b.yaml");
+        std::fs::write(&staged, LISTENER.replace("NAME", "second")).unwrap();
+        std::fs::rename(&staged, dir.path().join("b.yaml")).unwrap();
+        for _ in 0..200 {
+            if target.load().listener("team-a", "second").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(target.load().listener("team-a", "second").is_some());
+        assert_eq!(loads.load(std::sync::atomic::Ordering::Relaxed), 1);
         task.abort();
     }
 }
