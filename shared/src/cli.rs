@@ -61,6 +61,12 @@ pub struct CommonArgs {
     /// nothing stored is dropped. Unlimited when not set.
     #[arg(long, env = "SLUICE_STREAM_MAX_MESSAGES", value_parser = parse_count)]
     pub stream_max_messages: Option<u64>,
+
+    /// Consumers the events stream may have. The dispatcher binds one per tenant namespace,
+    /// so this is the most tenants it serves; nats-server's own default (1000 since 2.15) is
+    /// replaced by this one.
+    #[arg(long, env = "SLUICE_STREAM_MAX_CONSUMERS", default_value_t = crate::jetstream::DEFAULT_MAX_CONSUMERS)]
+    pub stream_max_consumers: u32,
 }
 
 impl CommonArgs {
@@ -112,6 +118,7 @@ impl CommonArgs {
             duplicate_window: self.stream_duplicate_window,
             max_bytes: self.stream_max_bytes,
             max_messages: self.stream_max_messages,
+            max_consumers: self.stream_max_consumers,
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum Error {
 /// JetStream's default duplicate window, also Sluice's default.
 pub const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// Sluice's default for [`StreamSettings::max_consumers`]: room for 10,000 tenant namespaces.
+pub const DEFAULT_MAX_CONSUMERS: u32 = 10_000;
+
 /// How the events stream is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSettings {
@@ -51,6 +54,11 @@ pub struct StreamSettings {
     pub max_bytes: Option<u64>,
     /// Events the stream may hold; `None` is unlimited. Full → new events are refused.
     pub max_messages: Option<u64>,
+    /// Consumers the stream may have. The dispatcher binds one per tenant namespace (per
+    /// consumer prefix), so this bounds the tenants one cluster serves. Always sent: since
+    /// 2.15 nats-server gives a stream that sets none a default of 1000, and reads -1 as
+    /// "use the default", so "unlimited" cannot be asked for.
+    pub max_consumers: u32,
 }
 
 impl Default for StreamSettings {
@@ -61,6 +69,7 @@ impl Default for StreamSettings {
             duplicate_window: DEFAULT_DUPLICATE_WINDOW,
             max_bytes: None,
             max_messages: None,
+            max_consumers: DEFAULT_MAX_CONSUMERS,
         }
     }
 }
@@ -79,6 +88,7 @@ impl StreamSettings {
             duplicate_window: self.effective_duplicate_window(),
             max_bytes: limit(self.max_bytes),
             max_messages: limit(self.max_messages),
+            max_consumers: i32::try_from(self.max_consumers).unwrap_or(i32::MAX),
             ..Default::default()
         }
     }
@@ -168,6 +178,16 @@ fn reconcile(
         );
         updated.max_messages = wanted.max_messages;
     }
+    // A server that reports no limit (before 2.15) already allows every tenant; an update
+    // there could only restrict it, and older servers refuse to change this setting at all.
+    if current.max_consumers > 0 && current.max_consumers != wanted.max_consumers {
+        note(
+            "max_consumers",
+            current.max_consumers.to_string(),
+            wanted.max_consumers.to_string(),
+        );
+        updated.max_consumers = wanted.max_consumers;
+    }
     if current.discard != wanted.discard {
         note(
             "discard",
@@ -207,7 +227,8 @@ pub struct Reconciled {
     pub update_error: Option<String>,
 }
 
-/// Creates the events stream if it does not exist; if it exists with other limits, max age,
+/// Creates the events stream if it does not exist; if it exists with other limits (messages,
+/// bytes, consumers), max age,
 /// duplicate window, discard policy, replicas or subjects than configured, updates it to the
 /// configured ones. Storage is never changed (JetStream cannot do it in place).
 pub async fn reconcile_events_stream(
@@ -315,6 +336,9 @@ pub async fn ensure_events_stream(
     Ok(reconciled.stream)
 }
 
+/// How often an unready [`StreamHealth`] checks again.
+const UNREADY_RECHECK: Duration = Duration::from_millis(25);
+
 /// Tracks whether the NATS connection is up and the events stream exists, re-creating the
 /// stream when a NATS server comes back without it (a fresh store).
 #[derive(Debug)]
@@ -342,10 +366,16 @@ impl StreamHealth {
         health.refresh(&js, &settings).await;
         let watcher = health.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticker.tick().await;
+                // While unready (the connection is usually still being made at start),
+                // look again soon: readiness then follows the connection within tens of
+                // milliseconds, not a whole interval later.
+                let pause = if watcher.check().is_ok() {
+                    interval
+                } else {
+                    interval.min(UNREADY_RECHECK)
+                };
+                tokio::time::sleep(pause).await;
                 watcher.refresh(&js, &settings).await;
             }
         });
@@ -444,6 +474,22 @@ mod tests {
         assert_eq!(updated.duplicate_window, Duration::from_secs(600));
         assert_eq!(updated.discard, stream::DiscardPolicy::New);
         assert_eq!(updated.description.as_deref(), Some("kept"));
+    }
+
+    #[test]
+    fn the_consumer_limit_is_raised_from_the_servers_default_but_never_imposed_on_unlimited() {
+        let wanted = StreamSettings::default().config();
+        assert_eq!(wanted.max_consumers, 10_000);
+        // nats-server 2.15 gave the stream its default of 1000.
+        let mut current = wanted.clone();
+        current.max_consumers = 1000;
+        let (changes, updated) = reconcile(&current, &wanted);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!(changes[0].to_string(), "max_consumers: 1000 -> 10000");
+        assert_eq!(updated.max_consumers, 10_000);
+        // Older servers report -1: no limit to raise.
+        current.max_consumers = -1;
+        assert!(reconcile(&current, &wanted).0.is_empty());
     }
 
     #[test]
