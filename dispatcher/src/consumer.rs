@@ -42,8 +42,10 @@ pub struct ConsumeSettings {
 const TENANT_BATCH: usize = 8;
 /// How long one pull request waits for events when fewer arrive than it asked for.
 const PULL_EXPIRY: Duration = Duration::from_secs(2);
-/// How often a tenant's backlog is measured for the metrics.
-const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+/// The same once a pull came back empty. Events are delivered the moment they arrive
+/// either way; a long wait only makes an idle tenant cheap (one request per tenant per
+/// this period, which matters with thousands of tenants), and is given up at shutdown.
+const IDLE_PULL_EXPIRY: Duration = Duration::from_secs(10);
 /// How often the set of tenants is compared with the configuration.
 const TENANT_SCAN: Duration = Duration::from_secs(2);
 
@@ -169,7 +171,10 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     let mut consumer: Option<PullConsumer> = None;
     // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`).
     let mut cap = (None, Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)));
-    let mut backlog_checked = std::time::Instant::now() - BACKLOG_EVERY;
+    // The tenant's backlog as last reported, from the delivered events' own counts of what
+    // is still pending after them: measured without a request of its own.
+    let mut backlog: Option<u64> = None;
+    let mut idle = false;
     while !*shutdown.borrow() {
         if consumer.is_none() {
             match bind(&shared.js, settings, &namespace).await {
@@ -181,17 +186,6 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                         _ = shutdown.wait_for(|stop| *stop) => break,
                     }
                 }
-            }
-        }
-        if backlog_checked.elapsed() >= BACKLOG_EVERY {
-            backlog_checked = std::time::Instant::now();
-            if let Some(consumer) = consumer.as_mut()
-                && let Ok(info) = consumer.info().await
-            {
-                shared
-                    .dispatcher
-                    .metrics()
-                    .backlog(&namespace, info.num_pending);
             }
         }
         let Some(bound) = consumer.as_ref() else {
@@ -206,7 +200,7 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
         let batch = bound
             .batch()
             .max_messages(if limited { 1 } else { TENANT_BATCH })
-            .expires(PULL_EXPIRY)
+            .expires(if idle { IDLE_PULL_EXPIRY } else { PULL_EXPIRY })
             .messages()
             .await;
         let mut batch = match batch {
@@ -218,7 +212,20 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 continue;
             }
         };
-        while let Some(message) = batch.next().await {
+        let mut received = 0usize;
+        loop {
+            let next = if idle && received == 0 {
+                // Nothing may come for a long while: stop waiting at shutdown.
+                tokio::select! {
+                    next = batch.next() => next,
+                    _ = shutdown.wait_for(|stop| *stop) => None,
+                }
+            } else {
+                batch.next().await
+            };
+            let Some(message) = next else {
+                break;
+            };
             let message = match message {
                 Ok(message) => message,
                 Err(error) => {
@@ -226,6 +233,10 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                     break;
                 }
             };
+            received += 1;
+            if let Ok(info) = message.info() {
+                report_backlog(&shared, &namespace, &mut backlog, info.pending);
+            }
             if limited && !wait_for_tokens(&shared, &namespace, &message, &mut shutdown).await {
                 // Stopping while it waited for its budget: hand it back now.
                 ack(&message, AckKind::Nak(None)).await;
@@ -253,8 +264,26 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             });
         }
         while tasks.try_join_next().is_some() {}
+        idle = received == 0;
+        if idle && backlog.is_some_and(|pending| pending > 0) {
+            // Nothing came although events were pending: they are in flight elsewhere (or
+            // were taken by other replicas). Ask once what is left.
+            if let Some(consumer) = consumer.as_mut()
+                && let Ok(info) = consumer.info().await
+            {
+                report_backlog(&shared, &namespace, &mut backlog, info.num_pending);
+            }
+        }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Sets the tenant's backlog gauge when the count changed.
+fn report_backlog(shared: &Shared, namespace: &str, last: &mut Option<u64>, pending: u64) {
+    if *last != Some(pending) {
+        *last = Some(pending);
+        shared.dispatcher.metrics().backlog(namespace, pending);
+    }
 }
 
 /// Takes the event's tokens from its tenant's (and triggers') shared buckets, waiting while
@@ -326,10 +355,18 @@ async fn bind(
     settings: &ConsumeSettings,
     namespace: &str,
 ) -> anyhow::Result<PullConsumer> {
-    let stream = ensure_events_stream(js, &settings.stream).await?;
     let name = settings.consumer_name(namespace);
+    let config = settings.consumer_config(namespace);
+    // One request per tenant: with thousands of tenants, looking the stream up (or
+    // reconciling it) for each would multiply the start-up work. Only when the consumer
+    // cannot be had is the stream made sure of, and the bind tried again.
+    let stream = js.get_stream_no_info(EVENTS_STREAM).await?;
+    if let Ok(consumer) = stream.get_or_create_consumer(&name, config.clone()).await {
+        return Ok(consumer);
+    }
+    let stream = ensure_events_stream(js, &settings.stream).await?;
     let consumer = stream
-        .get_or_create_consumer(&name, settings.consumer_config(namespace))
+        .get_or_create_consumer(&name, config)
         .await
         .map_err(|e| anyhow::anyhow!("failed to create consumer {name}: {e}"))?;
     Ok(consumer)

@@ -9,7 +9,9 @@ use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{FaultRule, Verb};
 use sluice_tests::procs::{eventually, github_signature};
 
-use crate::support::{ConfigDir, SECRET, Stack, github_listener, param, post, push_body, sluice};
+use crate::support::{
+    ConfigDir, SECRET, Stack, github_listener, param, post, post_push, push_body, sluice,
+};
 
 /// Posts one signed push for `revision` to `url`; returns when it was sent and its status.
 async fn push(client: &reqwest::Client, url: &str, revision: &str) -> (SystemTime, u16) {
@@ -593,4 +595,71 @@ fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
     let error = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2));
     assert!(error.contains("namespaces.team-a.runsPerMinut"), "{error}");
+}
+
+/// One durable consumer per tenant namespace: a cluster with more tenants than nats-server's
+/// default consumer limit per stream (1000 since 2.15) still serves every one of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn more_tenants_than_the_servers_default_consumer_limit_are_all_served() {
+    const TENANTS: usize = 1200;
+    let namespaces: Vec<String> = (0..TENANTS).map(|i| format!("team-{i:04}")).collect();
+    let yaml = namespaces
+        .iter()
+        .map(|ns| github_listener(ns, "builder"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let config = ConfigDir::new().file("tenants.yaml", &yaml);
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant_group(
+                "system:serviceaccounts",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "*",
+            );
+        },
+        &[],
+    )
+    .await;
+    let Stack { api, ingest, .. } = &stack;
+
+    // The first tenant, one in the middle and the last: the last consumers are the ones a
+    // default limit would refuse.
+    let chosen = [
+        &namespaces[0],
+        &namespaces[TENANTS / 2],
+        &namespaces[TENANTS - 1],
+    ];
+    let client = reqwest::Client::new();
+    for ns in chosen {
+        let (status, answer) = post_push(
+            &client,
+            &ingest.hook_url(ns, "github"),
+            &push_body(&format!("rev-{ns}")),
+        )
+        .await;
+        assert_eq!(status, 202, "{ns}: {answer}");
+    }
+    let served = eventually(Duration::from_secs(60), || async {
+        chosen
+            .iter()
+            .all(|ns| api.object_count("tekton.dev", "pipelineruns", ns) == 1)
+    })
+    .await;
+    let counts: Vec<_> = chosen
+        .iter()
+        .map(|ns| (ns, api.object_count("tekton.dev", "pipelineruns", ns)))
+        .collect();
+    assert!(
+        served,
+        "one run per tenant: {counts:?}\n{}",
+        stack.dispatcher.process.logs()
+    );
+    let run = &api.objects("tekton.dev", "pipelineruns", &namespaces[TENANTS - 1])[0];
+    assert_eq!(
+        param(run, "revision"),
+        Some(format!("rev-{}", namespaces[TENANTS - 1]).as_str())
+    );
 }
