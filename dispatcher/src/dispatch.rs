@@ -18,7 +18,9 @@ use tracing::Instrument;
 
 use crate::dead_letter::DeadLetters;
 use crate::idempotency;
-use crate::interceptor::{EventInfo, EventState, InterceptorError, Interceptors, Passage};
+use crate::interceptor::{
+    EventInfo, EventState, InterceptorError, Interceptors, Passage, runs_at_dispatch,
+};
 use crate::ledger::{Entry as LedgerEntry, Ledger, RunOutcome};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
 use crate::ratelimit::{Rate, RateLimiter};
@@ -650,6 +652,16 @@ pub async fn plan_trigger(
             .split_at(group.interceptors.min(trigger.interceptors.len())),
         None => (&[][..], &trigger.interceptors[..]),
     };
+    if trigger.group.is_none() && !own.iter().any(runs_at_dispatch) {
+        // Nothing can change the event: the bindings read it as it arrived, uncopied.
+        let ctx = EventContext {
+            body: &input.body,
+            headers: &input.headers,
+            extensions: &input.extensions,
+            event_id: &meta.event_id,
+        };
+        return render_trigger(listener, trigger, meta, &ctx).map(Plan::Create);
+    }
     let after_group = match &trigger.group {
         Some(group) => {
             if !groups.0.contains_key(&group.name) {

@@ -60,6 +60,12 @@ pub struct Interceptors {
     cel_limits: cel::Limits,
 }
 
+/// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors. The
+/// authentication interceptors ran at the edge, before the event was accepted.
+pub fn runs_at_dispatch(interceptor: &Interceptor) -> bool {
+    matches!(interceptor, Interceptor::Cel(_) | Interceptor::Webhook(_))
+}
+
 impl Interceptors {
     pub fn new(client: WebhookClient, cel_limits: cel::Limits) -> Self {
         Self { client, cel_limits }
