@@ -1,0 +1,362 @@
+//! `e2e`: webhook → PipelineRun latency through the whole path: nats-server,
+//! `sluice-ingest`, `sluice-dispatcher` and the Kubernetes API double (in this process, on
+//! the runtime the generator does not use), on a generated configuration.
+//!
+//! The latency of a webhook is the moment the API double answered the create of the run
+//! whose `delivery` param is the webhook's delivery id, minus the moment the webhook was
+//! meant to be sent. Delivery ids encode the request index ([`crate::payload::Ids`]), so each
+//! run is matched to its webhook exactly. Also reported: the HTTP side as `run` reports it,
+//! and runs created against webhooks accepted, which must be equal.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::bail;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_tests::api_double::Verb;
+
+use crate::cli::E2eArgs;
+use crate::client::Base;
+use crate::config_dir;
+use crate::generator::{self, Plan};
+use crate::payload::{Ids, RequestFactory};
+use crate::report::{self, CurvePoint, LatencySummary, RunReport, Timeline, TimelinePoint};
+use crate::schedule::Schedule;
+use crate::stack::{self, Api, Dispatcher, Ingest, Nats, ProcessFigures};
+use crate::svg;
+
+/// The whole `e2e` report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct E2eReport {
+    /// The webhooks as the sender saw them.
+    pub http: RunReport,
+    /// From the intended send of each recorded webhook to the create of its run.
+    pub end_to_end: LatencySummary,
+    pub curve: Vec<CurvePoint>,
+    pub timeline: Vec<TimelinePoint>,
+    /// Webhooks answered 2xx, warm-up included.
+    pub webhooks_accepted: u64,
+    /// PipelineRuns stored by the API double.
+    pub runs_created: u64,
+    /// Accepted webhooks without a run.
+    pub missing: u64,
+    /// Webhooks with more than one run.
+    pub duplicated: u64,
+    /// Runs whose `delivery` param names no webhook of this run.
+    pub unmatched: u64,
+    /// Answers to the dispatcher's creates, by status.
+    pub create_statuses: BTreeMap<String, u64>,
+    /// From the last webhook's intended send to the last create.
+    pub drain_secs: f64,
+    pub ingest_process: ProcessFigures,
+    pub dispatcher_process: ProcessFigures,
+}
+
+pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
+    let scenario = args.scenario.scenario();
+    let bin_dir = stack::bin_dir(args.stack.bin_dir.as_deref())?;
+    let nats = Nats::start(args.stack.nats.as_deref()).await?;
+    let api = Api::start().await?;
+    let config = tempfile::tempdir()?;
+    config_dir::write(&scenario, &args.scenario.secret, config.path(), false)?;
+    let mut ingest = Ingest::start(&bin_dir, &nats.url(), config.path(), &[]).await?;
+    let (mut dispatcher, metrics) = Dispatcher::spawn(
+        &bin_dir,
+        &nats.url(),
+        config.path(),
+        &api.kubeconfig,
+        &args.dispatcher_args,
+    )?;
+    dispatcher.wait_ready(metrics).await?;
+    println!(
+        "sluice-ingest ready in {:.0} ms, sluice-dispatcher ready in {:.0} ms",
+        ingest.service.figures.start_to_ready_ms, dispatcher.service.figures.start_to_ready_ms
+    );
+
+    let load = &args.load;
+    let url = ingest.url();
+    let base = Base::parse(&url)?;
+    let ids = Ids::random();
+    let factory = RequestFactory::new(
+        &scenario,
+        &args.scenario.secret,
+        load.body_size,
+        &base.host,
+        &base.path_prefix,
+        ids,
+    )?;
+    let schedule = Schedule::new(load.rate, load.warmup, load.duration)?;
+    let plan = Plan {
+        label: "e2e".to_owned(),
+        url,
+        base,
+        scenario,
+        warmup: load.warmup,
+        duration: load.duration,
+        schedule,
+        connections: load.connections,
+        threads: load.threads,
+        timeout: load.timeout,
+        grace: load.grace,
+        factory: Arc::new(factory),
+        keep_accepted: true,
+        server_pid: Some(ingest.service.pid()),
+    };
+    let outcome = generator::run(plan).await?;
+    let accepted = outcome.accepted_indices.len() as u64;
+
+    // Wait until every accepted webhook has its run, or nothing moves for a while.
+    let created = || {
+        api.double
+            .requests_for(Verb::Create, "pipelineruns")
+            .iter()
+            .filter(|r| r.status == Some(201))
+            .count() as u64
+    };
+    let mut last = (created(), Instant::now());
+    while last.0 < accepted {
+        dispatcher.service.check_running()?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = created();
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > args.drain_timeout {
+            eprintln!(
+                "no run created for {:?}; {} of {accepted} accepted webhooks have runs",
+                args.drain_timeout, now
+            );
+            break;
+        }
+    }
+    ingest.service.measure();
+    dispatcher.service.measure();
+
+    let report = match_runs(&api, ids, schedule, outcome, accepted)?;
+    let report = E2eReport {
+        ingest_process: ingest.service.figures.clone(),
+        dispatcher_process: dispatcher.service.figures.clone(),
+        ..report
+    };
+    print!("{}", table(&report));
+    if let Some(path) = &args.report.report_json {
+        report::write_json(path, &report)?;
+    }
+    if let Some(path) = &args.report.report_svg {
+        report::write_text(path, &plot(&report))?;
+    }
+    let mut problems = Vec::new();
+    if report.http.failed() {
+        problems.push(format!(
+            "{} webhooks failed",
+            report.http.errors + report.http.warmup_errors
+        ));
+    }
+    if report.missing > 0 || report.duplicated > 0 || report.runs_created != accepted {
+        problems.push(format!(
+            "{} runs for {accepted} accepted webhooks ({} missing, {} duplicated)",
+            report.runs_created, report.missing, report.duplicated
+        ));
+    }
+    if !problems.is_empty() && !args.report.allow_errors {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Pairs every stored run with its webhook and measures the time between them.
+fn match_runs(
+    api: &Api,
+    ids: Ids,
+    schedule: Schedule,
+    outcome: generator::Outcome,
+    accepted: u64,
+) -> anyhow::Result<E2eReport> {
+    let creates = api.double.requests_for(Verb::Create, "pipelineruns");
+    let mut create_statuses: BTreeMap<String, u64> = BTreeMap::new();
+    let mut stored_at: HashMap<(String, String), SystemTime> = HashMap::new();
+    for create in &creates {
+        let status = create
+            .status
+            .map_or("no answer".to_owned(), |s| s.to_string());
+        *create_statuses.entry(status).or_default() += 1;
+        if create.status == Some(201)
+            && let (Some(namespace), Some(name), Some(at)) =
+                (&create.namespace, &create.name, create.answered_at)
+        {
+            stored_at.insert((namespace.clone(), name.clone()), at);
+        }
+    }
+    let runs = api.double.all_objects("tekton.dev", "pipelineruns");
+    let mut histogram = report::histogram()?;
+    let mut timeline = Timeline::default();
+    let mut runs_per_webhook: HashMap<u64, u32> = HashMap::new();
+    let mut unmatched = 0;
+    let mut last_create: Option<SystemTime> = None;
+    let measure_start = outcome.start_wall + schedule.measure_start();
+    for run in &runs {
+        let key = (
+            run["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            run["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        let Some(index) = delivery_param(run).and_then(|d| ids.index_of(d)) else {
+            unmatched += 1;
+            continue;
+        };
+        *runs_per_webhook.entry(index).or_default() += 1;
+        let Some(&at) = stored_at.get(&key) else {
+            continue;
+        };
+        last_create = last_create.max(Some(at));
+        if !schedule.is_measured(index) {
+            continue;
+        }
+        let due = outcome.start_wall + schedule.offset(index);
+        let latency = at.duration_since(due).unwrap_or_default();
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        histogram.saturating_record(us);
+        let second = due
+            .duration_since(measure_start)
+            .unwrap_or_default()
+            .as_secs() as usize;
+        timeline.record(second, us)?;
+    }
+    let missing = outcome
+        .accepted_indices
+        .iter()
+        .filter(|i| !runs_per_webhook.contains_key(i))
+        .count() as u64;
+    let duplicated = runs_per_webhook.values().filter(|&&n| n > 1).count() as u64;
+    let last_due = outcome.start_wall + schedule.offset(schedule.total().saturating_sub(1));
+    let drain_secs = last_create
+        .and_then(|at| at.duration_since(last_due).ok())
+        .map_or(0.0, |d| d.as_secs_f64());
+    Ok(E2eReport {
+        http: outcome.report,
+        end_to_end: LatencySummary::from_histogram(&histogram),
+        curve: report::percentile_curve(&histogram),
+        timeline: timeline.points(),
+        webhooks_accepted: accepted,
+        runs_created: runs.len() as u64,
+        missing,
+        duplicated,
+        unmatched,
+        create_statuses,
+        drain_secs,
+        ingest_process: ProcessFigures::default(),
+        dispatcher_process: ProcessFigures::default(),
+    })
+}
+
+/// The `delivery` param of a PipelineRun.
+fn delivery_param(run: &Value) -> Option<&str> {
+    run["spec"]["params"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == "delivery")?["value"]
+        .as_str()
+}
+
+fn table(report: &E2eReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = report.http.table();
+    let _ = writeln!(
+        out,
+        "== end to end (intended webhook send → PipelineRun stored by the API double)"
+    );
+    let _ = writeln!(out, "   {}", report::latency_header());
+    let _ = writeln!(
+        out,
+        "   {}",
+        report::latency_row("webhook → run", &report.end_to_end)
+    );
+    let equal = if report.runs_created == report.webhooks_accepted && report.missing == 0 {
+        "equal".to_owned()
+    } else {
+        format!(
+            "NOT EQUAL: {} missing, {} duplicated, {} unmatched",
+            report.missing, report.duplicated, report.unmatched
+        )
+    };
+    let _ = writeln!(
+        out,
+        "   runs created {} vs webhooks accepted {}: {equal}",
+        report.runs_created, report.webhooks_accepted
+    );
+    let statuses: Vec<String> = report
+        .create_statuses
+        .iter()
+        .map(|(code, count)| format!("{code} × {count}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "   create answers: {}; last run {:.2} s after the last webhook was due",
+        statuses.join(", "),
+        report.drain_secs
+    );
+    for (name, figures) in [
+        ("ingest", &report.ingest_process),
+        ("dispatcher", &report.dispatcher_process),
+    ] {
+        let _ = writeln!(
+            out,
+            "   {name}: start-to-ready {:.0} ms, peak RSS (VmHWM) {} KiB, CPU {:.1} s",
+            figures.start_to_ready_ms, figures.peak_rss_kib, figures.cpu_seconds
+        );
+    }
+    out
+}
+
+fn plot(report: &E2eReport) -> String {
+    let (http_curve, _) = report.http.series("webhook accepted (HTTP 202)");
+    let e2e_curve = svg::Series {
+        label: "PipelineRun created".to_owned(),
+        points: report
+            .curve
+            .iter()
+            .map(|p| (p.percentile, p.latency_us as f64 / 1000.0))
+            .collect(),
+    };
+    let per_second = |name: &str, pick: fn(&TimelinePoint) -> u64| svg::Series {
+        label: name.to_owned(),
+        points: report
+            .timeline
+            .iter()
+            .map(|p| (f64::from(p.second), pick(p) as f64 / 1000.0))
+            .collect(),
+    };
+    let timeline = [
+        per_second("run created p99", |p| p.p99_us),
+        per_second("run created p50", |p| p.p50_us),
+        per_second("run created max", |p| p.max_us),
+    ];
+    let title = format!(
+        "end to end: {:.0}/s for {:.0} s, {}",
+        report.http.rate,
+        report.http.duration_secs,
+        report.http.scenario.describe()
+    );
+    svg::latency_plot(&title, &[http_curve, e2e_curve], &timeline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delivery_param_is_found_by_name() {
+        let run = serde_json::json!({"spec": {"params": [
+            {"name": "revision", "value": "abc"},
+            {"name": "delivery", "value": "1234"}
+        ]}});
+        assert_eq!(delivery_param(&run), Some("1234"));
+        assert_eq!(delivery_param(&serde_json::json!({"spec": {}})), None);
+    }
+}
