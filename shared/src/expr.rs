@@ -104,11 +104,24 @@ pub fn resolve_params(
             .iter()
             .find(|spec| spec.name == param.name)
             .and_then(|spec| spec.default.as_deref());
+        let found = expressions(&param.value);
+        // The usual binding, `$(body.after)`: the value is its one expression's text.
+        if let [only] = found.as_slice()
+            && only.original.len() == param.value.len()
+        {
+            let text = match (evaluate(only.expression, ctx), default) {
+                (Ok(text), _) => escape_variables(text),
+                (Err(_), Some(default)) => default.to_owned(),
+                (Err(problem), None) => return Err(invalid(param, only.expression, problem)),
+            };
+            resolved.insert(param.name.clone(), text);
+            continue;
+        }
         // Each expression is replaced everywhere it occurs, one after the other as Tekton
         // does, but by a placeholder: the inserted text is never searched for expressions.
         let mut value = param.value.clone();
         let mut texts = Vec::new();
-        for found in expressions(&param.value) {
+        for found in found {
             let text = match (evaluate(found.expression, ctx), default) {
                 (Ok(text), _) => escape_variables(text),
                 (Err(_), Some(default)) => default.to_owned(),

@@ -748,6 +748,45 @@ fn cost_limit_is_configurable() {
     assert!(fixture.eval("1 + 1").is_ok());
 }
 
+/// Fields of the body are read without converting the rest of it; the answers, errors and
+/// costs are those of the general path.
+#[test]
+fn selecting_from_the_body_behaves_like_the_converted_body() {
+    // `body.pull_request.head.sha`: four nodes, four units.
+    let mut fixture = Fixture::new(github_body());
+    fixture.limits.max_cost = 4;
+    assert_eq!(
+        fixture.eval("body.pull_request.head.sha").unwrap(),
+        string("0123456789abcdef0123456789abcdef01234567")
+    );
+    fixture.limits.max_cost = 3;
+    let error = fixture.eval("body.pull_request.head.sha").unwrap_err();
+    assert_eq!(error.kind, EvalErrorKind::CostExceeded);
+
+    let Value::Map(body) = eval("body") else {
+        panic!("the body is a map")
+    };
+    assert_eq!(
+        Some(eval("body.labels")),
+        body.get(&MapKey::String("labels".into())).cloned()
+    );
+    assert_eq!(eval("body.id"), Value::Int(9007199254740993));
+    assert_eq!(eval("body.huge"), Value::Uint(u64::MAX));
+    assert_true("has(body.nothing) && body.nothing == null");
+    assert_true("!has(body.pull_request.base)");
+    assert_eq!(
+        eval_err("body.pull_request.base.sha").message,
+        "no such key: 'base'"
+    );
+    assert!(
+        eval_err("has(body.ref.x)")
+            .message
+            .contains("field selection")
+    );
+    // A comprehension variable named `body` hides the body.
+    assert_true("[{'ref': 'x'}].all(body, body.ref == 'x')");
+}
+
 #[test]
 fn cost_errors_are_not_absorbed_by_logic() {
     let mut fixture = Fixture::new(github_body());
