@@ -5,7 +5,7 @@
 //! events: each tenant's loop pulls from its own consumer, and all loops take turns (first
 //! come, first served) for this replica's processing slots.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -213,24 +213,33 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             }
         };
         let mut received = 0usize;
+        // Delivered events waiting for a slot. The pull is read to its end meanwhile:
+        // async-nats ends a pull that is not read from 5 s past its expiry and drops what it
+        // had buffered, which JetStream would only hand out again after the ack wait.
+        let mut waiting: VecDeque<Message> = VecDeque::new();
+        let mut pulled_all = false;
         loop {
-            let next = if idle && received == 0 {
-                // Nothing may come for a long while: stop waiting at shutdown.
-                tokio::select! {
-                    next = batch.next() => next,
-                    _ = shutdown.wait_for(|stop| *stop) => None,
-                }
-            } else {
-                batch.next().await
-            };
-            let Some(message) = next else {
-                break;
-            };
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%namespace, %error, "pulling events failed");
-                    break;
+            let message = match waiting.pop_front() {
+                Some(message) => message,
+                None if pulled_all => break,
+                None => {
+                    let next = if idle && received == 0 {
+                        // Nothing may come for a long while: stop waiting at shutdown.
+                        tokio::select! {
+                            next = batch.next() => next,
+                            _ = shutdown.wait_for(|stop| *stop) => None,
+                        }
+                    } else {
+                        batch.next().await
+                    };
+                    match next {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) => {
+                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            break;
+                        }
+                        None => break,
+                    }
                 }
             };
             received += 1;
@@ -242,10 +251,26 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 ack(&message, AckKind::Nak(None)).await;
                 continue;
             }
-            let Ok(own) = cap.1.clone().acquire_owned().await else {
-                continue;
+            let acquire = async {
+                let own = cap.1.clone().acquire_owned().await.ok()?;
+                let permit = slot(&shared, &mut shutdown).await?;
+                Some((own, permit))
             };
-            let Some(permit) = slot(&shared, &mut shutdown).await else {
+            tokio::pin!(acquire);
+            let acquired = loop {
+                tokio::select! {
+                    acquired = &mut acquire => break acquired,
+                    next = batch.next(), if !pulled_all => match next {
+                        Some(Ok(message)) => waiting.push_back(message),
+                        Some(Err(error)) => {
+                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            pulled_all = true;
+                        }
+                        None => pulled_all = true,
+                    },
+                }
+            };
+            let Some((own, permit)) = acquired else {
                 // Stopping: this event was not started; hand it back now.
                 ack(&message, AckKind::Nak(None)).await;
                 continue;
