@@ -113,11 +113,12 @@ async fn receive(
         }
     };
     let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
-    let span = tracing::info_span!(
+    // Debug level: at the default level the request path pays for no span. Every line
+    // logged on the way names the listener (and the event, once it has one) itself.
+    let span = tracing::debug_span!(
         "webhook",
         namespace = %listener.namespace,
         listener = %listener.name,
-        event_id = tracing::field::Empty,
     );
     match accept(&state, listener, &uri, &headers, body)
         .instrument(span)
@@ -213,29 +214,25 @@ async fn accept(
         .await
         .map_err(|error| match error {
             PublishError::Full(_) => {
-                tracing::warn!(error = %error, "publish refused: the events stream is full");
+                tracing::warn!(namespace = %listener.namespace, listener = %listener.name, error = %error, "publish refused: the events stream is full");
                 IngestError::QueueFull
             }
             PublishError::Timeout(_) | PublishError::Refused(_) => {
-                tracing::warn!(error = %error, "publish failed");
+                tracing::warn!(namespace = %listener.namespace, listener = %listener.name, error = %error, "publish failed");
                 IngestError::QueueUnavailable
             }
         })?;
     let meta = &envelope.meta;
     match stored {
-        Stored::New { .. } => {
-            tracing::Span::current().record("event_id", meta.event_id.as_str());
-            Ok((Outcome::Accepted, accepted(listener, Some(&meta.event_id))))
-        }
+        Stored::New { .. } => Ok((Outcome::Accepted, accepted(listener, Some(&meta.event_id)))),
         Stored::Duplicate { sequence, original } => {
             // Equal message ids with different keys would be a SHA-256 collision; the check
             // costs nothing and guarantees an answer never names another listener's event.
             let original = original.filter(|o| o.idempotency_key == meta.idempotency_key);
             let original_id = original.as_ref().map(|o| o.event_id.as_str());
-            if let Some(id) = original_id {
-                tracing::Span::current().record("event_id", id);
-            }
             tracing::info!(
+                namespace = %listener.namespace,
+                listener = %listener.name,
                 sequence,
                 original_event_id = original_id.unwrap_or("unknown"),
                 "duplicate delivery: already stored, not stored again"

@@ -110,7 +110,7 @@ impl Publisher {
         message_id: String,
         payload: Bytes,
     ) -> Result<Stored, PublishError> {
-        let span = tracing::info_span!("publish", %subject, sequence = tracing::field::Empty);
+        let span = tracing::debug_span!("publish", %subject, sequence = tracing::field::Empty);
         let started = Instant::now();
         let message = PublishMessage::build()
             .payload(payload)

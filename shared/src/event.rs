@@ -184,18 +184,18 @@ pub fn canonical_header_name(name: &str) -> String {
     if !valid {
         return name.to_owned();
     }
+    // Token characters are ASCII: one byte, one char, and one allocation of the right size.
+    let mut canonical = String::with_capacity(name.len());
     let mut upper = true;
-    name.chars()
-        .map(|c| {
-            let out = if upper {
-                c.to_ascii_uppercase()
-            } else {
-                c.to_ascii_lowercase()
-            };
-            upper = c == '-';
-            out
-        })
-        .collect()
+    for byte in name.bytes() {
+        canonical.push(char::from(if upper {
+            byte.to_ascii_uppercase()
+        } else {
+            byte.to_ascii_lowercase()
+        }));
+        upper = byte == b'-';
+    }
+    canonical
 }
 
 #[cfg(test)]
