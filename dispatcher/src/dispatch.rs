@@ -654,13 +654,7 @@ pub async fn plan_trigger(
     };
     if trigger.group.is_none() && !own.iter().any(runs_at_dispatch) {
         // Nothing can change the event: the bindings read it as it arrived, uncopied.
-        let ctx = EventContext {
-            body: &input.body,
-            headers: &input.headers,
-            extensions: &input.extensions,
-            event_id: &meta.event_id,
-        };
-        return render_trigger(listener, trigger, meta, &ctx).map(Plan::Create);
+        return render_plan(listener, trigger, meta, input);
     }
     let after_group = match &trigger.group {
         Some(group) => {
@@ -685,6 +679,16 @@ pub async fn plan_trigger(
         Ok(state) => state,
         Err(filtered) => return Ok(filtered),
     };
+    render_plan(listener, trigger, meta, &state)
+}
+
+/// The objects `trigger` creates from the event as `state` holds it.
+fn render_plan(
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    state: &EventState,
+) -> Result<Plan, TriggerError> {
     let ctx = EventContext {
         body: &state.body,
         headers: &state.headers,
