@@ -11,7 +11,8 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
@@ -144,6 +145,26 @@ fn must_refuse(result: Result<Admission, Refusal>, code: &str) {
     assert!(matches!(&result, Err(r) if r.code() == code), "{result:?}");
 }
 
+/// Checks that `valid` is admitted and `invalid` refused with `refusal`, then measures both
+/// as `<id>/valid` and `<id>/invalid`: equal times show the comparison is constant-time.
+fn valid_and_invalid(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: &str,
+    listener: &Listener,
+    (valid, invalid): (&HeaderMap, &HeaderMap),
+    body: &[u8],
+    refusal: &str,
+) {
+    must_accept(admit(listener, valid, body));
+    must_refuse(admit(listener, invalid, body), refusal);
+    group.bench_function(format!("{id}/valid"), |b| {
+        b.iter(|| admit(listener, black_box(valid), black_box(body)))
+    });
+    group.bench_function(format!("{id}/invalid"), |b| {
+        b.iter(|| admit(listener, black_box(invalid), black_box(body)))
+    });
+}
+
 fn github(c: &mut Criterion) {
     let catalogue = listeners();
     let listener = listener(&catalogue, "github");
@@ -154,14 +175,14 @@ fn github(c: &mut Criterion) {
         let valid = github_headers(SECRET, body);
         // Same length and form, another secret: the whole MAC is computed and compared.
         let invalid = github_headers("another-secret", body);
-        must_accept(admit(&listener, &valid, body));
-        must_refuse(admit(&listener, &invalid, body), "signature_invalid");
-        group.bench_function(format!("{size}/valid"), |b| {
-            b.iter(|| admit(&listener, black_box(&valid), black_box(body)))
-        });
-        group.bench_function(format!("{size}/invalid"), |b| {
-            b.iter(|| admit(&listener, black_box(&invalid), black_box(body)))
-        });
+        valid_and_invalid(
+            &mut group,
+            size,
+            &listener,
+            (&valid, &invalid),
+            body,
+            "signature_invalid",
+        );
     }
     group.finish();
 }
@@ -185,15 +206,15 @@ fn gitlab(c: &mut Criterion) {
     };
     let valid = with_token(SECRET);
     let invalid = with_token("bench-webhook-secreT");
-    must_accept(admit(&listener, &valid, body));
-    must_refuse(admit(&listener, &invalid, body), "token_invalid");
     let mut group = c.benchmark_group("signature/gitlab");
-    group.bench_function("token/valid", |b| {
-        b.iter(|| admit(&listener, black_box(&valid), black_box(body)))
-    });
-    group.bench_function("token/invalid", |b| {
-        b.iter(|| admit(&listener, black_box(&invalid), black_box(body)))
-    });
+    valid_and_invalid(
+        &mut group,
+        "token",
+        &listener,
+        (&valid, &invalid),
+        body,
+        "token_invalid",
+    );
     group.finish();
 }
 
@@ -222,16 +243,16 @@ fn bitbucket(c: &mut Criterion) {
     };
     let valid = signed(SECRET);
     let invalid = signed("another-secret");
-    must_accept(admit(&listener, &valid, body));
-    must_refuse(admit(&listener, &invalid, body), "signature_invalid");
     let mut group = c.benchmark_group("signature/bitbucket");
     group.throughput(Throughput::Bytes(body.len() as u64));
-    group.bench_function("push-8KiB/valid", |b| {
-        b.iter(|| admit(&listener, black_box(&valid), black_box(body)))
-    });
-    group.bench_function("push-8KiB/invalid", |b| {
-        b.iter(|| admit(&listener, black_box(&invalid), black_box(body)))
-    });
+    valid_and_invalid(
+        &mut group,
+        "push-8KiB",
+        &listener,
+        (&valid, &invalid),
+        body,
+        "signature_invalid",
+    );
     group.finish();
 }
 

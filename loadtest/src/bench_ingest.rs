@@ -485,26 +485,14 @@ fn summary_table(comparison: &IngestComparison) -> String {
         comparison.rounds.len()
     );
     if !comparison.rounds.is_empty() {
-        let _ = writeln!(
-            out,
-            "   throughput ratio  {}",
-            spread(&summary.throughput_ratio, "")
-        );
-        let _ = writeln!(
-            out,
-            "   p50 ratio         {}",
-            spread(&summary.p50_ratio, "×")
-        );
-        let _ = writeln!(
-            out,
-            "   p99 ratio         {}",
-            spread(&summary.p99_ratio, "×")
-        );
-        let _ = writeln!(
-            out,
-            "   CPU/request ratio {}",
-            spread(&summary.cpu_per_request_ratio, "×")
-        );
+        for (label, ratios, unit) in [
+            ("throughput ratio ", &summary.throughput_ratio, ""),
+            ("p50 ratio        ", &summary.p50_ratio, "×"),
+            ("p99 ratio        ", &summary.p99_ratio, "×"),
+            ("CPU/request ratio", &summary.cpu_per_request_ratio, "×"),
+        ] {
+            let _ = writeln!(out, "   {label} {}", spread(ratios, unit));
+        }
         let _ = writeln!(
             out,
             "   reference p50 {} | p99 {}",

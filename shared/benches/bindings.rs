@@ -12,20 +12,13 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sluice_shared::expr::{EventContext, evaluate, resolve_params};
+use sluice_shared::expr::{evaluate, resolve_params};
 
 fn bindings(c: &mut Criterion) {
     let listener = common::listener();
     let trigger = common::trigger(&listener);
-    let body = common::body();
-    let headers = common::headers();
-    let extensions = common::extensions(&body);
-    let ctx = EventContext {
-        body: &body,
-        headers: &headers,
-        extensions: &extensions,
-        event_id: common::EVENT_ID,
-    };
+    let event = common::Event::new();
+    let ctx = event.ctx();
     let params = resolve_params(&trigger.params, &trigger.template.params, &ctx).unwrap();
     assert_eq!(params["short-sha"], "e1d2c3b");
     assert_eq!(params["event"], "push");

@@ -10,21 +10,14 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sluice_shared::expr::{EventContext, resolve_params};
+use sluice_shared::expr::resolve_params;
 use sluice_shared::template::{render, uid_for};
 
 fn template(c: &mut Criterion) {
     let listener = common::listener();
     let trigger = common::trigger(&listener);
-    let body = common::body();
-    let headers = common::headers();
-    let extensions = common::extensions(&body);
-    let ctx = EventContext {
-        body: &body,
-        headers: &headers,
-        extensions: &extensions,
-        event_id: common::EVENT_ID,
-    };
+    let event = common::Event::new();
+    let ctx = event.ctx();
     let params = resolve_params(&trigger.params, &trigger.template.params, &ctx).unwrap();
     let uid = uid_for("bench-run-key");
     let rendered = render(&trigger.template, &params, &uid).unwrap();

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sluice_shared::catalogue::{CelInterceptor, Interceptor, Listener, Trigger};
 use sluice_shared::config::load_str;
 use sluice_shared::event::Headers;
+use sluice_shared::expr::EventContext;
 
 /// A GitHub push delivery as GitHub sends it: compact JSON, about 8 KiB, three commits.
 pub const GITHUB_PUSH: &[u8] = include_bytes!("../fixtures/github-push.json");
@@ -166,4 +167,32 @@ pub fn body() -> Value {
 pub fn extensions(body: &Value) -> Map<String, Value> {
     let after = body["after"].as_str().unwrap();
     Map::from_iter([("short_sha".to_owned(), Value::from(&after[..7]))])
+}
+
+/// The event as bindings see it: body, headers and the overlay's extensions.
+pub struct Event {
+    pub body: Value,
+    pub headers: Headers,
+    pub extensions: Map<String, Value>,
+}
+
+impl Event {
+    pub fn new() -> Self {
+        let body = body();
+        let extensions = extensions(&body);
+        Self {
+            body,
+            headers: headers(),
+            extensions,
+        }
+    }
+
+    pub fn ctx(&self) -> EventContext<'_> {
+        EventContext {
+            body: &self.body,
+            headers: &self.headers,
+            extensions: &self.extensions,
+            event_id: EVENT_ID,
+        }
+    }
 }
