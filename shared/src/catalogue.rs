@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use serde_json::Value;
 
 use crate::cel;
 use crate::secret::SecretValue;
@@ -115,10 +117,62 @@ pub struct BindingParam {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateSpec {
     pub params: Vec<ParamSpec>,
-    /// `spec.resourcetemplates`, as JSON.
-    pub resource_templates: Vec<serde_json::Value>,
+    /// `spec.resourcetemplates`.
+    pub resource_templates: ResourceTemplates,
     /// The template's `triggers.tekton.dev/old-escape-quotes` annotation is `"true"`.
     pub old_escape_quotes: bool,
+}
+
+/// A template's `spec.resourcetemplates`, held as compact JSON text and parsed on first
+/// use.
+///
+/// A catalogue of thousands of templates held as `serde_json::Value` trees would take tens
+/// of MB (every object is a B-tree node of about 600 bytes). Ingest never renders, so it
+/// keeps only the text; a dispatcher parses a template once, on its first render.
+#[derive(Debug, Clone)]
+pub struct ResourceTemplates {
+    /// A JSON array of the resources.
+    json: Box<str>,
+    parsed: OnceLock<Result<Vec<Value>, String>>,
+}
+
+impl ResourceTemplates {
+    /// From parsed resources.
+    pub fn new(resources: Vec<Value>) -> Self {
+        let json = Value::Array(resources).to_string();
+        Self::from_json(json)
+    }
+
+    /// From the text of a JSON array, as `serde_json` wrote it.
+    pub(crate) fn from_json(json: String) -> Self {
+        Self {
+            json: json.into_boxed_str(),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The resources, parsed on the first call.
+    ///
+    /// The text was written by `serde_json` from a document no deeper than the YAML and JSON
+    /// parsers allow, so reading it back cannot fail; if it ever did, the reason is returned
+    /// rather than an empty list.
+    pub fn get(&self) -> Result<&[Value], &str> {
+        let parsed = self
+            .parsed
+            .get_or_init(|| serde_json::from_str(&self.json).map_err(|error| error.to_string()));
+        parsed.as_deref().map_err(String::as_str)
+    }
+
+    /// The resources as the JSON text of an array.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+}
+
+impl PartialEq for ResourceTemplates {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json
+    }
 }
 
 /// A declared template param.
@@ -362,7 +416,7 @@ pub struct WebhookInterceptor {
     /// platform's roots for `https`, none needed for `http`.
     pub ca_bundle: Option<Arc<[u8]>>,
     /// The trigger's `params` for it, sent as `interceptor_params`.
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub params: serde_json::Map<String, Value>,
     /// The legacy form's `header` params, set on the forwarded request (a list value sets
     /// the header once per item).
     pub headers: Vec<(String, Vec<String>)>,

@@ -31,6 +31,10 @@ pub enum RenderError {
         index: usize,
         problem: ResourceProblem,
     },
+    /// The template's stored text could not be read back (it was checked when the
+    /// configuration loaded, so this does not happen).
+    #[error("resourcetemplates cannot be read: {0}")]
+    Unreadable(String),
 }
 
 /// Why a rendered resource template cannot be created.
@@ -57,8 +61,11 @@ pub fn render(
     uid: &str,
 ) -> Result<Vec<Value>, RenderError> {
     let substitution = Substitution::new(template, params, uid);
-    template
+    let resources = template
         .resource_templates
+        .get()
+        .map_err(|problem| RenderError::Unreadable(problem.to_owned()))?;
+    resources
         .iter()
         .enumerate()
         .map(|(index, resource)| {

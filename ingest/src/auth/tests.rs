@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sluice_shared::catalogue::{
     BitbucketInterceptor, GitHubInterceptor, GitLabInterceptor, GiteeInterceptor, GiteeMode,
-    HmacAlgorithm, HmacInterceptor, MisconfiguredInterceptor, SignatureEncoding, SlackInterceptor,
-    TemplateSpec,
+    HmacAlgorithm, HmacInterceptor, MisconfiguredInterceptor, ResourceTemplates, SignatureEncoding,
+    SlackInterceptor, TemplateSpec,
 };
 use sluice_shared::secret::SecretValue;
 
@@ -27,7 +27,7 @@ fn trigger(name: &str, interceptors: Vec<Interceptor>) -> Trigger {
         params: vec![],
         template: Arc::new(TemplateSpec {
             params: vec![],
-            resource_templates: vec![],
+            resource_templates: ResourceTemplates::new(vec![]),
             old_escape_quotes: false,
         }),
     }

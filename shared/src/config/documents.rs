@@ -7,9 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 
 /// `metadata` of any object. `name` and `namespace` are checked from the raw document before
 /// this is parsed; only what resolution needs is kept.
@@ -87,7 +88,7 @@ pub(super) struct TriggerSpecDoc {
     /// Kept as raw objects: an interceptor with a key Sluice does not know must make its
     /// trigger invalid (fail closed), not be ignored as an unknown field.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub interceptors: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub interceptors: Vec<JsonText<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// An entry of a trigger's `bindings`: `ref` (+ `kind`), inline `name` + `value`, or
@@ -154,7 +155,7 @@ pub(super) struct TemplateSpecDoc {
     #[serde(default, deserialize_with = "null_as_default")]
     pub params: Vec<ParamSpecDoc>,
     #[serde(default, deserialize_with = "null_as_default")]
-    pub resourcetemplates: Vec<serde_json::Value>,
+    pub resourcetemplates: Vec<JsonText<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,7 +237,7 @@ pub(super) struct TriggerGroupDoc {
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
-    pub interceptors: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub interceptors: Vec<JsonText<serde_json::Map<String, serde_json::Value>>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub trigger_selector: TriggerSelectorDoc,
 }
@@ -428,6 +429,42 @@ impl Visitor<'_> for ScalarVisitor {
             v.to_string()
         };
         Ok(Scalar(text))
+    }
+}
+
+/// A JSON value of type `T`, checked while the document is read and then kept as its
+/// compact text until it is needed.
+///
+/// A `serde_json::Value` object is a B-tree node of about 600 bytes however few keys it
+/// has, so thousands of templates and interceptors held as values take tens of MB while
+/// the configuration loads. As text each takes its length, and it is parsed again (it
+/// cannot fail: it is the output of `serde_json`) only when it is resolved.
+#[derive(Debug)]
+pub(super) struct JsonText<T> {
+    text: Box<str>,
+    parsed: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> JsonText<T> {
+    /// The text, compact JSON.
+    pub(super) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value, parsed again from the text.
+    pub(super) fn parse(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.text)
+    }
+}
+
+impl<'de, T: Deserialize<'de> + Serialize> Deserialize<'de> for JsonText<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = T::deserialize(deserializer)?;
+        let text = serde_json::to_string(&value).map_err(de::Error::custom)?;
+        Ok(Self {
+            text: text.into_boxed_str(),
+            parsed: PhantomData,
+        })
     }
 }
 

@@ -18,13 +18,13 @@ use sha2::{Digest, Sha256};
 
 use super::LoadOptions;
 use super::documents::{
-    BindingDoc, EventListenerDoc, LabelSelectorDoc, NamespaceSelector, Scalar, TemplateRefDoc,
-    TemplateSpecDoc, TriggerSpecDoc,
+    BindingDoc, EventListenerDoc, JsonText, LabelSelectorDoc, NamespaceSelector, Scalar,
+    TemplateRefDoc, TemplateSpecDoc, TriggerSpecDoc,
 };
 use super::load::{ApiVersion, Entry, Kind, Loaded, NsName, Origin, join_field};
 use crate::catalogue::{
     BindingParam, ConfigIssue, GroupRef, Interceptor, InterceptorKind, Listener, ParamSpec,
-    TemplateSpec, Trigger,
+    ResourceTemplates, TemplateSpec, Trigger,
 };
 use crate::names::is_dns1123_subdomain;
 use crate::secret::SecretValue;
@@ -987,15 +987,18 @@ impl<'a> Resolver<'a> {
         }
         for (index, resource) in spec.resourcetemplates.iter().enumerate() {
             let resource_field = join_field(field, &format!("resourcetemplates[{index}]"));
-            let problem = match resource {
-                JsonValue::Object(object) => ["apiVersion", "kind"].into_iter().find_map(|key| {
-                    let present = object
-                        .get(key)
-                        .and_then(JsonValue::as_str)
-                        .is_some_and(|value| !value.is_empty());
-                    (!present).then(|| format!("has no non-empty string `{key}`"))
-                }),
-                _ => Some("must be an object with `apiVersion` and `kind`".to_owned()),
+            let problem = match resource.parse() {
+                Ok(JsonValue::Object(object)) => {
+                    ["apiVersion", "kind"].into_iter().find_map(|key| {
+                        let present = object
+                            .get(key)
+                            .and_then(JsonValue::as_str)
+                            .is_some_and(|value| !value.is_empty());
+                        (!present).then(|| format!("has no non-empty string `{key}`"))
+                    })
+                }
+                Ok(_) => Some("must be an object with `apiVersion` and `kind`".to_owned()),
+                Err(error) => Some(format!("cannot be read back: {error}")),
             };
             if let Some(problem) = problem {
                 self.issue(origin, &resource_field, format!("{problem}; {consequence}"));
@@ -1012,10 +1015,25 @@ impl<'a> Resolver<'a> {
                     default: param.default.as_ref().map(|d| d.0.clone()),
                 })
                 .collect(),
-            resource_templates: spec.resourcetemplates.clone(),
+            resource_templates: ResourceTemplates::from_json(json_array(
+                spec.resourcetemplates.iter().map(JsonText::as_str),
+            )),
             old_escape_quotes,
         })
     }
+}
+
+/// The JSON array of `items`, each already JSON text.
+fn json_array<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let mut array = String::from("[");
+    for (index, item) in items.enumerate() {
+        if index > 0 {
+            array.push(',');
+        }
+        array.push_str(item);
+    }
+    array.push(']');
+    array
 }
 
 fn non_empty(value: Option<&str>) -> Option<&str> {

@@ -268,7 +268,7 @@ spec:
     let catalogue = load_str(FILE, yaml);
     assert_no_issues(&catalogue);
     let trigger = &listener(&catalogue, "team-a", "tasks").triggers[0];
-    let resource = &trigger.template.resource_templates[0];
+    let resource = &trigger.template.resource_templates.get().expect("readable")[0];
     assert_eq!(resource["kind"], "TaskRun");
     assert_eq!(
         resource["spec"]["taskSpec"]["steps"][0]["script"],

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::catalogue::{BindingParam, ParamSpec};
+use crate::catalogue::{BindingParam, ParamSpec, ResourceTemplates};
 use crate::event::Headers;
 use crate::expr::{self, EventContext};
 
@@ -19,7 +19,7 @@ fn template(params: &[(&str, Option<&str>)], resources: Vec<Value>) -> TemplateS
                 default: default.map(str::to_owned),
             })
             .collect(),
-        resource_templates: resources,
+        resource_templates: ResourceTemplates::new(resources),
         old_escape_quotes: false,
     }
 }

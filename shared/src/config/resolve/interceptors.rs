@@ -26,7 +26,7 @@ use crate::catalogue::{
 };
 use crate::cli::parse_duration;
 use crate::config::documents::{
-    AddChangedFilesDoc, InterceptorParamDoc, InterceptorRefDoc, SecretDoc, SecretRefDoc,
+    AddChangedFilesDoc, InterceptorParamDoc, InterceptorRefDoc, JsonText, SecretDoc, SecretRefDoc,
     ShorthandDoc,
 };
 use crate::config::load::{Entry, Kind, Origin, join_field};
@@ -68,13 +68,21 @@ impl Resolver<'_> {
     pub(super) fn interceptors(
         &mut self,
         site: &Site<'_>,
-        interceptors: &[Map<String, JsonValue>],
+        interceptors: &[JsonText<Map<String, JsonValue>>],
     ) -> Option<Vec<Interceptor>> {
         let mut resolved = Vec::new();
         let mut valid = true;
         for (index, interceptor) in interceptors.iter().enumerate() {
             let field = site.field(&format!("interceptors[{index}]"));
-            match self.interceptor(site, &field, interceptor) {
+            let interceptor = match interceptor.parse() {
+                Ok(interceptor) => self.interceptor(site, &field, &interceptor),
+                Err(error) => {
+                    let message = format!("cannot be read back: {error}; {TRIGGER_SKIPPED}");
+                    self.issue(site.origin, &field, message);
+                    None
+                }
+            };
+            match interceptor {
                 Some(interceptor) => resolved.push(interceptor),
                 None => valid = false,
             }
