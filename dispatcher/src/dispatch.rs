@@ -490,27 +490,33 @@ impl Dispatcher {
         user: &str,
     ) -> Result<Created, SinkError> {
         let key = idempotency::key_of(object)
-            .ok_or_else(|| SinkError::permanent("the object carries no idempotency key"))?
-            .to_owned();
-        let mut candidate = object.clone();
+            .ok_or_else(|| SinkError::permanent("the object carries no idempotency key"))?;
+        let mut renamed;
         for attempt in 0..idempotency::NAME_ATTEMPTS {
-            let name = idempotency::stamp(&mut candidate, &key, attempt).ok_or_else(|| {
+            // The first attempt creates the object as rendered (already stamped); each
+            // later one derives its name from it, not from the last try's.
+            let (candidate, name) = if attempt == 0 {
+                (object, idempotency::name_of(object))
+            } else {
+                renamed = object.clone();
+                let name = idempotency::stamp(&mut renamed, key, attempt);
+                (&renamed, name)
+            };
+            let name = name.ok_or_else(|| {
                 SinkError::permanent("metadata.name or metadata.generateName is required")
             })?;
-            match self.sink.create(&candidate, namespace, user).await {
+            match self.sink.create(candidate, namespace, user).await {
                 Ok(created) => return Ok(created),
                 Err(error) if error.status == Some(CONFLICT) => {
-                    let existing = self.sink.get(&candidate, namespace, &name).await?;
-                    if existing.as_ref().and_then(idempotency::key_of) == Some(key.as_str()) {
+                    let existing = self.sink.get(candidate, namespace, &name).await?;
+                    if existing.as_ref().and_then(idempotency::key_of) == Some(key) {
                         return Ok(Created {
-                            kind: str_kind(&candidate),
+                            kind: str_kind(candidate),
                             name,
                             existed: true,
                         });
                     }
                     tracing::info!(%name, "name taken by another object; trying the next one");
-                    // Each attempt derives its name from the template's, not the last try's.
-                    candidate = object.clone();
                 }
                 Err(error) => return Err(error),
             }

@@ -50,6 +50,17 @@ pub fn key_of(object: &Value) -> Option<&str> {
         .and_then(Value::as_str)
 }
 
+/// The object's `metadata.name` when it has one and no `generateName`: the name a stamped
+/// object is created under.
+pub fn name_of(object: &Value) -> Option<String> {
+    let metadata = object.get("metadata")?.as_object()?;
+    let name = metadata.get("name")?.as_str().filter(|n| !n.is_empty())?;
+    metadata
+        .get("generateName")
+        .is_none_or(|g| g.as_str().is_none_or(str::is_empty))
+        .then(|| name.to_owned())
+}
+
 /// Sets the annotation and the name for attempt `attempt` (0 first) on a rendered object.
 /// `None` when the object has neither `name` nor `generateName`.
 pub fn stamp(object: &mut Value, key: &str, attempt: u32) -> Option<String> {

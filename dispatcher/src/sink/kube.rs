@@ -7,6 +7,7 @@ use http::HeaderValue;
 use kube::Resource;
 use kube::api::{ApiResource, DynamicObject, GetParams, GroupVersionKind, PostParams};
 use kube::core::Request;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Created, FailureKind, SinkError, group_version, str_field};
@@ -44,7 +45,7 @@ impl KubeSink {
             .headers_mut()
             .insert("Impersonate-User", impersonate);
 
-        let created: DynamicObject =
+        let created: CreatedObject =
             tokio::time::timeout(self.timeout, self.client.request(request))
                 .await
                 .map_err(|_| {
@@ -78,6 +79,20 @@ impl KubeSink {
             Err(error) => Err(classify(error)),
         }
     }
+}
+
+/// What a create's answer is read for: the object's name. The rest of the answer (the whole
+/// object as stored) is skipped without being built.
+#[derive(Deserialize)]
+struct CreatedObject {
+    #[serde(default)]
+    metadata: CreatedMeta,
+}
+
+#[derive(Default, Deserialize)]
+struct CreatedMeta {
+    #[serde(default)]
+    name: Option<String>,
 }
 
 /// The API resource of an object, from its `apiVersion` and `kind`.
