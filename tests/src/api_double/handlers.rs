@@ -34,7 +34,7 @@ const NAME_ATTEMPTS: usize = 8;
 pub fn serve(shared: &Shared, request: &ResourceRequest, query: &Query, body: &[u8]) -> Response {
     let result = match request.verb {
         Verb::Create => create(shared, request, query, body)
-            .map(|object| (StatusCode::CREATED, axum::Json(object)).into_response()),
+            .map(|object| (StatusCode::CREATED, axum::Json(&*object)).into_response()),
         Verb::Get => get(shared, request).map(|object| axum::Json(object).into_response()),
         Verb::List => list(shared, request, query).map(|list| axum::Json(list).into_response()),
         Verb::Delete => {
@@ -159,7 +159,7 @@ fn create(
     request: &ResourceRequest,
     query: &Query,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let resource = request.group_resource();
     let mut store = lock(&shared.store);
     let expected_kind = store.kind(&resource).map(str::to_owned);
@@ -213,7 +213,7 @@ fn create(
         return Err(ApiError::already_exists(&resource, &name));
     }
     if dry_run(query) {
-        return Ok(object);
+        return Ok(Arc::new(object));
     }
     Ok(store.put(&resource, object))
 }

@@ -456,7 +456,8 @@ impl ApiDouble {
         if metadata.get("creationTimestamp").is_none() {
             metadata["creationTimestamp"] = json!(handlers::now());
         }
-        lock(&self.shared.store).put(&GroupResource::new(group, resource), object)
+        let stored = lock(&self.shared.store).put(&GroupResource::new(group, resource), object);
+        Value::clone(&stored)
     }
 
     /// Deletes an object without going through HTTP; watchers see `DELETED`.

@@ -125,8 +125,12 @@ impl Recording {
 }
 
 impl Drop for Recording {
+    /// The final publish moves the entry into the log instead of copying it.
     fn drop(&mut self) {
-        self.publish();
+        let mut log = lock(&self.shared.log);
+        if let Some(slot) = log.get_mut(self.index) {
+            std::mem::swap(slot, &mut self.entry);
+        }
     }
 }
 

@@ -66,14 +66,16 @@ pub struct Event {
     pub resource_version: u64,
     pub event_type: EventType,
     pub resource: GroupResource,
-    pub object: Value,
+    /// Shared with the store and every other watcher: an object is never copied to be
+    /// logged or sent.
+    pub object: Arc<Value>,
 }
 
 /// The whole state of the cluster's objects.
 #[derive(Debug)]
 pub struct Store {
     revision: u64,
-    collections: HashMap<GroupResource, BTreeMap<ObjectKey, Value>>,
+    collections: HashMap<GroupResource, BTreeMap<ObjectKey, Arc<Value>>>,
     kinds: HashMap<GroupResource, String>,
     log: Vec<Arc<Event>>,
     events: broadcast::Sender<Arc<Event>>,
@@ -127,25 +129,36 @@ impl Store {
     }
 
     pub fn get(&self, resource: &GroupResource, key: &ObjectKey) -> Option<&Value> {
-        self.collections.get(resource)?.get(key)
+        self.collections
+            .get(resource)?
+            .get(key)
+            .map(|object| &**object)
     }
 
     /// Objects of a resource in key order, in one namespace (`""`: cluster-scoped ones) or,
     /// with `None`, everywhere.
     pub fn list(&self, resource: &GroupResource, namespace: Option<&str>) -> Vec<&Value> {
-        let Some(objects) = self.collections.get(resource) else {
-            return Vec::new();
-        };
-        objects
-            .iter()
-            .filter(|(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
-            .map(|(_, object)| object)
+        self.shared(resource, namespace)
+            .map(|object| &**object)
             .collect()
+    }
+
+    fn shared(
+        &self,
+        resource: &GroupResource,
+        namespace: Option<&str>,
+    ) -> impl Iterator<Item = &Arc<Value>> {
+        self.collections
+            .get(resource)
+            .into_iter()
+            .flatten()
+            .filter(move |(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
+            .map(|(_, object)| object)
     }
 
     /// Stores a new or replaced object under the next revision and tells watchers.
     /// The caller has checked everything else; this only versions and records.
-    pub fn put(&mut self, resource: &GroupResource, mut object: Value) -> Value {
+    pub fn put(&mut self, resource: &GroupResource, mut object: Value) -> Arc<Value> {
         self.revision += 1;
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
         if let Some(kind) = object.get("kind").and_then(Value::as_str) {
@@ -154,6 +167,7 @@ impl Store {
                 .or_insert_with(|| kind.to_owned());
         }
         let key = ObjectKey::of(&object);
+        let object = Arc::new(object);
         let previous = self
             .collections
             .entry(resource.clone())
@@ -172,10 +186,10 @@ impl Store {
     pub fn delete(&mut self, resource: &GroupResource, key: &ObjectKey) -> Option<Value> {
         let object = self.collections.get_mut(resource)?.remove(key)?;
         self.revision += 1;
-        let mut tombstone = object.clone();
+        let mut tombstone = Value::clone(&object);
         tombstone["metadata"]["resourceVersion"] = json!(self.revision.to_string());
-        self.emit(EventType::Deleted, resource, tombstone);
-        Some(object)
+        self.emit(EventType::Deleted, resource, Arc::new(tombstone));
+        Some(Arc::unwrap_or_clone(object))
     }
 
     /// Deletes every object (watchers see each deletion).
@@ -203,8 +217,7 @@ impl Store {
     ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
         let initial = match since {
             None | Some(0) => self
-                .list(resource, None)
-                .into_iter()
+                .shared(resource, None)
                 .map(|object| {
                     Arc::new(Event {
                         resource_version: resource_version(object),
@@ -226,7 +239,7 @@ impl Store {
         (initial, self.events.subscribe())
     }
 
-    fn emit(&mut self, event_type: EventType, resource: &GroupResource, object: Value) {
+    fn emit(&mut self, event_type: EventType, resource: &GroupResource, object: Arc<Value>) {
         let event = Arc::new(Event {
             resource_version: self.revision,
             event_type,
