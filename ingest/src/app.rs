@@ -16,7 +16,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sluice_shared::catalogue::{Catalogue, Listener};
-use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id, now_ms};
+use sluice_shared::event::{
+    Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id, new_event_id, now_ms,
+};
 use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
 use sluice_shared::ops::{ReadinessCheck, health_routes};
 use sluice_shared::subject::event_subject;
@@ -62,7 +64,8 @@ pub fn router(state: AppState, ready: ReadinessCheck, limits: &LimitArgs) -> Rou
     let metrics = state.metrics.clone();
     let hooks = Router::new()
         .route("/hooks/{namespace}/{listener}", post(receive))
-        .with_state(state);
+        // Behind one `Arc`: every request takes the state with one reference count.
+        .with_state(Arc::new(state));
     limits
         .guard(hooks, metrics)
         .merge(health_routes(ready))
@@ -98,7 +101,7 @@ struct Accepted<'a> {
 }
 
 async fn receive(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     path: Result<Path<(String, String)>, PathRejection>,
     uri: Uri,
     headers: HeaderMap,
@@ -186,13 +189,13 @@ async fn accept(
     let triggers = match admit(listener, headers, &body)? {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
-            let event_id = uuid::Uuid::new_v4().to_string();
+            let event_id = new_event_id();
             return Ok((Outcome::Filtered, accepted(listener, Some(&event_id))));
         }
     };
     let meta = EventMeta {
         schema: SCHEMA_VERSION,
-        event_id: uuid::Uuid::new_v4().to_string(),
+        event_id: new_event_id(),
         namespace: listener.namespace.clone(),
         listener: listener.name.clone(),
         received_at_ms: now_ms(),

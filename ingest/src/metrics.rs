@@ -1,6 +1,8 @@
 //! Ingest metrics. Label values are bounded: a listener that is not configured is counted as
 //! `unknown`.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -85,8 +87,12 @@ enum PublishResult {
     Error,
 }
 
+/// Ingest's metrics; a clone is one reference count (request layers clone it per request).
 #[derive(Debug, Clone)]
-pub struct IngestMetrics {
+pub struct IngestMetrics(Arc<Families>);
+
+#[derive(Debug)]
+struct Families {
     requests: Family<RequestLabels, Counter>,
     publish_ack: Family<PublishLabels, Histogram>,
     limited: Family<LimitLabels, Counter>,
@@ -121,18 +127,19 @@ impl IngestMetrics {
             "Open connections to the webhook server",
             connections.clone(),
         );
-        Self {
+        Self(Arc::new(Families {
             requests,
             publish_ack,
             limited,
             connections,
-        }
+        }))
     }
 
     /// Counts a request; pass `None` as `listener` when the listener is not configured.
     pub fn request(&self, listener: Option<(&str, &str)>, outcome: Outcome) {
         let (namespace, listener) = listener.unwrap_or(("unknown", "unknown"));
-        self.requests
+        self.0
+            .requests
             .get_or_create(&RequestLabels {
                 namespace: namespace.to_owned(),
                 listener: listener.to_owned(),
@@ -143,13 +150,13 @@ impl IngestMetrics {
 
     /// Counts a request refused by `limit`.
     pub fn limited(&self, limit: Limit) {
-        self.limited.get_or_create(&LimitLabels { limit }).inc();
+        self.0.limited.get_or_create(&LimitLabels { limit }).inc();
     }
 
     /// Counts an open connection until the guard is dropped.
     pub fn connection(&self) -> ConnectionGuard {
-        self.connections.inc();
-        ConnectionGuard(self.connections.clone())
+        self.0.connections.inc();
+        ConnectionGuard(self.0.connections.clone())
     }
 
     pub fn publish_ack(&self, seconds: f64, ok: bool) {
@@ -158,7 +165,8 @@ impl IngestMetrics {
         } else {
             PublishResult::Error
         };
-        self.publish_ack
+        self.0
+            .publish_ack
             .get_or_create(&PublishLabels { result })
             .observe(seconds);
     }

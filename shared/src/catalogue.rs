@@ -19,30 +19,32 @@ use crate::secret::SecretValue;
 /// Every valid listener, plus the problems found while building it.
 #[derive(Debug, Default)]
 pub struct Catalogue {
-    listeners: HashMap<ListenerKey, Arc<Listener>>,
+    /// By namespace, then name: a lookup borrows the request's names, copying none.
+    listeners: HashMap<String, HashMap<String, Arc<Listener>>>,
     issues: Vec<ConfigIssue>,
 }
 
-/// `(namespace, name)` of an EventListener.
-pub type ListenerKey = (String, String);
-
 impl Catalogue {
     pub fn new(listeners: Vec<Listener>, issues: Vec<ConfigIssue>) -> Self {
-        let listeners = listeners
-            .into_iter()
-            .map(|l| ((l.namespace.clone(), l.name.clone()), Arc::new(l)))
-            .collect();
-        Self { listeners, issues }
+        let mut by_namespace: HashMap<String, HashMap<String, Arc<Listener>>> = HashMap::new();
+        for listener in listeners {
+            by_namespace
+                .entry(listener.namespace.clone())
+                .or_default()
+                .insert(listener.name.clone(), Arc::new(listener));
+        }
+        Self {
+            listeners: by_namespace,
+            issues,
+        }
     }
 
     pub fn listener(&self, namespace: &str, name: &str) -> Option<&Arc<Listener>> {
-        // Tuple keys need owned strings for `get`; listeners are few per request so the
-        // allocation-free path via `raw_entry` is not worth the complexity here.
-        self.listeners.get(&(namespace.to_owned(), name.to_owned()))
+        self.listeners.get(namespace)?.get(name)
     }
 
     pub fn listeners(&self) -> impl Iterator<Item = &Arc<Listener>> {
-        self.listeners.values()
+        self.listeners.values().flat_map(HashMap::values)
     }
 
     /// Documents or references that were skipped, each naming file, document and field.

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -100,6 +98,14 @@ impl Envelope {
     }
 }
 
+/// A new `eventID`: a random (version 4) UUID, from the thread's cryptographically secure
+/// generator rather than a system call per event.
+pub fn new_event_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 /// The `Nats-Msg-Id` of an event: the lowercase hex SHA-256 of its idempotency key (64
 /// characters).
 ///
@@ -108,11 +114,12 @@ impl Envelope {
 /// rather than the key itself keeps the header short and free of whatever bytes a provider's
 /// delivery id holds. Both sides must agree, so the definition never changes.
 pub fn message_id(idempotency_key: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(idempotency_key.as_bytes());
     let mut hex = String::with_capacity(64);
     for byte in digest {
-        // Writing into a String cannot fail.
-        let _ = write!(hex, "{byte:02x}");
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     hex
 }
@@ -138,11 +145,16 @@ impl Headers {
 
     /// Adds a value; credential headers are dropped.
     pub fn append(&mut self, name: &str, value: impl Into<String>) {
-        let name = canonical_header_name(name);
-        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
+        if CREDENTIAL_HEADERS
+            .iter()
+            .any(|credential| credential.eq_ignore_ascii_case(name))
+        {
             return;
         }
-        self.0.entry(name).or_default().push(value.into());
+        self.0
+            .entry(canonical_header_name(name))
+            .or_default()
+            .push(value.into());
     }
 
     /// All values of a header, matched case-insensitively.
@@ -255,6 +267,16 @@ mod tests {
         let back = Envelope::decode(env.encode()).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.body, body);
+    }
+
+    #[test]
+    fn event_ids_are_distinct_version_4_uuids() {
+        let first = new_event_id();
+        let parsed = uuid::Uuid::parse_str(&first).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(first, parsed.hyphenated().to_string());
+        assert_ne!(first, new_event_id());
     }
 
     #[test]
