@@ -282,7 +282,9 @@ impl Dispatcher {
                     .trigger(&listener.namespace, &listener.name, TriggerOutcome::Missing);
                 continue;
             };
-            let span = tracing::info_span!(
+            // Debug level: at the default level a run pays for no span, and every line
+            // logged on its way names the trigger and the event itself.
+            let span = tracing::debug_span!(
                 "trigger",
                 namespace = %listener.namespace,
                 listener = %listener.name,
@@ -354,6 +356,9 @@ impl Dispatcher {
         match self.ledger.get(&run_key).await {
             Ok(Some(entry)) => {
                 tracing::info!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
                     event_id = %meta.event_id,
                     first_event_id = %entry.event_id,
                     objects = ?entry.objects,
@@ -365,7 +370,14 @@ impl Dispatcher {
             Ok(None) => {}
             Err(error) => {
                 count(TriggerOutcome::Transient);
-                tracing::warn!(%error, "trigger will be retried");
+                tracing::warn!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
+                    event_id = %meta.event_id,
+                    %error,
+                    "trigger will be retried"
+                );
                 return Step::Retry {
                     min_delay: None,
                     error: TriggerError::Ledger(error.to_string()),
@@ -399,7 +411,14 @@ impl Dispatcher {
             }
             Err(error) if error.kind() == FailureKind::Transient => {
                 count(TriggerOutcome::Transient);
-                tracing::warn!(event_id = %meta.event_id, %error, "trigger will be retried");
+                tracing::warn!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
+                    event_id = %meta.event_id,
+                    %error,
+                    "trigger will be retried"
+                );
                 return Step::Retry {
                     min_delay: error.retry_after(),
                     error,
@@ -407,7 +426,14 @@ impl Dispatcher {
             }
             Err(error) => {
                 count(TriggerOutcome::Permanent);
-                tracing::error!(event_id = %meta.event_id, %error, "trigger failed permanently; dead-lettered");
+                tracing::error!(
+                    namespace = %listener.namespace,
+                    listener = %listener.name,
+                    trigger = %trigger.name,
+                    event_id = %meta.event_id,
+                    %error,
+                    "trigger failed permanently; dead-lettered"
+                );
                 let reason = error.to_string();
                 let letter = self.letter(
                     delivery,
@@ -424,7 +450,15 @@ impl Dispatcher {
         };
         if let Err(error) = self.ledger.record(&run_key, &entry).await {
             // The objects exist; a redelivery finds them by name and records again.
-            tracing::warn!(%error, created = ?created, "run done but not recorded; the event will be delivered again");
+            tracing::warn!(
+                namespace = %listener.namespace,
+                listener = %listener.name,
+                trigger = %trigger.name,
+                event_id = %meta.event_id,
+                %error,
+                created = ?created,
+                "run done but not recorded; the event will be delivered again"
+            );
             return Step::Retry {
                 min_delay: None,
                 error: TriggerError::Ledger(error.to_string()),
@@ -464,7 +498,7 @@ impl Dispatcher {
         let user = service_account_user(trigger);
         let mut created = Vec::with_capacity(objects.len());
         for (index, object) in objects.iter().enumerate() {
-            let span = tracing::info_span!(
+            let span = tracing::debug_span!(
                 "create",
                 kind = object["kind"].as_str().unwrap_or_default(),
                 user = %user,
@@ -516,7 +550,12 @@ impl Dispatcher {
                             existed: true,
                         });
                     }
-                    tracing::info!(%name, "name taken by another object; trying the next one");
+                    tracing::info!(
+                        %namespace,
+                        %name,
+                        %user,
+                        "name taken by another object; trying the next one"
+                    );
                 }
                 Err(error) => return Err(error),
             }
@@ -569,7 +608,15 @@ impl Dispatcher {
                 true
             }
             Err(error) => {
-                tracing::error!(%error, reason = %letter.reason, "cannot dead-letter; the event stays queued");
+                tracing::error!(
+                    namespace = %letter.namespace,
+                    listener = %letter.listener,
+                    trigger = letter.trigger.as_deref().unwrap_or("*"),
+                    event_id = letter.event_id.as_deref().unwrap_or_default(),
+                    %error,
+                    reason = %letter.reason,
+                    "cannot dead-letter; the event stays queued"
+                );
                 false
             }
         }

@@ -134,6 +134,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stamped_object_is_created_under_the_name_stamped_on_it() {
+        let mut object = json!({"metadata": {"generateName": "ci-"}});
+        assert_eq!(name_of(&object), None, "not stamped yet");
+        let stamped = stamp(&mut object, "k.team-a.build.0", 0).unwrap();
+        assert_eq!(name_of(&object), Some(stamped));
+        assert_eq!(
+            name_of(&json!({"metadata": {"name": "", "generateName": "ci-"}})),
+            None
+        );
+    }
+
+    #[test]
     fn generated_names_are_the_prefix_and_a_suffix_from_the_key() {
         let mut first = json!({"metadata": {"generateName": "ci-"}});
         let mut again = first.clone();

@@ -164,11 +164,6 @@ impl ResourceTemplates {
             .get_or_init(|| serde_json::from_str(&self.json).map_err(|error| error.to_string()));
         parsed.as_deref().map_err(String::as_str)
     }
-
-    /// The resources as the JSON text of an array.
-    pub fn as_json(&self) -> &str {
-        &self.json
-    }
 }
 
 impl PartialEq for ResourceTemplates {
