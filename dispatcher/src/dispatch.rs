@@ -141,6 +141,20 @@ enum Step {
     Keep,
 }
 
+/// Logs at `$level` with the run's identity first: namespace, listener, trigger and event.
+/// Runs carry no span at the default level, so every line names them itself.
+macro_rules! run_log {
+    ($level:ident, $listener:expr, $trigger:expr, $meta:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            namespace = %$listener.namespace,
+            listener = %$listener.name,
+            trigger = %$trigger.name,
+            event_id = %$meta.event_id,
+            $($rest)+
+        )
+    };
+}
+
 impl Dispatcher {
     pub fn new(
         catalogue: Arc<ArcSwap<Catalogue>>,
@@ -355,11 +369,8 @@ impl Dispatcher {
         };
         match self.ledger.get(&run_key).await {
             Ok(Some(entry)) => {
-                tracing::info!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
+                run_log!(
+                    info, listener, trigger, meta,
                     first_event_id = %entry.event_id,
                     objects = ?entry.objects,
                     "trigger already ran for this delivery; nothing created"
@@ -370,14 +381,7 @@ impl Dispatcher {
             Ok(None) => {}
             Err(error) => {
                 count(TriggerOutcome::Transient);
-                tracing::warn!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
-                    %error,
-                    "trigger will be retried"
-                );
+                run_log!(warn, listener, trigger, meta, %error, "trigger will be retried");
                 return Step::Retry {
                     min_delay: None,
                     error: TriggerError::Ledger(error.to_string()),
@@ -396,11 +400,8 @@ impl Dispatcher {
                 count(TriggerOutcome::Created);
                 self.metrics
                     .webhook_to_created(seconds_since(meta.received_at_ms));
-                tracing::info!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
+                run_log!(
+                    info, listener, trigger, meta,
                     created = ?created,
                     "trigger created its objects"
                 );
@@ -411,14 +412,7 @@ impl Dispatcher {
             }
             Err(error) if error.kind() == FailureKind::Transient => {
                 count(TriggerOutcome::Transient);
-                tracing::warn!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
-                    %error,
-                    "trigger will be retried"
-                );
+                run_log!(warn, listener, trigger, meta, %error, "trigger will be retried");
                 return Step::Retry {
                     min_delay: error.retry_after(),
                     error,
@@ -426,11 +420,8 @@ impl Dispatcher {
             }
             Err(error) => {
                 count(TriggerOutcome::Permanent);
-                tracing::error!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
+                run_log!(
+                    error, listener, trigger, meta,
                     %error,
                     "trigger failed permanently; dead-lettered"
                 );
@@ -450,11 +441,8 @@ impl Dispatcher {
         };
         if let Err(error) = self.ledger.record(&run_key, &entry).await {
             // The objects exist; a redelivery finds them by name and records again.
-            tracing::warn!(
-                namespace = %listener.namespace,
-                listener = %listener.name,
-                trigger = %trigger.name,
-                event_id = %meta.event_id,
+            run_log!(
+                warn, listener, trigger, meta,
                 %error,
                 created = ?created,
                 "run done but not recorded; the event will be delivered again"
@@ -483,11 +471,8 @@ impl Dispatcher {
                 interceptor,
                 reason,
             } => {
-                tracing::info!(
-                    namespace = %listener.namespace,
-                    listener = %listener.name,
-                    trigger = %trigger.name,
-                    event_id = %meta.event_id,
+                run_log!(
+                    info, listener, trigger, meta,
                     %interceptor,
                     %reason,
                     "trigger filtered: an interceptor stopped it"
