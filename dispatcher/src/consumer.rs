@@ -275,6 +275,9 @@ async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 ack(&message, AckKind::Nak(None)).await;
                 continue;
             };
+            // A finished task keeps its allocation until it is joined: join them as they
+            // finish, or a tenant's whole backlog would be held until its pull ends.
+            while tasks.try_join_next().is_some() {}
             let shared = shared.clone();
             tasks.spawn(async move {
                 handle(
