@@ -6,9 +6,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::{Bytes, BytesMut};
@@ -17,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sluice_shared::catalogue::{Catalogue, Listener};
 use sluice_shared::event::{
-    Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id, new_event_id, now_ms,
+    EventMetaRef, RequestHeaders, SCHEMA_VERSION, message_id, new_event_id, now_ms, push_hex,
 };
 use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
 use sluice_shared::ops::{ReadinessCheck, health_routes};
@@ -100,15 +101,15 @@ struct Accepted<'a> {
     duplicate: bool,
 }
 
+/// Takes the request whole: its parts are borrowed from here on, never copied.
 async fn receive(
     State(state): State<Arc<AppState>>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+    request: Request,
 ) -> Response {
+    let (parts, body) = request.into_parts();
     let catalogue = state.catalogue.load();
-    let listener = match find_listener(&catalogue, path) {
+    let listener = match find_listener(&catalogue, params.ok().as_ref()) {
         Ok(listener) => listener,
         Err(error) => {
             state.metrics.request(None, error.outcome());
@@ -123,7 +124,7 @@ async fn receive(
         namespace = %listener.namespace,
         listener = %listener.name,
     );
-    match accept(&state, listener, &uri, &headers, body)
+    match accept(&state, listener, &parts, body)
         .instrument(span)
         .await
     {
@@ -144,24 +145,26 @@ async fn receive(
 }
 
 /// Names that are not valid Kubernetes names (percent-encoded slashes, dots, overlong
-/// names…) are refused before any lookup.
-fn find_listener(
-    catalogue: &Catalogue,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<&Arc<Listener>, IngestError> {
-    let unknown = |namespace: &str, listener: &str| IngestError::UnknownListener {
+/// names…) are refused before any lookup; so is a path whose names are not UTF-8 once
+/// percent-decoded (`params` is `None`).
+fn find_listener<'c>(
+    catalogue: &'c Catalogue,
+    params: Option<&RawPathParams>,
+) -> Result<&'c Arc<Listener>, IngestError> {
+    let param = |key: &str| {
+        params
+            .and_then(|params| params.iter().find(|(name, _)| *name == key))
+            .map_or("", |(_, value)| value)
+    };
+    let (namespace, name) = (param("namespace"), param("listener"));
+    let unknown = || IngestError::UnknownListener {
         namespace: truncate(namespace),
-        listener: truncate(listener),
+        listener: truncate(name),
     };
-    let Ok(Path((namespace, name))) = path else {
-        return Err(unknown("", ""));
-    };
-    if !is_dns1123_label(&namespace) || !is_dns1123_subdomain(&name) {
-        return Err(unknown(&namespace, &name));
+    if !is_dns1123_label(namespace) || !is_dns1123_subdomain(name) {
+        return Err(unknown());
     }
-    catalogue
-        .listener(&namespace, &name)
-        .ok_or_else(|| unknown(&namespace, &name))
+    catalogue.listener(namespace, name).ok_or_else(unknown)
 }
 
 /// Keeps hostile path segments from making error bodies large.
@@ -172,8 +175,7 @@ fn truncate(name: &str) -> String {
 async fn accept(
     state: &AppState,
     listener: &Listener,
-    uri: &Uri,
-    headers: &HeaderMap,
+    request: &Parts,
     body: Body,
 ) -> Result<(Outcome, Response), IngestError> {
     if let Some(admission) = &state.admission
@@ -184,36 +186,38 @@ async fn accept(
             retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         });
     }
+    let headers = &request.headers;
     let body = read_body(headers, body, state.max_body_bytes).await?;
     check_json_object(&body)?;
+    let event_id = new_event_id();
     let triggers = match admit(listener, headers, &body)? {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
-            let event_id = new_event_id();
             return Ok((Outcome::Filtered, accepted(listener, Some(&event_id))));
         }
     };
-    let meta = EventMeta {
+    let idempotency_key = idempotency_key(listener, headers, &body);
+    let meta = EventMetaRef {
         schema: SCHEMA_VERSION,
-        event_id: new_event_id(),
-        namespace: listener.namespace.clone(),
-        listener: listener.name.clone(),
+        event_id: &event_id,
+        namespace: &listener.namespace,
+        listener: &listener.name,
         received_at_ms: now_ms(),
-        idempotency_key: idempotency_key(listener, headers, &body),
-        triggers,
-        traceparent: header_str(headers, "traceparent").map(str::to_owned),
-        request_url: uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_default(),
-        headers: envelope_headers(listener, headers),
+        idempotency_key: &idempotency_key,
+        triggers: &triggers,
+        traceparent: header_str(headers, "traceparent"),
+        request_url: request.uri.path_and_query().map_or("", |p| p.as_str()),
+        // Credentials are dropped, and so are the signature headers the listener's hmac
+        // interceptors name.
+        headers: RequestHeaders::new(headers, |name| is_credential_header(listener, name)),
     };
-    let message_id = message_id(&meta.idempotency_key);
-    let envelope = Envelope { meta, body };
-    let subject = event_subject(&listener.namespace, &listener.name);
     let stored = state
         .publisher
-        .publish(subject, message_id, envelope.encode())
+        .publish(
+            event_subject(&listener.namespace, &listener.name),
+            message_id(&idempotency_key),
+            meta.encode(&body),
+        )
         .await
         .map_err(|error| match error {
             PublishError::Full(_) => {
@@ -225,13 +229,12 @@ async fn accept(
                 IngestError::QueueUnavailable
             }
         })?;
-    let meta = &envelope.meta;
     match stored {
-        Stored::New { .. } => Ok((Outcome::Accepted, accepted(listener, Some(&meta.event_id)))),
+        Stored::New { .. } => Ok((Outcome::Accepted, accepted(listener, Some(&event_id)))),
         Stored::Duplicate { sequence, original } => {
             // Equal message ids with different keys would be a SHA-256 collision; the check
             // costs nothing and guarantees an answer never names another listener's event.
-            let original = original.filter(|o| o.idempotency_key == meta.idempotency_key);
+            let original = original.filter(|o| o.idempotency_key == idempotency_key);
             let original_id = original.as_ref().map(|o| o.event_id.as_str());
             tracing::info!(
                 namespace = %listener.namespace,
@@ -301,38 +304,31 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Request headers for the envelope; credentials are dropped by [`Headers::append`], and so
-/// are the signature headers the listener's hmac interceptors name.
-fn envelope_headers(listener: &Listener, headers: &HeaderMap) -> Headers {
-    let mut out = Headers::new();
-    for (name, value) in headers {
-        if is_credential_header(listener, name.as_str()) {
-            continue;
-        }
-        out.append(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
-    }
-    out
-}
-
 /// The key that identifies one delivery, so that a redelivery is recognised: always
 /// `<namespace>/<listener>/…`, so equal ids sent to two listeners (or tenants) never meet.
 ///
-/// From the provider's delivery id when the request has one (see [`delivery_id`]), else
+/// From the provider's delivery id when the request has one (see [`push_delivery_id`]), else
 /// `sha256:<hex>` of namespace, listener and body: an identical body posted again to the same
 /// listener is then the same delivery.
 fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> String {
-    let scope = format!("{}/{}", listener.namespace, listener.name);
-    match delivery_id(&scope, headers) {
-        Some(id) => format!("{scope}/{id}"),
-        None => {
-            let digest = Sha256::new()
-                .chain_update(scope.as_bytes())
-                .chain_update([0])
-                .chain_update(body)
-                .finalize();
-            format!("{scope}/sha256:{}", hex::encode(digest))
-        }
+    let (namespace, name) = (&listener.namespace, &listener.name);
+    // Room for the scope and a tagged id or digest: built in place, one allocation.
+    let mut key = String::with_capacity(namespace.len() + name.len() + 2 + 80);
+    key.push_str(namespace);
+    key.push('/');
+    key.push_str(name);
+    let scope = key.len();
+    key.push('/');
+    if !push_delivery_id(&mut key, scope, headers) {
+        let digest = Sha256::new()
+            .chain_update(&key.as_bytes()[..scope])
+            .chain_update([0])
+            .chain_update(body)
+            .finalize();
+        key.push_str("sha256:");
+        push_hex(&mut key, &digest);
     }
+    key
 }
 
 /// A provider's id of this delivery, tagged with where it came from, in this order:
@@ -347,11 +343,15 @@ fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> Str
 /// - `key:` a generic `Idempotency-Key` header.
 ///
 /// Ids that are long or not printable ASCII are replaced by `<tag>-sha256:<hex>` of their
-/// bytes. `None` when the request carries none of these.
-fn delivery_id(scope: &str, headers: &HeaderMap) -> Option<String> {
+/// bytes.
+///
+/// The id is appended to `key`, whose first `scope` bytes are the scope; `false` when the
+/// request carries none of these.
+fn push_delivery_id(key: &mut String, scope: usize, headers: &HeaderMap) -> bool {
     for (name, tag) in DELIVERY_ID_HEADERS {
         if let Some(id) = header_bytes(headers, name) {
-            return Some(tagged(tag, id));
+            push_tagged(key, tag, id);
+            return true;
         }
     }
     if let (Some(timestamp), Some(token)) = (
@@ -359,14 +359,15 @@ fn delivery_id(scope: &str, headers: &HeaderMap) -> Option<String> {
         header_bytes(headers, "x-gitee-token"),
     ) {
         let token_digest = Sha256::new()
-            .chain_update(scope.as_bytes())
+            .chain_update(&key.as_bytes()[..scope])
             .chain_update([0])
             .chain_update(token)
             .finalize();
         let mut id = timestamp.to_vec();
         id.push(b':');
         id.extend_from_slice(hex::encode(token_digest).as_bytes());
-        return Some(tagged("gitee", &id));
+        push_tagged(key, "gitee", &id);
+        return true;
     }
     if let (Some(source), Some(id)) = (
         header_bytes(headers, "ce-source"),
@@ -376,18 +377,32 @@ fn delivery_id(scope: &str, headers: &HeaderMap) -> Option<String> {
         pair.extend_from_slice(source);
         pair.push(b':');
         pair.extend_from_slice(id);
-        return Some(tagged("cloudevents", &pair));
+        push_tagged(key, "cloudevents", &pair);
+        return true;
     }
-    header_bytes(headers, "idempotency-key").map(|key| tagged("key", key))
+    match header_bytes(headers, "idempotency-key") {
+        Some(id) => {
+            push_tagged(key, "key", id);
+            true
+        }
+        None => false,
+    }
 }
 
-/// `<tag>:<id>` when `id` is short printable ASCII, else `<tag>-sha256:<hex of id>`; the two
-/// forms cannot be confused, since a tag never contains `-sha256`.
-fn tagged(tag: &str, id: &[u8]) -> String {
+/// Appends `<tag>:<id>` when `id` is short printable ASCII, else `<tag>-sha256:<hex of id>`;
+/// the two forms cannot be confused, since a tag never contains `-sha256`.
+fn push_tagged(key: &mut String, tag: &str, id: &[u8]) {
     let printable = id.iter().all(|b| (0x20..0x7f).contains(b));
+    key.push_str(tag);
     match std::str::from_utf8(id) {
-        Ok(text) if printable && id.len() <= MAX_VERBATIM_ID => format!("{tag}:{text}"),
-        _ => format!("{tag}-sha256:{}", hex::encode(Sha256::digest(id))),
+        Ok(text) if printable && id.len() <= MAX_VERBATIM_ID => {
+            key.push(':');
+            key.push_str(text);
+        }
+        _ => {
+            key.push_str("-sha256:");
+            push_hex(key, &Sha256::digest(id));
+        }
     }
 }
 
@@ -405,9 +420,10 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    use axum::http::{HeaderName, HeaderValue, Request};
+    use axum::http::{HeaderName, HeaderValue};
     use futures_util::future::BoxFuture;
     use prometheus_client::registry::Registry;
+    use sluice_shared::event::Envelope;
     use tower::ServiceExt;
 
     use super::*;

@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::HeaderMap;
+use axum::http::header::{GetAll, HeaderValue};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 /// Version of the envelope's layout; bumped on any incompatible change.
@@ -36,7 +39,9 @@ pub struct Envelope {
 }
 
 /// Everything about a webhook except its body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Written through [`EventMetaRef`], the one definition of the written layout.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventMeta {
     pub schema: u32,
@@ -60,6 +65,113 @@ pub struct EventMeta {
     pub headers: Headers,
 }
 
+impl EventMeta {
+    /// This metadata, borrowed for writing.
+    pub fn as_ref(&self) -> EventMetaRef<'_, &Headers> {
+        EventMetaRef {
+            schema: self.schema,
+            event_id: &self.event_id,
+            namespace: &self.namespace,
+            listener: &self.listener,
+            received_at_ms: self.received_at_ms,
+            idempotency_key: &self.idempotency_key,
+            triggers: &self.triggers,
+            traceparent: self.traceparent.as_deref(),
+            request_url: &self.request_url,
+            headers: &self.headers,
+        }
+    }
+}
+
+impl Serialize for EventMeta {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(serializer)
+    }
+}
+
+/// [`EventMeta`] borrowed from wherever its parts are, so that ingest writes an event
+/// without first copying its names, keys and headers into one. `H` writes the headers as a
+/// map of canonical name to values: [`Headers`], or [`RequestHeaders`] straight from the
+/// request.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMetaRef<'a, H> {
+    pub schema: u32,
+    pub event_id: &'a str,
+    pub namespace: &'a str,
+    pub listener: &'a str,
+    pub received_at_ms: u64,
+    pub idempotency_key: &'a str,
+    pub triggers: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub request_url: &'a str,
+    pub headers: H,
+}
+
+/// Room for the metadata line in an encoded event, so that a usual one is written without
+/// growing the buffer (about 700 bytes with a provider's dozen headers).
+const META_CAPACITY: usize = 1024;
+
+impl<H: Serialize> EventMetaRef<'_, H> {
+    /// The stored message: this metadata as one line of JSON, `\n`, then `body` as it is.
+    pub fn encode(&self, body: &[u8]) -> Bytes {
+        let mut out = Vec::with_capacity(META_CAPACITY + body.len());
+        // Serialising strings, numbers and string maps into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, self);
+        out.push(b'\n');
+        out.extend_from_slice(body);
+        Bytes::from(out)
+    }
+}
+
+/// A request's headers as an envelope holds them, written straight from the `HeaderMap`:
+/// canonical names, every value (bytes that are not UTF-8 replaced), credentials dropped, and
+/// so are the names `also_drop` accepts (a listener's own signature headers).
+pub struct RequestHeaders<'a, F> {
+    headers: &'a HeaderMap,
+    also_drop: F,
+}
+
+impl<'a, F: Fn(&str) -> bool> RequestHeaders<'a, F> {
+    pub fn new(headers: &'a HeaderMap, also_drop: F) -> Self {
+        Self { headers, also_drop }
+    }
+}
+
+impl<F: Fn(&str) -> bool> Serialize for RequestHeaders<'_, F> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        // One buffer for every name. Header names are lower case and unique in the map, so
+        // their canonical forms are unique too.
+        let mut canonical = String::new();
+        for name in self.headers.keys() {
+            let name = name.as_str();
+            if is_credential(name) || (self.also_drop)(name) {
+                continue;
+            }
+            canonical.clear();
+            push_canonical_header_name(name, &mut canonical);
+            map.serialize_entry(&canonical, &Values(self.headers.get_all(name)))?;
+        }
+        map.end()
+    }
+}
+
+/// All values of one header, as strings.
+struct Values<'a>(GetAll<'a, HeaderValue>);
+
+impl Serialize for Values<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes())),
+        )
+    }
+}
+
 /// Why a stored message is not an event this version understands.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -73,12 +185,7 @@ pub enum DecodeError {
 
 impl Envelope {
     pub fn encode(&self) -> Bytes {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        // Serialising strings and string maps into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, &self.meta);
-        out.push(b'\n');
-        out.extend_from_slice(&self.body);
-        Bytes::from(out)
+        self.meta.as_ref().encode(&self.body)
     }
 
     pub fn decode(message: Bytes) -> Result<Self, DecodeError> {
@@ -114,14 +221,18 @@ pub fn new_event_id() -> String {
 /// rather than the key itself keeps the header short and free of whatever bytes a provider's
 /// delivery id holds. Both sides must agree, so the definition never changes.
 pub fn message_id(idempotency_key: &str) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digest = Sha256::digest(idempotency_key.as_bytes());
     let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
+    push_hex(&mut hex, &Sha256::digest(idempotency_key.as_bytes()));
     hex
+}
+
+/// Appends `bytes` to `out` in lower-case hex.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
 }
 
 /// Milliseconds since the Unix epoch, as events and dead letters record times.
@@ -145,10 +256,7 @@ impl Headers {
 
     /// Adds a value; credential headers are dropped.
     pub fn append(&mut self, name: &str, value: impl Into<String>) {
-        if CREDENTIAL_HEADERS
-            .iter()
-            .any(|credential| credential.eq_ignore_ascii_case(name))
-        {
+        if is_credential(name) {
             return;
         }
         self.0
@@ -186,28 +294,41 @@ impl FromIterator<(String, String)> for Headers {
     }
 }
 
+/// Whether a header (named in any case) is one of the credentials that never enter the queue.
+fn is_credential(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|credential| credential.eq_ignore_ascii_case(name))
+}
+
 /// Go's `CanonicalMIMEHeaderKey`: the first letter and every letter after `-` upper case, the
 /// rest lower case. A name with a byte that is not a valid token character is returned as is.
 pub fn canonical_header_name(name: &str) -> String {
+    let mut canonical = String::with_capacity(name.len());
+    push_canonical_header_name(name, &mut canonical);
+    canonical
+}
+
+/// Appends [`canonical_header_name`] of `name` to `out`.
+fn push_canonical_header_name(name: &str, out: &mut String) {
     let valid = !name.is_empty()
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid {
-        return name.to_owned();
+        out.push_str(name);
+        return;
     }
-    // Token characters are ASCII: one byte, one char, and one allocation of the right size.
-    let mut canonical = String::with_capacity(name.len());
+    // Token characters are ASCII: one byte, one char.
     let mut upper = true;
     for byte in name.bytes() {
-        canonical.push(char::from(if upper {
+        out.push(char::from(if upper {
             byte.to_ascii_uppercase()
         } else {
             byte.to_ascii_lowercase()
         }));
         upper = byte == b'-';
     }
-    canonical
 }
 
 #[cfg(test)]
@@ -267,6 +388,67 @@ mod tests {
         let back = Envelope::decode(env.encode()).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.body, body);
+    }
+
+    #[test]
+    fn request_headers_are_written_as_the_envelope_reads_them() {
+        let mut request = HeaderMap::new();
+        for (name, value) in [
+            ("x-github-event", &b"push"[..]),
+            ("accept", b"a"),
+            ("accept", b"b"),
+            ("x-hub-signature-256", b"sha256=abc"),
+            ("authorization", b"Bearer t"),
+            ("x-custom-signature", b"listener's own"),
+            ("x-odd", b"caf\xe9"),
+        ] {
+            request.append(
+                axum::http::HeaderName::from_static(name),
+                HeaderValue::from_bytes(value).unwrap(),
+            );
+        }
+        let meta = EventMetaRef {
+            schema: SCHEMA_VERSION,
+            event_id: "e",
+            namespace: "ns",
+            listener: "l",
+            received_at_ms: 7,
+            idempotency_key: "ns/l/github:1",
+            triggers: &["build".to_owned()],
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            request_url: "/hooks/ns/l?x=1",
+            headers: RequestHeaders::new(&request, |name| name == "x-custom-signature"),
+        };
+        let back = Envelope::decode(meta.encode(b"{}")).unwrap();
+        let expected: Headers = [
+            ("X-Github-Event", "push"),
+            ("Accept", "a"),
+            ("Accept", "b"),
+            ("X-Odd", "caf\u{fffd}"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+        assert_eq!(back.meta.headers, expected);
+        assert_eq!(
+            back.meta.headers.get_joined("accept").as_deref(),
+            Some("a,b")
+        );
+        assert_eq!(back.body, Bytes::from_static(b"{}"));
+        let read = back.meta.as_ref();
+        assert_eq!(
+            (
+                read.event_id,
+                read.namespace,
+                read.listener,
+                read.received_at_ms
+            ),
+            ("e", "ns", "l", 7)
+        );
+        assert_eq!(read.idempotency_key, meta.idempotency_key);
+        assert_eq!(read.triggers, meta.triggers);
+        assert_eq!(read.traceparent, meta.traceparent);
+        assert_eq!(read.request_url, meta.request_url);
     }
 
     #[test]
