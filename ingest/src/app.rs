@@ -8,10 +8,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{RawPathParams, Request, State};
+use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::post_service;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -63,12 +64,13 @@ pub struct AppState {
 /// ones (header timeout and size, connection cap) are applied by [`crate::server::serve`].
 pub fn router(state: AppState, ready: ReadinessCheck, limits: &LimitArgs) -> Router {
     let metrics = state.metrics.clone();
-    let hooks = Router::new()
-        .route("/hooks/{namespace}/{listener}", post(receive))
-        // Behind one `Arc`: every request takes the state with one reference count.
-        .with_state(Arc::new(state));
-    limits
-        .guard(hooks, metrics)
+    // Behind one `Arc`: every request takes the state with one reference count.
+    let receive = receive.with_state(Arc::new(state));
+    Router::new()
+        .route(
+            "/hooks/{namespace}/{listener}",
+            post_service(limits.guard(receive, metrics)),
+        )
         .merge(health_routes(ready))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

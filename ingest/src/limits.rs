@@ -8,33 +8,32 @@
 //! | accept loop ([`crate::server`]) | `--max-connections` | none: the excess waits in the kernel's backlog |
 //! | hyper HTTP/1 ([`LimitArgs::http1`]) | `--header-read-timeout` | connection closed |
 //! | hyper HTTP/1 ([`LimitArgs::http1`]) | `--max-header-bytes` | 431 |
-//! | tower ([`LimitArgs::guard`]) | `--max-concurrent-requests` | 503 `overloaded` |
-//! | tower ([`LimitArgs::guard`]) | `--body-read-timeout` | 408 `body_timeout` |
+//! | route service ([`Guard`]) | `--max-concurrent-requests` | 503 `overloaded` |
+//! | route service ([`Guard`]) | `--body-read-timeout` | 408 `body_timeout` |
 //! | request path ([`crate::app`]) | `--max-body-bytes`, names, signatures, `--publish-timeout` | 413, 404, 401, 503 |
 //!
 //! The reasons for each position are next to the code that composes them.
 
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
+use pin_project_lite::pin_project;
 use sluice_shared::cli::parse_duration;
-use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::load_shed::error::Overloaded;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
+use tower::Service;
 
 use crate::metrics::{IngestMetrics, Limit};
 
@@ -114,88 +113,140 @@ impl LimitArgs {
         http
     }
 
-    /// Wraps the webhook routes in the request-level limits. Health routes stay outside so
-    /// that a saturated server still answers its probes instead of being restarted.
-    pub fn guard(&self, hooks: Router, metrics: IngestMetrics) -> Router {
-        let shed_metrics = metrics.clone();
-        let deadline = BodyDeadline {
-            timeout: self.body_read_timeout,
+    /// Wraps the webhook route's service in the request-level limits. Health routes stay
+    /// outside so that a saturated server still answers its probes instead of being
+    /// restarted.
+    pub fn guard<S>(&self, inner: S, metrics: IngestMetrics) -> Guard<S> {
+        Guard {
+            inner,
+            slots: Arc::new(Semaphore::new(self.max_concurrent_requests)),
+            body_read_timeout: self.body_read_timeout,
             metrics,
-        };
-        hooks.layer(
-            ServiceBuilder::new()
-                // Outermost: turns the load-shedding error below into a JSON 503, so every
-                // refusal, even one made before the request path runs, has a stable `code`.
-                .layer(HandleErrorLayer::new(move |error| {
-                    let metrics = shed_metrics.clone();
-                    async move { shed(&error, &metrics) }
-                }))
-                // Refuse instead of waiting for a slot: a queue in front of the limit would
-                // hold every waiting request (and its connection) in memory, which is the
-                // growth the limit exists to stop. A shed request costs no body read and no
-                // lookup. Senders retry (GitHub redelivers, `Retry-After` is set).
-                .load_shed()
-                // Counts requests from their headers until the handler answers, including
-                // body reads and the wait for JetStream's ack, which is what uses memory.
-                // Global: one semaphore however many times axum applies the layer (once per
-                // route and method, or per request for a router whose state comes later).
-                .layer(GlobalConcurrencyLimitLayer::new(
-                    self.max_concurrent_requests,
-                ))
-                // Inside the limit: a trickling sender holds its slot for at most this long,
-                // so slow bodies cannot pin the whole server. It bounds the body alone, not
-                // the publish (`--publish-timeout` bounds that), so a slow JetStream ack is
-                // never reported as the sender's fault.
-                .layer(middleware::from_fn_with_state(deadline, body_deadline)),
-        )
+        }
     }
 }
 
-fn shed(error: &axum::BoxError, metrics: &IngestMetrics) -> Response {
-    if error.is::<Overloaded>() {
-        metrics.limited(Limit::Concurrency);
-        let body = serde_json::json!({
-            "code": "overloaded",
-            "message": "too many requests in flight; retry later",
-        });
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS),
-        );
-        return response;
-    }
-    // The layers below fail only by shedding; anything else is a bug, reported opaquely.
-    tracing::error!(%error, "request layer failed");
-    let body = serde_json::json!({"code": "internal", "message": "internal error"});
-    (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
-}
-
+/// The request-level limits, in one service around the webhook route:
+///
+/// - **`--max-concurrent-requests`.** A request holds a slot from its headers until the
+///   handler answers, including the body read and the wait for JetStream's ack, which is
+///   what uses memory. Over the limit it is refused at once with 503 `overloaded`, instead
+///   of waiting: a queue in front of the limit would hold every waiting request (and its
+///   connection) in memory, which is the growth the limit exists to stop. A shed request
+///   costs no body read and no lookup; senders retry (GitHub redelivers, `Retry-After` is
+///   set). The slots are shared by every clone of the service.
+/// - **`--body-read-timeout`.** Inside the limit: a trickling sender holds its slot for at
+///   most this long, so slow bodies cannot pin the whole server. It bounds the body alone,
+///   not the publish (`--publish-timeout` bounds that), so a slow JetStream ack is never
+///   reported as the sender's fault. Its timer starts only if the body is not all there
+///   when first read, so a request whose body came with its head pays for no timer.
 #[derive(Clone)]
-struct BodyDeadline {
-    timeout: Duration,
+pub struct Guard<S> {
+    inner: S,
+    slots: Arc<Semaphore>,
+    body_read_timeout: Duration,
     metrics: IngestMetrics,
 }
 
-/// Gives the request body a deadline. The request path sees an expired body as an
-/// unreadable one; the answer becomes 408 `body_timeout` here, where the cause is known.
-async fn body_deadline(
-    State(deadline): State<BodyDeadline>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let expired = Arc::new(AtomicBool::new(false));
-    let request =
-        request.map(|body| Body::new(DeadlineBody::new(body, deadline.timeout, expired.clone())));
-    let response = next.run(request).await;
-    if !expired.load(Ordering::Acquire) {
-        return response;
+impl<S> Service<Request> for Guard<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    deadline.metrics.limited(Limit::BodyReadTimeout);
-    tracing::debug!(timeout = ?deadline.timeout, "request body read timed out");
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            self.metrics.limited(Limit::Concurrency);
+            return GuardFuture::Shed {
+                response: Some(overloaded()),
+            };
+        };
+        let expired = Arc::new(AtomicBool::new(false));
+        let deadline = Instant::now() + self.body_read_timeout;
+        let request =
+            request.map(|body| Body::new(DeadlineBody::new(body, deadline, expired.clone())));
+        GuardFuture::Admitted {
+            inner: self.inner.call(request),
+            _slot: slot,
+            expired,
+            timeout: self.body_read_timeout,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// [`Guard`]'s answer: the refusal, or the route's answer (408 if the body was late).
+    #[project = GuardProjection]
+    pub enum GuardFuture<F> {
+        Shed { response: Option<Response> },
+        Admitted {
+            #[pin]
+            inner: F,
+            // Held until the answer is ready.
+            _slot: OwnedSemaphorePermit,
+            expired: Arc<AtomicBool>,
+            timeout: Duration,
+            metrics: IngestMetrics,
+        },
+    }
+}
+
+impl<F> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardProjection::Shed { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(overloaded)))
+            }
+            GuardProjection::Admitted {
+                inner,
+                expired,
+                timeout,
+                metrics,
+                ..
+            } => {
+                let response = ready!(inner.poll(cx))?;
+                if !expired.load(Ordering::Acquire) {
+                    return Poll::Ready(Ok(response));
+                }
+                metrics.limited(Limit::BodyReadTimeout);
+                Poll::Ready(Ok(body_timed_out(*timeout)))
+            }
+        }
+    }
+}
+
+/// 503 `overloaded`, with `Retry-After`.
+fn overloaded() -> Response {
+    let body = serde_json::json!({
+        "code": "overloaded",
+        "message": "too many requests in flight; retry later",
+    });
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(OVERLOADED_RETRY_AFTER_SECS),
+    );
+    response
+}
+
+/// 408 `body_timeout`, whatever the route answered about the body it could not finish.
+fn body_timed_out(timeout: Duration) -> Response {
+    tracing::debug!(?timeout, "request body read timed out");
     let body = serde_json::json!({
         "code": "body_timeout",
-        "message": format!("the request body did not arrive within {:?}", deadline.timeout),
+        "message": format!("the request body did not arrive within {timeout:?}"),
     });
     let mut response = (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response();
     // The rest of the body may still be on its way: the connection cannot be reused.
@@ -210,18 +261,21 @@ async fn body_deadline(
 #[error("the request body did not arrive in time")]
 pub struct BodyTimeout;
 
-/// A body that fails with [`BodyTimeout`] when it is polled past its deadline.
+/// A body that fails with [`BodyTimeout`] when it is polled past its deadline, and sets
+/// `expired`. The timer is made on the first read that has to wait.
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
     expired: Arc<AtomicBool>,
 }
 
 impl DeadlineBody {
-    fn new(inner: Body, timeout: Duration, expired: Arc<AtomicBool>) -> Self {
+    fn new(inner: Body, deadline: Instant, expired: Arc<AtomicBool>) -> Self {
         Self {
             inner,
-            deadline: Box::pin(tokio::time::sleep(timeout)),
+            deadline,
+            timer: None,
             expired,
         }
     }
@@ -243,7 +297,11 @@ impl HttpBody for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        if this.deadline.as_mut().poll(cx).is_ready() {
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
             this.expired.store(true, Ordering::Release);
             return Poll::Ready(Some(Err(axum::Error::new(BodyTimeout))));
         }

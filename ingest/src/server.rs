@@ -19,21 +19,23 @@
 //! A second signal during 2 or 3 skips to 4.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use pin_project_lite::pin_project;
 use sluice_shared::cli::parse_duration;
 use sluice_shared::ops::Draining;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower::Service;
 
 use crate::limits::LimitArgs;
 use crate::metrics::IngestMetrics;
@@ -111,10 +113,10 @@ where
         signal,
         again,
     } = shutdown;
-    let app = app.layer(middleware::from_fn_with_state(
-        draining.clone(),
-        close_when_draining,
-    ));
+    let app = CloseWhenDraining {
+        inner: app,
+        draining: draining.clone(),
+    };
     let mut server = Acceptor {
         listener,
         app,
@@ -173,7 +175,7 @@ where
 /// The accept loop's state, kept across the phases of a shutdown.
 struct Acceptor {
     listener: TcpListener,
-    app: Router,
+    app: CloseWhenDraining<Router>,
     http: hyper::server::conn::http1::Builder,
     slots: Arc<Semaphore>,
     graceful: GracefulShutdown,
@@ -237,18 +239,57 @@ impl Acceptor {
 
 /// While draining, asks each client to close its connection after the answer, so that its
 /// next request opens a new connection, which the load balancer sends elsewhere.
-async fn close_when_draining(
-    State(draining): State<Draining>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if draining.is_draining() {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+#[derive(Clone)]
+struct CloseWhenDraining<S> {
+    inner: S,
+    draining: Draining,
+}
+
+impl<S, R> Service<R> for CloseWhenDraining<S>
+where
+    S: Service<R, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = CloseWhenDrainingFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
-    response
+
+    fn call(&mut self, request: R) -> Self::Future {
+        CloseWhenDrainingFuture {
+            inner: self.inner.call(request),
+            draining: self.draining.clone(),
+        }
+    }
+}
+
+pin_project! {
+    struct CloseWhenDrainingFuture<F> {
+        #[pin]
+        inner: F,
+        draining: Draining,
+    }
+}
+
+impl<F, E> Future for CloseWhenDrainingFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        // Checked when the answer is ready: a drain that started meanwhile counts.
+        if this.draining.is_draining() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Errors that concern only the connection being accepted; the listener is fine.

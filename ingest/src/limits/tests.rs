@@ -1,7 +1,9 @@
 use std::time::Instant;
 
+use axum::Router;
+use axum::handler::Handler;
 use axum::http::Request as HttpRequest;
-use axum::routing::post;
+use axum::routing::post_service;
 use clap::Parser;
 use futures_util::StreamExt;
 use prometheus_client::registry::Registry;
@@ -33,19 +35,19 @@ fn zero_limits_are_refused_at_start_up() {
     }
 }
 
-/// A hooks router whose handler reads the whole body, as the request path does.
+/// A router whose guarded handler reads the whole body, as the request path does.
 fn guarded(limits: &LimitArgs) -> Router {
-    let hooks = Router::new().route(
-        "/hooks",
-        post(|body: Body| async move {
-            match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(bytes) => (StatusCode::OK, bytes).into_response(),
-                Err(_) => StatusCode::BAD_REQUEST.into_response(),
-            }
-        }),
-    );
+    let read_all = |body: Body| async move {
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => (StatusCode::OK, bytes).into_response(),
+            Err(_) => StatusCode::BAD_REQUEST.into_response(),
+        }
+    };
     let metrics = IngestMetrics::register(&mut Registry::default());
-    limits.guard(hooks, metrics)
+    Router::new().route(
+        "/hooks",
+        post_service(limits.guard(read_all.with_state(()), metrics)),
+    )
 }
 
 /// A body that sends one byte and then never finishes.
@@ -90,6 +92,28 @@ async fn a_stalled_body_is_answered_408_at_its_deadline() {
 async fn a_body_that_arrives_in_time_passes_through() {
     let response = guarded(&LimitArgs::default())
         .oneshot(post_with(Body::from("{}")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 64)
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"{}");
+}
+
+#[tokio::test]
+async fn a_body_that_pauses_but_ends_before_its_deadline_passes_through() {
+    let limits = LimitArgs {
+        body_read_timeout: Duration::from_secs(5),
+        ..LimitArgs::default()
+    };
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{"))]);
+    let rest = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(Bytes::from_static(b"}"))
+    });
+    let response = guarded(&limits)
+        .oneshot(post_with(Body::from_stream(first.chain(rest))))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
