@@ -143,9 +143,9 @@ impl<'a, F: Fn(&str) -> bool> RequestHeaders<'a, F> {
 impl<F: Fn(&str) -> bool> Serialize for RequestHeaders<'_, F> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        // One buffer for every name. Header names are lower case and unique in the map, so
-        // their canonical forms are unique too.
-        let mut canonical = String::new();
+        // One buffer for every name, as long as most names get. Header names are lower case
+        // and unique in the map, so their canonical forms are unique too.
+        let mut canonical = String::with_capacity(64);
         for name in self.headers.keys() {
             let name = name.as_str();
             if is_credential(name) || (self.also_drop)(name) {
