@@ -27,8 +27,8 @@ async fn main() -> anyhow::Result<()> {
         .context("failed to connect to NATS")?;
     let js = jetstream::context(client.clone(), args.publish_timeout);
     let stream = jetstream::StreamHealth::watch(
-        client,
-        js.clone(),
+        client.clone(),
+        js,
         args.common.stream_settings(),
         Duration::from_secs(1),
     )
@@ -49,7 +49,11 @@ async fn main() -> anyhow::Result<()> {
 
     let state = AppState {
         catalogue,
-        publisher: Arc::new(Publisher::new(js, args.publish_timeout, metrics.clone())),
+        publisher: Arc::new(Publisher::new(
+            client,
+            args.publish_timeout,
+            metrics.clone(),
+        )),
         metrics: metrics.clone(),
         max_body_bytes: args.max_body_bytes,
         admission: Some(Arc::new(AdmissionLimits::new(policy))),

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
@@ -43,8 +44,12 @@ pub enum PublishError {
 }
 
 impl PublishError {
-    /// Sorts a failed publish by JetStream's error code.
-    pub fn classify(error: jetstream::context::PublishError) -> Self {
+    /// Sorts a failed publish by its kind and JetStream's error code; `timeout` is the one
+    /// the context was built with.
+    pub fn classify(error: jetstream::context::PublishError, timeout: Duration) -> Self {
+        if error.kind() == PublishErrorKind::TimedOut {
+            return Self::Timeout(timeout);
+        }
         let code = std::error::Error::source(&error)
             .and_then(|source| source.downcast_ref::<jetstream::Error>())
             .map(jetstream::Error::error_code);
@@ -90,15 +95,17 @@ pub trait Publish: Send + Sync + 'static {
 /// Publishes events to JetStream and waits for their acks, bounded by a timeout.
 #[derive(Clone)]
 pub struct Publisher {
+    /// Its requests, publish acks included, time out after `timeout`.
     js: jetstream::Context,
     timeout: Duration,
     metrics: IngestMetrics,
 }
 
 impl Publisher {
-    pub fn new(js: jetstream::Context, timeout: Duration, metrics: IngestMetrics) -> Self {
+    /// A publisher on its own JetStream context, whose timeout is `timeout`.
+    pub fn new(client: async_nats::Client, timeout: Duration, metrics: IngestMetrics) -> Self {
         Self {
-            js,
+            js: sluice_shared::jetstream::context(client, timeout),
             timeout,
             metrics,
         }
@@ -115,16 +122,12 @@ impl Publisher {
         let message = PublishMessage::build()
             .payload(payload)
             .message_id(&message_id);
-        let result = tokio::time::timeout(self.timeout, async {
-            self.js.send_publish(subject, message).await?.await
-        })
-        .instrument(span.clone())
-        .await;
-        let result = match result {
-            Ok(Ok(ack)) => Ok(ack),
-            Ok(Err(error)) => Err(PublishError::classify(error)),
-            Err(_) => Err(PublishError::Timeout(self.timeout)),
-        };
+        // The context's timeout bounds both the hand-off to the connection and the wait for
+        // the ack: no timer of our own.
+        let result = async { self.js.send_publish(subject, message).await?.await }
+            .instrument(span.clone())
+            .await
+            .map_err(|error| PublishError::classify(error, self.timeout));
         self.metrics
             .publish_ack(started.elapsed().as_secs_f64(), result.is_ok());
         let ack = result?;
