@@ -146,14 +146,14 @@ impl<F: Fn(&str) -> bool> Serialize for RequestHeaders<'_, F> {
         // One buffer for every name, as long as most names get. Header names are lower case
         // and unique in the map, so their canonical forms are unique too.
         let mut canonical = String::with_capacity(64);
-        for name in self.headers.keys() {
-            let name = name.as_str();
+        for key in self.headers.keys() {
+            let name = key.as_str();
             if is_credential(name) || (self.also_drop)(name) {
                 continue;
             }
             canonical.clear();
             push_canonical_header_name(name, &mut canonical);
-            map.serialize_entry(&canonical, &Values(self.headers.get_all(name)))?;
+            map.serialize_entry(&canonical, &Values(self.headers.get_all(key)))?;
         }
         map.end()
     }

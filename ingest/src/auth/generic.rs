@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use sluice_shared::catalogue::{HmacAlgorithm, HmacInterceptor, SignatureEncoding};
 
 use super::failure::{AuthFailure, Credential, Problem};
-use super::request::{CredentialHeader, MacAlgorithm, Request, verify_mac};
+use super::request::{CredentialHeader, MacAlgorithm, Request, decode_hex, verify_mac};
 
 pub(crate) fn verify(hmac: &HmacInterceptor, request: &Request<'_>) -> Result<(), AuthFailure> {
     let header = CredentialHeader {
@@ -20,7 +20,7 @@ pub(crate) fn verify(hmac: &HmacInterceptor, request: &Request<'_>) -> Result<()
         .strip_prefix(hmac.prefix.as_bytes())
         .filter(|encoded| !encoded.is_empty());
     let tag = encoded.and_then(|encoded| match hmac.encoding {
-        SignatureEncoding::Hex => hex::decode(encoded).ok(),
+        SignatureEncoding::Hex => decode_hex(encoded),
         SignatureEncoding::Base64 => STANDARD.decode(encoded).ok(),
     });
     let Some(tag) = tag else {

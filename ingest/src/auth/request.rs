@@ -159,11 +159,34 @@ pub(crate) fn token_matches(token: &[u8], secret: &[u8]) -> bool {
 }
 
 /// `<prefix><hex>` decoded; `None` when the prefix or the hex digits are wrong.
-pub(crate) fn strip_hex<'v>(value: &'v [u8], prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn strip_hex(value: &[u8], prefix: &[u8]) -> Option<Vec<u8>> {
     value
         .strip_prefix(prefix)
-        .filter(|digits: &&'v [u8]| !digits.is_empty())
-        .and_then(|digits| hex::decode(digits).ok())
+        .filter(|digits| !digits.is_empty())
+        .and_then(decode_hex)
+}
+
+/// Hex digits (either case) decoded; `None` when one is not a digit or one is left over.
+pub(crate) fn decode_hex(digits: &[u8]) -> Option<Vec<u8>> {
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    // A plain loop: decoding through iterator adapters cost more than the MAC it checks.
+    let mut bytes = Vec::with_capacity(digits.len() / 2);
+    for pair in digits.chunks_exact(2) {
+        bytes.push((hex_digit(pair[0])? << 4) | hex_digit(pair[1])?);
+    }
+    Some(bytes)
+}
+
+/// The value of one hex digit, either case.
+fn hex_digit(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +303,25 @@ pub(crate) mod tests {
         let failure = TS.require(&request(&h, b"")).unwrap_err();
         assert_eq!(failure.code().as_str(), "timestamp_invalid");
         assert!(failure.to_string().contains("more than once"), "{failure}");
+    }
+
+    #[test]
+    fn hex_tags_decode_in_either_case_and_anything_else_is_malformed() {
+        assert_eq!(
+            strip_hex(b"sha256=00ff7A", b"sha256="),
+            Some(vec![0x00, 0xff, 0x7a])
+        );
+        for malformed in [
+            &b"sha256="[..],
+            b"sha256=abc",
+            b"sha256=zz",
+            b"sha256=0g",
+            b"sha1=00",
+            b"00ff",
+            b"sha256= 00",
+        ] {
+            assert_eq!(strip_hex(malformed, b"sha256="), None, "{malformed:?}");
+        }
     }
 
     #[test]
