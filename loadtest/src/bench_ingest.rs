@@ -94,6 +94,11 @@ pub struct Summary {
     pub ingest_p99_ms: Spread,
     pub reference_cpu_us_per_request: Spread,
     pub ingest_cpu_us_per_request: Spread,
+    /// nats-server's CPU per request while each side ran (when this tool started it).
+    #[serde(default)]
+    pub reference_nats_cpu_us_per_request: Spread,
+    #[serde(default)]
+    pub ingest_nats_cpu_us_per_request: Spread,
 }
 
 /// One `--find-max` step.
@@ -107,6 +112,8 @@ pub struct Step {
     pub errors: u64,
     pub not_sent: u64,
     pub server_cpu_us_per_request: Option<f64>,
+    #[serde(default)]
+    pub nats_cpu_us_per_request: Option<f64>,
 }
 
 /// The rate search of one side.
@@ -266,6 +273,7 @@ impl Side<'_> {
             factory: Arc::new(factory),
             keep_accepted: false,
             server_pid: Some(self.pid),
+            nats_pid: nats.pid(),
         };
         Ok(generator::run(plan).await?.report)
     }
@@ -417,15 +425,19 @@ async fn find_max(
                 errors: report.errors + report.warmup_errors,
                 not_sent: report.not_sent,
                 server_cpu_us_per_request: report.cpu.server_us_per_request,
+                nats_cpu_us_per_request: report.cpu.nats_us_per_request,
             };
+            let cpu = |us: Option<f64>| us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
             println!(
-                "   {}: {rate:.0}/s → {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, not sent {}: {}",
+                "   {}: {rate:.0}/s → {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, not sent {}, CPU µs/request server {} nats {}: {}",
                 side.label,
                 step.throughput,
                 step.p50_ms,
                 step.p99_ms,
                 step.errors,
                 step.not_sent,
+                cpu(step.server_cpu_us_per_request),
+                cpu(step.nats_cpu_us_per_request),
                 if step.held { "held" } else { "FAILED" }
             );
             search.record(step);
@@ -463,6 +475,8 @@ fn summarise(rounds: &[Round]) -> Summary {
         ingest_p99_ms: spread(&|r| Some(ms(r.ingest.latency.p99_us))),
         reference_cpu_us_per_request: spread(&|r| r.reference.cpu.server_us_per_request),
         ingest_cpu_us_per_request: spread(&|r| r.ingest.cpu.server_us_per_request),
+        reference_nats_cpu_us_per_request: spread(&|r| r.reference.cpu.nats_us_per_request),
+        ingest_nats_cpu_us_per_request: spread(&|r| r.ingest.cpu.nats_us_per_request),
     }
 }
 
@@ -511,6 +525,14 @@ fn summary_table(comparison: &IngestComparison) -> String {
             spread(&summary.reference_cpu_us_per_request, ""),
             spread(&summary.ingest_cpu_us_per_request, "")
         );
+        if summary.ingest_nats_cpu_us_per_request.max > 0.0 {
+            let _ = writeln!(
+                out,
+                "   nats-server CPU µs/request: with reference {} | with ingest {}",
+                spread(&summary.reference_nats_cpu_us_per_request, ""),
+                spread(&summary.ingest_nats_cpu_us_per_request, "")
+            );
+        }
     }
     for (name, figures) in [
         ("ingest", &comparison.ingest_process),
@@ -585,6 +607,7 @@ mod tests {
             errors: 0,
             not_sent: 0,
             server_cpu_us_per_request: None,
+            nats_cpu_us_per_request: None,
         }
     }
 

@@ -103,6 +103,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         factory: Arc::new(factory),
         keep_accepted: true,
         server_pid: Some(ingest.service.pid()),
+        nats_pid: nats.pid(),
     };
     let outcome = generator::run(plan).await?;
     let accepted = outcome.accepted_indices.len() as u64;

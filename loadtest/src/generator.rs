@@ -54,6 +54,9 @@ pub struct Plan {
     pub keep_accepted: bool,
     /// The server's process, to report its CPU time.
     pub server_pid: Option<u32>,
+    /// The nats-server the server publishes to, when this tool started it: its CPU time per
+    /// request is reported too, since at saturation it shares the cores.
+    pub nats_pid: Option<u32>,
 }
 
 /// What a run measured, plus what `e2e` needs to follow the requests further.
@@ -411,9 +414,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<Outcome> {
     }
 
     let own_cpu = procstat::cpu_seconds(None);
-    let server_cpu = plan
-        .server_pid
-        .and_then(|pid| procstat::cpu_seconds(Some(pid)));
+    let process_cpu = |pid: Option<u32>| pid.and_then(|pid| procstat::cpu_seconds(Some(pid)));
+    let server_cpu = process_cpu(plan.server_pid);
+    let nats_cpu = process_cpu(plan.nats_pid);
     // A moment for every thread to see the start before the first request is due.
     let lead = Duration::from_millis(20);
     let start = Instant::now() + lead;
@@ -444,11 +447,9 @@ pub async fn run(plan: Plan) -> anyhow::Result<Outcome> {
     }
 
     let cpu = cpu_use(
-        own_cpu,
-        procstat::cpu_seconds(None),
-        server_cpu,
-        plan.server_pid
-            .and_then(|pid| procstat::cpu_seconds(Some(pid))),
+        (own_cpu, procstat::cpu_seconds(None)),
+        (server_cpu, process_cpu(plan.server_pid)),
+        (nats_cpu, process_cpu(plan.nats_pid)),
         recorder.sent,
     );
     let schedule = plan.schedule;
@@ -497,26 +498,28 @@ pub async fn run(plan: Plan) -> anyhow::Result<Outcome> {
     })
 }
 
+/// CPU time per process over the run, from `(before, after)` readings of the generator,
+/// the server and nats-server.
 fn cpu_use(
-    own_before: Option<f64>,
-    own_after: Option<f64>,
-    server_before: Option<f64>,
-    server_after: Option<f64>,
+    own: (Option<f64>, Option<f64>),
+    server: (Option<f64>, Option<f64>),
+    nats: (Option<f64>, Option<f64>),
     requests: u64,
 ) -> CpuUse {
     let per_request = |seconds: f64| seconds * 1e6 / (requests.max(1) as f64);
-    let generator_seconds = match (own_before, own_after) {
-        (Some(before), Some(after)) => after - before,
-        _ => 0.0,
+    let used = |(before, after): (Option<f64>, Option<f64>)| {
+        before.zip(after).map(|(before, after)| after - before)
     };
-    let server_seconds = server_before
-        .zip(server_after)
-        .map(|(before, after)| after - before);
+    let generator_seconds = used(own).unwrap_or(0.0);
+    let server_seconds = used(server);
+    let nats_seconds = used(nats);
     CpuUse {
         server_seconds,
         server_us_per_request: server_seconds.map(per_request),
         generator_seconds,
         generator_us_per_request: per_request(generator_seconds),
+        nats_seconds,
+        nats_us_per_request: nats_seconds.map(per_request),
     }
 }
 
@@ -526,12 +529,20 @@ mod tests {
 
     #[test]
     fn cpu_time_is_shared_out_per_request() {
-        let cpu = cpu_use(Some(1.0), Some(3.0), Some(10.0), Some(15.0), 1_000_000);
+        let cpu = cpu_use(
+            (Some(1.0), Some(3.0)),
+            (Some(10.0), Some(15.0)),
+            (Some(4.0), Some(8.5)),
+            1_000_000,
+        );
         assert!((cpu.generator_us_per_request - 2.0).abs() < 1e-9);
         assert_eq!(cpu.server_seconds, Some(5.0));
         assert!((cpu.server_us_per_request.unwrap() - 5.0).abs() < 1e-9);
-        let unknown = cpu_use(None, None, None, None, 0);
+        assert_eq!(cpu.nats_seconds, Some(4.5));
+        assert!((cpu.nats_us_per_request.unwrap() - 4.5).abs() < 1e-9);
+        let unknown = cpu_use((None, None), (None, None), (None, None), 0);
         assert_eq!(unknown.server_seconds, None);
+        assert_eq!(unknown.nats_us_per_request, None);
         assert_eq!(unknown.generator_seconds, 0.0);
     }
 }

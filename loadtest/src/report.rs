@@ -176,6 +176,11 @@ pub struct CpuUse {
     /// This process: the generator (and whatever else runs in-process).
     pub generator_seconds: f64,
     pub generator_us_per_request: f64,
+    /// nats-server (when this tool started it).
+    #[serde(default)]
+    pub nats_seconds: Option<f64>,
+    #[serde(default)]
+    pub nats_us_per_request: Option<f64>,
 }
 
 /// Everything one generator run measured.
@@ -318,6 +323,9 @@ impl RunReport {
                 "   generator CPU: {:.2} s ({:.1} µs/request)",
                 self.cpu.generator_seconds, self.cpu.generator_us_per_request
             );
+        }
+        if let (Some(nats), Some(per)) = (self.cpu.nats_seconds, self.cpu.nats_us_per_request) {
+            let _ = writeln!(out, "   nats-server CPU: {nats:.2} s ({per:.1} µs/request)");
         }
         for (kind, count) in &self.error_kinds {
             let example = self

@@ -39,6 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         factory: Arc::new(factory),
         keep_accepted: false,
         server_pid: None,
+        nats_pid: None,
     };
     let report = generator::run(plan).await?.report;
     print!("{}", report.table());

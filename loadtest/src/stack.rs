@@ -198,6 +198,14 @@ impl Nats {
         }
     }
 
+    /// The process id of a server this tool started.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Nats::Owned(server) => server.pid(),
+            Nats::External(_) => None,
+        }
+    }
+
     pub fn owned(&self) -> bool {
         matches!(self, Nats::Owned(_))
     }

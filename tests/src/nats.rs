@@ -130,6 +130,11 @@ impl NatsServer {
         }
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.lock().as_ref().map(Child::id)
+    }
+
     /// Shuts the server down cleanly (as `SIGINT` does: JetStream flushes its store), and
     /// kills it if it has not exited within a few seconds. Keeps the port and the store.
     pub async fn stop(&self) {
