@@ -191,13 +191,13 @@ async fn accept(
     let headers = &request.headers;
     let body = read_body(headers, body, state.max_body_bytes).await?;
     check_json_object(&body)?;
-    let event_id = new_event_id();
     let triggers = match admit(listener, headers, &body)? {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
-            return Ok((Outcome::Filtered, accepted(listener, Some(&event_id))));
+            return Ok((Outcome::Filtered, accepted(listener, Some(&new_event_id()))));
         }
     };
+    let event_id = new_event_id();
     let idempotency_key = idempotency_key(listener, headers, &body);
     let meta = EventMetaRef {
         schema: SCHEMA_VERSION,
