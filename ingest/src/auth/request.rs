@@ -171,23 +171,41 @@ pub(crate) fn decode_hex(digits: &[u8]) -> Option<Vec<u8>> {
     if !digits.len().is_multiple_of(2) {
         return None;
     }
-    // A plain loop: decoding through iterator adapters cost more than the MAC it checks.
+    // A table and a plain loop: decoding through iterator adapters cost more than the MAC
+    // it checks.
     let mut bytes = Vec::with_capacity(digits.len() / 2);
     for pair in digits.chunks_exact(2) {
-        bytes.push((hex_digit(pair[0])? << 4) | hex_digit(pair[1])?);
+        let (high, low) = (
+            HEX_VALUES[usize::from(pair[0])],
+            HEX_VALUES[usize::from(pair[1])],
+        );
+        if high == NOT_HEX || low == NOT_HEX {
+            return None;
+        }
+        bytes.push((high << 4) | low);
     }
     Some(bytes)
 }
 
-/// The value of one hex digit, either case.
-fn hex_digit(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+/// Marks a byte that is not a hex digit in [`HEX_VALUES`].
+const NOT_HEX: u8 = 0xff;
+
+/// The value of each byte as a hex digit, either case, or [`NOT_HEX`].
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -321,6 +339,11 @@ pub(crate) mod tests {
             b"sha256= 00",
         ] {
             assert_eq!(strip_hex(malformed, b"sha256="), None, "{malformed:?}");
+        }
+        for byte in 0..=u8::MAX {
+            let digit = char::from(byte).to_digit(16).map(|value| value as u8);
+            assert_eq!(decode_hex(&[byte, b'0']), digit.map(|d| vec![d << 4]));
+            assert_eq!(decode_hex(&[b'0', byte]), digit.map(|d| vec![d]));
         }
     }
 
