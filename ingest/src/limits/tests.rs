@@ -88,17 +88,19 @@ async fn a_stalled_body_is_answered_408_at_its_deadline() {
     assert_eq!(json(response).await["code"], "body_timeout");
 }
 
-#[tokio::test]
-async fn a_body_that_arrives_in_time_passes_through() {
-    let response = guarded(&LimitArgs::default())
-        .oneshot(post_with(Body::from("{}")))
-        .await
-        .unwrap();
+/// Posts `body` (which must amount to `{}`) and checks that the handler read all of it.
+async fn assert_passes_through(limits: &LimitArgs, body: Body) {
+    let response = guarded(limits).oneshot(post_with(body)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = axum::body::to_bytes(response.into_body(), 64)
         .await
         .unwrap();
     assert_eq!(&bytes[..], b"{}");
+}
+
+#[tokio::test]
+async fn a_body_that_arrives_in_time_passes_through() {
+    assert_passes_through(&LimitArgs::default(), Body::from("{}")).await;
 }
 
 #[tokio::test]
@@ -112,15 +114,7 @@ async fn a_body_that_pauses_but_ends_before_its_deadline_passes_through() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(Bytes::from_static(b"}"))
     });
-    let response = guarded(&limits)
-        .oneshot(post_with(Body::from_stream(first.chain(rest))))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = axum::body::to_bytes(response.into_body(), 64)
-        .await
-        .unwrap();
-    assert_eq!(&bytes[..], b"{}");
+    assert_passes_through(&limits, Body::from_stream(first.chain(rest))).await;
 }
 
 #[tokio::test]
