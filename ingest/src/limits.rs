@@ -168,7 +168,8 @@ where
             };
         };
         let expired = Arc::new(AtomicBool::new(false));
-        let deadline = Instant::now() + self.body_read_timeout;
+        // `None` only for a timeout too long to add to the clock: no deadline then.
+        let deadline = Instant::now().checked_add(self.body_read_timeout);
         let request =
             request.map(|body| Body::new(DeadlineBody::new(body, deadline, expired.clone())));
         GuardFuture::Admitted {
@@ -265,13 +266,13 @@ pub struct BodyTimeout;
 /// `expired`. The timer is made on the first read that has to wait.
 struct DeadlineBody {
     inner: Body,
-    deadline: Instant,
+    deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
     expired: Arc<AtomicBool>,
 }
 
 impl DeadlineBody {
-    fn new(inner: Body, deadline: Instant, expired: Arc<AtomicBool>) -> Self {
+    fn new(inner: Body, deadline: Option<Instant>, expired: Arc<AtomicBool>) -> Self {
         Self {
             inner,
             deadline,
@@ -297,7 +298,9 @@ impl HttpBody for DeadlineBody {
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        let deadline = this.deadline;
+        let Some(deadline) = this.deadline else {
+            return Poll::Pending;
+        };
         let timer = this
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));

@@ -103,18 +103,33 @@ async fn a_body_that_arrives_in_time_passes_through() {
     assert_passes_through(&LimitArgs::default(), Body::from("{}")).await;
 }
 
+/// `{}` in two pieces, the second 100 ms after the first.
+fn pausing_body() -> Body {
+    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{"))]);
+    let rest = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(Bytes::from_static(b"}"))
+    });
+    Body::from_stream(first.chain(rest))
+}
+
 #[tokio::test]
 async fn a_body_that_pauses_but_ends_before_its_deadline_passes_through() {
     let limits = LimitArgs {
         body_read_timeout: Duration::from_secs(5),
         ..LimitArgs::default()
     };
-    let first = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{"))]);
-    let rest = futures_util::stream::once(async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok(Bytes::from_static(b"}"))
-    });
-    assert_passes_through(&limits, Body::from_stream(first.chain(rest))).await;
+    assert_passes_through(&limits, pausing_body()).await;
+}
+
+#[tokio::test]
+async fn a_body_read_timeout_past_the_clocks_range_means_no_deadline() {
+    // `--body-read-timeout` accepts up to u64::MAX milliseconds.
+    let limits = LimitArgs {
+        body_read_timeout: Duration::from_millis(u64::MAX),
+        ..LimitArgs::default()
+    };
+    assert_passes_through(&limits, pausing_body()).await;
 }
 
 #[tokio::test]
