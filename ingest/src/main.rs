@@ -14,6 +14,13 @@ use sluice_ingest::publish::Publisher;
 use sluice_ingest::server;
 use sluice_shared::{jetstream, ops, telemetry};
 
+/// A request allocates and frees a few dozen blocks on whichever worker thread runs it. At
+/// saturation glibc's allocator took a fifth of ingest's CPU, part of it merging free lists
+/// whenever a body or event buffer was allocated; mimalloc's per-thread pages take about
+/// half as much (`docs/performance.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -27,6 +27,11 @@ mod svg;
 
 use clap::Parser as _;
 
+/// Ingest's allocator, so that the reference (this binary's `reference` command) pays for
+/// memory what ingest pays and the ratio compares the work done, not the allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crate::cli::{Cli, Command};
 
 #[tokio::main]
