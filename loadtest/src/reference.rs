@@ -10,7 +10,8 @@
 //!
 //! Its stream `REFERENCE` (subjects `reference.>`) is kept as Sluice keeps its events stream
 //! (file storage, limits retention, discard new, 7 days, 2-minute duplicate window, one
-//! replica), so both pay JetStream the same.
+//! replica), so both pay JetStream the same. It runs in this binary, whose allocator is
+//! ingest's (mimalloc), so both pay the same for memory too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
