@@ -177,20 +177,26 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
     assert_eq!(busy.len(), 100);
     let (idle_p99, busy_p99) = (p99(&idle), p99(&busy));
     eprintln!(
-        "figures: fairness: flood={FLOOD} posted_in={:.1}s tenant_b_p99_idle={}ms tenant_b_p99_during_flood={}ms tenant_b_median_during_flood={}ms tenant_a_backlog_when_b_done={backlog_left}",
+        "figures: fairness: flood={FLOOD} posted_in={:.1}s tenant_b_p99_idle={}ms tenant_b_p99_during_flood={}ms tenant_b_median_idle={}ms tenant_b_median_during_flood={}ms tenant_a_backlog_when_b_done={backlog_left}",
         flood_posted.as_secs_f64(),
         idle_p99.as_millis(),
         busy_p99.as_millis(),
+        idle[idle.len() / 2].as_millis(),
         busy[busy.len() / 2].as_millis(),
     );
     assert!(
         backlog_left > 0,
         "tenant A still had a backlog while B's webhooks ran"
     );
+    // Behind tenant A's backlog (16,000 events, 64 creates of 40 ms at a time) B's webhooks
+    // would wait seconds. The tail is bounded absolutely: the p99 of 100 webhooks is their
+    // second slowest, which one stall of a shared machine decides. The typical webhook is
+    // compared with B's own alone.
     assert!(busy_p99 < Duration::from_secs(1), "p99 {busy_p99:?}");
+    let (idle_median, busy_median) = (idle[idle.len() / 2], busy[busy.len() / 2]);
     assert!(
-        busy_p99 <= idle_p99 * 3,
-        "p99 {busy_p99:?} during the flood vs {idle_p99:?} alone"
+        busy_median <= idle_median * 3,
+        "median {busy_median:?} during the flood vs {idle_median:?} alone"
     );
 }
 
