@@ -27,12 +27,12 @@ mod svg;
 
 use clap::Parser as _;
 
+use crate::cli::{Cli, Command};
+
 /// Ingest's allocator, so that the reference (this binary's `reference` command) pays for
 /// memory what ingest pays and the ratio compares the work done, not the allocators.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use crate::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
