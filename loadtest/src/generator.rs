@@ -525,7 +525,82 @@ fn cpu_use(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::http::StatusCode;
+
     use super::*;
+    use crate::payload::Ids;
+    use crate::scenario::ProviderMix;
+
+    /// The request the server holds, and for how long.
+    const STALLED: usize = 20;
+    const STALL: Duration = Duration::from_millis(300);
+
+    /// A server on loopback that answers 202 at once, except request [`STALLED`], which it
+    /// holds for [`STALL`].
+    async fn stalling_server() -> String {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let app = axum::Router::new().fallback(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == STALLED {
+                    tokio::time::sleep(STALL).await;
+                }
+                StatusCode::ACCEPTED
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stall_shows_in_latency_from_the_intended_send_time() {
+        let url = stalling_server().await;
+        let base = Base::parse(&url).unwrap();
+        let scenario = Scenario {
+            tenants: 1,
+            listeners: 1,
+            provider: ProviderMix::Github,
+        };
+        let factory =
+            RequestFactory::new(&scenario, "s3cret", 256, &base.host, "", Ids::new(7)).unwrap();
+        // One connection at 100/s for 1 s: the ~30 requests due during the stall wait behind
+        // the held one, unsent.
+        let plan = Plan {
+            label: "stall".to_owned(),
+            url,
+            base,
+            scenario,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(1),
+            schedule: Schedule::new(100.0, Duration::ZERO, Duration::from_secs(1)).unwrap(),
+            connections: 1,
+            threads: 1,
+            timeout: Duration::from_secs(5),
+            grace: Duration::from_secs(5),
+            factory: Arc::new(factory),
+            keep_accepted: false,
+            server_pid: None,
+            nats_pid: None,
+        };
+        let report = run(plan).await.unwrap().report;
+        assert_eq!(report.accepted, 100);
+        let figures = format!(
+            "latency {:?}, service time {:?}, send lag {:?}",
+            report.latency, report.service_time, report.send_lag
+        );
+        let stall_us = STALL.as_micros() as u64;
+        // The held request itself.
+        assert!(report.service_time.max_us >= stall_us, "{figures}");
+        // A closed-loop view (time from send to answer) shows one slow request in 100…
+        assert!(report.service_time.p90_us < stall_us / 3, "{figures}");
+        // …while a fifth of the requests were answered over 100 ms after they were due.
+        assert!(report.latency.p90_us >= stall_us / 3, "{figures}");
+        assert!(report.send_lag.max_us >= stall_us / 2, "{figures}");
+    }
 
     #[test]
     fn cpu_time_is_shared_out_per_request() {
