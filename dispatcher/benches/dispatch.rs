@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../shared/benches/common/mod.rs"]
+#[path = "../../shared/triggers/benches/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;
@@ -18,10 +18,11 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use sluice_dispatcher::args::InterceptorArgs;
-use sluice_dispatcher::dispatch::{GroupOutcomes, Plan, initial_state, plan_trigger};
+use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
 use sluice_dispatcher::interceptor::{EventState, Interceptors};
-use sluice_shared::catalogue::{Listener, Trigger};
-use sluice_shared::event::{EventMeta, SCHEMA_VERSION};
+use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
+use sluice_triggers::catalogue::{Listener, Trigger};
+use sluice_triggers::plan::Plan;
 
 fn interceptors() -> Interceptors {
     InterceptorArgs {

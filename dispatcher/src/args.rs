@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sluice_shared::cel;
-use sluice_shared::cli::{CommonArgs, parse_duration};
+use sluice_cel as cel;
+use sluice_runtime::flags::CommonArgs;
+use sluice_triggers::duration::parse_duration;
 
 use crate::interceptor::Interceptors;
 use crate::interceptor::webhook::{WebhookClient, WebhookSettings};

@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self, AckKind, Message};
 use futures_util::StreamExt;
-use sluice_shared::event::Envelope;
-use sluice_shared::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
-use sluice_shared::subject::encode_token;
+use sluice_runtime::envelope::Envelope;
+use sluice_runtime::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
+use sluice_runtime::subject::encode_token;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 

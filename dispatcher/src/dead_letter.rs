@@ -1,8 +1,8 @@
-//! Publishing dead letters (see `sluice_shared::dlq`): a failure is acknowledged only once
+//! Publishing dead letters (see `sluice_runtime::dlq`): a failure is acknowledged only once
 //! its dead letter is durable in `SLUICE_DLQ`.
 
 use async_nats::jetstream;
-use sluice_shared::dlq::DeadLetter;
+use sluice_runtime::dlq::DeadLetter;
 
 /// The dead letter could not be stored: the caller keeps the event pending.
 #[derive(Debug, thiserror::Error)]

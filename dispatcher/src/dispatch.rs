@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sluice_shared::catalogue::{Catalogue, Listener, Trigger};
-use sluice_shared::event::{Envelope, EventMeta, now_ms};
-use sluice_shared::expr::{self, EventContext, ExprError};
-use sluice_shared::names::is_dns1123_label;
-use sluice_shared::template::{self, RenderError};
+use sluice_runtime::clock::now_ms;
+use sluice_runtime::envelope::{Envelope, EventMeta};
+use sluice_triggers::catalogue::{Catalogue, Listener, Trigger};
+use sluice_triggers::expr::EventContext;
+use sluice_triggers::idempotency;
+use sluice_triggers::naming;
+use sluice_triggers::plan::{self, Plan, PlanError, object_namespace, service_account_user};
 use tracing::Instrument;
 
 use crate::dead_letter::DeadLetters;
-use crate::idempotency;
 use crate::interceptor::{
     EventInfo, EventState, InterceptorError, Interceptors, Passage, runs_at_dispatch,
 };
@@ -25,24 +26,16 @@ use crate::ledger::{Entry as LedgerEntry, Ledger, RunOutcome};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
 use crate::ratelimit::{Rate, RateLimiter};
 use crate::sink::{CONFLICT, Created, FailureKind, Sink, SinkError};
-use sluice_shared::dlq::{self, DeadLetter};
-use sluice_shared::tenants::{Limits, TenantPolicy};
-
-pub const LABEL_EVENTLISTENER: &str = "triggers.tekton.dev/eventlistener";
-pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
-pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
+use sluice_runtime::dlq::{self, DeadLetter};
+use sluice_runtime::tenants::{Limits, TenantPolicy};
 
 /// Why a trigger did not create its objects.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
     #[error("{0}")]
     Interceptor(#[from] InterceptorError),
-    #[error("binding failed: {0}")]
-    Binding(#[from] ExprError),
-    #[error("template failed: {0}")]
-    Render(#[from] RenderError),
-    #[error("rendered object {index} is invalid: {reason}")]
-    InvalidObject { index: usize, reason: String },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
     #[error("{0}")]
     Ledger(String),
     #[error("create of object {index} failed: {source}")]
@@ -59,9 +52,7 @@ impl TriggerError {
             Self::Create { source, .. } => source.kind,
             Self::Interceptor(error) => error.kind,
             Self::Ledger(_) => FailureKind::Transient,
-            Self::Binding(_) | Self::Render(_) | Self::InvalidObject { .. } => {
-                FailureKind::Permanent
-            }
+            Self::Plan(_) => FailureKind::Permanent,
         }
     }
 
@@ -93,15 +84,6 @@ pub struct Delivery<'a> {
     pub attempt: u64,
     /// No further delivery is allowed: what is still failing is dead-lettered now.
     pub last: bool,
-}
-
-/// What a trigger makes of an event.
-#[derive(Debug)]
-pub enum Plan {
-    /// The objects to create, rendered, labelled, named from the event's key.
-    Create(Vec<Value>),
-    /// An interceptor stopped the trigger: its name and why.
-    Filtered { interceptor: String, reason: String },
 }
 
 /// The outcome of each trigger group's interceptors for one event: they run once, whatever
@@ -285,7 +267,7 @@ impl Dispatcher {
                     .await;
             }
         };
-        let event_key = idempotency::event_key(meta);
+        let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
         let mut groups = GroupOutcomes::default();
         let mut retries = Vec::new();
         let mut keep = false;
@@ -508,17 +490,17 @@ impl Dispatcher {
         namespace: &str,
         user: &str,
     ) -> Result<Created, SinkError> {
-        let key = idempotency::key_of(object)
+        let key = naming::key_of(object)
             .ok_or_else(|| SinkError::permanent("the object carries no idempotency key"))?;
         let mut renamed;
-        for attempt in 0..idempotency::NAME_ATTEMPTS {
+        for attempt in 0..naming::NAME_ATTEMPTS {
             // The first attempt creates the object as rendered (already stamped); each
             // later one derives its name from it, not from the last try's.
             let (candidate, name) = if attempt == 0 {
-                (object, idempotency::name_of(object))
+                (object, naming::name_of(object))
             } else {
                 renamed = object.clone();
-                let name = idempotency::stamp(&mut renamed, key, attempt);
+                let name = naming::stamp(&mut renamed, key, attempt);
                 (&renamed, name)
             };
             let name = name.ok_or_else(|| {
@@ -528,7 +510,7 @@ impl Dispatcher {
                 Ok(created) => return Ok(created),
                 Err(error) if error.status == Some(CONFLICT) => {
                     let existing = self.sink.get(candidate, namespace, &name).await?;
-                    if existing.as_ref().and_then(idempotency::key_of) == Some(key) {
+                    if existing.as_ref().and_then(naming::key_of) == Some(key) {
                         return Ok(Created {
                             kind: str_kind(candidate),
                             name,
@@ -547,7 +529,7 @@ impl Dispatcher {
         }
         Err(SinkError::permanent(format!(
             "{} names derived from the event were all taken by other objects",
-            idempotency::NAME_ATTEMPTS
+            naming::NAME_ATTEMPTS
         )))
     }
 
@@ -733,7 +715,11 @@ fn render_plan(
         extensions: &state.extensions,
         event_id: &meta.event_id,
     };
-    render_trigger(listener, trigger, meta, &ctx).map(Plan::Create)
+    let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
+    let run_key = idempotency::run_key(&event_key, trigger);
+    Ok(Plan::Create(plan::render(
+        listener, trigger, &run_key, &ctx,
+    )?))
 }
 
 /// The state to go on with, or the plan of a trigger an interceptor stopped.
@@ -760,102 +746,30 @@ pub fn initial_state(body: Bytes, meta: &EventMeta) -> Result<EventState, serde_
     })
 }
 
-/// The objects a trigger creates for an event: bindings resolved, template rendered,
-/// Tekton's labels added. Shared by the dispatcher and `sluice render`.
-pub fn render_trigger(
-    listener: &Listener,
-    trigger: &Trigger,
-    meta: &EventMeta,
-    ctx: &EventContext<'_>,
-) -> Result<Vec<Value>, TriggerError> {
-    let params = expr::resolve_params(&trigger.params, &trigger.template.params, ctx)?;
-    let run_key = idempotency::run_key(&idempotency::event_key(meta), trigger);
-    let uid = template::uid_for(&run_key);
-    let mut objects = template::render(&trigger.template, &params, &uid)?;
-    for (index, object) in objects.iter_mut().enumerate() {
-        label(object, listener, trigger, meta, index)?;
-        let key = idempotency::object_key(&run_key, index);
-        idempotency::stamp(object, &key, 0).ok_or_else(|| TriggerError::InvalidObject {
-            index,
-            reason: "metadata.name or metadata.generateName is required".to_owned(),
-        })?;
-    }
-    Ok(objects)
-}
-
-/// The user a trigger's objects are created as.
-pub fn service_account_user(trigger: &Trigger) -> String {
-    format!(
-        "system:serviceaccount:{}:{}",
-        trigger.namespace, trigger.service_account
-    )
-}
-
-/// Adds Tekton's labels and pins the object to the trigger's namespace; a template that
-/// names another namespace is refused.
-fn label(
-    object: &mut Value,
-    listener: &Listener,
-    trigger: &Trigger,
-    meta: &EventMeta,
-    index: usize,
-) -> Result<(), TriggerError> {
-    let invalid = |reason: String| TriggerError::InvalidObject { index, reason };
-    let metadata = object
-        .as_object_mut()
-        .ok_or_else(|| invalid("it is not an object".into()))?
-        .entry("metadata")
-        .or_insert_with(|| Value::Object(Map::new()))
-        .as_object_mut()
-        .ok_or_else(|| invalid("metadata is not an object".into()))?;
-    match metadata.get("namespace") {
-        None | Some(Value::Null) => {
-            metadata.insert("namespace".into(), trigger.namespace.clone().into());
-        }
-        Some(Value::String(ns)) if ns.is_empty() || *ns == trigger.namespace => {
-            metadata.insert("namespace".into(), trigger.namespace.clone().into());
-        }
-        Some(Value::String(ns)) if trigger.cross_namespace && is_dns1123_label(ns) => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "it names namespace {other}; objects are created only in the trigger's namespace `{}` (the platform does not allow other namespaces)",
-                trigger.namespace
-            )));
-        }
-    }
-    let labels = metadata
-        .entry("labels")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if labels.is_null() {
-        *labels = Value::Object(Map::new());
-    }
-    let labels = labels
-        .as_object_mut()
-        .ok_or_else(|| invalid("metadata.labels is not an object".into()))?;
-    labels.insert(LABEL_EVENTLISTENER.into(), listener.name.clone().into());
-    labels.insert(LABEL_TRIGGER.into(), trigger.name.clone().into());
-    labels.insert(LABEL_EVENT_ID.into(), meta.event_id.clone().into());
-    Ok(())
-}
-
-/// The namespace `label` pinned the object to.
-fn object_namespace<'o>(object: &'o Value, trigger: &'o Trigger) -> &'o str {
-    object
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or(&trigger.namespace)
-}
-
 fn seconds_since(epoch_ms: u64) -> f64 {
     now_ms().saturating_sub(epoch_ms) as f64 / 1000.0
 }
 
 #[cfg(test)]
 mod tests {
-    use sluice_shared::config::load_str;
-    use sluice_shared::event::{Headers, SCHEMA_VERSION};
+    use sluice_runtime::envelope::SCHEMA_VERSION;
+    use sluice_triggers::config::load_str;
+    use sluice_triggers::headers::Headers;
 
     use super::*;
+    use sluice_triggers::plan::{LABEL_EVENT_ID, LABEL_EVENTLISTENER, LABEL_TRIGGER};
+
+    /// The objects the dispatcher would create for `trigger`, failing as it would.
+    fn render_trigger(
+        listener: &Listener,
+        trigger: &Trigger,
+        meta: &EventMeta,
+        ctx: &EventContext<'_>,
+    ) -> Result<Vec<Value>, TriggerError> {
+        let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
+        let run_key = idempotency::run_key(&event_key, trigger);
+        Ok(plan::render(listener, trigger, &run_key, ctx)?)
+    }
 
     const CONFIG: &str = r#"
 apiVersion: triggers.tekton.dev/v1beta1
@@ -958,7 +872,7 @@ spec:
             DispatchMetrics::register(&mut prometheus_client::registry::Registry::default());
         let interceptors = Interceptors::new(
             WebhookClient::new(WebhookSettings::default()),
-            sluice_shared::cel::Limits::default(),
+            sluice_cel::Limits::default(),
         );
         Dispatcher::new(
             catalogue,
@@ -1029,7 +943,7 @@ spec:
             .find(|f| **f != format!("pipelinerun-{taken}.yaml"))
             .expect("the run under another name");
         let text = std::fs::read_to_string(root.path().join("team-a").join(ours)).unwrap();
-        assert!(text.contains(idempotency::ANNOTATION), "{text}");
+        assert!(text.contains(naming::ANNOTATION), "{text}");
     }
 
     #[test]
@@ -1045,7 +959,10 @@ spec:
             event_id: &meta.event_id,
         };
         let error = render_trigger(listener, &listener.triggers[0], &meta, &ctx).unwrap_err();
-        assert!(matches!(error, TriggerError::Binding(_)), "{error}");
+        assert!(
+            matches!(error, TriggerError::Plan(PlanError::Binding(_))),
+            "{error}"
+        );
         assert_eq!(error.kind(), FailureKind::Permanent);
     }
 }

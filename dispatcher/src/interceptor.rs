@@ -7,9 +7,9 @@ pub mod webhook;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sluice_shared::catalogue::{CelInterceptor, Interceptor, WebhookInterceptor};
-use sluice_shared::cel::{self, Activation, EvalErrorKind};
-use sluice_shared::event::Headers;
+use sluice_cel::{self as cel, Activation, EvalErrorKind};
+use sluice_triggers::catalogue::{CelInterceptor, Interceptor, WebhookInterceptor};
+use sluice_triggers::headers::Headers;
 
 use crate::sink::FailureKind;
 use webhook::{WebhookCall, WebhookClient, WebhookErrorKind, WebhookOutcome};
@@ -110,7 +110,7 @@ impl Interceptors {
         };
         let activation = Activation {
             body: &state.body,
-            header: &state.headers,
+            header: state.headers.as_map(),
             extensions: &state.extensions,
             request_url: event.request_url,
             secrets: interceptor,

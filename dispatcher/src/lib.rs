@@ -5,8 +5,8 @@
 //!   refuses each one,
 //! - [`dispatch`] runs a listener's triggers for one event: bindings → template → create,
 //! - [`interceptor`] runs `cel` and webhook interceptors,
-//! - [`idempotency`] names objects from the event's key so a redelivery creates nothing twice,
-//!   and [`ledger`] remembers finished runs for days,
+//! - [`ledger`] remembers finished runs for days (objects are named from the event's key by
+//!   `sluice_triggers::naming`, so a redelivery creates nothing twice),
 //! - [`dead_letter`] keeps what failed for good in `SLUICE_DLQ`,
 //! - [`sink`] creates the objects: the Kubernetes API (impersonating the tenant) or a directory,
 //! - [`metrics`] counts outcomes and times creates.
@@ -15,7 +15,6 @@ pub mod args;
 pub mod consumer;
 pub mod dead_letter;
 pub mod dispatch;
-pub mod idempotency;
 pub mod interceptor;
 pub mod ledger;
 pub mod metrics;

@@ -14,8 +14,8 @@ use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
-use sluice_shared::dlq::{DlqSettings, ensure_dlq_stream};
-use sluice_shared::{jetstream, ops, telemetry};
+use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
+use sluice_runtime::{jetstream, ops, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -41,7 +41,7 @@ pub enum TriggerOutcome {
     Duplicate,
 }
 
-sluice_shared::label_values!(EventOutcome {
+sluice_runtime::label_values!(EventOutcome {
     Done => "done",
     Retry => "retry",
     GaveUp => "gave_up",
@@ -49,7 +49,7 @@ sluice_shared::label_values!(EventOutcome {
     UnknownListener => "unknown_listener",
 });
 
-sluice_shared::label_values!(TriggerOutcome {
+sluice_runtime::label_values!(TriggerOutcome {
     Created => "created",
     Filtered => "filtered",
     Duplicate => "duplicate",
@@ -58,7 +58,7 @@ sluice_shared::label_values!(TriggerOutcome {
     Missing => "missing",
 });
 
-sluice_shared::label_values!(CreateResult {
+sluice_runtime::label_values!(CreateResult {
     Ok => "ok",
     Error => "error",
 });
@@ -90,7 +90,7 @@ enum DeadLetterKind {
     Transient,
 }
 
-sluice_shared::label_values!(DeadLetterKind {
+sluice_runtime::label_values!(DeadLetterKind {
     Permanent => "permanent",
     Transient => "transient",
 });
@@ -215,11 +215,11 @@ impl DispatchMetrics {
         &self,
         namespace: &str,
         listener: &str,
-        kind: sluice_shared::dlq::FailureKind,
+        kind: sluice_runtime::dlq::FailureKind,
     ) {
         let kind = match kind {
-            sluice_shared::dlq::FailureKind::Permanent => DeadLetterKind::Permanent,
-            sluice_shared::dlq::FailureKind::Transient => DeadLetterKind::Transient,
+            sluice_runtime::dlq::FailureKind::Permanent => DeadLetterKind::Permanent,
+            sluice_runtime::dlq::FailureKind::Transient => DeadLetterKind::Transient,
         };
         self.dead_letters
             .get_or_create(&DeadLetterLabels {

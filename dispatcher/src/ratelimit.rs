@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
 
-use sluice_shared::event::now_ms;
+use sluice_runtime::clock::now_ms;
 
 /// The bucket holding every token bucket.
 pub const RATES_BUCKET: &str = "SLUICE_RATES";

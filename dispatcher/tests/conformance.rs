@@ -7,11 +7,13 @@
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sluice_dispatcher::args::InterceptorArgs;
-use sluice_dispatcher::dispatch::{GroupOutcomes, Plan, initial_state, plan_trigger};
+use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
 use sluice_dispatcher::interceptor::Interceptors;
-use sluice_shared::catalogue::Catalogue;
-use sluice_shared::config::load_str;
-use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
+use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
+use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::config::load_str;
+use sluice_triggers::headers::Headers;
+use sluice_triggers::plan::Plan;
 
 const EVENT_ID: &str = "5d0f9c1e-0000-4000-8000-00000000c0de";
 
@@ -451,11 +453,11 @@ spec:
       triggerSelector: {{labelSelector: {{matchLabels: {{stage: ci}}}}}}
 "#
     );
-    let options = sluice_shared::config::LoadOptions {
+    let options = sluice_triggers::config::LoadOptions {
         interceptor_allow: vec!["127.0.0.1".to_owned()],
         ..Default::default()
     };
-    let catalogue = sluice_shared::config::load_str_with("groups.yaml", &yaml, &options);
+    let catalogue = sluice_triggers::config::load_str_with("groups.yaml", &yaml, &options);
     assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(&[]);

@@ -32,8 +32,9 @@ use sluice_ingest::app::{AppState, router};
 use sluice_ingest::limits::LimitArgs;
 use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::{Publish, PublishError, Stored};
-use sluice_shared::catalogue::Catalogue;
-use sluice_shared::event::{Envelope, EventMeta, message_id};
+use sluice_runtime::envelope::{Envelope, EventMeta};
+use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::idempotency::message_id;
 use tower::ServiceExt;
 
 /// Bodies over this are refused with 413; small, so the fuzzer reaches the limit.
@@ -150,7 +151,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
 });
 
 fn catalogue(yaml: &str) -> Arc<ArcSwap<Catalogue>> {
-    let catalogue = sluice_shared::config::load_str("fuzz.yaml", yaml);
+    let catalogue = sluice_triggers::config::load_str("fuzz.yaml", yaml);
     assert!(
         catalogue.issues().is_empty(),
         "the fuzzing configuration must load cleanly: {:?}",

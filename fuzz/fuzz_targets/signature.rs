@@ -1,4 +1,4 @@
-//! Arbitrary headers and body through `sluice_ingest::auth::admit_at` (the clock fixed at
+//! Arbitrary headers and body through `sluice_triggers::auth::admit_at` (the clock fixed at
 //! `NOW_SECS`), against listeners with one trigger per provider; and through
 //! `verify_github_signature` with a secret taken from the input (header `x-fuzz-secret`).
 //!
@@ -24,8 +24,8 @@ use sluice_fuzz::{
     Input, NOW_SECS, SECRET_A, SECRET_B, gitee_signature, github_value_signs, hmac_sha256,
     hmac_sha512, now,
 };
-use sluice_ingest::auth::{Admission, FailureCode, Refusal, admit_at, verify_github_signature};
-use sluice_shared::catalogue::Listener;
+use sluice_triggers::auth::{Admission, FailureCode, Refusal, admit_at, verify_github_signature};
+use sluice_triggers::catalogue::Listener;
 
 /// One trigger per way of authenticating, as users write them.
 const TRIGGERS: &str = r#"
@@ -167,7 +167,7 @@ static LISTENERS: LazyLock<Vec<(Arc<Listener>, Vec<&'static str>)>> = LazyLock::
                 .collect::<String>()
         ));
     }
-    let catalogue = sluice_shared::config::load_str("fuzz.yaml", &yaml);
+    let catalogue = sluice_triggers::config::load_str("fuzz.yaml", &yaml);
     assert!(
         catalogue.issues().is_empty(),
         "the fuzzing configuration must load cleanly: {:?}",
@@ -260,7 +260,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// What each provider's documentation says, derived without `sluice_ingest::auth`. A
+/// What each provider's documentation says, derived without `sluice_triggers::auth`. A
 /// credential or event header counts only when sent exactly once: which of two would count
 /// is ambiguous, so such a request is neither authentic nor wanted.
 struct Oracle<'a> {

@@ -150,7 +150,7 @@ pub fn github_header(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// The oracle: does this `X-Hub-Signature-256` value sign `body` under `secret`? Written
-/// from GitHub's documentation, independently of `sluice_ingest::auth`.
+/// from GitHub's documentation, independently of `sluice_triggers::auth`.
 pub fn github_value_signs(value: &[u8], secret: &[u8], body: &[u8]) -> bool {
     value
         .strip_prefix(b"sha256=")

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use sluice_shared::catalogue::Listener;
-use sluice_shared::tenants::TenantPolicy;
+use sluice_runtime::tenants::TenantPolicy;
+use sluice_triggers::catalogue::Listener;
 
 /// Token buckets per namespace, refilled at the namespace's admission rate.
 pub struct AdmissionLimits {

@@ -16,36 +16,21 @@ use axum::routing::post_service;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sluice_shared::catalogue::{Catalogue, Listener};
-use sluice_shared::event::{
-    EventMetaRef, RequestHeaders, SCHEMA_VERSION, message_id, new_event_id, now_ms, push_hex,
-};
-use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
-use sluice_shared::ops::{ReadinessCheck, health_routes};
-use sluice_shared::subject::event_subject;
+use sluice_runtime::clock::now_ms;
+use sluice_runtime::envelope::{EventMetaRef, RequestHeaders, SCHEMA_VERSION, new_event_id};
+use sluice_runtime::ops::{ReadinessCheck, health_routes};
+use sluice_runtime::subject::event_subject;
+use sluice_triggers::catalogue::{Catalogue, Listener};
+use sluice_triggers::idempotency::{idempotency_key, message_id};
+use sluice_triggers::names::{is_dns1123_label, is_dns1123_subdomain};
 use tracing::Instrument;
 
 use crate::admission::AdmissionLimits;
-use crate::auth::{Admission, admit, is_credential_header};
 use crate::error::IngestError;
 use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
 use crate::publish::{Publish, PublishError, Stored};
-
-/// Headers that carry a provider's delivery id on their own, in order of preference, with
-/// the tag that names them in the idempotency key.
-const DELIVERY_ID_HEADERS: &[(&str, &str)] = &[
-    ("x-github-delivery", "github"),
-    ("x-gitlab-event-uuid", "gitlab"),
-    // Bitbucket Cloud's id of one webhook request.
-    ("x-request-uuid", "bitbucket"),
-];
-
-/// The longest delivery id kept verbatim in a key; longer ones (or ones with bytes that are
-/// not printable ASCII) are replaced by their SHA-256, so a key stays small and printable
-/// whatever a sender puts in the header.
-const MAX_VERBATIM_ID: usize = 128;
+use sluice_triggers::auth::{Admission, admit, is_credential_header};
 
 /// What the request path needs.
 #[derive(Clone)]
@@ -310,300 +295,17 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The key that identifies one delivery, so that a redelivery is recognised: always
-/// `<namespace>/<listener>/…`, so equal ids sent to two listeners (or tenants) never meet.
-///
-/// From the provider's delivery id when the request has one (see [`push_delivery_id`]), else
-/// `sha256:<hex>` of namespace, listener and body: an identical body posted again to the same
-/// listener is then the same delivery.
-fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> String {
-    let (namespace, name) = (&listener.namespace, &listener.name);
-    // Room for the scope and a tagged id or digest: built in place, one allocation.
-    let mut key = String::with_capacity(namespace.len() + name.len() + 2 + 80);
-    key.push_str(namespace);
-    key.push('/');
-    key.push_str(name);
-    let scope = key.len();
-    key.push('/');
-    if !push_delivery_id(&mut key, scope, headers) {
-        let digest = Sha256::new()
-            .chain_update(&key.as_bytes()[..scope])
-            .chain_update([0])
-            .chain_update(body)
-            .finalize();
-        key.push_str("sha256:");
-        push_hex(&mut key, &digest);
-    }
-    key
-}
-
-/// A provider's id of this delivery, tagged with where it came from, in this order:
-///
-/// - `github:` `X-GitHub-Delivery`, `gitlab:` `X-Gitlab-Event-UUID`, `bitbucket:`
-///   `X-Request-UUID`;
-/// - `gitee:<X-Gitee-Timestamp>:<hex>`: Gitee has no delivery id; its timestamp with the
-///   token (which in signature mode signs that timestamp) identifies one. The token is a
-///   credential, so only a SHA-256 of it, salted with the scope, enters the key;
-/// - `cloudevents:`: `ce-source` and `ce-id` (unique together, by the CloudEvents spec),
-///   length-prefixed so that no two pairs read alike;
-/// - `key:` a generic `Idempotency-Key` header.
-///
-/// Ids that are long or not printable ASCII are replaced by `<tag>-sha256:<hex>` of their
-/// bytes.
-///
-/// The id is appended to `key`, whose first `scope` bytes are the scope; `false` when the
-/// request carries none of these.
-fn push_delivery_id(key: &mut String, scope: usize, headers: &HeaderMap) -> bool {
-    for (name, tag) in DELIVERY_ID_HEADERS {
-        if let Some(id) = header_bytes(headers, name) {
-            push_tagged(key, tag, id);
-            return true;
-        }
-    }
-    if let (Some(timestamp), Some(token)) = (
-        header_bytes(headers, "x-gitee-timestamp"),
-        header_bytes(headers, "x-gitee-token"),
-    ) {
-        let token_digest = Sha256::new()
-            .chain_update(&key.as_bytes()[..scope])
-            .chain_update([0])
-            .chain_update(token)
-            .finalize();
-        let mut id = timestamp.to_vec();
-        id.push(b':');
-        id.extend_from_slice(hex::encode(token_digest).as_bytes());
-        push_tagged(key, "gitee", &id);
-        return true;
-    }
-    if let (Some(source), Some(id)) = (
-        header_bytes(headers, "ce-source"),
-        header_bytes(headers, "ce-id"),
-    ) {
-        let mut pair = format!("{}:", source.len()).into_bytes();
-        pair.extend_from_slice(source);
-        pair.push(b':');
-        pair.extend_from_slice(id);
-        push_tagged(key, "cloudevents", &pair);
-        return true;
-    }
-    match header_bytes(headers, "idempotency-key") {
-        Some(id) => {
-            push_tagged(key, "key", id);
-            true
-        }
-        None => false,
-    }
-}
-
-/// Appends `<tag>:<id>` when `id` is short printable ASCII, else `<tag>-sha256:<hex of id>`;
-/// the two forms cannot be confused, since a tag never contains `-sha256`.
-fn push_tagged(key: &mut String, tag: &str, id: &[u8]) {
-    let printable = id.iter().all(|b| (0x20..0x7f).contains(b));
-    key.push_str(tag);
-    match std::str::from_utf8(id) {
-        Ok(text) if printable && id.len() <= MAX_VERBATIM_ID => {
-            key.push(':');
-            key.push_str(text);
-        }
-        _ => {
-            key.push_str("-sha256:");
-            push_hex(key, &Sha256::digest(id));
-        }
-    }
-}
-
-/// A header's first value, surrounding whitespace trimmed, when it is not empty. Raw bytes,
-/// so that an id that is not valid UTF-8 still counts (as its hash).
-fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
-    headers
-        .get(name)
-        .map(|value| value.as_bytes().trim_ascii())
-        .filter(|value| !value.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    use axum::http::{HeaderName, HeaderValue};
     use futures_util::future::BoxFuture;
     use prometheus_client::registry::Registry;
-    use sluice_shared::event::Envelope;
+    use sluice_runtime::envelope::Envelope;
     use tower::ServiceExt;
 
     use super::*;
-
-    fn listener(namespace: &str, name: &str) -> Listener {
-        Listener {
-            namespace: namespace.into(),
-            name: name.into(),
-            uid: "uid".into(),
-            triggers: vec![],
-            skipped_triggers: 0,
-            annotations: Default::default(),
-        }
-    }
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| {
-                (
-                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    HeaderValue::from_str(value).unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    fn key(pairs: &[(&str, &str)]) -> String {
-        idempotency_key(&listener("team-a", "hooks"), &headers(pairs), b"{}")
-    }
-
-    #[test]
-    fn keys_come_from_each_providers_delivery_id() {
-        assert_eq!(
-            key(&[("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")]),
-            "team-a/hooks/github:72d3162e-cc78-11e3-81ab-4c9367dc0958"
-        );
-        assert_eq!(
-            key(&[(
-                "X-Gitlab-Event-UUID",
-                "13792a34-cac6-4fda-95a8-c58e00a3954e"
-            )]),
-            "team-a/hooks/gitlab:13792a34-cac6-4fda-95a8-c58e00a3954e"
-        );
-        assert_eq!(
-            key(&[("X-Request-UUID", "b6e2d4c8-1f3a")]),
-            "team-a/hooks/bitbucket:b6e2d4c8-1f3a"
-        );
-        assert_eq!(
-            key(&[("ce-id", "A234-1234"), ("ce-source", "/mycontext")]),
-            "team-a/hooks/cloudevents:10:/mycontext:A234-1234"
-        );
-        assert_eq!(
-            key(&[("Idempotency-Key", "order-42")]),
-            "team-a/hooks/key:order-42"
-        );
-    }
-
-    #[test]
-    fn gitee_keys_use_the_timestamp_and_a_digest_of_the_token_never_the_token() {
-        let token = "s3cr3t-gitee-password";
-        let first = key(&[
-            ("X-Gitee-Timestamp", "1700000000000"),
-            ("X-Gitee-Token", token),
-        ]);
-        assert!(
-            first.starts_with("team-a/hooks/gitee:1700000000000:"),
-            "{first}"
-        );
-        assert!(!first.contains(token), "{first}");
-        assert_eq!(first.len(), "team-a/hooks/gitee:1700000000000:".len() + 64);
-        // A redelivery (same timestamp and token) has the same key; another delivery not.
-        assert_eq!(
-            first,
-            key(&[
-                ("X-Gitee-Timestamp", "1700000000000"),
-                ("X-Gitee-Token", token)
-            ])
-        );
-        assert_ne!(
-            first,
-            key(&[
-                ("X-Gitee-Timestamp", "1700000000001"),
-                ("X-Gitee-Token", token)
-            ])
-        );
-        assert_ne!(
-            first,
-            key(&[
-                ("X-Gitee-Timestamp", "1700000000000"),
-                ("X-Gitee-Token", "other")
-            ])
-        );
-        // The digest is salted with the scope: the same token elsewhere digests differently.
-        let elsewhere = idempotency_key(
-            &listener("team-b", "hooks"),
-            &headers(&[
-                ("X-Gitee-Timestamp", "1700000000000"),
-                ("X-Gitee-Token", token),
-            ]),
-            b"{}",
-        );
-        assert_ne!(first.rsplit(':').next(), elsewhere.rsplit(':').next());
-        // A timestamp alone is not a delivery id: the body hash is used.
-        assert!(key(&[("X-Gitee-Timestamp", "1700000000000")]).starts_with("team-a/hooks/sha256:"));
-    }
-
-    #[test]
-    fn provider_headers_win_over_the_generic_key_and_incomplete_pairs_are_ignored() {
-        assert_eq!(
-            key(&[("Idempotency-Key", "k"), ("X-GitHub-Delivery", "g")]),
-            "team-a/hooks/github:g"
-        );
-        assert_eq!(
-            key(&[("ce-id", "only-id"), ("Idempotency-Key", "k")]),
-            "team-a/hooks/key:k"
-        );
-        assert!(key(&[("X-GitHub-Delivery", "  ")]).starts_with("team-a/hooks/sha256:"));
-    }
-
-    #[test]
-    fn without_a_delivery_id_the_key_hashes_namespace_listener_and_body() {
-        let a = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":1}",
-        );
-        let again = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":1}",
-        );
-        let other_body = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":2}",
-        );
-        assert_eq!(a, again);
-        assert_ne!(a, other_body);
-        assert!(a.starts_with("team-a/hooks/sha256:"), "{a}");
-        assert_eq!(a.len(), "team-a/hooks/sha256:".len() + 64);
-    }
-
-    #[test]
-    fn the_same_delivery_id_in_two_listeners_gives_two_keys() {
-        let delivery = headers(&[("X-GitHub-Delivery", "same-id")]);
-        let keys = [
-            idempotency_key(&listener("team-a", "github"), &delivery, b"{}"),
-            idempotency_key(&listener("team-a", "other"), &delivery, b"{}"),
-            idempotency_key(&listener("team-b", "github"), &delivery, b"{}"),
-        ];
-        assert_eq!(keys[0], "team-a/github/github:same-id");
-        assert_ne!(keys[0], keys[1]);
-        assert_ne!(keys[0], keys[2]);
-        assert_ne!(message_id(&keys[0]), message_id(&keys[1]));
-    }
-
-    #[test]
-    fn long_or_odd_ids_are_hashed_and_never_confused_with_verbatim_ones() {
-        let long = "x".repeat(MAX_VERBATIM_ID + 1);
-        let hashed = key(&[("X-GitHub-Delivery", &long)]);
-        assert!(
-            hashed.starts_with("team-a/hooks/github-sha256:"),
-            "{hashed}"
-        );
-        assert_eq!(hashed.len(), "team-a/hooks/github-sha256:".len() + 64);
-        let mut odd = HeaderMap::new();
-        odd.insert(
-            "x-github-delivery",
-            HeaderValue::from_bytes(b"caf\xe9").unwrap(),
-        );
-        let odd = idempotency_key(&listener("team-a", "hooks"), &odd, b"{}");
-        assert!(odd.starts_with("team-a/hooks/github-sha256:"), "{odd}");
-    }
 
     /// Stores events in memory and de-duplicates them by message id, as JetStream does
     /// within its duplicate window. `forget` drops the stored originals (as a purge would)
@@ -660,7 +362,7 @@ spec:
 "#;
 
     fn app(publisher: Arc<MemoryPublisher>) -> Router {
-        let catalogue = sluice_shared::config::load_str("test.yaml", OPEN_LISTENER);
+        let catalogue = sluice_triggers::config::load_str("test.yaml", OPEN_LISTENER);
         assert!(catalogue.issues().is_empty(), "{:?}", catalogue.issues());
         let state = AppState {
             catalogue: Arc::new(ArcSwap::from_pointee(catalogue)),

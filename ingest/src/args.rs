@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sluice_shared::cli::{CommonArgs, parse_duration};
+use sluice_runtime::flags::CommonArgs;
+use sluice_triggers::duration::parse_duration;
 
 /// Receives webhooks and stores them durably in NATS JetStream.
 #[derive(Debug, Clone, clap::Parser)]

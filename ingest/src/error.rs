@@ -8,8 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::auth::{AuthFailure, Refusal};
 use crate::metrics::Outcome;
+use sluice_triggers::auth::{AuthFailure, Refusal};
 
 /// Seconds a sender is asked to wait when JetStream is unreachable or slow: outages of a
 /// NATS server (a restart, a leader election) are usually over within seconds.

@@ -2,7 +2,7 @@
 //! envelope and answers 202 only once JetStream has stored them.
 //!
 //! - [`app`] builds the router and holds the request path,
-//! - [`auth`] verifies provider signatures,
+//! - `sluice_triggers::auth` verifies provider signatures (shared with `sluice render`),
 //! - [`publish`] writes events to JetStream and waits for the durable ack,
 //! - [`limits`] composes the hardening limits (timeouts, load shedding, header size),
 //! - [`server`] accepts connections and serves them with those limits,
@@ -12,7 +12,6 @@
 pub mod admission;
 pub mod app;
 pub mod args;
-pub mod auth;
 pub mod error;
 pub mod limits;
 pub mod metrics;

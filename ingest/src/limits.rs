@@ -30,7 +30,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use pin_project_lite::pin_project;
-use sluice_shared::cli::parse_duration;
+use sluice_triggers::duration::parse_duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tower::Service;

@@ -12,7 +12,7 @@ use sluice_ingest::args::Args;
 use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::Publisher;
 use sluice_ingest::server;
-use sluice_shared::{jetstream, ops, telemetry};
+use sluice_runtime::{jetstream, ops, telemetry};
 
 /// A request allocates and frees a few dozen blocks on whichever worker thread runs it. At
 /// saturation glibc's allocator took a fifth of ingest's CPU, part of it merging free lists

@@ -32,7 +32,7 @@ pub enum Outcome {
     RateLimited,
 }
 
-sluice_shared::label_values!(Outcome {
+sluice_runtime::label_values!(Outcome {
     Accepted => "accepted",
     Duplicate => "duplicate",
     Filtered => "filtered",
@@ -45,7 +45,7 @@ sluice_shared::label_values!(Outcome {
     RateLimited => "rate_limited",
 });
 
-sluice_shared::label_values!(PublishResult {
+sluice_runtime::label_values!(PublishResult {
     Ok => "ok",
     Error => "error",
 });
@@ -59,7 +59,7 @@ pub enum Limit {
     BodyReadTimeout,
 }
 
-sluice_shared::label_values!(Limit {
+sluice_runtime::label_values!(Limit {
     Concurrency => "concurrency",
     BodyReadTimeout => "body_read_timeout",
 });

@@ -1,7 +1,7 @@
 //! Durable publish: an event counts as accepted only once JetStream has acked it.
 //!
 //! Every event is published with a `Nats-Msg-Id` derived from its idempotency key
-//! ([`sluice_shared::event::message_id`]). A redelivery within the stream's duplicate window
+//! ([`sluice_triggers::idempotency::message_id`]). A redelivery within the stream's duplicate window
 //! is then not stored again: JetStream acks it as a duplicate with the sequence of the event
 //! it already holds, and the publisher reads that event back so the sender can be told the
 //! `eventID` it was given the first time.
@@ -13,8 +13,8 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use sluice_shared::event::{Envelope, EventMeta};
-use sluice_shared::jetstream::EVENTS_STREAM;
+use sluice_runtime::envelope::{Envelope, EventMeta};
+use sluice_runtime::jetstream::EVENTS_STREAM;
 use tracing::Instrument;
 
 use crate::metrics::IngestMetrics;
@@ -82,7 +82,7 @@ pub enum Stored {
 /// in-memory store, so the whole request path runs without a NATS server.
 pub trait Publish: Send + Sync + 'static {
     /// Stores `payload` (an encoded [`Envelope`]) under `subject` unless an event with the
-    /// same `message_id` ([`sluice_shared::event::message_id`] of its idempotency key) is
+    /// same `message_id` ([`sluice_triggers::idempotency::message_id`] of its idempotency key) is
     /// already stored; resolves once the answer is durable.
     fn publish(
         &self,
@@ -105,7 +105,7 @@ impl Publisher {
     /// A publisher on its own JetStream context, whose timeout is `timeout`.
     pub fn new(client: async_nats::Client, timeout: Duration, metrics: IngestMetrics) -> Self {
         Self {
-            js: sluice_shared::jetstream::context(client, timeout),
+            js: sluice_runtime::jetstream::context(client, timeout),
             timeout,
             metrics,
         }

@@ -31,8 +31,8 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use pin_project_lite::pin_project;
-use sluice_shared::cli::parse_duration;
-use sluice_shared::ops::Draining;
+use sluice_runtime::ops::Draining;
+use sluice_triggers::duration::parse_duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::Service;
@@ -86,7 +86,7 @@ pub struct Shutdown<S, A> {
     pub signal: S,
     /// A second signal: cuts the sequence short. It is first polled after `signal` resolved,
     /// so it must not count the signal that started the shutdown
-    /// ([`sluice_shared::ops::termination_signal`] does not).
+    /// ([`sluice_runtime::ops::termination_signal`] does not).
     pub again: A,
 }
 

@@ -14,10 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, bail};
 use async_nats::jetstream::message::PublishMessage;
 use serde::{Deserialize, Serialize};
-use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION, message_id, now_ms};
-use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
-use sluice_shared::subject::event_subject;
+use sluice_runtime::clock::now_ms;
+use sluice_runtime::envelope::{Envelope, EventMeta, SCHEMA_VERSION};
+use sluice_runtime::jetstream::{StreamSettings, ensure_events_stream};
+use sluice_runtime::subject::event_subject;
 use sluice_tests::api_double::Verb;
+use sluice_triggers::headers::Headers;
+use sluice_triggers::idempotency::message_id;
 
 use crate::cli::DispatcherArgs;
 use crate::config_dir::{self, TRIGGER};

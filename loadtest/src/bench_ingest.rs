@@ -313,7 +313,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         label: "ingest",
         url: ingest.url(),
         pid: ingest.service.pid(),
-        stream: sluice_shared::jetstream::EVENTS_STREAM,
+        stream: sluice_runtime::jetstream::EVENTS_STREAM,
         args: &args,
         scenario,
     };

@@ -69,7 +69,7 @@ struct Reference {
     subject_prefix: String,
 }
 
-/// The events stream's settings (see `sluice_shared::jetstream`), for another stream.
+/// The events stream's settings (see `sluice_runtime::jetstream`), for another stream.
 pub fn stream_config(name: &str, subjects: &str) -> stream::Config {
     stream::Config {
         name: name.to_owned(),
@@ -79,7 +79,7 @@ pub fn stream_config(name: &str, subjects: &str) -> stream::Config {
         discard: stream::DiscardPolicy::New,
         max_age: Duration::from_secs(7 * 24 * 3600),
         num_replicas: 1,
-        duplicate_window: sluice_shared::jetstream::DEFAULT_DUPLICATE_WINDOW,
+        duplicate_window: sluice_runtime::jetstream::DEFAULT_DUPLICATE_WINDOW,
         max_bytes: -1,
         max_messages: -1,
         ..Default::default()

@@ -85,7 +85,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .map_err(|error| format!("`{text}`: {error}"));
     }
-    sluice_shared::cli::parse_duration(text)
+    sluice_triggers::duration::parse_duration(text)
 }
 
 /// clap's parser for rates: a positive number of requests per second.

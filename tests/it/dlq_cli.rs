@@ -7,11 +7,12 @@ use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sluice_shared::dlq::{DeadLetter, DlqSettings, FailureKind, ensure_dlq_stream};
-use sluice_shared::event::{Envelope, EventMeta, Headers, SCHEMA_VERSION};
-use sluice_shared::jetstream::{StreamSettings, ensure_events_stream};
+use sluice_runtime::dlq::{DeadLetter, DlqSettings, FailureKind, ensure_dlq_stream};
+use sluice_runtime::envelope::{Envelope, EventMeta, SCHEMA_VERSION};
+use sluice_runtime::jetstream::{StreamSettings, ensure_events_stream};
 use sluice_tests::NatsServer;
 use sluice_tests::procs::{bin_path, free_port};
+use sluice_triggers::headers::Headers;
 
 use crate::support::push_body;
 

@@ -242,7 +242,7 @@ impl Stack {
 }
 
 /// Every event stored in the events stream, decoded, in stream order.
-pub async fn stored_envelopes(nats_url: &str) -> Vec<sluice_shared::event::Envelope> {
+pub async fn stored_envelopes(nats_url: &str) -> Vec<sluice_runtime::envelope::Envelope> {
     let client = async_nats::connect(nats_url).await.expect("connect");
     let js = jetstream::new(client);
     let Ok(mut stream) = js.get_stream("SLUICE_EVENTS").await else {
@@ -258,8 +258,9 @@ pub async fn stored_envelopes(nats_url: &str) -> Vec<sluice_shared::event::Envel
             .get_raw_message(sequence)
             .await
             .expect("stored message");
-        envelopes
-            .push(sluice_shared::event::Envelope::decode(message.payload).expect("a Sluice event"));
+        envelopes.push(
+            sluice_runtime::envelope::Envelope::decode(message.payload).expect("a Sluice event"),
+        );
     }
     envelopes
 }

@@ -45,8 +45,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use sluice_shared::catalogue::{WebhookInterceptor, WebhookProtocol};
-use sluice_shared::event::Headers;
+use sluice_triggers::catalogue::{WebhookInterceptor, WebhookProtocol};
+use sluice_triggers::headers::Headers;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use sluice_shared::names::{is_dns1123_label, is_dns1123_subdomain};
+use sluice_triggers::names::{is_dns1123_label, is_dns1123_subdomain};
 
 use super::{CONFLICT, Created, SinkError, str_field};
 

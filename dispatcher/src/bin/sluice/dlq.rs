@@ -1,4 +1,4 @@
-//! `sluice dlq`: list, show, replay and purge dead letters (see `sluice_shared::dlq`).
+//! `sluice dlq`: list, show, replay and purge dead letters (see `sluice_runtime::dlq`).
 //!
 //! Exit codes: 0 done; 1 a dead letter was not found or could not be replayed; 2 the command
 //! could not run (NATS unreachable, a JetStream error, a refused `purge --all`).
@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::{Subcommand, ValueEnum};
-use sluice_shared::dlq::{DLQ_STREAM, DeadLetter};
-use sluice_shared::event::Envelope;
-use sluice_shared::jetstream::EVENTS_STREAM;
-use sluice_shared::subject::event_subject;
+use sluice_runtime::dlq::{DLQ_STREAM, DeadLetter};
+use sluice_runtime::envelope::Envelope;
+use sluice_runtime::jetstream::EVENTS_STREAM;
+use sluice_runtime::subject::event_subject;
 
 use self::store::{Filter, Store, Stored};
 use self::view::{BodyStyle, Details, Row, describe, error_chain, one_line};
@@ -260,7 +260,7 @@ impl Replay {
             subject: event_subject(&meta.namespace, &meta.listener),
             msg_id: format!(
                 "replay-{id}-{}",
-                sluice_shared::event::message_id(&meta.idempotency_key)
+                sluice_triggers::idempotency::message_id(&meta.idempotency_key)
             ),
             event_id: meta.event_id.clone(),
             payload: envelope.encode(),
@@ -372,8 +372,9 @@ async fn purge(store: &Store, selection: &Selection) -> anyhow::Result<ExitCode>
 
 #[cfg(test)]
 mod tests {
-    use sluice_shared::dlq::FailureKind;
-    use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
+    use sluice_runtime::dlq::FailureKind;
+    use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
+    use sluice_triggers::headers::Headers;
 
     use super::*;
 
@@ -418,7 +419,7 @@ mod tests {
             replay.msg_id,
             format!(
                 "replay-12-{}",
-                sluice_shared::event::message_id("team-a/github/d-1")
+                sluice_triggers::idempotency::message_id("team-a/github/d-1")
             )
         );
         let back = Envelope::decode(replay.payload).unwrap();

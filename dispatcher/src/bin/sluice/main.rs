@@ -10,21 +10,21 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use clap::{Parser, Subcommand, ValueEnum};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde_json::Value;
 use sluice_dispatcher::args::InterceptorArgs;
-use sluice_dispatcher::dispatch::{
-    GroupOutcomes, Plan, initial_state, plan_trigger, service_account_user,
-};
-use sluice_ingest::auth::{TriggerVerdict, judge_trigger};
-use sluice_shared::catalogue::Catalogue;
-use sluice_shared::cli::PolicyArgs;
-use sluice_shared::config;
-use sluice_shared::event::{EventMeta, Headers, SCHEMA_VERSION};
-use sluice_shared::tenants::TenantPolicy;
+use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
+use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
+use sluice_runtime::flags::PolicyArgs;
+use sluice_runtime::tenants::TenantPolicy;
+use sluice_triggers::auth::{TriggerVerdict, judge_trigger};
+use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::config;
+use sluice_triggers::headers::Headers;
+use sluice_triggers::plan::{Plan, service_account_user};
 
 #[derive(Parser)]
 #[command(name = "sluice", version, about = "Sluice's command line")]

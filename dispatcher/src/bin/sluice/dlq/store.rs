@@ -13,9 +13,9 @@ use async_nats::jetstream::stream::{self, DeleteMessageErrorKind, RawMessageErro
 use async_nats::jetstream::{self, ErrorCode};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use sluice_shared::dlq::{DLQ_STREAM, DLQ_WILDCARD, DeadLetter, NotADeadLetter};
-use sluice_shared::jetstream::EVENTS_STREAM;
-use sluice_shared::subject::encode_token;
+use sluice_runtime::dlq::{DLQ_STREAM, DLQ_WILDCARD, DeadLetter, NotADeadLetter};
+use sluice_runtime::jetstream::EVENTS_STREAM;
+use sluice_runtime::subject::encode_token;
 
 /// How long connecting to NATS may take before the command gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -97,7 +97,7 @@ impl Store {
                 CONNECT_TIMEOUT.as_secs()
             ),
         };
-        let js = sluice_shared::jetstream::context(client, REQUEST_TIMEOUT);
+        let js = sluice_runtime::jetstream::context(client, REQUEST_TIMEOUT);
         let dlq = match js.get_stream(DLQ_STREAM).await {
             Ok(stream) => Some(stream),
             Err(error) => match error.kind() {

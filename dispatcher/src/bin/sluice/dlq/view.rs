@@ -5,8 +5,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 use serde_json::Value;
-use sluice_shared::dlq::DeadLetter;
-use sluice_shared::event::{Envelope, Headers};
+use sluice_runtime::dlq::DeadLetter;
+use sluice_runtime::envelope::Envelope;
+use sluice_triggers::headers::Headers;
 
 /// Longest reason the table shows, in characters.
 const TABLE_REASON_CHARS: usize = 80;
@@ -316,7 +317,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use sluice_shared::dlq::FailureKind;
+    use sluice_runtime::dlq::FailureKind;
 
     use super::*;
 

@@ -1,0 +1,834 @@
+//! The tree-walking evaluator, its cost meter and the size bounds on values it builds.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
+use super::functions::{self, Call};
+use super::value::{MapKey, Type, Value, compare_numbers, describe, map_lookup};
+use super::{Activation, EvalError, EvalErrorKind, Limits, SecretSource};
+
+/// The largest string or bytes value an expression may build.
+pub(super) const MAX_STRING_BYTES: usize = 16 << 20;
+/// The most elements a list or map an expression builds may hold (16 MiB at 16 bytes each).
+pub(super) const MAX_ELEMENTS: usize = 1 << 20;
+/// String work is charged one cost unit per this many bytes.
+const BYTES_PER_UNIT: usize = 16;
+/// The cost of one iteration of a macro, besides evaluating its body (cel-go's loop
+/// evaluates a condition and a step per iteration).
+const ITERATION_COST: usize = 2;
+/// The cost of appending to the result of `map` or `filter`: cel-go's loop step builds a
+/// one-element list and concatenates it, so it costs as much as a list literal.
+const APPEND_COST: usize = LIST_CREATE_COST;
+/// The cost of building a list or map literal, besides its elements (as in cel-go).
+const LIST_CREATE_COST: usize = 10;
+const MAP_CREATE_COST: usize = 30;
+/// How many charges pass between two looks at the clock.
+const CLOCK_EVERY: u32 = 256;
+/// The most compiled regular expressions one evaluation keeps.
+const MAX_CACHED_REGEXES: usize = 32;
+/// The largest compiled regular expression accepted.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Counts cost and watches the clock.
+pub(super) struct Meter {
+    cost: u64,
+    max_cost: u64,
+    started: Instant,
+    max_time: Duration,
+    ticks: u32,
+}
+
+impl Meter {
+    fn new(limits: Limits) -> Self {
+        Self {
+            cost: 0,
+            max_cost: limits.max_cost,
+            started: Instant::now(),
+            max_time: limits.max_time,
+            ticks: 0,
+        }
+    }
+
+    /// Adds `units` of cost; fails once the total passes the limit or time is up.
+    pub(super) fn charge(&mut self, units: u64) -> Result<(), EvalError> {
+        self.cost = self.cost.saturating_add(units);
+        if self.cost > self.max_cost {
+            return Err(EvalError {
+                kind: EvalErrorKind::CostExceeded,
+                message: format!("cost limit {} exceeded", self.max_cost),
+            });
+        }
+        self.ticks += 1;
+        if self.ticks >= CLOCK_EVERY || units > 1024 {
+            self.ticks = 0;
+            self.check_clock()?;
+        }
+        Ok(())
+    }
+
+    fn check_clock(&self) -> Result<(), EvalError> {
+        if self.started.elapsed() > self.max_time {
+            return Err(EvalError {
+                kind: EvalErrorKind::Timeout,
+                message: format!("time limit of {} ms exceeded", self.max_time.as_millis()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What functions need from the evaluation: the meter, the secrets, a regex cache.
+pub(super) struct Env<'a> {
+    meter: Meter,
+    pub(super) secrets: &'a dyn SecretSource,
+    regexes: HashMap<String, Arc<Regex>>,
+}
+
+impl Env<'_> {
+    /// Charges `units` of cost.
+    pub(super) fn charge(&mut self, units: usize) -> Result<(), EvalError> {
+        self.meter.charge(u64::try_from(units).unwrap_or(u64::MAX))
+    }
+
+    /// Charges for work over `bytes` bytes of string data.
+    pub(super) fn charge_bytes(&mut self, bytes: usize) -> Result<(), EvalError> {
+        self.charge(1 + bytes / BYTES_PER_UNIT)
+    }
+
+    /// Fails if a string of `len` bytes would be too large to build.
+    pub(super) fn check_string_len(&self, len: usize) -> Result<(), EvalError> {
+        if len > MAX_STRING_BYTES {
+            return Err(EvalError::runtime(format!(
+                "string of {len} bytes exceeds the limit of {MAX_STRING_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fails if a list or map of `len` elements would be too large to build.
+    pub(super) fn check_elements(&self, len: usize) -> Result<(), EvalError> {
+        if len > MAX_ELEMENTS {
+            return Err(EvalError::runtime(format!(
+                "list or map of {len} elements exceeds the limit of {MAX_ELEMENTS} elements"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Compiles (or reuses) a regular expression, charging for its size.
+    pub(super) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, EvalError> {
+        if let Some(re) = self.regexes.get(pattern) {
+            return Ok(re.clone());
+        }
+        self.charge_bytes(pattern.len().saturating_mul(BYTES_PER_UNIT))?;
+        let re = regex::RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| EvalError::runtime(format!("invalid regular expression: {e}")))?;
+        let re = Arc::new(re);
+        if self.regexes.len() < MAX_CACHED_REGEXES {
+            self.regexes.insert(pattern.to_owned(), re.clone());
+        }
+        Ok(re)
+    }
+
+    /// CEL equality: numbers compare across types, containers element-wise; values of
+    /// different types are unequal. Charged per element compared.
+    pub(super) fn equals(&mut self, a: &Value, b: &Value) -> Result<bool, EvalError> {
+        self.charge(1)?;
+        Ok(match (a, b) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(x), Value::Bool(y)) => x == y,
+            (Value::String(x), Value::String(y)) => {
+                self.charge_bytes(x.len().min(y.len()))?;
+                x == y
+            }
+            (Value::Bytes(x), Value::Bytes(y)) => {
+                self.charge_bytes(x.len().min(y.len()))?;
+                x == y
+            }
+            (Value::List(x), Value::List(y)) => {
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                for (p, q) in x.iter().zip(y.iter()) {
+                    if !self.equals(p, q)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            (Value::Map(x), Value::Map(y)) => {
+                if x.len() != y.len() {
+                    return Ok(false);
+                }
+                for (key, p) in x.iter() {
+                    match map_lookup(y, &key.to_value()) {
+                        Some(q) if self.equals(p, q)? => {}
+                        _ => return Ok(false),
+                    }
+                }
+                true
+            }
+            (Value::Type(x), Value::Type(y)) => x == y,
+            (x, y) if x.is_number() && y.is_number() => {
+                compare_numbers(x, y) == Some(Ordering::Equal)
+            }
+            _ => false,
+        })
+    }
+}
+
+/// How two values order.
+pub(super) enum Order {
+    /// They order as given.
+    Is(Ordering),
+    /// Both are numbers, but one is NaN: every comparison is false.
+    Unordered,
+    /// Their types cannot be compared.
+    Incomparable,
+}
+
+/// Orders numbers (across types), strings, bytes and bools.
+pub(super) fn order(a: &Value, b: &Value) -> Order {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Order::Is(x.cmp(y)),
+        (Value::Bytes(x), Value::Bytes(y)) => Order::Is(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Order::Is(x.cmp(y)),
+        (x, y) if x.is_number() && y.is_number() => {
+            compare_numbers(x, y).map_or(Order::Unordered, Order::Is)
+        }
+        _ => Order::Incomparable,
+    }
+}
+
+/// Evaluates an expression against an activation.
+pub(super) fn evaluate(expr: &Expr, activation: &Activation<'_>) -> Result<Value, EvalError> {
+    let mut evaluator = Evaluator {
+        activation,
+        env: Env {
+            meter: Meter::new(activation.limits),
+            secrets: activation.secrets,
+            regexes: HashMap::new(),
+        },
+        scope: Vec::new(),
+        body: None,
+        header: None,
+        extensions: None,
+    };
+    evaluator.eval(expr)
+}
+
+struct Evaluator<'a> {
+    activation: &'a Activation<'a>,
+    env: Env<'a>,
+    /// Comprehension variables, innermost last.
+    scope: Vec<(Arc<str>, Value)>,
+    /// The activation's variables, converted on first use.
+    body: Option<Value>,
+    header: Option<Value>,
+    extensions: Option<Value>,
+}
+
+fn no_such_key(key: &Value) -> EvalError {
+    EvalError::runtime(format!("no such key: {}", describe(key)))
+}
+
+fn binary_overload(op: BinaryOp, a: &Value, b: &Value) -> EvalError {
+    EvalError::runtime(format!(
+        "no such overload: {} {} {}",
+        a.type_name(),
+        op.symbol(),
+        b.type_name()
+    ))
+}
+
+/// Whether an error may be absorbed by `&&`, `||` and the `all`/`exists` macros: runtime
+/// errors may, exhausted limits may not.
+fn absorbable(error: &EvalError) -> bool {
+    error.kind == EvalErrorKind::Runtime
+}
+
+impl Evaluator<'_> {
+    fn eval(&mut self, expr: &Expr) -> Result<Value, EvalError> {
+        self.env.charge(1)?;
+        match &expr.kind {
+            ExprKind::Literal(value) => Ok(value.clone()),
+            ExprKind::Ident(name) => self.variable(name),
+            ExprKind::Select {
+                operand,
+                field,
+                test_only,
+            } => {
+                if let Some(value) = self.select_in_body(expr)? {
+                    return Ok(value);
+                }
+                let operand = self.eval(operand)?;
+                let Value::Map(map) = &operand else {
+                    return Err(EvalError::runtime(format!(
+                        "type '{}' does not support field selection (field '{field}')",
+                        operand.type_name()
+                    )));
+                };
+                let found = map.get(&MapKey::String(field.clone()));
+                match (found, test_only) {
+                    (found, true) => Ok(Value::Bool(found.is_some())),
+                    (Some(value), false) => Ok(value.clone()),
+                    (None, false) => Err(EvalError::runtime(format!("no such key: '{field}'"))),
+                }
+            }
+            ExprKind::Index { operand, index } => {
+                let operand = self.eval(operand)?;
+                let index = self.eval(index)?;
+                self.index(&operand, &index)
+            }
+            ExprKind::Call {
+                name,
+                func,
+                target,
+                args,
+            } => {
+                let mut values = Vec::with_capacity(args.len() + 1);
+                if let Some(target) = target {
+                    values.push(self.eval(target)?);
+                }
+                for arg in args {
+                    values.push(self.eval(arg)?);
+                }
+                let call = Call {
+                    name,
+                    method: target.is_some(),
+                    args: &values,
+                };
+                functions::call(*func, &call, &mut self.env)
+            }
+            ExprKind::Unary(op, operand) => {
+                let value = self.eval(operand)?;
+                match (op, &value) {
+                    (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (UnaryOp::Neg, Value::Int(i)) => i
+                        .checked_neg()
+                        .map(Value::Int)
+                        .ok_or_else(|| EvalError::runtime("integer overflow")),
+                    (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
+                    _ => Err(EvalError::runtime(format!(
+                        "no such overload: {}{}",
+                        if *op == UnaryOp::Not { "!" } else { "-" },
+                        value.type_name()
+                    ))),
+                }
+            }
+            ExprKind::Binary(op, left, right) => {
+                let left = self.eval(left)?;
+                let right = self.eval(right)?;
+                self.binary(*op, &left, &right)
+            }
+            ExprKind::And(left, right) => self.logical(left, right, false),
+            ExprKind::Or(left, right) => self.logical(left, right, true),
+            ExprKind::Conditional(cond, then, otherwise) => match self.eval(cond)? {
+                Value::Bool(true) => self.eval(then),
+                Value::Bool(false) => self.eval(otherwise),
+                other => Err(EvalError::runtime(format!(
+                    "no such overload: {} ? _ : _ (the condition must be a bool)",
+                    other.type_name()
+                ))),
+            },
+            ExprKind::List(items) => {
+                self.env.charge(LIST_CREATE_COST + items.len())?;
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    values.push(self.eval(item)?);
+                }
+                Ok(Value::List(values.into()))
+            }
+            ExprKind::Map(entries) => {
+                self.env.charge(MAP_CREATE_COST + entries.len())?;
+                let mut map = BTreeMap::new();
+                for (key, value) in entries {
+                    let key_value = self.eval(key)?;
+                    let key = MapKey::from_value(&key_value).ok_or_else(|| {
+                        EvalError::runtime(format!(
+                            "unsupported map key type: {}",
+                            key_value.type_name()
+                        ))
+                    })?;
+                    let value = self.eval(value)?;
+                    if map.insert(key.clone(), value).is_some() {
+                        return Err(EvalError::runtime(format!(
+                            "repeated key in map literal: {key}"
+                        )));
+                    }
+                }
+                Ok(Value::Map(Arc::new(map)))
+            }
+            ExprKind::Comprehension {
+                kind,
+                range,
+                var,
+                filter,
+                body,
+            } => self.comprehension(*kind, range, var, filter.as_deref(), body),
+        }
+    }
+
+    /// `body.a.b` (or `has(body.a.b)`) read straight from the JSON body, converting only the
+    /// selected value: expressions look at a few fields of bodies of many kilobytes, and
+    /// converting the whole body cost more than the rest of a typical filter. `None` when the
+    /// chain does not start at `body`, the body is already converted, or a step is missing
+    /// or not an object: the general path then gives the same answer or the same error.
+    /// Charged as the general path charges, a unit per node (`eval` charged for this one).
+    fn select_in_body(&mut self, expr: &Expr) -> Result<Option<Value>, EvalError> {
+        let ExprKind::Select {
+            operand,
+            field,
+            test_only,
+        } = &expr.kind
+        else {
+            return Ok(None);
+        };
+        if self.body.is_some() {
+            return Ok(None);
+        }
+        let mut nodes = 0;
+        let Some(object) = self
+            .json_at(operand, self.activation.body, &mut nodes)
+            .and_then(serde_json::Value::as_object)
+        else {
+            return Ok(None);
+        };
+        let value = match (object.get(&**field), test_only) {
+            (found, true) => Value::Bool(found.is_some()),
+            (Some(found), false) => Value::from_json(found),
+            (None, false) => return Ok(None),
+        };
+        for _ in 0..nodes {
+            self.env.charge(1)?;
+        }
+        Ok(Some(value))
+    }
+
+    /// The JSON value a chain of field selections from `body` names, counting its nodes.
+    fn json_at<'j>(
+        &self,
+        expr: &Expr,
+        body: &'j serde_json::Value,
+        nodes: &mut usize,
+    ) -> Option<&'j serde_json::Value> {
+        match &expr.kind {
+            ExprKind::Ident(name)
+                if &**name == "body" && !self.scope.iter().any(|(n, _)| &**n == "body") =>
+            {
+                *nodes += 1;
+                Some(body)
+            }
+            ExprKind::Select {
+                operand,
+                field,
+                test_only: false,
+            } => {
+                let parent = self.json_at(operand, body, nodes)?;
+                *nodes += 1;
+                parent.as_object()?.get(&**field)
+            }
+            _ => None,
+        }
+    }
+
+    fn variable(&mut self, name: &str) -> Result<Value, EvalError> {
+        if let Some((_, value)) = self.scope.iter().rev().find(|(n, _)| &**n == name) {
+            return Ok(value.clone());
+        }
+        let activation = self.activation;
+        let value = match name {
+            "body" => self
+                .body
+                .get_or_insert_with(|| Value::from_json(activation.body)),
+            "header" => self.header.get_or_insert_with(|| {
+                Value::Map(Arc::new(
+                    activation
+                        .header
+                        .iter()
+                        .map(|(name, values)| {
+                            let values: Vec<Value> =
+                                values.iter().map(|v| Value::from(v.as_str())).collect();
+                            (MapKey::String(name.as_str().into()), Value::from(values))
+                        })
+                        .collect(),
+                ))
+            }),
+            "extensions" => self.extensions.get_or_insert_with(|| {
+                Value::Map(Arc::new(
+                    activation
+                        .extensions
+                        .iter()
+                        .map(|(k, v)| (MapKey::String(k.as_str().into()), Value::from_json(v)))
+                        .collect(),
+                ))
+            }),
+            "requestURL" => return Ok(Value::from(activation.request_url)),
+            other => {
+                return Type::from_name(other).map(Value::Type).ok_or_else(|| {
+                    EvalError::runtime(format!("undeclared reference to '{other}'"))
+                });
+            }
+        };
+        Ok(value.clone())
+    }
+
+    fn index(&mut self, operand: &Value, index: &Value) -> Result<Value, EvalError> {
+        match operand {
+            Value::List(items) => {
+                let position = match index {
+                    Value::Int(i) => usize::try_from(*i).ok(),
+                    Value::Uint(u) => usize::try_from(*u).ok(),
+                    Value::Double(d) if d.fract() == 0.0 && *d >= 0.0 && *d < 1e15 => {
+                        // An integral double within range indexes like the int it equals.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Some(*d as usize)
+                    }
+                    Value::Double(_) => None,
+                    _ => {
+                        return Err(EvalError::runtime(format!(
+                            "no such overload: list[{}]",
+                            index.type_name()
+                        )));
+                    }
+                };
+                position.and_then(|p| items.get(p)).cloned().ok_or_else(|| {
+                    EvalError::runtime(format!(
+                        "index out of range: {} (list of size {})",
+                        describe(index),
+                        items.len()
+                    ))
+                })
+            }
+            Value::Map(map) => map_lookup(map, index)
+                .cloned()
+                .ok_or_else(|| no_such_key(index)),
+            _ => Err(EvalError::runtime(format!(
+                "no such overload: {}[{}]",
+                operand.type_name(),
+                index.type_name()
+            ))),
+        }
+    }
+
+    /// `&&` (`or == false`) and `||`: the first operand that decides the result wins, even
+    /// over an error in the other; otherwise the first error.
+    fn logical(&mut self, left: &Expr, right: &Expr, or: bool) -> Result<Value, EvalError> {
+        let symbol = if or { "||" } else { "&&" };
+        let as_bool = |result: Result<Value, EvalError>| -> Result<bool, EvalError> {
+            match result? {
+                Value::Bool(b) => Ok(b),
+                other => Err(EvalError::runtime(format!(
+                    "no such overload: {} {symbol} _ (operands must be bool)",
+                    other.type_name()
+                ))),
+            }
+        };
+        let left = as_bool(self.eval(left));
+        match left {
+            Ok(b) if b == or => return Ok(Value::Bool(b)),
+            Err(e) if !absorbable(&e) => return Err(e),
+            _ => {}
+        }
+        let right = as_bool(self.eval(right));
+        match (left, right) {
+            (_, Ok(b)) if b == or => Ok(Value::Bool(b)),
+            (_, Err(e)) if !absorbable(&e) => Err(e),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(_), Ok(b)) => Ok(Value::Bool(b)),
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+        let compare = |this: &mut Self, accept: fn(Ordering) -> bool| {
+            this.env.charge(1)?;
+            match order(a, b) {
+                Order::Is(ordering) => Ok(Value::Bool(accept(ordering))),
+                Order::Unordered => Ok(Value::Bool(false)),
+                Order::Incomparable => Err(binary_overload(op, a, b)),
+            }
+        };
+        match op {
+            BinaryOp::Eq => Ok(Value::Bool(self.env.equals(a, b)?)),
+            BinaryOp::Ne => Ok(Value::Bool(!self.env.equals(a, b)?)),
+            BinaryOp::Lt => compare(self, Ordering::is_lt),
+            BinaryOp::Le => compare(self, Ordering::is_le),
+            BinaryOp::Gt => compare(self, Ordering::is_gt),
+            BinaryOp::Ge => compare(self, Ordering::is_ge),
+            BinaryOp::In => match b {
+                Value::List(items) => {
+                    for item in items.iter() {
+                        if self.env.equals(a, item)? {
+                            return Ok(Value::Bool(true));
+                        }
+                    }
+                    Ok(Value::Bool(false))
+                }
+                Value::Map(map) => Ok(Value::Bool(map_lookup(map, a).is_some())),
+                _ => Err(binary_overload(op, a, b)),
+            },
+            BinaryOp::Add => self.add(a, b),
+            BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => arithmetic(op, a, b),
+        }
+    }
+
+    fn add(&mut self, a: &Value, b: &Value) -> Result<Value, EvalError> {
+        match (a, b) {
+            (Value::String(x), Value::String(y)) => {
+                let len = x.len().saturating_add(y.len());
+                self.env.charge_bytes(len)?;
+                self.env.check_string_len(len)?;
+                let mut joined = String::with_capacity(len);
+                joined.push_str(x);
+                joined.push_str(y);
+                Ok(Value::from(joined))
+            }
+            (Value::Bytes(x), Value::Bytes(y)) => {
+                let len = x.len().saturating_add(y.len());
+                self.env.charge_bytes(len)?;
+                self.env.check_string_len(len)?;
+                Ok(Value::Bytes(x.iter().chain(y.iter()).copied().collect()))
+            }
+            (Value::List(x), Value::List(y)) => {
+                let len = x.len().saturating_add(y.len());
+                self.env.charge(len)?;
+                self.env.check_elements(len)?;
+                Ok(Value::List(x.iter().chain(y.iter()).cloned().collect()))
+            }
+            _ => arithmetic(BinaryOp::Add, a, b),
+        }
+    }
+
+    fn comprehension(
+        &mut self,
+        kind: MacroKind,
+        range: &Expr,
+        var: &Arc<str>,
+        filter: Option<&Expr>,
+        body: &Expr,
+    ) -> Result<Value, EvalError> {
+        let range = self.eval(range)?;
+        let keys: Vec<Value>;
+        let items: &[Value] = match &range {
+            Value::List(items) => items,
+            Value::Map(map) => {
+                keys = map.keys().map(MapKey::to_value).collect();
+                &keys
+            }
+            other => {
+                return Err(EvalError::runtime(format!(
+                    "no such overload: {}.{}(…): macros range over a list or map",
+                    other.type_name(),
+                    macro_name(kind)
+                )));
+            }
+        };
+        let mut state = MacroState::new(kind, items.len());
+        for item in items {
+            self.env.charge(ITERATION_COST)?;
+            self.scope.push((var.clone(), item.clone()));
+            let step = self.step(kind, &mut state, item, filter, body);
+            self.scope.pop();
+            if !step? {
+                break;
+            }
+        }
+        state.finish()
+    }
+
+    /// One iteration of a macro; `Ok(false)` ends the loop early.
+    fn step(
+        &mut self,
+        kind: MacroKind,
+        state: &mut MacroState,
+        item: &Value,
+        filter: Option<&Expr>,
+        body: &Expr,
+    ) -> Result<bool, EvalError> {
+        let predicate = |this: &mut Self, expr: &Expr| -> Result<bool, EvalError> {
+            match this.eval(expr)? {
+                Value::Bool(b) => Ok(b),
+                other => Err(EvalError::runtime(format!(
+                    "{}: the predicate returned {}, not bool",
+                    macro_name(kind),
+                    other.type_name()
+                ))),
+            }
+        };
+        match kind {
+            MacroKind::All | MacroKind::Exists => {
+                let decisive = kind == MacroKind::Exists;
+                match predicate(self, body) {
+                    Ok(b) if b == decisive => {
+                        state.decided = Some(decisive);
+                        return Ok(false);
+                    }
+                    Ok(_) => {}
+                    Err(e) if absorbable(&e) => {
+                        state.error.get_or_insert(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            MacroKind::ExistsOne => {
+                if predicate(self, body)? {
+                    state.count += 1;
+                }
+            }
+            MacroKind::Filter => {
+                if predicate(self, body)? {
+                    self.env.charge(APPEND_COST)?;
+                    state.push(item.clone())?;
+                }
+            }
+            MacroKind::Map => {
+                if let Some(filter) = filter
+                    && !predicate(self, filter)?
+                {
+                    return Ok(true);
+                }
+                let value = self.eval(body)?;
+                self.env.charge(APPEND_COST)?;
+                state.push(value)?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn macro_name(kind: MacroKind) -> &'static str {
+    match kind {
+        MacroKind::All => "all",
+        MacroKind::Exists => "exists",
+        MacroKind::ExistsOne => "exists_one",
+        MacroKind::Map => "map",
+        MacroKind::Filter => "filter",
+    }
+}
+
+/// The accumulator of a macro.
+struct MacroState {
+    kind: MacroKind,
+    decided: Option<bool>,
+    error: Option<EvalError>,
+    count: u64,
+    items: Vec<Value>,
+}
+
+impl MacroState {
+    fn new(kind: MacroKind, range_len: usize) -> Self {
+        let capacity = if kind == MacroKind::Map { range_len } else { 0 };
+        Self {
+            kind,
+            decided: None,
+            error: None,
+            count: 0,
+            items: Vec::with_capacity(capacity.min(MAX_ELEMENTS)),
+        }
+    }
+
+    fn push(&mut self, value: Value) -> Result<(), EvalError> {
+        if self.items.len() >= MAX_ELEMENTS {
+            return Err(EvalError::runtime(format!(
+                "list of more than {MAX_ELEMENTS} elements exceeds the limit"
+            )));
+        }
+        self.items.push(value);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Value, EvalError> {
+        match self.kind {
+            MacroKind::All | MacroKind::Exists => {
+                if let Some(b) = self.decided {
+                    return Ok(Value::Bool(b));
+                }
+                match self.error {
+                    Some(e) => Err(e),
+                    None => Ok(Value::Bool(self.kind == MacroKind::All)),
+                }
+            }
+            MacroKind::ExistsOne => Ok(Value::Bool(self.count == 1)),
+            MacroKind::Map | MacroKind::Filter => Ok(Value::from(self.items)),
+        }
+    }
+}
+
+/// `- * / %` on numbers, and `+` on numbers. Int and uint arithmetic is checked; mixing a
+/// double with an int or uint computes in double (JSON numbers are doubles in Tekton, so
+/// `body.count * 1.5` keeps working when `count` arrives as an integer).
+fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    let overflow = || EvalError::runtime("integer overflow");
+    let by_zero = || {
+        EvalError::runtime(if op == BinaryOp::Div {
+            "division by zero"
+        } else {
+            "modulus by zero"
+        })
+    };
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => {
+            let (x, y) = (*x, *y);
+            let result = match op {
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                BinaryOp::Div | BinaryOp::Rem if y == 0 => return Err(by_zero()),
+                BinaryOp::Div => x.checked_div(y),
+                BinaryOp::Rem => x.checked_rem(y),
+                _ => return Err(binary_overload(op, a, b)),
+            };
+            result.map(Value::Int).ok_or_else(overflow)
+        }
+        (Value::Uint(x), Value::Uint(y)) => {
+            let (x, y) = (*x, *y);
+            let result = match op {
+                BinaryOp::Add => x.checked_add(y),
+                BinaryOp::Sub => x.checked_sub(y),
+                BinaryOp::Mul => x.checked_mul(y),
+                BinaryOp::Div | BinaryOp::Rem if y == 0 => return Err(by_zero()),
+                BinaryOp::Div => x.checked_div(y),
+                BinaryOp::Rem => x.checked_rem(y),
+                _ => return Err(binary_overload(op, a, b)),
+            };
+            result
+                .map(Value::Uint)
+                .ok_or_else(|| EvalError::runtime("unsigned integer overflow"))
+        }
+        (x, y)
+            if x.is_number()
+                && y.is_number()
+                && matches!((x, y), (Value::Double(_), _) | (_, Value::Double(_))) =>
+        {
+            let (Some(x), Some(y)) = (as_f64(x), as_f64(y)) else {
+                return Err(binary_overload(op, a, b));
+            };
+            Ok(Value::Double(match op {
+                BinaryOp::Add => x + y,
+                BinaryOp::Sub => x - y,
+                BinaryOp::Mul => x * y,
+                BinaryOp::Div => x / y,
+                _ => return Err(binary_overload(op, a, b)),
+            }))
+        }
+        _ => Err(binary_overload(op, a, b)),
+    }
+}
+
+/// A number as a double (rounding large integers).
+#[allow(clippy::cast_precision_loss)]
+pub(super) fn as_f64(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Uint(u) => Some(*u as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}

@@ -1,0 +1,293 @@
+//! Command-line flags that every Sluice binary shares, each with its environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::telemetry::LogFormat;
+use crate::tenants::{PolicyError, TenantPolicy};
+use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::config::{self, LoadOptions};
+use sluice_triggers::duration::parse_duration;
+
+/// Flags common to `sluice-ingest` and `sluice-dispatcher`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// NATS server to connect to.
+    #[arg(long, env = "SLUICE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Directory of Tekton Triggers YAML documents (EventListener, Trigger, TriggerBinding,
+    /// ClusterTriggerBinding, TriggerTemplate, Secret), read recursively.
+    #[arg(long, env = "SLUICE_CONFIG_DIR")]
+    pub config_dir: PathBuf,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    /// How often the configuration directory is checked for changes.
+    #[arg(long, env = "SLUICE_CONFIG_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub config_reload_interval: Duration,
+
+    /// Address of the operations server: /metrics, /healthz, /readyz.
+    #[arg(long, env = "SLUICE_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    pub metrics_addr: SocketAddr,
+
+    /// Log line format.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// How long the events stream keeps an event (e.g. `7d`, `12h`).
+    #[arg(long, env = "SLUICE_STREAM_MAX_AGE", default_value = "7d", value_parser = parse_duration)]
+    pub stream_max_age: Duration,
+
+    /// Copies of the events stream kept by the NATS cluster (3 in production).
+    #[arg(long, env = "SLUICE_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+
+    /// How long the events stream remembers a delivery's id: the same webhook sent again
+    /// within it is answered as a duplicate and not stored twice. At most the max age.
+    #[arg(long, env = "SLUICE_STREAM_DUPLICATE_WINDOW", default_value = "2m", value_parser = parse_duration)]
+    pub stream_duplicate_window: Duration,
+
+    /// Bytes the events stream may hold (e.g. `10GiB`); when full, new webhooks are refused
+    /// with 503 and nothing stored is dropped. Unlimited when not set.
+    #[arg(long, env = "SLUICE_STREAM_MAX_BYTES", value_parser = parse_size)]
+    pub stream_max_bytes: Option<u64>,
+
+    /// Events the events stream may hold; when full, new webhooks are refused with 503 and
+    /// nothing stored is dropped. Unlimited when not set.
+    #[arg(long, env = "SLUICE_STREAM_MAX_MESSAGES", value_parser = parse_count)]
+    pub stream_max_messages: Option<u64>,
+
+    /// Consumers the events stream may have. The dispatcher binds one per tenant namespace,
+    /// so this is the most tenants it serves; nats-server's own default (1000 since 2.15) is
+    /// replaced by this one.
+    #[arg(long, env = "SLUICE_STREAM_MAX_CONSUMERS", default_value_t = crate::jetstream::DEFAULT_MAX_CONSUMERS)]
+    pub stream_max_consumers: u32,
+}
+
+impl CommonArgs {
+    /// Loads `--tenants-file` and `--config-dir` and keeps both reloaded on change. Fails
+    /// when the directory cannot be read or the policy file is invalid (at startup only: a
+    /// reload that fails keeps what serves); every problem of the configuration itself is
+    /// reported in the catalogue and logged.
+    pub fn load(&self) -> Result<Loaded, LoadError> {
+        let policy = self.policy.load_policy()?;
+        let options = self.policy.load_options_with(&policy);
+        let catalogue = config::load_dir_with(&self.config_dir, &options).map_err(|source| {
+            LoadError::Config {
+                dir: self.config_dir.clone(),
+                source,
+            }
+        })?;
+        tracing::info!(
+            listeners = catalogue.listeners().count(),
+            issues = catalogue.issues().len(),
+            tenants = policy.namespaces().count(),
+            "configuration loaded"
+        );
+        let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+        let policy = Arc::new(ArcSwap::from_pointee(policy));
+        if let Some(path) = &self.policy.tenants_file {
+            crate::tenants::spawn_policy_reloader(
+                path.clone(),
+                policy.clone(),
+                self.config_reload_interval,
+            );
+        }
+        let flags = self.policy.clone();
+        let current = policy.clone();
+        crate::reload::spawn_reloader_watching(
+            self.config_dir.clone(),
+            catalogue.clone(),
+            self.config_reload_interval,
+            Arc::new(move || flags.load_options_with(&current.load())),
+            self.policy.tenants_file.clone(),
+        );
+        Ok(Loaded { catalogue, policy })
+    }
+
+    pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {
+        crate::jetstream::StreamSettings {
+            max_age: self.stream_max_age,
+            replicas: self.stream_replicas,
+            duplicate_window: self.stream_duplicate_window,
+            max_bytes: self.stream_max_bytes,
+            max_messages: self.stream_max_messages,
+            max_consumers: self.stream_max_consumers,
+        }
+    }
+}
+
+/// The platform's policy for configurations, shared by the servers and the `sluice` CLI so
+/// that `sluice validate` judges a directory as the servers will.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PolicyArgs {
+    /// Refuse triggers that accept any caller: a trigger without an authentication
+    /// interceptor (github, gitlab or bitbucket with a `secretRef`; gitee, slack, hmac) is
+    /// reported as invalid and skipped.
+    #[arg(long, env = "SLUICE_REQUIRE_AUTHENTICATION")]
+    pub require_authentication: bool,
+
+    /// Hosts webhook interceptors may call besides in-cluster services (`NAME.NAMESPACE.svc`):
+    /// `host`, `host:port` or `*.domain`, comma-separated.
+    #[arg(long, env = "SLUICE_INTERCEPTOR_ALLOW", value_delimiter = ',')]
+    pub interceptor_allow: Vec<String>,
+
+    /// Let an EventListener select Triggers in other namespaces (`namespaceSelector`), and a
+    /// template create objects in another namespace.
+    #[arg(long, env = "SLUICE_ALLOW_CROSS_NAMESPACE")]
+    pub allow_cross_namespace: bool,
+
+    /// The platform's policy file: per-tenant rate, concurrency and admission limits,
+    /// `allowCrossNamespace` and `interceptorAllow` (see docs/tenants.md). Reloaded on change.
+    #[arg(long, env = "SLUICE_TENANTS_FILE")]
+    pub tenants_file: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    /// The tenants file, or the default policy (no limits) when none is given.
+    pub fn load_policy(&self) -> Result<TenantPolicy, PolicyError> {
+        match &self.tenants_file {
+            Some(path) => TenantPolicy::load(path),
+            None => Ok(TenantPolicy::default()),
+        }
+    }
+
+    /// The options the flags and `policy` give together: an allowance in either counts.
+    pub fn load_options_with(&self, policy: &TenantPolicy) -> LoadOptions {
+        let mut interceptor_allow: Vec<String> = self
+            .interceptor_allow
+            .iter()
+            .map(|host| host.trim().to_ascii_lowercase())
+            .filter(|host| !host.is_empty())
+            .collect();
+        interceptor_allow.extend(policy.interceptor_allow().iter().cloned());
+        interceptor_allow.sort();
+        interceptor_allow.dedup();
+        LoadOptions {
+            require_authentication: self.require_authentication,
+            interceptor_allow,
+            allow_cross_namespace: self.allow_cross_namespace || policy.allow_cross_namespace(),
+        }
+    }
+}
+
+/// What [`CommonArgs::load`] keeps up to date.
+pub struct Loaded {
+    pub catalogue: Arc<ArcSwap<Catalogue>>,
+    pub policy: Arc<ArcSwap<TenantPolicy>>,
+}
+
+/// Why the configuration could not be loaded at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("failed to read the configuration directory {}", dir.display())]
+    Config {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid tenants file: {0}")]
+    Policy(#[from] PolicyError),
+}
+
+/// Parses a positive count that JetStream can hold (at most `i64::MAX`).
+fn parse_count(text: &str) -> Result<u64, String> {
+    let count: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))?;
+    check_limit(text, count)
+}
+
+/// Parses a byte size: a whole number, optionally followed by `KiB`, `MiB`, `GiB` or `TiB`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => return Err(format!("`{other}` is not a unit; use KiB, MiB, GiB or TiB")),
+    };
+    let bytes = number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))?;
+    check_limit(text, bytes)
+}
+
+/// A limit of 0 would read as "unlimited" to JetStream; leaving the flag out says that.
+fn check_limit(text: &str, value: u64) -> Result<u64, String> {
+    if value == 0 {
+        return Err("must be at least 1; leave the flag out for no limit".to_owned());
+    }
+    if i64::try_from(value).is_err() {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_counts_parse_and_refuse_zero() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2 MiB"), Ok(2 << 20));
+        assert!(parse_size("0").unwrap_err().contains("at least 1"));
+        assert!(parse_size("5GB").unwrap_err().contains("not a unit"));
+        assert!(parse_size("99999999TiB").unwrap_err().contains("too large"));
+        assert_eq!(parse_count("5"), Ok(5));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-1").is_err());
+        assert!(parse_count(&u64::MAX.to_string()).is_err());
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    #[test]
+    fn stream_flags_default_to_a_two_minute_window_and_no_limits() {
+        use clap::Parser;
+        let flags = Flags::try_parse_from(["x", "--config-dir", "/c"]).unwrap();
+        let settings = flags.common.stream_settings();
+        assert_eq!(settings.duplicate_window, Duration::from_secs(120));
+        assert_eq!(settings.max_bytes, None);
+        assert_eq!(settings.max_messages, None);
+        let flags = Flags::try_parse_from([
+            "x",
+            "--config-dir",
+            "/c",
+            "--stream-max-messages",
+            "5",
+            "--stream-max-bytes",
+            "1MiB",
+            "--stream-duplicate-window",
+            "10m",
+        ])
+        .unwrap();
+        let settings = flags.common.stream_settings();
+        assert_eq!(settings.max_messages, Some(5));
+        assert_eq!(settings.max_bytes, Some(1 << 20));
+        assert_eq!(settings.duplicate_window, Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,23 @@
+//! What Sluice's binaries run on, beneath the Tekton model (`sluice-triggers`):
+//!
+//! - the queue: [`envelope`] (a webhook as stored), [`subject`] (where it is stored),
+//!   [`jetstream`] (connecting, the events stream and its health), [`dlq`] (dead letters);
+//! - operating: [`ops`] (`/metrics`, `/healthz`, `/readyz`, signals), [`telemetry`]
+//!   (logging), [`metrics`] (label values);
+//! - configuring: [`flags`] (the flags every binary shares), [`reload`] (the configuration
+//!   directory kept current), [`tenants`] (the platform's per-tenant policy);
+//! - deciding again: [`retry`] (backoff with jitter and what is worth retrying) and
+//!   [`token_bucket`] (the rate arithmetic behind admission and run limits);
+//! - [`clock`]: the wall-clock time events record.
+
+pub mod clock;
+pub mod dlq;
+pub mod envelope;
+pub mod flags;
+pub mod jetstream;
+pub mod metrics;
+pub mod ops;
+pub mod reload;
+pub mod subject;
+pub mod telemetry;
+pub mod tenants;

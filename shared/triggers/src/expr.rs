@@ -1,0 +1,254 @@
+//! Tekton's `$(…)` expressions in binding values: `$(body…)`, `$(header…)`,
+//! `$(extensions…)` and `$(context.eventID)`, resolved as Tekton Triggers resolves them
+//! (`pkg/template/event.go`, `jsonpath.go`), in the JSONPath dialect of client-go.
+//!
+//! - Expressions are found as Tekton finds them: each `$(` up to its first unbalanced `)`.
+//!   A `$(` that is never closed is literal text; in `$($(body.a))` only the innermost
+//!   `$(body.a)` is an expression, so the value becomes `$(` + its result + `)`.
+//! - Each result is inserted as text: a string JSON-escaped without its quotes, any other
+//!   single value as compact JSON, several values (or none) as a JSON array. Integers are
+//!   written exactly (Tekton's float64 would round them above 2^53). [`crate::template`]
+//!   reads that text back as JSON string content when it renders, so a value arrives in the
+//!   created resource as Tekton's byte substitution would put it there.
+//! - Replacement is Tekton's: each expression, in order, replaces every occurrence of its
+//!   text in the value as it stands.
+//! - A param whose expression fails falls back, for that expression, to the template
+//!   param's default when it has one.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::catalogue::{BindingParam, ParamSpec};
+use crate::headers::Headers;
+
+mod eval;
+mod path;
+#[cfg(test)]
+mod tests;
+mod text;
+
+pub use path::{Bound, Filter, Node, Op, Path, Root, Slice};
+
+/// What a binding expression can see.
+#[derive(Debug, Clone, Copy)]
+pub struct EventContext<'a> {
+    pub body: &'a Value,
+    pub headers: &'a Headers,
+    pub extensions: &'a serde_json::Map<String, Value>,
+    pub event_id: &'a str,
+}
+
+/// A binding param whose value cannot be resolved. Messages name the param and the
+/// expression, never the event's contents.
+#[derive(Debug, thiserror::Error)]
+pub enum ExprError {
+    /// An expression is malformed or does not match the event, and the param has no default.
+    #[error("param `{param}`: `$({expression})`: {problem}")]
+    Invalid {
+        param: String,
+        expression: String,
+        problem: Problem,
+    },
+}
+
+impl ExprError {
+    /// The binding param that failed.
+    pub fn param(&self) -> &str {
+        match self {
+            Self::Invalid { param, .. } => param,
+        }
+    }
+}
+
+/// What is wrong with one expression. Errors name types and positions, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("{what} at byte {offset} of the expression")]
+    Syntax { what: String, offset: usize },
+    #[error("unknown root `{0}` (expected `body`, `header`, `extensions` or `context`)")]
+    UnknownRoot(String),
+    #[error("`{at}` has no field `{key}`")]
+    MissingField { at: String, key: String },
+    #[error("`{at}` has no index {index} (length {len})")]
+    IndexOutOfRange { at: String, index: i64, len: usize },
+    #[error("`{at}`: the slice starts at {start}, after its end {end}")]
+    StartAfterEnd { at: String, start: i64, end: i64 },
+    #[error("`{at}` is {found}, not {expected}")]
+    WrongType {
+        at: String,
+        found: &'static str,
+        expected: &'static str,
+    },
+    #[error("`{at}`: filter {problem}")]
+    Comparison { at: String, problem: &'static str },
+}
+
+/// Tekton's params for one trigger run: every `declared` param with a default, then each
+/// binding param resolved against the event (a later param with the same name wins).
+///
+/// Values are the text Tekton would substitute (see the module documentation). An expression
+/// that fails is an error, unless its param has a default, which then stands in for that
+/// expression.
+pub fn resolve_params(
+    params: &[BindingParam],
+    declared: &[ParamSpec],
+    ctx: &EventContext<'_>,
+) -> Result<BTreeMap<String, String>, ExprError> {
+    let mut resolved: BTreeMap<String, String> = declared
+        .iter()
+        .filter_map(|spec| Some((spec.name.clone(), spec.default.clone()?)))
+        .collect();
+    for param in params {
+        let default = declared
+            .iter()
+            .find(|spec| spec.name == param.name)
+            .and_then(|spec| spec.default.as_deref());
+        let found = expressions(&param.value);
+        // The usual binding, `$(body.after)`: the value is its one expression's text.
+        if let [only] = found.as_slice()
+            && only.original.len() == param.value.len()
+        {
+            let text = match (evaluate(only.expression, ctx), default) {
+                (Ok(text), _) => escape_variables(text),
+                (Err(_), Some(default)) => default.to_owned(),
+                (Err(problem), None) => return Err(invalid(param, only.expression, problem)),
+            };
+            resolved.insert(param.name.clone(), text);
+            continue;
+        }
+        // Each expression is replaced everywhere it occurs, one after the other as Tekton
+        // does, but by a placeholder: the inserted text is never searched for expressions.
+        let mut value = param.value.clone();
+        let mut texts = Vec::new();
+        for found in found {
+            let text = match (evaluate(found.expression, ctx), default) {
+                (Ok(text), _) => escape_variables(text),
+                (Err(_), Some(default)) => default.to_owned(),
+                (Err(problem), None) => return Err(invalid(param, found.expression, problem)),
+            };
+            value = value.replace(found.original, &placeholder(texts.len()));
+            texts.push(text);
+        }
+        resolved.insert(param.name.clone(), fill_placeholders(&value, &texts));
+    }
+    Ok(resolved)
+}
+
+/// Marks the `index`th inserted text: private-use characters that a binding value does
+/// not hold (one that does is left as written by [`fill_placeholders`]).
+fn placeholder(index: usize) -> String {
+    format!("{PLACEHOLDER_START}{index}{PLACEHOLDER_END}")
+}
+
+const PLACEHOLDER_START: char = '\u{F8F0}';
+const PLACEHOLDER_END: char = '\u{F8F1}';
+
+/// Replaces each placeholder in one left-to-right pass with its text.
+fn fill_placeholders(value: &str, texts: &[String]) -> String {
+    if texts.is_empty() {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(PLACEHOLDER_START) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + PLACEHOLDER_START.len_utf8()..];
+        let text = after.find(PLACEHOLDER_END).and_then(|end| {
+            let index: usize = after[..end].parse().ok()?;
+            Some((texts.get(index)?, end))
+        });
+        match text {
+            Some((text, end)) => {
+                out.push_str(text);
+                rest = &after[end + PLACEHOLDER_END.len_utf8()..];
+            }
+            None => {
+                out.push(PLACEHOLDER_START);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Text taken from the event with every `$(` written `$$(`, so that a sender cannot smuggle
+/// a variable reference (`$(params.token)`, `$(tasks.x.results.y)`) into a resource for
+/// Tekton Pipelines or Sluice's own `$(uid)` to expand. Values written by the template's
+/// author (defaults) keep their references.
+fn escape_variables(text: String) -> String {
+    if text.contains("$(") {
+        text.replace("$(", "$$(")
+    } else {
+        text
+    }
+}
+
+/// Checks a binding param's expressions without an event: each parses and starts from
+/// `body`, `header`, `extensions` or `context`. For validating configuration at load time.
+pub fn check(param: &BindingParam) -> Result<(), ExprError> {
+    for found in expressions(&param.value) {
+        let path = Path::parse(found.expression)
+            .map_err(|problem| invalid(param, found.expression, problem))?;
+        if let Some(Node::Field(name)) = path.nodes().first()
+            && path.root().is_none()
+        {
+            let problem = Problem::UnknownRoot(name.clone());
+            return Err(invalid(param, found.expression, problem));
+        }
+    }
+    Ok(())
+}
+
+/// One expression (the text between `$(` and `)`) resolved to the text Tekton inserts.
+pub fn evaluate(expression: &str, ctx: &EventContext<'_>) -> Result<String, Problem> {
+    let path = Path::parse(expression)?;
+    let found = eval::find(&path, ctx)?;
+    Ok(text::results(found.as_deref()))
+}
+
+fn invalid(param: &BindingParam, expression: &str, problem: Problem) -> ExprError {
+    ExprError::Invalid {
+        param: param.name.clone(),
+        expression: expression.to_owned(),
+        problem,
+    }
+}
+
+/// An expression in a binding value.
+#[derive(Debug, PartialEq, Eq)]
+struct Found<'a> {
+    /// `$(…)` as written.
+    original: &'a str,
+    /// The text between `$(` and `)`.
+    expression: &'a str,
+}
+
+/// Tekton's `findTektonExpressions`: split the value at each `$(`; in each piece, the first
+/// `)` that closes more parentheses than the piece opened ends an expression. A piece without
+/// one holds none.
+fn expressions(value: &str) -> Vec<Found<'_>> {
+    let mut found = Vec::new();
+    let starts: Vec<usize> = value.match_indices("$(").map(|(i, _)| i + 2).collect();
+    for (n, &start) in starts.iter().enumerate() {
+        let piece_end = starts.get(n + 1).map_or(value.len(), |next| next - 2);
+        let piece = &value[start..piece_end];
+        let mut depth = 0usize;
+        for (i, c) in piece.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => {
+                    found.push(Found {
+                        original: &value[start - 2..start + i + 1],
+                        expression: &piece[..i],
+                    });
+                    break;
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    found
+}
