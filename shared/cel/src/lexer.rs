@@ -1,6 +1,6 @@
 //! The tokenizer: CEL source text to a list of tokens with their byte offsets.
 
-use super::CompileError;
+use super::error::CompileError;
 
 /// One lexical token.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,6 +17,7 @@
 
 mod ast;
 mod checker;
+mod error;
 mod eval;
 mod functions;
 pub mod header;
@@ -27,10 +28,10 @@ mod tests;
 mod value;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use error::{CompileError, EvalError, EvalErrorKind};
 pub use value::{MapKey, Type, Value};
 
 /// The longest source accepted.
@@ -102,80 +103,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// Why an expression does not compile. The message names the problem and where it is
-/// (`unexpected token ')' at column 14`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompileError {
-    /// The problem and its position.
-    pub message: String,
-}
-
-impl CompileError {
-    /// An error at byte `offset` of `source`, located by line (if the source has several)
-    /// and column (in characters, from 1).
-    fn at(source: &str, offset: usize, problem: impl Into<String>) -> Self {
-        let offset = offset.min(source.len());
-        let before = source.get(..offset).unwrap_or(source);
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..).map_or(0, |l| l.chars().count()) + 1;
-        let line = before.matches('\n').count() + 1;
-        let problem = problem.into();
-        let message = if source.contains('\n') {
-            format!("{problem} at line {line}, column {column}")
-        } else {
-            format!("{problem} at column {column}")
-        };
-        Self { message }
-    }
-}
-
-impl fmt::Display for CompileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CompileError {}
-
-/// What kind of failure ended an evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvalErrorKind {
-    /// The expression failed: a missing key, a type mismatch, overflow, …
-    Runtime,
-    /// The evaluation spent more than [`Limits::max_cost`].
-    CostExceeded,
-    /// The evaluation ran longer than [`Limits::max_time`].
-    Timeout,
-}
-
-/// Why an evaluation failed. The message names the problem (`no such key: 'action'`) and
-/// never includes the body or a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EvalError {
-    /// What kind of failure.
-    pub kind: EvalErrorKind,
-    /// The problem.
-    pub message: String,
-}
-
-impl EvalError {
-    /// A runtime error.
-    pub(crate) fn runtime(message: impl Into<String>) -> Self {
-        Self {
-            kind: EvalErrorKind::Runtime,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for EvalError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for EvalError {}
 
 impl Program {
     /// Parses and checks an expression: unknown names and functions, wrong numbers of

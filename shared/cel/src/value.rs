@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::EvalError;
+use super::error::EvalError;
 
 /// A CEL value. Containers share their contents (`Arc`), so cloning is cheap.
 ///
