@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Value;
+use super::value::Value;
 use super::functions::Func;
 
 /// An expression node and where it starts in the source.

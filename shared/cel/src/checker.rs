@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::ast::{Expr, ExprKind};
 use super::functions::{self, NAMESPACES, ResolveError};
 use super::value::{Type, Value};
-use super::{CompileError, SecretRef};
+use super::error::CompileError;
+use super::secret::SecretRef;
 
 /// The variables an activation provides.
 pub(super) const VARIABLES: &[&str] = &["body", "header", "extensions", "requestURL"];

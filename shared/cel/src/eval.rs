@@ -10,7 +10,9 @@ use regex::Regex;
 use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::functions::{self, Call};
 use super::value::{MapKey, Type, Value, compare_numbers, describe, map_lookup};
-use super::{Activation, EvalError, EvalErrorKind, Limits, SecretSource};
+use super::activation::{Activation, Limits};
+use super::error::{EvalError, EvalErrorKind};
+use super::secret::SecretSource;
 
 /// The largest string or bytes value an expression may build.
 pub(super) const MAX_STRING_BYTES: usize = 16 << 20;

@@ -9,7 +9,7 @@ mod math;
 mod strings;
 mod tekton;
 
-use super::EvalError;
+use super::error::EvalError;
 use super::eval::Env;
 use super::value::{Value, describe};
 

@@ -15,6 +15,7 @@
 //! written for Tekton's all-double numbers keep working). Durations and timestamps are not
 //! supported.
 
+mod activation;
 mod ast;
 mod checker;
 mod error;
@@ -23,125 +24,14 @@ mod functions;
 pub mod header;
 mod lexer;
 mod parser;
+mod program;
+mod secret;
 #[cfg(test)]
 mod tests;
 mod value;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
+pub use activation::{Activation, Limits};
 pub use error::{CompileError, EvalError, EvalErrorKind};
+pub use program::{MAX_SOURCE_BYTES, Program};
+pub use secret::{SecretRef, SecretSource};
 pub use value::{MapKey, Type, Value};
-
-/// The longest source accepted.
-pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
-
-/// A compiled expression. Cheap to clone and shareable between threads.
-#[derive(Debug, Clone)]
-pub struct Program {
-    inner: Arc<Compiled>,
-}
-
-#[derive(Debug)]
-struct Compiled {
-    source: String,
-    expr: ast::Expr,
-    secret_refs: Vec<SecretRef>,
-}
-
-/// A `compareSecret` call whose key, name and namespace are literals.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SecretRef {
-    /// The key within the Secret's data.
-    pub key: String,
-    /// The Secret's name.
-    pub name: String,
-    /// The Secret's namespace; `None` means the trigger's own.
-    pub namespace: Option<String>,
-}
-
-/// Looks up a Secret's key for `compareSecret`.
-pub trait SecretSource {
-    /// The value of the Secret's key, or `None` if the Secret or key does not exist. The
-    /// bytes are only compared, in constant time; never logged or returned.
-    fn secret(&self, reference: &SecretRef) -> Option<&[u8]>;
-}
-
-/// What an expression evaluates against.
-pub struct Activation<'a> {
-    /// The request body, `body`.
-    pub body: &'a serde_json::Value,
-    /// The request headers, `header`: a map from canonical name (see [`header`]) to the
-    /// list of values.
-    pub header: &'a BTreeMap<String, Vec<String>>,
-    /// Earlier interceptors' extensions, `extensions`.
-    pub extensions: &'a serde_json::Map<String, serde_json::Value>,
-    /// The request URL, `requestURL`.
-    pub request_url: &'a str,
-    /// Where `compareSecret` finds Secrets.
-    pub secrets: &'a dyn SecretSource,
-    /// Bounds on the evaluation.
-    pub limits: Limits,
-}
-
-/// Bounds on one evaluation.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// The most cost units (about one per node evaluated, plus one per element or per 16
-    /// bytes of string processed) an evaluation may spend.
-    pub max_cost: u64,
-    /// The longest an evaluation may run.
-    pub max_time: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_cost: 1_000_000,
-            max_time: Duration::from_millis(100),
-        }
-    }
-}
-
-impl Program {
-    /// Parses and checks an expression: unknown names and functions, wrong numbers of
-    /// arguments, sources over [`MAX_SOURCE_BYTES`] and nesting past the recursion limit
-    /// are errors.
-    pub fn compile(source: &str) -> Result<Self, CompileError> {
-        if source.len() > MAX_SOURCE_BYTES {
-            return Err(CompileError {
-                message: format!(
-                    "expression of {} bytes is longer than the limit of {MAX_SOURCE_BYTES} bytes",
-                    source.len()
-                ),
-            });
-        }
-        let mut expr = parser::parse(source)?;
-        checker::check(&mut expr, source)?;
-        let secret_refs = checker::secret_refs(&expr);
-        Ok(Self {
-            inner: Arc::new(Compiled {
-                source: source.to_owned(),
-                expr,
-                secret_refs,
-            }),
-        })
-    }
-
-    /// The source the program was compiled from.
-    pub fn source(&self) -> &str {
-        &self.inner.source
-    }
-
-    /// The Secrets the program's `compareSecret` calls name with literal arguments, sorted
-    /// and without duplicates.
-    pub fn secret_refs(&self) -> Vec<SecretRef> {
-        self.inner.secret_refs.clone()
-    }
-
-    /// Evaluates the program against an activation, within its limits.
-    pub fn eval(&self, activation: &Activation<'_>) -> Result<Value, EvalError> {
-        eval::evaluate(&self.inner.expr, activation)
-    }
-}

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::functions::Func;
 use super::lexer::{RESERVED, Tok, Token, tokenize};
-use super::{CompileError, Value};
+use super::error::CompileError;
+use super::value::Value;
 
 /// The deepest the parser recurses (parentheses, lists, call arguments, …).
 pub(super) const MAX_NESTING: usize = 100;
