@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use super::func::Func;
 use super::value::Value;
-use super::functions::Func;
 
 /// An expression node and where it starts in the source.
 #[derive(Debug, Clone)]

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::ast::{Expr, ExprKind};
-use super::functions::{self, NAMESPACES, ResolveError};
-use super::value::{Type, Value};
 use super::error::CompileError;
+use super::func::{Func, NAMESPACES, ResolveError, resolve};
 use super::secret::SecretRef;
+use super::value::{Type, Value};
 
 /// The variables an activation provides.
 pub(super) const VARIABLES: &[&str] = &["body", "header", "extensions", "requestURL"];
@@ -83,7 +83,7 @@ impl Checker<'_> {
                     self.walk(arg)?;
                 }
                 let method = target.is_some();
-                *func = functions::resolve(name, method, args.len()).map_err(|e| {
+                *func = resolve(name, method, args.len()).map_err(|e| {
                     let message = match e {
                         ResolveError::Unknown => format!("unknown function '{name}'"),
                         ResolveError::WrongStyle { method: true } => {
@@ -146,7 +146,7 @@ pub(super) fn secret_refs(expr: &Expr) -> Vec<SecretRef> {
 
 fn collect_secret_refs(expr: &Expr, refs: &mut Vec<SecretRef>) {
     if let ExprKind::Call {
-        func: functions::Func::CompareSecret,
+        func: Func::CompareSecret,
         args,
         ..
     } = &expr.kind

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
-use super::functions::{self, Call};
-use super::value::{MapKey, Type, Value, compare_numbers, describe, map_lookup};
 use super::activation::{Activation, Limits};
+use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::error::{EvalError, EvalErrorKind};
+use super::functions::{self, Call};
 use super::secret::SecretSource;
+use super::value::{MapKey, Type, Value, compare_numbers, describe, map_lookup};
 
 /// The largest string or bytes value an expression may build.
 pub(super) const MAX_STRING_BYTES: usize = 16 << 20;

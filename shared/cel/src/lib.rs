@@ -20,6 +20,7 @@ mod ast;
 mod checker;
 mod error;
 mod eval;
+mod func;
 mod functions;
 pub mod header;
 mod lexer;

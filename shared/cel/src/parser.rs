@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
-use super::functions::Func;
-use super::lexer::{RESERVED, Tok, Token, tokenize};
 use super::error::CompileError;
+use super::func::Func;
+use super::lexer::{RESERVED, Tok, Token, tokenize};
 use super::value::Value;
 
 /// The deepest the parser recurses (parentheses, lists, call arguments, …).
