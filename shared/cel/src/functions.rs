@@ -9,8 +9,8 @@ mod math;
 mod strings;
 mod tekton;
 
+use super::env::Env;
 use super::error::EvalError;
-use super::eval::Env;
 use super::func::Func;
 use super::value::{Value, describe};
 

@@ -18,6 +18,7 @@
 mod activation;
 mod ast;
 mod checker;
+mod env;
 mod error;
 mod eval;
 mod func;

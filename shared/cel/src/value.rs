@@ -1,4 +1,4 @@
-//! CEL values, their types, JSON conversion and numeric comparison.
+//! CEL values, their types, JSON conversion, and how values compare and order.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -304,6 +304,40 @@ impl Value {
     /// Whether the value is a number (int, uint or double).
     pub(super) fn is_number(&self) -> bool {
         matches!(self, Self::Int(_) | Self::Uint(_) | Self::Double(_))
+    }
+}
+
+/// How two values order.
+pub(crate) enum Order {
+    /// They order as given.
+    Is(Ordering),
+    /// Both are numbers, but one is NaN: every comparison is false.
+    Unordered,
+    /// Their types cannot be compared.
+    Incomparable,
+}
+
+/// Orders numbers (across types), strings, bytes and bools.
+pub(crate) fn order(a: &Value, b: &Value) -> Order {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Order::Is(x.cmp(y)),
+        (Value::Bytes(x), Value::Bytes(y)) => Order::Is(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Order::Is(x.cmp(y)),
+        (x, y) if x.is_number() && y.is_number() => {
+            compare_numbers(x, y).map_or(Order::Unordered, Order::Is)
+        }
+        _ => Order::Incomparable,
+    }
+}
+
+/// A number as a double (rounding large integers).
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn as_f64(value: &Value) -> Option<f64> {
+    match value {
+        Value::Int(i) => Some(*i as f64),
+        Value::Uint(u) => Some(*u as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
     }
 }
 

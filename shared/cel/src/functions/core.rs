@@ -1,7 +1,7 @@
 //! The standard library: `size`, type conversions and string predicates.
 
 use super::super::EvalError;
-use super::super::eval::Env;
+use super::super::env::Env;
 use super::super::value::Value;
 use super::{Call, conversion_error};
 
@@ -71,7 +71,7 @@ pub(super) fn to_double(call: &Call<'_>) -> Result<Value, EvalError> {
     let value = call.args.first().ok_or_else(|| call.no_overload())?;
     Ok(Value::Double(match value {
         Value::String(s) => s.parse().map_err(|_| conversion_error(value, "double"))?,
-        other => super::super::eval::as_f64(other).ok_or_else(|| call.no_overload())?,
+        other => super::super::value::as_f64(other).ok_or_else(|| call.no_overload())?,
     }))
 }
 

@@ -3,8 +3,9 @@
 use std::cmp::Ordering;
 
 use super::super::EvalError;
-use super::super::eval::{Env, Order, order};
+use super::super::env::Env;
 use super::super::value::Value;
+use super::super::value::{Order, order};
 use super::Call;
 
 /// `math.greatest(…)` and `math.least(…)`: over the arguments, or the one list argument.

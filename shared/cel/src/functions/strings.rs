@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
 use super::super::EvalError;
-use super::super::eval::Env;
+use super::super::env::Env;
 use super::super::value::Value;
 use super::Call;
 

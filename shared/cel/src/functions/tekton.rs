@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use subtle::ConstantTimeEq as _;
 
-use super::super::eval::Env;
+use super::super::env::Env;
 use super::super::value::{MapKey, Value};
 use super::super::{EvalError, SecretRef};
 use super::Call;
