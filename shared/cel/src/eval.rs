@@ -9,7 +9,7 @@ use super::activation::Activation;
 use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::env::{Env, MAX_ELEMENTS};
 use super::error::{EvalError, EvalErrorKind};
-use super::functions::{self, Call};
+use super::library::{self, Call};
 use super::value::{MapKey, Order, Type, Value, as_f64, describe, map_lookup, order};
 
 /// The cost of one iteration of a macro, besides evaluating its body (cel-go's loop
@@ -116,7 +116,7 @@ impl Evaluator<'_> {
                     method: target.is_some(),
                     args: &values,
                 };
-                functions::call(*func, &call, &mut self.env)
+                library::call(*func, &call, &mut self.env)
             }
             ExprKind::Unary(op, operand) => {
                 let value = self.eval(operand)?;

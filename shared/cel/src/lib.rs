@@ -15,22 +15,28 @@
 //! written for Tekton's all-double numbers keep working). Durations and timestamps are not
 //! supported.
 
+// The public face: compile a program, evaluate it against an activation.
 mod activation;
-mod ast;
-mod checker;
-mod env;
 mod error;
-mod eval;
-mod func;
-mod functions;
 pub mod header;
-mod lexer;
-mod parser;
 mod program;
 mod secret;
+mod value;
+
+// Compiling: source to tokens to a tree whose names and calls are checked.
+mod ast;
+mod checker;
+mod func;
+mod lexer;
+mod parser;
+
+// Evaluating: the tree walk, what it carries, and the function library.
+mod env;
+mod eval;
+mod library;
+
 #[cfg(test)]
 mod tests;
-mod value;
 
 pub use activation::{Activation, Limits};
 pub use error::{CompileError, EvalError, EvalErrorKind};

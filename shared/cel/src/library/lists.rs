@@ -1,12 +1,12 @@
-//! The lists extension, and Tekton's `first()` and `last()`.
+//! The lists extension.
 
 use std::cmp::Ordering;
 
-use super::super::EvalError;
-use super::super::env::Env;
-use super::super::value::Value;
-use super::super::value::{Order, order};
-use super::Call;
+use crate::env::Env;
+use crate::error::EvalError;
+use crate::value::{Order, Value, order};
+
+use super::call::Call;
 
 /// `lists.range(n)`: `[0, 1, …, n-1]`.
 pub(super) fn range(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
@@ -128,11 +128,4 @@ pub(super) fn sort(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalErro
 
 fn is_nan(value: &Value) -> bool {
     matches!(value, Value::Double(d) if d.is_nan())
-}
-
-/// Tekton's `list.first()` and `list.last()`: the element, or null for an empty list.
-pub(super) fn first_or_last(call: &Call<'_>, first: bool) -> Result<Value, EvalError> {
-    let items = call.list(0)?;
-    let item = if first { items.first() } else { items.last() };
-    Ok(item.cloned().unwrap_or(Value::Null))
 }

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 
 use subtle::ConstantTimeEq as _;
 
-use super::super::env::Env;
-use super::super::value::{MapKey, Value};
-use super::super::{EvalError, SecretRef};
-use super::Call;
-use super::strings::decode_base64;
+use crate::env::Env;
+use crate::error::EvalError;
 use crate::header::canonical_name as canonical_header_name;
+use crate::secret::SecretRef;
+use crate::value::{MapKey, Value};
+
+use super::call::Call;
+use super::strings::decode_base64;
 
 /// The first value of header `name` in a header map (`map(string, list(string))`), found
 /// by its canonical name as Go's `http.Header.Get` finds it.
@@ -115,6 +117,13 @@ pub(super) fn marshal_json(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, 
     env.charge_bytes(text.len().saturating_mul(4))?;
     env.check_string_len(text.len())?;
     Ok(Value::from(text))
+}
+
+/// Tekton's `list.first()` and `list.last()`: the element, or null for an empty list.
+pub(super) fn first_or_last(call: &Call<'_>, first: bool) -> Result<Value, EvalError> {
+    let items = call.list(0)?;
+    let item = if first { items.first() } else { items.last() };
+    Ok(item.cloned().unwrap_or(Value::Null))
 }
 
 /// `s.translate(regex, replacement)`: every match replaced, with Go-style `$1`/`${name}`

@@ -1,93 +1,31 @@
-//! The function library: what each resolved function does, and dispatch.
+//! The function library: what each resolved function does, and the dispatch from a
+//! resolved [`Func`] to its code.
 //!
 //! Each function receives its arguments with the receiver (if any) first, so `s.size()` and
-//! `size(s)` reach the same code.
+//! `size(s)` reach the same code. The standard library and the cel-go extensions Tekton
+//! enables live in `core`, `strings` (with the encoders), `math` and `lists`; Tekton's own
+//! functions live in `tekton`.
 
+mod call;
+
+// The standard library and cel-go's extensions.
 mod core;
 mod lists;
 mod math;
 mod strings;
+
+// Tekton Triggers' own functions.
 mod tekton;
 
-use super::env::Env;
-use super::error::EvalError;
-use super::func::Func;
-use super::value::{Value, describe};
+pub(crate) use call::Call;
 
-/// A call being evaluated: its name and shape (for error messages) and its arguments,
-/// receiver first.
-pub(super) struct Call<'a> {
-    pub name: &'a str,
-    pub method: bool,
-    pub args: &'a [Value],
-}
-
-impl Call<'_> {
-    /// `no such overload: size(int)` or `no such overload: int.truncate(string)`.
-    pub(super) fn no_overload(&self) -> EvalError {
-        let types = |values: &[Value]| {
-            values
-                .iter()
-                .map(Value::type_name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let message = match (self.method, self.args.split_first()) {
-            (true, Some((receiver, rest))) => format!(
-                "no such overload: {}.{}({})",
-                receiver.type_name(),
-                self.name,
-                types(rest)
-            ),
-            _ => format!("no such overload: {}({})", self.name, types(self.args)),
-        };
-        EvalError::runtime(message)
-    }
-
-    /// An error naming the function.
-    pub(super) fn error(&self, problem: impl std::fmt::Display) -> EvalError {
-        EvalError::runtime(format!("{}: {problem}", self.name))
-    }
-
-    fn arg(&self, index: usize) -> Result<&Value, EvalError> {
-        self.args.get(index).ok_or_else(|| self.no_overload())
-    }
-
-    /// The argument at `index` as a string.
-    pub(super) fn str(&self, index: usize) -> Result<&str, EvalError> {
-        match self.arg(index)? {
-            Value::String(s) => Ok(s),
-            _ => Err(self.no_overload()),
-        }
-    }
-
-    /// The argument at `index` as an int (a uint that fits is accepted).
-    pub(super) fn int(&self, index: usize) -> Result<i64, EvalError> {
-        match self.arg(index)? {
-            Value::Int(i) => Ok(*i),
-            Value::Uint(u) => {
-                i64::try_from(*u).map_err(|_| self.error(format!("{u} is out of range")))
-            }
-            _ => Err(self.no_overload()),
-        }
-    }
-
-    /// The argument at `index` as a list.
-    pub(super) fn list(&self, index: usize) -> Result<&[Value], EvalError> {
-        match self.arg(index)? {
-            Value::List(items) => Ok(items),
-            _ => Err(self.no_overload()),
-        }
-    }
-
-    /// An error for an index or count outside the allowed range.
-    pub(super) fn out_of_range(&self, what: &str, value: i64) -> EvalError {
-        self.error(format!("{what} {value} is out of range"))
-    }
-}
+use crate::env::Env;
+use crate::error::EvalError;
+use crate::func::Func;
+use crate::value::Value;
 
 /// Calls a resolved function.
-pub(super) fn call(func: Func, call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+pub(crate) fn call(func: Func, call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     match func {
         Func::Unresolved => Err(EvalError::runtime(format!(
             "function '{}' was not resolved",
@@ -147,14 +85,9 @@ pub(super) fn call(func: Func, call: &Call<'_>, env: &mut Env<'_>) -> Result<Val
         Func::ParseYaml => tekton::parse_yaml(call, env),
         Func::ParseUrl => tekton::parse_url(call, env),
         Func::MarshalJson => tekton::marshal_json(call, env),
-        Func::First => lists::first_or_last(call, true),
-        Func::Last => lists::first_or_last(call, false),
+        Func::First => tekton::first_or_last(call, true),
+        Func::Last => tekton::first_or_last(call, false),
         Func::Translate => tekton::translate(call, env),
         Func::DecodeB64 => tekton::decode_b64(call, env),
     }
-}
-
-/// An error for a value that cannot be converted.
-pub(super) fn conversion_error(value: &Value, target: &str) -> EvalError {
-    EvalError::runtime(format!("cannot convert {} to {target}", describe(value)))
 }

@@ -1,9 +1,10 @@
 //! The standard library: `size`, type conversions and string predicates.
 
-use super::super::EvalError;
-use super::super::env::Env;
-use super::super::value::Value;
-use super::{Call, conversion_error};
+use crate::env::Env;
+use crate::error::EvalError;
+use crate::value::{Value, as_f64, describe};
+
+use super::call::{Call, conversion_error};
 
 /// 2^63 as a double.
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
@@ -71,7 +72,7 @@ pub(super) fn to_double(call: &Call<'_>) -> Result<Value, EvalError> {
     let value = call.args.first().ok_or_else(|| call.no_overload())?;
     Ok(Value::Double(match value {
         Value::String(s) => s.parse().map_err(|_| conversion_error(value, "double"))?,
-        other => super::super::value::as_f64(other).ok_or_else(|| call.no_overload())?,
+        other => as_f64(other).ok_or_else(|| call.no_overload())?,
     }))
 }
 
@@ -154,7 +155,7 @@ pub(super) fn matches(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalE
 fn describe_num(value: &Value) -> String {
     match value {
         Value::Double(d) => format_double(*d),
-        other => super::super::value::describe(other),
+        other => describe(other),
     }
 }
 

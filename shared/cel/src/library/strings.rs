@@ -3,10 +3,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
-use super::super::EvalError;
-use super::super::env::Env;
-use super::super::value::Value;
-use super::Call;
+use crate::env::Env;
+use crate::error::EvalError;
+use crate::value::Value;
+
+use super::call::Call;
 
 /// The byte offset of code point `index` in `s`, if `index` is at most the length.
 fn byte_offset(s: &str, index: usize) -> Option<usize> {

@@ -2,11 +2,11 @@
 
 use std::cmp::Ordering;
 
-use super::super::EvalError;
-use super::super::env::Env;
-use super::super::value::Value;
-use super::super::value::{Order, order};
-use super::Call;
+use crate::env::Env;
+use crate::error::EvalError;
+use crate::value::{Order, Value, order};
+
+use super::call::Call;
 
 /// `math.greatest(…)` and `math.least(…)`: over the arguments, or the one list argument.
 /// Numbers of different types compare by value; the winning value keeps its type.
