@@ -7,7 +7,7 @@ use super::value::Value;
 
 /// An expression node and where it starts in the source.
 #[derive(Debug, Clone)]
-pub(super) struct Expr {
+pub(crate) struct Expr {
     pub kind: ExprKind,
     /// Byte offset of the node in the source, for compile errors.
     pub offset: usize,
@@ -17,14 +17,14 @@ pub(super) struct Expr {
 
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum UnaryOp {
+pub(crate) enum UnaryOp {
     Not,
     Neg,
 }
 
 /// Binary operators other than `&&` and `||`, which short-circuit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BinaryOp {
+pub(crate) enum BinaryOp {
     Eq,
     Ne,
     Lt,
@@ -41,7 +41,7 @@ pub(super) enum BinaryOp {
 
 impl BinaryOp {
     /// The operator as written.
-    pub(super) fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Self::Eq => "==",
             Self::Ne => "!=",
@@ -61,7 +61,7 @@ impl BinaryOp {
 
 /// The comprehension macros.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MacroKind {
+pub(crate) enum MacroKind {
     All,
     Exists,
     ExistsOne,
@@ -72,7 +72,7 @@ pub(super) enum MacroKind {
 
 /// The kinds of expression.
 #[derive(Debug, Clone)]
-pub(super) enum ExprKind {
+pub(crate) enum ExprKind {
     Literal(Value),
     Ident(Arc<str>),
     /// `operand.field`; with `test_only` it is the argument of `has()`.
@@ -114,7 +114,7 @@ pub(super) enum ExprKind {
 
 impl Expr {
     /// The direct children of this node, in evaluation order.
-    pub(super) fn children(&self) -> Vec<&Expr> {
+    pub(crate) fn children(&self) -> Vec<&Expr> {
         match &self.kind {
             ExprKind::Literal(_) | ExprKind::Ident(_) => Vec::new(),
             ExprKind::Select { operand, .. } => vec![operand],

@@ -10,10 +10,10 @@ use super::secret::SecretRef;
 use super::value::{Type, Value};
 
 /// The variables an activation provides.
-pub(super) const VARIABLES: &[&str] = &["body", "header", "extensions", "requestURL"];
+pub(crate) const VARIABLES: &[&str] = &["body", "header", "extensions", "requestURL"];
 
 /// Checks and resolves `expr`.
-pub(super) fn check(expr: &mut Expr, source: &str) -> Result<(), CompileError> {
+pub(crate) fn check(expr: &mut Expr, source: &str) -> Result<(), CompileError> {
     Checker {
         source,
         scope: Vec::new(),
@@ -136,7 +136,7 @@ impl Checker<'_> {
 }
 
 /// The `compareSecret` calls whose key, name and namespace are all string literals.
-pub(super) fn secret_refs(expr: &Expr) -> Vec<SecretRef> {
+pub(crate) fn secret_refs(expr: &Expr) -> Vec<SecretRef> {
     let mut refs = Vec::new();
     collect_secret_refs(expr, &mut refs);
     refs.sort();

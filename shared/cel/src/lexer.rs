@@ -4,7 +4,7 @@ use super::error::CompileError;
 
 /// One lexical token.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Tok {
+pub(crate) enum Tok {
     /// An integer literal without sign; the parser range-checks it (so that
     /// `-9223372036854775808` can be written).
     Int(u64),
@@ -24,7 +24,7 @@ pub(super) enum Tok {
 
 impl Tok {
     /// How the token reads in an error message.
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Int(n) => format!("'{n}'"),
             Self::Uint(n) => format!("'{n}u'"),
@@ -44,14 +44,14 @@ impl Tok {
 
 /// A token and the byte offset where it starts.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Token {
+pub(crate) struct Token {
     pub tok: Tok,
     pub offset: usize,
 }
 
 /// Words CEL reserves: they cannot name a variable or function (but may name a field
 /// after `.`, so that `body.package` works).
-pub(super) const RESERVED: &[&str] = &[
+pub(crate) const RESERVED: &[&str] = &[
     "as",
     "break",
     "const",
@@ -78,7 +78,7 @@ const PUNCTS: &[&str] = &[
 ];
 
 /// Splits `source` into tokens, ending with [`Tok::Eof`].
-pub(super) fn tokenize(source: &str) -> Result<Vec<Token>, CompileError> {
+pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, CompileError> {
     let mut lexer = Lexer {
         src: source,
         bytes: source.as_bytes(),

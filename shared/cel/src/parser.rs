@@ -14,13 +14,13 @@ use super::lexer::{RESERVED, Tok, Token, tokenize};
 use super::value::Value;
 
 /// The deepest the parser recurses (parentheses, lists, call arguments, …).
-pub(super) const MAX_NESTING: usize = 100;
+pub(crate) const MAX_NESTING: usize = 100;
 /// The tallest expression tree accepted; chains such as `a + b + c` count one level per
 /// operator (`&&` and `||` chains are balanced, so they count logarithmically).
-pub(super) const MAX_HEIGHT: usize = 200;
+pub(crate) const MAX_HEIGHT: usize = 200;
 
 /// Parses a whole expression.
-pub(super) fn parse(source: &str) -> Result<Expr, CompileError> {
+pub(crate) fn parse(source: &str) -> Result<Expr, CompileError> {
     let tokens = tokenize(source)?;
     let mut parser = Parser {
         source,

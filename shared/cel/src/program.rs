@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use super::activation::Activation;
+use super::ast::Expr;
 use super::error::{CompileError, EvalError};
 use super::secret::SecretRef;
 use super::value::Value;
-use super::{ast, checker, eval, parser};
+use super::{checker, eval, parser};
 
 /// The longest source accepted.
 pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
@@ -20,7 +21,7 @@ pub struct Program {
 #[derive(Debug)]
 struct Compiled {
     source: String,
-    expr: ast::Expr,
+    expr: Expr,
     secret_refs: Vec<SecretRef>,
 }
 

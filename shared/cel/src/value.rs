@@ -302,7 +302,7 @@ impl Value {
     }
 
     /// Whether the value is a number (int, uint or double).
-    pub(super) fn is_number(&self) -> bool {
+    pub(crate) fn is_number(&self) -> bool {
         matches!(self, Self::Int(_) | Self::Uint(_) | Self::Double(_))
     }
 }
@@ -343,7 +343,7 @@ pub(crate) fn as_f64(value: &Value) -> Option<f64> {
 
 /// Orders two numbers of any numeric types exactly; `None` when either is NaN or either is
 /// not a number.
-pub(super) fn compare_numbers(a: &Value, b: &Value) -> Option<Ordering> {
+pub(crate) fn compare_numbers(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (Value::Uint(x), Value::Uint(y)) => Some(x.cmp(y)),
@@ -403,7 +403,7 @@ fn cmp_uint_double(x: u64, y: f64) -> Option<Ordering> {
 }
 
 /// Looks a value up as a map key, matching numeric keys across int, uint and double.
-pub(super) fn map_lookup<'m>(map: &'m BTreeMap<MapKey, Value>, key: &Value) -> Option<&'m Value> {
+pub(crate) fn map_lookup<'m>(map: &'m BTreeMap<MapKey, Value>, key: &Value) -> Option<&'m Value> {
     match key {
         Value::Bool(_) | Value::String(_) => map.get(&MapKey::from_value(key)?),
         Value::Int(i) => map
@@ -433,7 +433,7 @@ pub(super) fn map_lookup<'m>(map: &'m BTreeMap<MapKey, Value>, key: &Value) -> O
 }
 
 /// Describes a value briefly for an error message, without dumping large content.
-pub(super) fn describe(value: &Value) -> String {
+pub(crate) fn describe(value: &Value) -> String {
     match value {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
