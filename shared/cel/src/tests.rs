@@ -1,3 +1,6 @@
+//! The crate end to end: compiling, evaluating against an activation, and the limits that
+//! keep hostile expressions and bodies in check.
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
