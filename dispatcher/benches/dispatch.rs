@@ -22,6 +22,7 @@ use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
 use sluice_dispatcher::interceptor::{EventState, Interceptors};
 use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
 use sluice_triggers::catalogue::{Listener, Trigger};
+use sluice_triggers::idempotency;
 use sluice_triggers::plan::Plan;
 
 fn interceptors() -> Interceptors {
@@ -49,8 +50,8 @@ fn meta() -> EventMeta {
     }
 }
 
-/// `plan_trigger` to completion: with only `cel` interceptors it never waits, so one poll
-/// finishes it.
+/// `plan_trigger` to completion, with the event's keys computed as the dispatcher computes
+/// them for each event: with only `cel` interceptors it never waits, so one poll finishes it.
 fn plan(
     interceptors: &Interceptors,
     listener: &Listener,
@@ -58,11 +59,14 @@ fn plan(
     meta: &EventMeta,
     input: &EventState,
 ) -> Plan {
+    let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
+    let run_key = idempotency::run_key(&event_key, trigger);
     plan_trigger(
         interceptors,
         listener,
         trigger,
         meta,
+        &run_key,
         input,
         &mut GroupOutcomes::default(),
     )

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
+use sluice_runtime::jetstream::{Bucket, BucketError};
+use sluice_runtime::retry::FailureKind;
 
 /// The bucket's name.
 pub const LEDGER_BUCKET: &str = "SLUICE_LEDGER";
@@ -30,10 +32,28 @@ pub enum RunOutcome {
     Filtered,
 }
 
-/// The ledger could not be read or written: the caller retries later.
+/// The ledger could not be opened, read or written: the caller retries later.
 #[derive(Debug, thiserror::Error)]
-#[error("the dispatch ledger is unavailable: {0}")]
-pub struct LedgerError(String);
+pub enum LedgerError {
+    #[error("the dispatch ledger is unavailable: {0}")]
+    Open(#[from] BucketError),
+    #[error("the dispatch ledger is unavailable: {0}")]
+    Read(#[source] kv::EntryError),
+    #[error("the dispatch ledger is unavailable: {0}")]
+    Write(#[source] kv::PutError),
+    #[error("the ledger entry cannot be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl LedgerError {
+    /// NATS unavailable is worth retrying; an entry that cannot be encoded is not.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Open(_) | Self::Read(_) | Self::Write(_) => FailureKind::Transient,
+            Self::Encode(_) => FailureKind::Permanent,
+        }
+    }
+}
 
 /// The ledger, or none (offline rendering and unit tests).
 #[derive(Clone)]
@@ -53,22 +73,15 @@ impl Ledger {
         ttl: Duration,
         replicas: usize,
     ) -> Result<Self, LedgerError> {
-        let store = match js.get_key_value(LEDGER_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: LEDGER_BUCKET.to_owned(),
-                    description: "Sluice: trigger runs already done, by event key".to_owned(),
-                    history: 1,
-                    max_age: ttl,
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| LedgerError(e.to_string()))?,
+        let bucket = Bucket {
+            name: LEDGER_BUCKET,
+            description: "Sluice: trigger runs already done, by event key",
+            max_age: ttl,
+            replicas,
         };
-        Ok(Self { store: Some(store) })
+        Ok(Self {
+            store: Some(bucket.open(js).await?),
+        })
     }
 
     /// The entry for `key`, if the run is done.
@@ -76,11 +89,7 @@ impl Ledger {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        let Some(value) = store
-            .get(key)
-            .await
-            .map_err(|e| LedgerError(e.to_string()))?
-        else {
+        let Some(value) = store.get(key).await.map_err(LedgerError::Read)? else {
             return Ok(None);
         };
         match serde_json::from_slice(&value) {
@@ -103,11 +112,11 @@ impl Ledger {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let value = serde_json::to_vec(entry).map_err(|e| LedgerError(e.to_string()))?;
+        let value = serde_json::to_vec(entry).map_err(LedgerError::Encode)?;
         store
             .put(key, value.into())
             .await
-            .map_err(|e| LedgerError(e.to_string()))?;
+            .map_err(LedgerError::Write)?;
         Ok(())
     }
 }

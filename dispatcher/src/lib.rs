@@ -7,13 +7,11 @@
 //! - [`interceptor`] runs `cel` and webhook interceptors,
 //! - [`ledger`] remembers finished runs for days (objects are named from the event's key by
 //!   `sluice_triggers::naming`, so a redelivery creates nothing twice),
-//! - [`dead_letter`] keeps what failed for good in `SLUICE_DLQ`,
 //! - [`sink`] creates the objects: the Kubernetes API (impersonating the tenant) or a directory,
 //! - [`metrics`] counts outcomes and times creates.
 
 pub mod args;
 pub mod consumer;
-pub mod dead_letter;
 pub mod dispatch;
 pub mod interceptor;
 pub mod ledger;

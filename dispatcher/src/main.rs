@@ -8,13 +8,13 @@ use clap::Parser;
 use prometheus_client::registry::Registry;
 use sluice_dispatcher::args::Args;
 use sluice_dispatcher::consumer::{self, ConsumeSettings};
-use sluice_dispatcher::dead_letter::DeadLetters;
-use sluice_dispatcher::dispatch::Dispatcher;
+use sluice_dispatcher::dispatch::{DeadLetters, Dispatcher};
 use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
+use sluice_runtime::retry::Backoff;
 use sluice_runtime::{jetstream, ops, telemetry};
 
 #[tokio::main]
@@ -107,8 +107,7 @@ async fn main() -> anyhow::Result<()> {
         concurrency: args.concurrency.max(1),
         max_deliver: args.max_deliver.max(1),
         ack_wait: args.ack_wait,
-        retry_base: args.retry_base,
-        retry_max: args.retry_max,
+        retry: Backoff::new(args.retry_base, args.retry_max),
         shutdown_timeout: args.shutdown_timeout,
         stream: args.common.stream_settings(),
     };

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sluice_runtime::retry::FailureKind;
 
 /// What became of one delivery of an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,19 +82,8 @@ struct TriggerLabels {
 struct DeadLetterLabels {
     namespace: String,
     listener: String,
-    kind: DeadLetterKind,
+    kind: FailureKind,
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum DeadLetterKind {
-    Permanent,
-    Transient,
-}
-
-sluice_runtime::label_values!(DeadLetterKind {
-    Permanent => "permanent",
-    Transient => "transient",
-});
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TenantLabels {
@@ -211,16 +201,7 @@ impl DispatchMetrics {
 
     /// Counts a dead letter. Its namespace and listener come from a stored event, which
     /// ingest only accepts for configured listeners.
-    pub fn dead_letter(
-        &self,
-        namespace: &str,
-        listener: &str,
-        kind: sluice_runtime::dlq::FailureKind,
-    ) {
-        let kind = match kind {
-            sluice_runtime::dlq::FailureKind::Permanent => DeadLetterKind::Permanent,
-            sluice_runtime::dlq::FailureKind::Transient => DeadLetterKind::Transient,
-        };
+    pub fn dead_letter(&self, namespace: &str, listener: &str, kind: FailureKind) {
         self.dead_letters
             .get_or_create(&DeadLetterLabels {
                 namespace: namespace.to_owned(),

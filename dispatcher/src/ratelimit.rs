@@ -1,26 +1,20 @@
-//! Rate limits that hold across every dispatcher replica: token buckets kept in the
-//! JetStream key-value bucket `SLUICE_RATES` and updated with compare-and-set, so two
-//! replicas can never spend the same token. A bucket refills continuously at its rate up to
-//! its burst; taking a token either succeeds or says how long until one is there.
+//! Rate limits that hold across every dispatcher replica: token buckets
+//! (`sluice_runtime::token_bucket`) kept in the JetStream key-value bucket `SLUICE_RATES`
+//! and updated with compare-and-set, so two replicas can never spend the same token.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use serde::{Deserialize, Serialize};
-
 use sluice_runtime::clock::now_ms;
+use sluice_runtime::jetstream::{Bucket, BucketError};
+use sluice_runtime::retry::FailureKind;
+use sluice_runtime::tenants::Rate;
+use sluice_runtime::token_bucket::{Refill, TokenBucket};
 
 /// The bucket holding every token bucket.
 pub const RATES_BUCKET: &str = "SLUICE_RATES";
 /// Compare-and-set attempts before a take is reported as contended (and retried later).
 const CAS_ATTEMPTS: u32 = 16;
-
-/// A rate: `per_minute` tokens a minute, at most `burst` saved up.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub per_minute: f64,
-    pub burst: u32,
-}
 
 /// What taking a token gave.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,14 +24,24 @@ pub enum Take {
     Wait(Duration),
 }
 
+/// The shared buckets could not be used; taking is tried again later.
 #[derive(Debug, thiserror::Error)]
-#[error("the rate-limit store is unavailable: {0}")]
-pub struct RateError(String);
+pub enum RateError {
+    #[error("the rate-limit store is unavailable: {0}")]
+    Open(#[from] BucketError),
+    #[error("the rate-limit store is unavailable: {0}")]
+    Read(#[source] kv::EntryError),
+    #[error(
+        "the rate-limit store is unavailable: bucket {key} stayed contended for {CAS_ATTEMPTS} attempts"
+    )]
+    Contended { key: String },
+}
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-struct State {
-    tokens: f64,
-    at_ms: u64,
+impl RateError {
+    /// Every failure of the shared buckets passes: worth waiting for.
+    pub fn kind(&self) -> FailureKind {
+        FailureKind::Transient
+    }
 }
 
 /// The shared buckets, or none (every take is granted).
@@ -54,23 +58,15 @@ impl RateLimiter {
     /// Opens `SLUICE_RATES`, creating it when missing. Idle buckets expire after a day; an
     /// expired bucket starts full again, as a new one does.
     pub async fn open(js: &jetstream::Context, replicas: usize) -> Result<Self, RateError> {
-        let store = match js.get_key_value(RATES_BUCKET).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: RATES_BUCKET.to_owned(),
-                    description: "Sluice: per-tenant token buckets shared by dispatchers"
-                        .to_owned(),
-                    history: 1,
-                    max_age: Duration::from_secs(24 * 3600),
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| RateError(e.to_string()))?,
+        let bucket = Bucket {
+            name: RATES_BUCKET,
+            description: "Sluice: per-tenant token buckets shared by dispatchers",
+            max_age: Duration::from_secs(24 * 3600),
+            replicas,
         };
-        Ok(Self { store: Some(store) })
+        Ok(Self {
+            store: Some(bucket.open(js).await?),
+        })
     }
 
     /// Takes one token from bucket `key` (`[A-Za-z0-9._-]`) of rate `rate`.
@@ -78,35 +74,25 @@ impl RateLimiter {
         let Some(store) = &self.store else {
             return Ok(Take::Granted);
         };
-        let burst = f64::from(rate.burst.max(1));
-        let per_ms = rate.per_minute / 60_000.0;
+        let refill = Refill::per_minute(rate.per_minute, f64::from(rate.burst));
         for _ in 0..CAS_ATTEMPTS {
-            let entry = store
-                .entry(key)
-                .await
-                .map_err(|e| RateError(e.to_string()))?;
+            let entry = store.entry(key).await.map_err(RateError::Read)?;
             let now = now_ms();
-            let (state, revision) = match &entry {
-                Some(entry) if entry.operation == kv::Operation::Put => {
-                    match serde_json::from_slice::<State>(&entry.value) {
-                        Ok(state) => (state, Some(entry.revision)),
-                        Err(_) => (full(burst, now), Some(entry.revision)),
-                    }
-                }
-                Some(entry) => (full(burst, now), Some(entry.revision)),
-                None => (full(burst, now), None),
+            let (bucket, revision) = match &entry {
+                Some(entry) if entry.operation == kv::Operation::Put => (
+                    serde_json::from_slice(&entry.value)
+                        .unwrap_or_else(|_| TokenBucket::full(refill, now)),
+                    Some(entry.revision),
+                ),
+                Some(entry) => (TokenBucket::full(refill, now), Some(entry.revision)),
+                None => (TokenBucket::full(refill, now), None),
             };
-            let elapsed = now.saturating_sub(state.at_ms) as f64;
-            let tokens = (state.tokens + elapsed * per_ms).min(burst);
-            if tokens < 1.0 {
-                let wait_ms = ((1.0 - tokens) / per_ms).ceil().max(1.0);
-                return Ok(Take::Wait(Duration::from_millis(wait_ms as u64)));
-            }
-            let next = State {
-                tokens: tokens - 1.0,
-                at_ms: now,
+            let next = match bucket.take(refill, now) {
+                Ok(next) => next,
+                Err(wait) => return Ok(Take::Wait(wait)),
             };
-            let value = serde_json::to_vec(&next).map_err(|e| RateError(e.to_string()))?;
+            // Two numbers always serialise.
+            let value = serde_json::to_vec(&next).unwrap_or_default();
             let written = match revision {
                 Some(revision) => store.update(key, value.into(), revision).await.is_ok(),
                 None => store.create(key, value.into()).await.is_ok(),
@@ -116,15 +102,8 @@ impl RateLimiter {
             }
             // Another replica took a token in between: read again.
         }
-        Err(RateError(format!(
-            "bucket {key} stayed contended for {CAS_ATTEMPTS} attempts"
-        )))
-    }
-}
-
-fn full(burst: f64, now: u64) -> State {
-    State {
-        tokens: burst,
-        at_ms: now,
+        Err(RateError::Contended {
+            key: key.to_owned(),
+        })
     }
 }

@@ -8,11 +8,12 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use sluice_dispatcher::args::InterceptorArgs;
 use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
-use sluice_dispatcher::interceptor::Interceptors;
+use sluice_dispatcher::interceptor::{EventState, Interceptors};
 use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
-use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::catalogue::{Catalogue, Listener, Trigger};
 use sluice_triggers::config::load_str;
 use sluice_triggers::headers::Headers;
+use sluice_triggers::idempotency;
 use sluice_triggers::plan::Plan;
 
 const EVENT_ID: &str = "5d0f9c1e-0000-4000-8000-00000000c0de";
@@ -83,12 +84,27 @@ async fn plan(catalogue: &Catalogue, body: &str, headers: &[(&str, &str)]) -> Pl
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(headers);
     let input = initial_state(Bytes::from(body.to_owned()), &meta).unwrap();
+    plan_first_trigger(listener, &meta, &input).await
+}
+
+/// The key the dispatcher names `trigger`'s run of the event with.
+fn run_key(meta: &EventMeta, trigger: &Trigger) -> String {
+    let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
+    idempotency::run_key(&event_key, trigger)
+}
+
+/// The plan of the listener's first trigger, named from the event's keys as the dispatcher
+/// names it.
+async fn plan_first_trigger(listener: &Listener, meta: &EventMeta, input: &EventState) -> Plan {
+    let trigger = &listener.triggers[0];
+    let run_key = run_key(meta, trigger);
     plan_trigger(
         &interceptors(),
         listener,
-        &listener.triggers[0],
-        &meta,
-        &input,
+        trigger,
+        meta,
+        &run_key,
+        input,
         &mut GroupOutcomes::default(),
     )
     .await
@@ -218,18 +234,7 @@ spec:
     let mut other = meta(&[]);
     other.idempotency_key = "team-a/l/another-delivery".to_owned();
     let input = initial_state(Bytes::from_static(b"{}"), &other).unwrap();
-    let second = objects(
-        plan_trigger(
-            &interceptors(),
-            listener,
-            &listener.triggers[0],
-            &other,
-            &input,
-            &mut GroupOutcomes::default(),
-        )
-        .await
-        .unwrap(),
-    );
+    let second = objects(plan_first_trigger(listener, &other, &input).await);
     assert_ne!(
         second[0]["metadata"]["name"], first[0]["metadata"]["name"],
         "another webhook is another run, with its own uid"
@@ -287,6 +292,7 @@ async fn a_missing_field_without_a_default_fails_the_trigger_and_names_it() {
         listener,
         &listener.triggers[0],
         &meta,
+        &run_key(&meta, &listener.triggers[0]),
         &input,
         &mut GroupOutcomes::default(),
     )
@@ -465,9 +471,18 @@ spec:
     let (interceptors, mut groups) = (interceptors(), GroupOutcomes::default());
     let mut outcomes = Vec::new();
     for trigger in &listener.triggers {
-        let plan = plan_trigger(&interceptors, listener, trigger, &meta, &input, &mut groups)
-            .await
-            .unwrap();
+        let run_key = run_key(&meta, trigger);
+        let plan = plan_trigger(
+            &interceptors,
+            listener,
+            trigger,
+            &meta,
+            &run_key,
+            &input,
+            &mut groups,
+        )
+        .await
+        .unwrap();
         outcomes.push((trigger.name.clone(), plan));
     }
     assert_eq!(

@@ -10,17 +10,15 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use sluice_runtime::tenants::TenantPolicy;
+use sluice_runtime::token_bucket::{Refill, TokenBucket};
 use sluice_triggers::catalogue::Listener;
 
 /// Token buckets per namespace, refilled at the namespace's admission rate.
 pub struct AdmissionLimits {
     policy: Arc<ArcSwap<TenantPolicy>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    buckets: Mutex<HashMap<String, TokenBucket>>,
+    /// The buckets' clock: milliseconds since this, monotonic.
+    epoch: Instant,
 }
 
 impl AdmissionLimits {
@@ -28,6 +26,7 @@ impl AdmissionLimits {
         Self {
             policy,
             buckets: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
         }
     }
 
@@ -42,22 +41,15 @@ impl AdmissionLimits {
         let Some(rate) = limits.admission_per_second.filter(|r| *r > 0.0) else {
             return Ok(());
         };
-        let burst = rate.max(1.0);
-        let now = Instant::now();
+        // A second's worth saved up.
+        let refill = Refill::per_second(rate, rate);
+        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket = buckets.entry(listener.namespace.clone()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        let elapsed = now.duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / rate))
-        }
+        let bucket = buckets
+            .entry(listener.namespace.clone())
+            .or_insert_with(|| TokenBucket::full(refill, now_ms));
+        *bucket = bucket.take(refill, now_ms)?;
+        Ok(())
     }
 }
 

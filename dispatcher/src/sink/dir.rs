@@ -58,12 +58,12 @@ impl DirSink {
             )));
         }
         let dir = self.root.join(namespace);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| SinkError::transient(format!("cannot create {}: {e}", dir.display())))?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+            SinkError::transient(format!("cannot create {}: {e}", dir.display())).caused_by(e)
+        })?;
         let path = dir.join(format!("{}-{name}.yaml", kind.to_ascii_lowercase()));
         let yaml = serde_norway::to_string(&object).map_err(|e| {
-            SinkError::permanent(format!("the object cannot be written as YAML: {e}"))
+            SinkError::permanent(format!("the object cannot be written as YAML: {e}")).caused_by(e)
         })?;
         // Write aside, then link into place: readers never see a partial file, and an
         // existing object is never overwritten.
@@ -77,16 +77,16 @@ impl DirSink {
         match result {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(SinkError {
-                    status: Some(CONFLICT),
-                    ..SinkError::permanent(format!("{kind} {namespace}/{name} already exists"))
-                });
+                let mut error =
+                    SinkError::permanent(format!("{kind} {namespace}/{name} already exists"));
+                error.status = Some(CONFLICT);
+                return Err(error);
             }
             Err(e) => {
-                return Err(SinkError::transient(format!(
-                    "cannot write {}: {e}",
-                    path.display()
-                )));
+                return Err(
+                    SinkError::transient(format!("cannot write {}: {e}", path.display()))
+                        .caused_by(e),
+                );
             }
         }
         Ok(Created {
@@ -116,12 +116,12 @@ impl DirSink {
         match tokio::fs::read_to_string(&path).await {
             Ok(text) => serde_norway::from_str(&text).map(Some).map_err(|e| {
                 SinkError::permanent(format!("{} cannot be read back: {e}", path.display()))
+                    .caused_by(e)
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SinkError::transient(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(
+                SinkError::transient(format!("cannot read {}: {e}", path.display())).caused_by(e),
+            ),
         }
     }
 }

@@ -10,7 +10,9 @@ use kube::core::Request;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Created, FailureKind, SinkError, group_version, str_field};
+use sluice_runtime::retry::FailureKind;
+
+use super::{Created, SinkError, group_version, str_field};
 
 /// Creates objects with one shared client; the identity is chosen per request.
 pub struct KubeSink {
@@ -33,11 +35,14 @@ impl KubeSink {
         let resource = api_resource(object)?;
         let kind = resource.kind.clone();
         let url = DynamicObject::url_path(&resource, Some(namespace));
-        let body = serde_json::to_vec(object)
-            .map_err(|e| SinkError::permanent(format!("the object cannot be encoded: {e}")))?;
+        let body = serde_json::to_vec(object).map_err(|e| {
+            SinkError::permanent(format!("the object cannot be encoded: {e}")).caused_by(e)
+        })?;
         let mut request = Request::new(url)
             .create(&PostParams::default(), body)
-            .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
+            .map_err(|e| {
+                SinkError::permanent(format!("the request cannot be built: {e}")).caused_by(e)
+            })?;
         let impersonate = HeaderValue::from_str(user).map_err(|_| {
             SinkError::permanent("the service account name is not a valid header value")
         })?;
@@ -69,7 +74,9 @@ impl KubeSink {
         let resource = api_resource(object)?;
         let request = Request::new(DynamicObject::url_path(&resource, Some(namespace)))
             .get(name, &GetParams::default())
-            .map_err(|e| SinkError::permanent(format!("the request cannot be built: {e}")))?;
+            .map_err(|e| {
+                SinkError::permanent(format!("the request cannot be built: {e}")).caused_by(e)
+            })?;
         let answer = tokio::time::timeout(self.timeout, self.client.request::<Value>(request))
             .await
             .map_err(|_| SinkError::transient(format!("get timed out after {:?}", self.timeout)))?;
@@ -119,24 +126,28 @@ fn classify(error: kube::Error) -> SinkError {
                 .map(|d| d.retry_after_seconds)
                 .filter(|s| *s > 0)
                 .map(|s| Duration::from_secs(u64::from(s)));
-            SinkError {
-                kind: if transient {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::Permanent
-                },
-                status: Some(code),
-                retry_after,
-                message: format!(
-                    "the API answered {code} {}: {}",
-                    status.reason, status.message
-                ),
-            }
+            let kind = if transient {
+                FailureKind::Transient
+            } else {
+                FailureKind::Permanent
+            };
+            let message = format!(
+                "the API answered {code} {}: {}",
+                status.reason, status.message
+            );
+            let mut error = SinkError::new(kind, message);
+            error.status = Some(code);
+            error.retry_after = retry_after;
+            error.caused_by(kube::Error::Api(status))
         }
-        kube::Error::SerdeError(e) => SinkError::permanent(format!("unexpected API answer: {e}")),
+        kube::Error::SerdeError(e) => {
+            SinkError::permanent(format!("unexpected API answer: {e}")).caused_by(e)
+        }
         kube::Error::BuildRequest(e) => {
-            SinkError::permanent(format!("the request cannot be built: {e}"))
+            SinkError::permanent(format!("the request cannot be built: {e}")).caused_by(e)
         }
-        other => SinkError::transient(format!("the API could not be reached: {other}")),
+        other => {
+            SinkError::transient(format!("the API could not be reached: {other}")).caused_by(other)
+        }
     }
 }

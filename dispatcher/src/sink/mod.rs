@@ -3,20 +3,15 @@
 pub mod dir;
 pub mod kube;
 
+use std::error::Error as StdError;
 use std::time::Duration;
 
 use serde_json::Value;
+use sluice_runtime::retry::FailureKind;
 
-/// Whether retrying can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// API 5xx, 429, timeouts, connection errors: retry later.
-    Transient,
-    /// Refused for good (403, 422, invalid object…): retrying cannot help.
-    Permanent,
-}
-
-/// A create that did not happen.
+/// A create (or read) that did not happen, classified where it failed: API 5xx, 429, 408,
+/// timeouts and connection errors are transient; refusals (403, 422, an invalid object)
+/// are permanent.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct SinkError {
@@ -25,26 +20,35 @@ pub struct SinkError {
     pub status: Option<u16>,
     /// How long the API asked us to wait (429 `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// What happened, with its cause.
     pub message: String,
+    #[source]
+    source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
 impl SinkError {
-    pub fn permanent(message: impl Into<String>) -> Self {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
-            kind: FailureKind::Permanent,
+            kind,
             status: None,
             retry_after: None,
             message: message.into(),
+            source: None,
         }
     }
 
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(FailureKind::Permanent, message)
+    }
+
     pub fn transient(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Transient,
-            status: None,
-            retry_after: None,
-            message: message.into(),
-        }
+        Self::new(FailureKind::Transient, message)
+    }
+
+    /// The same, keeping `source` as its cause.
+    pub fn caused_by(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
     }
 }
 

@@ -12,6 +12,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 
+pub use crate::retry::FailureKind;
 use crate::subject::encode_token;
 
 /// The stream that holds dead letters.
@@ -25,7 +26,8 @@ const DLQ_PREFIX: &str = "sluice.dlq";
 pub const HEADER_TRIGGER: &str = "Sluice-Trigger";
 /// Why, in words: the last error.
 pub const HEADER_REASON: &str = "Sluice-Reason";
-/// `permanent` (retrying cannot help) or `transient` (retries ran out).
+/// `permanent` (retrying cannot help), `transient` (retries ran out) or `bad_input` (the
+/// event itself cannot run): [`FailureKind::as_str`].
 pub const HEADER_KIND: &str = "Sluice-Failure-Kind";
 /// Deliveries of the event when it was given up.
 pub const HEADER_ATTEMPTS: &str = "Sluice-Attempts";
@@ -35,31 +37,6 @@ pub const HEADER_NAMESPACE: &str = "Sluice-Namespace";
 pub const HEADER_LISTENER: &str = "Sluice-Listener";
 /// When it was given up, in milliseconds since the Unix epoch.
 pub const HEADER_FAILED_AT: &str = "Sluice-Failed-At";
-
-/// Whether retrying could have helped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    Permanent,
-    /// Transient failures that outlasted every allowed delivery.
-    Transient,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Permanent => "permanent",
-            Self::Transient => "transient",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "permanent" => Some(Self::Permanent),
-            "transient" => Some(Self::Transient),
-            _ => None,
-        }
-    }
-}
 
 /// One dead letter.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, kv, stream};
 
 use crate::subject::EVENTS_WILDCARD;
 
@@ -31,6 +31,49 @@ pub enum Error {
         #[source]
         source: jetstream::context::GetStreamError,
     },
+}
+
+/// Why a key-value bucket could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to open key-value bucket {bucket}: {source}")]
+pub struct BucketError {
+    pub bucket: &'static str,
+    #[source]
+    pub source: jetstream::context::CreateKeyValueError,
+}
+
+/// A key-value bucket Sluice keeps: file storage, one value per key.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// How long an entry is kept after its last write.
+    pub max_age: Duration,
+    pub replicas: usize,
+}
+
+impl Bucket {
+    /// Opens the bucket, creating it when it does not exist. An existing bucket is used as
+    /// it is.
+    pub async fn open(&self, js: &jetstream::Context) -> Result<kv::Store, BucketError> {
+        if let Ok(store) = js.get_key_value(self.name).await {
+            return Ok(store);
+        }
+        js.create_key_value(kv::Config {
+            bucket: self.name.to_owned(),
+            description: self.description.to_owned(),
+            history: 1,
+            max_age: self.max_age,
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|source| BucketError {
+            bucket: self.name,
+            source,
+        })
+    }
 }
 
 /// JetStream's default duplicate window, also Sluice's default.

@@ -18,6 +18,8 @@ pub mod jetstream;
 pub mod metrics;
 pub mod ops;
 pub mod reload;
+pub mod retry;
 pub mod subject;
 pub mod telemetry;
 pub mod tenants;
+pub mod token_bucket;

@@ -24,6 +24,7 @@ use sluice_triggers::auth::{TriggerVerdict, judge_trigger};
 use sluice_triggers::catalogue::Catalogue;
 use sluice_triggers::config;
 use sluice_triggers::headers::Headers;
+use sluice_triggers::idempotency;
 use sluice_triggers::plan::{Plan, service_account_user};
 
 #[derive(Parser)]
@@ -249,6 +250,7 @@ async fn render(
         .with_context(|| format!("{} is not valid JSON", body_file.display()))?;
     let interceptors = interceptor_args.interceptors();
     let mut groups = GroupOutcomes::default();
+    let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
     let now = SystemTime::now();
     let mut triggers = Vec::new();
     for trigger in &listener.triggers {
@@ -273,9 +275,17 @@ async fn render(
                 Vec::new(),
             ),
             TriggerVerdict::Accepted => {
-                match plan_trigger(&interceptors, listener, trigger, &meta, &input, &mut groups)
-                    .await
-                {
+                let run_key = idempotency::run_key(&event_key, trigger);
+                let plan = plan_trigger(
+                    &interceptors,
+                    listener,
+                    trigger,
+                    &meta,
+                    &run_key,
+                    &input,
+                    &mut groups,
+                );
+                match plan.await {
                     Ok(Plan::Create(objects)) => (Status::Created, None, objects),
                     Ok(Plan::Filtered {
                         interceptor,

@@ -2,19 +2,25 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use http::Response;
+use http::{HeaderMap, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use super::*;
+use answer::SNIPPET_BYTES;
+use protocol::{GrpcCode, USER_AGENT};
 
 const CA: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -348,7 +354,7 @@ async fn tekton_status_codes_parse_from_names() {
         "{second}"
     );
     let unknown = client.call(&check, &event.call()).await.unwrap_err();
-    assert_eq!(unknown.kind, WebhookErrorKind::Permanent);
+    assert_eq!(unknown.kind, FailureKind::Permanent);
     assert!(unknown.message.contains("Nonsense"), "{unknown}");
 }
 
@@ -403,7 +409,7 @@ async fn gives_up_after_the_attempts_as_transient() {
 
     let error = client.call(&check, &event.call()).await.unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Transient);
+    assert_eq!(error.kind, FailureKind::Transient);
     assert!(error.is_transient());
     assert_eq!(server.requests().len(), 4);
     assert!(error.message.contains("503 Service Unavailable"), "{error}");
@@ -454,7 +460,7 @@ async fn connection_refused_is_transient() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Transient);
+    assert_eq!(error.kind, FailureKind::Transient);
     assert!(error.message.contains("3 attempts"), "{error}");
 }
 
@@ -481,7 +487,7 @@ async fn a_silent_server_times_out_as_transient() {
     let started = Instant::now();
     let error = client.call(&check, &event.call()).await.unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Transient);
+    assert_eq!(error.kind, FailureKind::Transient);
     assert!(
         error.message.contains("no complete answer within 200ms"),
         "{error}"
@@ -502,7 +508,7 @@ async fn a_client_error_is_permanent_and_not_retried() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Permanent);
+    assert_eq!(error.kind, FailureKind::Permanent);
     assert_eq!(server.requests().len(), 1);
     assert!(
         error
@@ -526,7 +532,7 @@ async fn an_invalid_or_misshaped_answer_is_permanent() {
 
     for _ in 0..3 {
         let error = client.call(&check, &event.call()).await.unwrap_err();
-        assert_eq!(error.kind, WebhookErrorKind::Permanent);
+        assert_eq!(error.kind, FailureKind::Permanent);
         assert!(
             error.message.contains("not a valid InterceptorResponse"),
             "{error}"
@@ -547,7 +553,7 @@ async fn an_oversize_answer_is_permanent() {
 
     let error = client.call(&check, &event.call()).await.unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Permanent);
+    assert_eq!(error.kind, FailureKind::Permanent);
     assert!(
         error.message.contains("larger than the 1024 bytes"),
         "{error}"
@@ -586,7 +592,7 @@ async fn an_oversize_chunked_answer_is_permanent() {
 
     let error = client.call(&check, &event.call()).await.unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Permanent);
+    assert_eq!(error.kind, FailureKind::Permanent);
     assert!(
         error.message.contains("larger than the 1024 bytes"),
         "{error}"
@@ -611,7 +617,7 @@ async fn a_redirect_is_permanent_and_not_followed() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Permanent);
+    assert_eq!(error.kind, FailureKind::Permanent);
     assert!(error.message.contains("302 Found"), "{error}");
     assert!(
         error.message.contains("http://elsewhere.example/moved"),
@@ -627,7 +633,7 @@ async fn unsupported_urls_are_permanent() {
     for url in ["ftp://127.0.0.1/x", "http://user:pw@127.0.0.1:1/"] {
         let check = interceptor(WebhookProtocol::Tekton, url);
         let error = client.call(&check, &event.call()).await.unwrap_err();
-        assert_eq!(error.kind, WebhookErrorKind::Permanent, "{url}");
+        assert_eq!(error.kind, FailureKind::Permanent, "{url}");
         assert!(!error.message.contains("pw"), "{error}");
     }
 }
@@ -774,14 +780,14 @@ async fn https_trusts_the_ca_bundle_only() {
     let mut other = interceptor(WebhookProtocol::Tekton, &server.url("https", "/"));
     other.ca_bundle = Some(Arc::from(OTHER_CA));
     let error = client.call(&other, &event.call()).await.unwrap_err();
-    assert_eq!(error.kind, WebhookErrorKind::Permanent);
+    assert_eq!(error.kind, FailureKind::Permanent);
     assert!(error.message.contains("TLS failed"), "{error}");
     assert!(error.message.contains("UnknownIssuer"), "{error}");
 
     // The platform's roots do not hold the test CA either.
     let platform = interceptor(WebhookProtocol::Tekton, &server.url("https", "/"));
     let error = client.call(&platform, &event.call()).await.unwrap_err();
-    assert_eq!(error.kind, WebhookErrorKind::Permanent, "{error}");
+    assert_eq!(error.kind, FailureKind::Permanent, "{error}");
 
     assert_eq!(server.requests().len(), 2);
 }
@@ -798,7 +804,7 @@ async fn https_to_a_plain_http_server_is_permanent() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind, WebhookErrorKind::Permanent, "{error}");
+    assert_eq!(error.kind, FailureKind::Permanent, "{error}");
 }
 
 #[tokio::test]
@@ -809,22 +815,12 @@ async fn a_bundle_without_certificates_is_permanent() {
         let mut check = interceptor(WebhookProtocol::Tekton, "https://127.0.0.1:1/");
         check.ca_bundle = Some(Arc::from(bundle));
         let error = client.call(&check, &event.call()).await.unwrap_err();
-        assert_eq!(error.kind, WebhookErrorKind::Permanent);
+        assert_eq!(error.kind, FailureKind::Permanent);
         assert!(error.message.contains("no PEM certificate"), "{error}");
     }
 }
 
 // ---- Helpers ----
-
-#[test]
-fn jitter_stays_between_half_and_all_of_the_backoff() {
-    for _ in 0..1000 {
-        let delay = jittered(Duration::from_millis(200));
-        assert!(delay >= Duration::from_millis(100) && delay <= Duration::from_millis(200));
-    }
-    assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
-    let _ = jittered(Duration::MAX);
-}
 
 #[test]
 fn snippets_are_one_bounded_line() {

@@ -3,16 +3,16 @@
 //! extensions the ones before it added. The authentication interceptors already ran at the
 //! edge and are passed over here.
 
+mod cel;
 pub mod webhook;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sluice_cel::{self as cel, Activation, EvalErrorKind};
-use sluice_triggers::catalogue::{CelInterceptor, Interceptor, WebhookInterceptor};
+use sluice_runtime::retry::FailureKind;
+use sluice_triggers::catalogue::{Interceptor, WebhookInterceptor};
 use sluice_triggers::headers::Headers;
 
-use crate::sink::FailureKind;
-use webhook::{WebhookCall, WebhookClient, WebhookErrorKind, WebhookOutcome};
+use webhook::{WebhookCall, WebhookClient, WebhookOutcome};
 
 /// The event as interceptors see it, and as they leave it for the bindings.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ pub struct InterceptorError {
 #[derive(Debug, Clone)]
 pub struct Interceptors {
     client: WebhookClient,
-    cel_limits: cel::Limits,
+    cel_limits: sluice_cel::Limits,
 }
 
 /// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors. The
@@ -67,7 +67,7 @@ pub fn runs_at_dispatch(interceptor: &Interceptor) -> bool {
 }
 
 impl Interceptors {
-    pub fn new(client: WebhookClient, cel_limits: cel::Limits) -> Self {
+    pub fn new(client: WebhookClient, cel_limits: sluice_cel::Limits) -> Self {
         Self { client, cel_limits }
     }
 
@@ -80,7 +80,9 @@ impl Interceptors {
     ) -> Result<Passage, InterceptorError> {
         for interceptor in interceptors {
             let step = match interceptor {
-                Interceptor::Cel(cel) => self.cel(cel, &mut state, event),
+                Interceptor::Cel(interceptor) => {
+                    cel::run(interceptor, self.cel_limits, &mut state, event)
+                }
                 Interceptor::Webhook(webhook) => self.webhook(webhook, &mut state, event).await,
                 // Authentication ran at the edge, before the event was accepted.
                 _ => Ok(None),
@@ -93,70 +95,6 @@ impl Interceptors {
             }
         }
         Ok(Passage::Continue(state))
-    }
-
-    /// The filter, then the overlays, all evaluated on the state as it came in. `Some`: why
-    /// the filter stopped the trigger.
-    fn cel(
-        &self,
-        interceptor: &CelInterceptor,
-        state: &mut EventState,
-        event: EventInfo<'_>,
-    ) -> Result<Option<String>, InterceptorError> {
-        let failed = |message: String| InterceptorError {
-            interceptor: "cel".to_owned(),
-            kind: FailureKind::Permanent,
-            message,
-        };
-        let activation = Activation {
-            body: &state.body,
-            header: state.headers.as_map(),
-            extensions: &state.extensions,
-            request_url: event.request_url,
-            secrets: interceptor,
-            limits: self.cel_limits,
-        };
-        let evaluate = |program: &cel::Program, what: &str| {
-            program.eval(&activation).map_err(|error| {
-                let limit = match error.kind {
-                    EvalErrorKind::CostExceeded | EvalErrorKind::Timeout => " (evaluation limit)",
-                    EvalErrorKind::Runtime => "",
-                };
-                failed(format!(
-                    "{what} `{}` failed{limit}: {error}",
-                    program.source()
-                ))
-            })
-        };
-        if let Some(filter) = &interceptor.filter {
-            match evaluate(filter, "filter")? {
-                cel::Value::Bool(true) => {}
-                cel::Value::Bool(false) => {
-                    return Ok(Some(format!(
-                        "filter `{}` did not return true",
-                        filter.source()
-                    )));
-                }
-                other => {
-                    return Err(failed(format!(
-                        "filter `{}` returned {other:?}, not a bool",
-                        filter.source()
-                    )));
-                }
-            }
-        }
-        let mut values = Vec::with_capacity(interceptor.overlays.len());
-        for overlay in &interceptor.overlays {
-            let what = format!("overlay `{}`", overlay.key);
-            let value = evaluate(&overlay.expression, &what)?
-                .to_json()
-                .map_err(|error| failed(format!("{what}: {error}")))?;
-            values.push((overlay.key.as_str(), value));
-        }
-        for (key, value) in values {
-            set_dotted(&mut state.extensions, key, value);
-        }
-        Ok(None)
     }
 
     async fn webhook(
@@ -179,10 +117,7 @@ impl Interceptors {
             .await
             .map_err(|error| InterceptorError {
                 interceptor: interceptor.name.clone(),
-                kind: match error.kind {
-                    WebhookErrorKind::Transient => FailureKind::Transient,
-                    WebhookErrorKind::Permanent => FailureKind::Permanent,
-                },
+                kind: error.kind,
                 message: error.message,
             })?;
         match outcome {
@@ -217,43 +152,5 @@ fn name(interceptor: &Interceptor) -> String {
         (Interceptor::Cel(_), _) => "cel".to_owned(),
         (_, Some(kind)) => kind.to_string(),
         (_, None) => "interceptor".to_owned(),
-    }
-}
-
-/// Sets `a.b.c` in `map`, creating (or replacing with) objects along the way.
-fn set_dotted(map: &mut Map<String, Value>, key: &str, value: Value) {
-    match key.split_once('.') {
-        None => {
-            map.insert(key.to_owned(), value);
-        }
-        Some((head, rest)) => {
-            let child = map
-                .entry(head.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !child.is_object() {
-                *child = Value::Object(Map::new());
-            }
-            if let Value::Object(child) = child {
-                set_dotted(child, rest, value);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dotted_overlay_keys_nest_and_replace_scalars() {
-        let mut map = Map::new();
-        set_dotted(&mut map, "a.b.c", Value::from(1));
-        set_dotted(&mut map, "a.d", Value::from("x"));
-        set_dotted(&mut map, "s", Value::from(2));
-        set_dotted(&mut map, "s.t", Value::from(3));
-        assert_eq!(
-            Value::Object(map),
-            serde_json::json!({"a": {"b": {"c": 1}, "d": "x"}, "s": {"t": 3}})
-        );
     }
 }

@@ -1,0 +1,240 @@
+//! One tenant's pull loop: a few events at a time from the tenant's own consumer, each
+//! started once it has its rate-limit tokens, a place under its tenant's cap and one of the
+//! replica's processing slots.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{AckKind, Message};
+use futures_util::StreamExt;
+use sluice_runtime::envelope::Envelope;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::task::JoinSet;
+
+use super::cap::TenantCap;
+use super::delivery::{InProgress, Received, ack, handle};
+use super::{IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
+use crate::ratelimit::Take;
+
+/// Pulls one tenant's events until shutdown, a few at a time, each handled once a slot of
+/// this replica is free.
+pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
+    let settings = &shared.settings;
+    let mut shutdown = shared.shutdown.clone();
+    let mut tasks = JoinSet::new();
+    let mut consumer: Option<PullConsumer> = None;
+    // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`).
+    let cap = Arc::new(TenantCap::default());
+    // The tenant's backlog as last reported, from the delivered events' own counts of what
+    // is still pending after them: measured without a request of its own.
+    let mut backlog: Option<u64> = None;
+    let mut idle = false;
+    while !*shutdown.borrow() {
+        if consumer.is_none() {
+            match bind(&shared.js, settings, &namespace).await {
+                Ok(bound) => consumer = Some(bound),
+                Err(error) => {
+                    tracing::warn!(%namespace, %error, "cannot bind the tenant's consumer; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    }
+                }
+            }
+        }
+        let Some(bound) = consumer.as_ref() else {
+            continue;
+        };
+        let limited = shared.dispatcher.is_limited(&namespace);
+        let batch = bound
+            .batch()
+            .max_messages(if limited { 1 } else { TENANT_BATCH })
+            .expires(if idle { IDLE_PULL_EXPIRY } else { PULL_EXPIRY })
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%namespace, %error, "cannot pull events; retrying");
+                consumer = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut received = 0usize;
+        // Delivered events waiting for a slot. The pull is read to its end meanwhile:
+        // async-nats ends a pull that is not read from 5 s past its expiry and drops what it
+        // had buffered, which JetStream would only hand out again after the ack wait.
+        let mut waiting: VecDeque<Message> = VecDeque::new();
+        let mut pulled_all = false;
+        loop {
+            let message = match waiting.pop_front() {
+                Some(message) => message,
+                None if pulled_all => break,
+                None => {
+                    let next = if idle && received == 0 {
+                        // Nothing may come for a long while: stop waiting at shutdown.
+                        tokio::select! {
+                            next = batch.next() => next,
+                            _ = shutdown.wait_for(|stop| *stop) => None,
+                        }
+                    } else {
+                        batch.next().await
+                    };
+                    match next {
+                        Some(Ok(message)) => message,
+                        Some(Err(error)) => {
+                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            };
+            received += 1;
+            if let Ok(info) = message.info() {
+                report_backlog(&shared, &namespace, &mut backlog, info.pending);
+            }
+            let received_event = Received::new(message);
+            let mut progress = InProgress::new(settings);
+            if limited
+                && let Ok(envelope) = &received_event.event
+                && !wait_for_tokens(
+                    &shared,
+                    &namespace,
+                    envelope,
+                    &received_event.message,
+                    &mut progress,
+                    &mut shutdown,
+                )
+                .await
+            {
+                // Stopping while it waited for its budget: hand it back now.
+                ack(&received_event.message, AckKind::Nak(None)).await;
+                continue;
+            }
+            let acquire = async {
+                let own = cap
+                    .acquire(|| shared.dispatcher.max_concurrent(&namespace))
+                    .await;
+                let permit = slot(&shared, &mut shutdown).await?;
+                Some((own, permit))
+            };
+            tokio::pin!(acquire);
+            let acquired = loop {
+                tokio::select! {
+                    acquired = &mut acquire => break acquired,
+                    next = batch.next(), if !pulled_all => match next {
+                        Some(Ok(message)) => waiting.push_back(message),
+                        Some(Err(error)) => {
+                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            pulled_all = true;
+                        }
+                        None => pulled_all = true,
+                    },
+                }
+            };
+            let Some((own, permit)) = acquired else {
+                // Stopping: this event was not started; hand it back now.
+                ack(&received_event.message, AckKind::Nak(None)).await;
+                continue;
+            };
+            // A finished task keeps its allocation until it is joined: join them as they
+            // finish, or a tenant's whole backlog would be held until its pull ends.
+            while tasks.try_join_next().is_some() {}
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                handle(
+                    &shared.dispatcher,
+                    &shared.settings,
+                    received_event,
+                    progress,
+                    shared.abort.clone(),
+                )
+                .await;
+                drop(permit);
+                drop(own);
+            });
+        }
+        while tasks.try_join_next().is_some() {}
+        idle = received == 0;
+        if idle && backlog.is_some_and(|pending| pending > 0) {
+            // Nothing came although events were pending: they are in flight elsewhere (or
+            // were taken by other replicas). Ask once what is left.
+            if let Some(consumer) = consumer.as_mut()
+                && let Ok(info) = consumer.info().await
+            {
+                report_backlog(&shared, &namespace, &mut backlog, info.num_pending);
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Sets the tenant's backlog gauge when the count changed.
+fn report_backlog(shared: &Shared, namespace: &str, last: &mut Option<u64>, pending: u64) {
+    if *last != Some(pending) {
+        *last = Some(pending);
+        shared.dispatcher.metrics().backlog(namespace, pending);
+    }
+}
+
+/// Takes the event's tokens from its tenant's (and triggers') shared buckets, waiting while
+/// they are empty: an event over its budget stays in the queue until it may run, never
+/// dropped, never refused. JetStream is told the event is in progress meanwhile, so its ack
+/// timer does not hand it to another replica. `false` when shutdown came first.
+async fn wait_for_tokens(
+    shared: &Shared,
+    namespace: &str,
+    envelope: &Envelope,
+    message: &Message,
+    progress: &mut InProgress,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let throttle = shared.dispatcher.throttle(&envelope.meta);
+    let metrics = shared.dispatcher.metrics();
+    let mut throttled = false;
+    for (key, rate) in &throttle.buckets {
+        loop {
+            let wait = match shared.dispatcher.limiter().take(key, *rate).await {
+                Ok(Take::Granted) => break,
+                Ok(Take::Wait(wait)) => wait,
+                Err(error) => {
+                    tracing::warn!(%namespace, %error, "rate limit unavailable; waiting");
+                    Duration::from_secs(1)
+                }
+            };
+            if !throttled {
+                throttled = true;
+                metrics.throttled(namespace);
+            }
+            metrics.throttle_delay(namespace, wait.as_secs_f64());
+            let pause = wait.min(progress.due_in().max(Duration::from_millis(1)));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return false,
+            }
+            progress.report(message).await;
+        }
+    }
+    if throttled {
+        metrics.throttle_delay(namespace, 0.0);
+    }
+    true
+}
+
+/// A processing slot, or `None` once shutting down.
+async fn slot(
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    if *shutdown.borrow() {
+        return None;
+    }
+    tokio::select! {
+        permit = shared.slots.clone().acquire_owned() => permit.ok(),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    }
+}

@@ -1,0 +1,120 @@
+//! What a trigger makes of an event, as the dispatcher and `sluice render` both run it: the
+//! interceptors the edge left (`cel`, webhooks; a trigger group's once per event), then
+//! `sluice_triggers::plan` for the bindings, the template and the objects' names.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde_json::Map;
+use sluice_runtime::envelope::EventMeta;
+use sluice_triggers::catalogue::{Listener, Trigger};
+use sluice_triggers::expr::EventContext;
+use sluice_triggers::plan::{self, Plan};
+
+use super::TriggerError;
+use crate::interceptor::{
+    EventInfo, EventState, InterceptorError, Interceptors, Passage, runs_at_dispatch,
+};
+
+/// The outcome of each trigger group's interceptors for one event: they run once, whatever
+/// the number of triggers the group selected.
+#[derive(Debug, Default)]
+pub struct GroupOutcomes(HashMap<String, Result<Passage, InterceptorError>>);
+
+/// What `trigger` makes of an event: its interceptors that run after the edge (a trigger
+/// group's once per event, through `groups`), then bindings and template, the objects named
+/// from `run_key` (`sluice_triggers::idempotency::run_key`).
+pub async fn plan_trigger(
+    interceptors: &Interceptors,
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    run_key: &str,
+    input: &EventState,
+    groups: &mut GroupOutcomes,
+) -> Result<Plan, TriggerError> {
+    let trigger_id = format!("namespaces/{}/triggers/{}", trigger.namespace, trigger.name);
+    let event = EventInfo {
+        event_id: &meta.event_id,
+        request_url: &meta.request_url,
+        trigger_id: &trigger_id,
+    };
+    let render = |state: &EventState| render(listener, trigger, meta, run_key, state);
+    let (group_interceptors, own) = match &trigger.group {
+        Some(group) => trigger
+            .interceptors
+            .split_at(group.interceptors.min(trigger.interceptors.len())),
+        None => (&[][..], &trigger.interceptors[..]),
+    };
+    if trigger.group.is_none() && !own.iter().any(runs_at_dispatch) {
+        // Nothing can change the event: the bindings read it as it arrived, uncopied.
+        return render(input);
+    }
+    let after_group = match &trigger.group {
+        Some(group) => {
+            if !groups.0.contains_key(&group.name) {
+                let outcome = interceptors
+                    .run(group_interceptors, input.clone(), event)
+                    .await;
+                groups.0.insert(group.name.clone(), outcome);
+            }
+            match groups.0.get(&group.name) {
+                Some(outcome) => outcome.clone()?,
+                None => Passage::Continue(input.clone()),
+            }
+        }
+        None => Passage::Continue(input.clone()),
+    };
+    let state = match proceed(after_group) {
+        Ok(state) => state,
+        Err(filtered) => return Ok(filtered),
+    };
+    let state = match proceed(interceptors.run(own, state, event).await?) {
+        Ok(state) => state,
+        Err(filtered) => return Ok(filtered),
+    };
+    render(&state)
+}
+
+/// The objects `trigger` creates from the event as `state` holds it.
+fn render(
+    listener: &Listener,
+    trigger: &Trigger,
+    meta: &EventMeta,
+    run_key: &str,
+    state: &EventState,
+) -> Result<Plan, TriggerError> {
+    let ctx = EventContext {
+        body: &state.body,
+        headers: &state.headers,
+        extensions: &state.extensions,
+        event_id: &meta.event_id,
+    };
+    Ok(Plan::Create(plan::render(
+        listener, trigger, run_key, &ctx,
+    )?))
+}
+
+/// The state to go on with, or the plan of a trigger an interceptor stopped.
+fn proceed(passage: Passage) -> Result<EventState, Plan> {
+    match passage {
+        Passage::Continue(state) => Ok(state),
+        Passage::Stopped {
+            interceptor,
+            reason,
+        } => Err(Plan::Filtered {
+            interceptor,
+            reason,
+        }),
+    }
+}
+
+/// The event's state before any interceptor: the body as received, parsed.
+pub fn initial_state(body: Bytes, meta: &EventMeta) -> Result<EventState, serde_json::Error> {
+    Ok(EventState {
+        body: serde_json::from_slice(&body)?,
+        body_bytes: body,
+        headers: meta.headers.clone(),
+        extensions: Map::new(),
+    })
+}
