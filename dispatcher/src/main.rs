@@ -14,16 +14,14 @@ use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
+use sluice_runtime::flags::Loaded;
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::{jetstream, ops, telemetry};
+use sluice_runtime::{jetstream, ops};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init_logging(args.common.log_format);
-
-    let loaded = args.common.load()?;
-    let (catalogue, policy) = (loaded.catalogue, loaded.policy);
+    let Loaded { catalogue, policy } = args.common.start()?;
 
     let sink = match &args.sink_dir {
         Some(dir) => {
@@ -57,39 +55,32 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = DispatchMetrics::register(&mut registry);
+    // Ready only once everything an event needs is open: the events stream, and below the
+    // ledger, the dead-letter stream and the rate-limit buckets.
+    let starting = ops::Starting::new("opening the dispatch ledger");
+    let ready = starting.readiness(Arc::new(move || stream.check()));
     ops::serve(
         args.common.metrics_addr,
-        ops::router(Arc::new(registry), Arc::new(move || stream.check())),
+        ops::router(Arc::new(registry), ready),
     )
     .await
     .context("failed to bind the metrics address")?;
 
-    let ledger = loop {
-        match Ledger::open(&js, args.ledger_ttl, args.common.stream_replicas).await {
-            Ok(ledger) => break ledger,
-            Err(error) => {
-                tracing::warn!(%error, "cannot open the dispatch ledger; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+    let ledger = keep_trying("the dispatch ledger", || {
+        Ledger::open(&js, args.ledger_ttl, args.common.stream_replicas)
+    })
+    .await;
+    starting.step("opening the dead-letter stream");
     let dlq = DlqSettings {
         max_age: args.dlq_max_age,
         replicas: args.common.stream_replicas,
     };
-    while let Err(error) = ensure_dlq_stream(&js, &dlq).await {
-        tracing::warn!(%error, "cannot create the dead-letter stream; retrying");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    let limiter = loop {
-        match RateLimiter::open(&js, args.common.stream_replicas).await {
-            Ok(limiter) => break limiter,
-            Err(error) => {
-                tracing::warn!(%error, "cannot open the rate-limit buckets; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+    keep_trying("the dead-letter stream", || ensure_dlq_stream(&js, &dlq)).await;
+    starting.step("opening the rate-limit buckets");
+    let limiter = keep_trying("the rate-limit buckets", || {
+        RateLimiter::open(&js, args.common.stream_replicas)
+    })
+    .await;
     let interceptors = args.interceptors.interceptors();
     let dispatcher = Arc::new(
         Dispatcher::new(
@@ -111,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown_timeout: args.shutdown_timeout,
         stream: args.common.stream_settings(),
     };
+    starting.done();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         ops::shutdown_signal().await;
@@ -118,4 +110,22 @@ async fn main() -> anyhow::Result<()> {
     });
     consumer::run(js, dispatcher, settings, shutdown).await;
     Ok(())
+}
+
+/// Opens what the dispatcher needs before it consumes, trying again every second (each
+/// failure logged) until it opens.
+async fn keep_trying<T, E, F>(what: &str, mut open: impl FnMut() -> F) -> T
+where
+    E: std::fmt::Display,
+    F: Future<Output = Result<T, E>>,
+{
+    loop {
+        match open().await {
+            Ok(opened) => return opened,
+            Err(error) => {
+                tracing::warn!(%error, "cannot open {what}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use sluice_runtime::retry::FailureKind;
+
 use crate::metrics::Outcome;
 use sluice_triggers::auth::{AuthFailure, Refusal};
 
@@ -59,6 +61,23 @@ struct ErrorBody<'a> {
 }
 
 impl IngestError {
+    /// Whose the failure is: the request's (4xx), one that passes (503, 429: the sender
+    /// retries), or the listener's configuration (500).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::UnknownListener { .. }
+            | Self::BodyTooLarge { .. }
+            | Self::BodyUnreadable
+            | Self::InvalidJson { .. }
+            | Self::NotAnObject
+            | Self::Unauthorized(_) => FailureKind::BadInput,
+            Self::ListenerMisconfigured => FailureKind::Permanent,
+            Self::QueueUnavailable | Self::QueueFull | Self::RateLimited { .. } => {
+                FailureKind::Transient
+            }
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownListener { .. } => StatusCode::NOT_FOUND,
@@ -135,5 +154,43 @@ impl IntoResponse for IngestError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_says_whose_the_failure_is_as_the_status_does() {
+        let every = [
+            IngestError::UnknownListener {
+                namespace: "a".into(),
+                listener: "b".into(),
+            },
+            IngestError::BodyTooLarge { limit: 1 },
+            IngestError::BodyUnreadable,
+            IngestError::InvalidJson { reason: "x".into() },
+            IngestError::NotAnObject,
+            IngestError::ListenerMisconfigured,
+            IngestError::QueueUnavailable,
+            IngestError::QueueFull,
+            IngestError::RateLimited {
+                retry_after_secs: 1,
+            },
+        ];
+        for error in every {
+            let status = error.status();
+            let expected = if status == StatusCode::SERVICE_UNAVAILABLE
+                || status == StatusCode::TOO_MANY_REQUESTS
+            {
+                FailureKind::Transient
+            } else if status.is_client_error() {
+                FailureKind::BadInput
+            } else {
+                FailureKind::Permanent
+            };
+            assert_eq!(error.kind(), expected, "{error}: {status}");
+        }
     }
 }

@@ -12,7 +12,8 @@ use sluice_ingest::args::Args;
 use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::Publisher;
 use sluice_ingest::server;
-use sluice_runtime::{jetstream, ops, telemetry};
+use sluice_runtime::flags::Loaded;
+use sluice_runtime::{jetstream, ops};
 
 /// A request allocates and frees a few dozen blocks on whichever worker thread runs it. At
 /// saturation glibc's allocator took a fifth of ingest's CPU, part of it merging free lists
@@ -24,10 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    telemetry::init_logging(args.common.log_format);
-
-    let loaded = args.common.load()?;
-    let (catalogue, policy) = (loaded.catalogue, loaded.policy);
+    let Loaded { catalogue, policy } = args.common.start()?;
 
     let client = jetstream::connect(&args.common.nats_url, "sluice-ingest")
         .await

@@ -176,3 +176,75 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
         accepted.len()
     );
 }
+
+/// The dispatcher is ready only once everything an event needs is open. A stream that
+/// claims the ledger's subjects keeps the ledger from being created: the dispatcher keeps
+/// trying, and `/readyz` says what it is waiting for until the way is clear.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dispatcher_is_unready_until_its_ledger_dead_letters_and_rate_buckets_are_open() {
+    use async_nats::jetstream::{self, stream};
+    use sluice_tests::procs::{Dispatcher, SinkTarget};
+
+    let nats = sluice_tests::NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    js.create_stream(stream::Config {
+        name: "SQUATTER".to_owned(),
+        subjects: vec!["$KV.SLUICE_LEDGER.>".to_owned()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let config = ConfigDir::new().file("a.yaml", &github_listener("team-a", "builder"));
+    let sink = tempfile::tempdir().unwrap();
+    let dispatcher = Dispatcher::spawn(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Dir(sink.path()),
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let readyz = || async {
+        let answer = client
+            .get(format!("{}/readyz", dispatcher.metrics_url))
+            .send()
+            .await
+            .ok()?;
+        Some((
+            answer.status().as_u16(),
+            answer.text().await.unwrap_or_default(),
+        ))
+    };
+
+    let tried = eventually(Duration::from_secs(20), || async {
+        dispatcher
+            .process
+            .logs()
+            .contains("cannot open the dispatch ledger")
+    })
+    .await;
+    assert!(tried, "{}", dispatcher.process.logs());
+    // Connected, events stream present, ledger not open: not ready, for as long as it lasts.
+    for _ in 0..5 {
+        let (status, body) = readyz().await.expect("the operations server answers");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("dispatch ledger"), "{body}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        js.get_stream("SLUICE_DLQ").await.is_err(),
+        "nothing opened past the ledger"
+    );
+
+    js.delete_stream("SQUATTER").await.unwrap();
+    let ready = eventually(Duration::from_secs(15), || async {
+        readyz().await.is_some_and(|(status, _)| status == 200)
+    })
+    .await;
+    assert!(ready, "{}", dispatcher.process.logs());
+    for opened in ["KV_SLUICE_LEDGER", "SLUICE_DLQ", "KV_SLUICE_RATES"] {
+        assert!(
+            js.get_stream(opened).await.is_ok(),
+            "{opened} exists once ready"
+        );
+    }
+}

@@ -336,3 +336,100 @@ async fn a_cluster_interceptor_gates_runs_and_is_retried_while_down() {
     assert!(created, "{}", dispatcher.process.logs());
     assert!(runs().iter().any(|run| param(run, "id") == Some("later")));
 }
+
+/// A Tekton interceptor that takes `delay` to answer `continue: true`, counting its calls.
+#[derive(Clone)]
+struct SlowInterceptor {
+    delay: Duration,
+    calls: Arc<AtomicUsize>,
+}
+
+async fn slow(State(interceptor): State<SlowInterceptor>) -> Json<Value> {
+    interceptor.calls.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(interceptor.delay).await;
+    Json(json!({"continue": true}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interceptor_slower_than_the_ack_wait_is_called_once() {
+    let port = free_port();
+    let interceptor = SlowInterceptor {
+        delay: Duration::from_secs(4),
+        calls: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .route("/slow", axum::routing::post(slow))
+        .with_state(interceptor.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let yaml = format!(
+        r#"
+apiVersion: triggers.tekton.dev/v1alpha1
+kind: ClusterInterceptor
+metadata: {{name: slow}}
+spec:
+  clientConfig:
+    url: http://127.0.0.1:{port}/slow
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: slow, namespace: team-a}}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: slow
+      interceptors:
+        - ref: {{name: slow, kind: ClusterInterceptor}}
+      template:
+        spec:
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: slow-}}
+"#
+    );
+    // JetStream would hand an event held a second without news to the next pull.
+    let stack = Stack::start_with(
+        ConfigDir::new().file("slow.yaml", &yaml),
+        grant,
+        &["--interceptor-allow", "127.0.0.1"],
+        &["--interceptor-allow", "127.0.0.1", "--ack-wait", "1s"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let (status, answer) = post(
+        &client,
+        &stack.ingest.hook_url("team-a", "slow"),
+        br#"{"n": 1}"#,
+        &[("X-GitHub-Delivery", "slow-1")],
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let created = eventually(Duration::from_secs(30), || async {
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a")
+            == 1
+    })
+    .await;
+    assert!(created, "{}", stack.dispatcher.process.logs());
+    // Time for a redelivery the ack wait would have caused to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        interceptor.calls.load(Ordering::SeqCst),
+        1,
+        "the event stayed with the replica running it: {}",
+        stack.dispatcher.process.logs()
+    );
+    assert_eq!(
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a"),
+        1
+    );
+    server.abort();
+}

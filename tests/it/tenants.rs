@@ -674,3 +674,98 @@ async fn more_tenants_than_the_servers_default_consumer_limit_are_all_served() {
         Some(format!("rev-{}", namespaces[TENANTS - 1]).as_str())
     );
 }
+
+/// How many of `requests` were in flight when `at` came, the one arriving then included.
+fn in_flight_at(requests: &[sluice_tests::api_double::RecordedRequest], at: SystemTime) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.at <= at && r.answered_at.is_none_or(|answered| answered > at))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lowered_max_concurrent_creates_holds_from_the_reload_on() {
+    const EVENTS: usize = 8;
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    let cap = |n: u32| format!("namespaces:\n  team-a: {{maxConcurrentCreates: {n}}}\n");
+    std::fs::write(&policy, cap(4)).unwrap();
+    let flags = [
+        "--tenants-file",
+        policy.to_str().unwrap(),
+        "--config-reload-interval",
+        "100ms",
+    ];
+    let config = ConfigDir::new().file("a.yaml", &github_listener("team-a", "builder"));
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(
+                "system:serviceaccount:team-a:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+            // Slow creates, so that events are in flight when the cap changes.
+            api.inject(
+                FaultRule::delay(Duration::from_secs(3))
+                    .on(Verb::Create)
+                    .resource("pipelineruns")
+                    .always(),
+            );
+        },
+        &flags,
+    )
+    .await;
+    let url = stack.ingest.hook_url("team-a", "github");
+    let client = reqwest::Client::new();
+    for i in 0..EVENTS {
+        let (status, answer) = post_push(&client, &url, &push_body(&format!("cap-{i}"))).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let creates = || stack.api.requests_for(Verb::Create, "pipelineruns");
+    let four = eventually(Duration::from_secs(20), || async {
+        creates().iter().filter(|r| r.answered_at.is_none()).count() == 4
+    })
+    .await;
+    assert!(four, "four creates at once under a cap of 4");
+
+    // The platform lowers the cap while four are in flight.
+    std::fs::write(&policy, cap(1)).unwrap();
+    let reloaded = eventually(Duration::from_secs(10), || async {
+        stack
+            .dispatcher
+            .process
+            .logs()
+            .contains("tenant policy reloaded")
+    })
+    .await;
+    assert!(reloaded, "{}", stack.dispatcher.process.logs());
+    // A start already under way when the policy changed may still reach the API just after.
+    let from = SystemTime::now() + Duration::from_millis(300);
+
+    let all = eventually(Duration::from_secs(90), || async {
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a")
+            == EVENTS
+    })
+    .await;
+    assert!(all, "{}", stack.dispatcher.process.logs());
+    let requests = creates();
+    let after: Vec<usize> = requests
+        .iter()
+        .filter(|r| r.at >= from)
+        .map(|r| in_flight_at(&requests, r.at))
+        .collect();
+    eprintln!(
+        "figures: cap reload: events={EVENTS} creates_started_after_reload={} in_flight_at_each_start={after:?}",
+        after.len()
+    );
+    assert!(!after.is_empty(), "creates started after the reload");
+    assert!(
+        after.iter().all(|&n| n <= 1),
+        "no create started beside another under the lowered cap: {after:?}"
+    );
+}

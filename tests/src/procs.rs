@@ -277,6 +277,18 @@ impl Dispatcher {
         sink: SinkTarget<'_>,
         extra: &[&str],
     ) -> Dispatcher {
+        let dispatcher = Self::spawn(nats_url, config_dir, sink, extra);
+        dispatcher.wait_ready().await;
+        dispatcher
+    }
+
+    /// Starts a dispatcher replica without waiting for it to be ready.
+    pub fn spawn(
+        nats_url: &str,
+        config_dir: &Path,
+        sink: SinkTarget<'_>,
+        extra: &[&str],
+    ) -> Dispatcher {
         let metrics_port = free_port();
         let mut args = vec![
             "--metrics-addr".to_owned(),
@@ -303,12 +315,10 @@ impl Dispatcher {
             }
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let dispatcher = Dispatcher {
+        Dispatcher {
             process: Process::spawn("sluice-dispatcher", &args, &env),
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
-        };
-        dispatcher.wait_ready().await;
-        dispatcher
+        }
     }
 
     pub async fn wait_ready(&self) {

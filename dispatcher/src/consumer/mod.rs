@@ -169,12 +169,27 @@ async fn existing_tenants(shared: &Shared) -> BTreeSet<String> {
     found
 }
 
+/// Why a tenant's consumer could not be bound; the tenant's loop tries again.
+#[derive(Debug, thiserror::Error)]
+enum BindError {
+    #[error("the events stream cannot be looked up: {0}")]
+    Lookup(#[from] jetstream::context::GetStreamError),
+    #[error(transparent)]
+    Stream(#[from] sluice_runtime::jetstream::Error),
+    #[error("failed to create consumer {name}: {source}")]
+    Create {
+        name: String,
+        #[source]
+        source: jetstream::stream::ConsumerError,
+    },
+}
+
 /// The tenant's durable consumer, created if missing.
 async fn bind(
     js: &jetstream::Context,
     settings: &ConsumeSettings,
     namespace: &str,
-) -> anyhow::Result<PullConsumer> {
+) -> Result<PullConsumer, BindError> {
     let name = settings.consumer_name(namespace);
     let config = settings.consumer_config(namespace);
     // One request per tenant: with thousands of tenants, looking the stream up (or
@@ -188,6 +203,6 @@ async fn bind(
     let consumer = stream
         .get_or_create_consumer(&name, config)
         .await
-        .map_err(|e| anyhow::anyhow!("failed to create consumer {name}: {e}"))?;
+        .map_err(|source| BindError::Create { name, source })?;
     Ok(consumer)
 }

@@ -572,46 +572,62 @@ impl MacroState {
     }
 }
 
+/// Checked arithmetic on two ints or two uints (`a` and `b` as values, for messages): a
+/// zero divisor and an overflow (`overflow` names it) are errors.
+fn integer<T: CheckedArithmetic>(
+    op: BinaryOp,
+    (x, y): (T, T),
+    (a, b): (&Value, &Value),
+    overflow: &str,
+) -> Result<T, EvalError> {
+    let result = match op {
+        BinaryOp::Add => x.add(y),
+        BinaryOp::Sub => x.sub(y),
+        BinaryOp::Mul => x.mul(y),
+        BinaryOp::Div if y.is_zero() => return Err(EvalError::runtime("division by zero")),
+        BinaryOp::Rem if y.is_zero() => return Err(EvalError::runtime("modulus by zero")),
+        BinaryOp::Div => x.div(y),
+        BinaryOp::Rem => x.rem(y),
+        _ => return Err(binary_overload(op, a, b)),
+    };
+    result.ok_or_else(|| EvalError::runtime(overflow))
+}
+
+/// The checked operations of `i64` and `u64`.
+trait CheckedArithmetic: Copy {
+    fn is_zero(self) -> bool;
+    fn add(self, other: Self) -> Option<Self>;
+    fn sub(self, other: Self) -> Option<Self>;
+    fn mul(self, other: Self) -> Option<Self>;
+    fn div(self, other: Self) -> Option<Self>;
+    fn rem(self, other: Self) -> Option<Self>;
+}
+
+macro_rules! checked_arithmetic {
+    ($($t:ty),+) => {$(
+        impl CheckedArithmetic for $t {
+            fn is_zero(self) -> bool { self == 0 }
+            fn add(self, other: Self) -> Option<Self> { self.checked_add(other) }
+            fn sub(self, other: Self) -> Option<Self> { self.checked_sub(other) }
+            fn mul(self, other: Self) -> Option<Self> { self.checked_mul(other) }
+            fn div(self, other: Self) -> Option<Self> { self.checked_div(other) }
+            fn rem(self, other: Self) -> Option<Self> { self.checked_rem(other) }
+        }
+    )+};
+}
+
+checked_arithmetic!(i64, u64);
+
 /// `- * / %` on numbers, and `+` on numbers. Int and uint arithmetic is checked; mixing a
 /// double with an int or uint computes in double (JSON numbers are doubles in Tekton, so
 /// `body.count * 1.5` keeps working when `count` arrives as an integer).
 fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
-    let overflow = || EvalError::runtime("integer overflow");
-    let by_zero = || {
-        EvalError::runtime(if op == BinaryOp::Div {
-            "division by zero"
-        } else {
-            "modulus by zero"
-        })
-    };
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => {
-            let (x, y) = (*x, *y);
-            let result = match op {
-                BinaryOp::Add => x.checked_add(y),
-                BinaryOp::Sub => x.checked_sub(y),
-                BinaryOp::Mul => x.checked_mul(y),
-                BinaryOp::Div | BinaryOp::Rem if y == 0 => return Err(by_zero()),
-                BinaryOp::Div => x.checked_div(y),
-                BinaryOp::Rem => x.checked_rem(y),
-                _ => return Err(binary_overload(op, a, b)),
-            };
-            result.map(Value::Int).ok_or_else(overflow)
+            integer(op, (*x, *y), (a, b), "integer overflow").map(Value::Int)
         }
         (Value::Uint(x), Value::Uint(y)) => {
-            let (x, y) = (*x, *y);
-            let result = match op {
-                BinaryOp::Add => x.checked_add(y),
-                BinaryOp::Sub => x.checked_sub(y),
-                BinaryOp::Mul => x.checked_mul(y),
-                BinaryOp::Div | BinaryOp::Rem if y == 0 => return Err(by_zero()),
-                BinaryOp::Div => x.checked_div(y),
-                BinaryOp::Rem => x.checked_rem(y),
-                _ => return Err(binary_overload(op, a, b)),
-            };
-            result
-                .map(Value::Uint)
-                .ok_or_else(|| EvalError::runtime("unsigned integer overflow"))
+            integer(op, (*x, *y), (a, b), "unsigned integer overflow").map(Value::Uint)
         }
         (x, y)
             if x.is_number()

@@ -72,6 +72,12 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// What every binary does first: log as `--log-format` says, then [`Self::load`].
+    pub fn start(&self) -> Result<Loaded, LoadError> {
+        crate::telemetry::init_logging(self.log_format);
+        self.load()
+    }
+
     /// Loads `--tenants-file` and `--config-dir` and keeps both reloaded on change. Fails
     /// when the directory cannot be read or the policy file is invalid (at startup only: a
     /// reload that fails keeps what serves); every problem of the configuration itself is

@@ -2,8 +2,8 @@
 //! liveness and readiness.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::extract::State;
@@ -43,6 +43,39 @@ impl Draining {
             } else {
                 check()
             }
+        })
+    }
+}
+
+/// What a process still has to open before it may be ready: until [`Self::done`], its
+/// readiness fails and says which step is under way.
+#[derive(Debug, Clone)]
+pub struct Starting(Arc<Mutex<Option<&'static str>>>);
+
+impl Starting {
+    /// Starting, with `step` under way.
+    pub fn new(step: &'static str) -> Self {
+        Self(Arc::new(Mutex::new(Some(step))))
+    }
+
+    /// Now `step` is under way.
+    pub fn step(&self, step: &'static str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(step);
+    }
+
+    /// Everything is open: readiness is `check`'s from now on.
+    pub fn done(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// `check`, except that it fails, naming the step, until start-up is done.
+    pub fn readiness(&self, check: ReadinessCheck) -> ReadinessCheck {
+        let starting = self.clone();
+        Arc::new(move || {
+            if let Some(step) = *starting.0.lock().unwrap_or_else(PoisonError::into_inner) {
+                return Err(format!("starting: {step}"));
+            }
+            check()
         })
     }
 }
@@ -141,6 +174,22 @@ pub async fn termination_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn starting_fails_readiness_with_its_step_until_done() {
+        let starting = Starting::new("opening the ledger");
+        let ready = starting.readiness(Arc::new(|| Ok(())));
+        assert_eq!(ready(), Err("starting: opening the ledger".to_owned()));
+        starting.step("opening the rate-limit buckets");
+        assert_eq!(
+            ready(),
+            Err("starting: opening the rate-limit buckets".to_owned())
+        );
+        starting.done();
+        assert_eq!(ready(), Ok(()));
+        let not_ready = starting.readiness(Arc::new(|| Err("no NATS".to_owned())));
+        assert_eq!(not_ready(), Err("no NATS".to_owned()));
+    }
 
     #[test]
     fn draining_fails_readiness_whatever_the_check_says() {

@@ -27,29 +27,8 @@ pub(super) const USER_AGENT: &str = concat!("sluice-dispatcher/", env!("CARGO_PK
 /// How much of an interceptor's own `status.message` is quoted.
 const MESSAGE_CHARS: usize = 1024;
 
-/// Headers of the event that are never forwarded to a legacy interceptor: hop-by-hop headers
-/// (they describe the sender's connection, not the event), `Host` and `Content-Length` (set
-/// for the new request), `Expect`, and `Accept-Encoding` (a compressed answer could not be
-/// used as the new body).
-const NOT_FORWARDED: &[&str] = &[
-    "accept-encoding",
-    "connection",
-    "content-length",
-    "expect",
-    "host",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Response headers of a legacy interceptor that do not become event headers: they describe
-/// the connection to the interceptor.
+/// Headers that describe a connection rather than the event or the answer: never forwarded
+/// to a legacy interceptor, and never taken from its answer into the event.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
@@ -60,6 +39,17 @@ const HOP_BY_HOP: &[&str] = &[
     "trailers",
     "transfer-encoding",
     "upgrade",
+];
+
+/// Besides [`HOP_BY_HOP`], event headers never forwarded to a legacy interceptor: `Host` and
+/// `Content-Length` (set for the new request), `Expect`, `Proxy-Authorization`, and
+/// `Accept-Encoding` (a compressed answer could not be used as the new body).
+const NOT_FORWARDED: &[&str] = &[
+    "accept-encoding",
+    "content-length",
+    "expect",
+    "host",
+    "proxy-authorization",
 ];
 
 /// A request ready to be sent, once per attempt.
@@ -159,7 +149,7 @@ fn tekton_request(
 }
 
 /// The event's headers as a legacy interceptor receives them: forwarded (less those in
-/// [`NOT_FORWARDED`] and those the event's `Connection` header names), plus
+/// [`HOP_BY_HOP`], [`NOT_FORWARDED`] and those the event's `Connection` header names), plus
 /// `EventListener-Request-URL`, then the interceptor's configured headers, each replacing any
 /// header of its name.
 fn legacy_headers(
@@ -180,7 +170,8 @@ fn legacy_headers(
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
             continue;
         };
-        if NOT_FORWARDED.contains(&name.as_str())
+        if HOP_BY_HOP.contains(&name.as_str())
+            || NOT_FORWARDED.contains(&name.as_str())
             || connection_named.iter().any(|named| named == name.as_str())
         {
             continue;

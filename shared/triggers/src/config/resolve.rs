@@ -643,24 +643,14 @@ impl<'a> Resolver<'a> {
                 let namespace = entry.namespace.as_str();
                 match self.lookup(&self.triggers, Kind::Trigger, namespace, reference) {
                     Lookup::Found(spec) => spec.clone(),
-                    Lookup::Invalid => {
+                    unresolved => {
                         return self.dangling(
                             origin,
                             &name_field,
                             Kind::Trigger,
                             Some(namespace),
                             reference,
-                            true,
-                        );
-                    }
-                    Lookup::Missing => {
-                        return self.dangling(
-                            origin,
-                            &name_field,
-                            Kind::Trigger,
-                            Some(namespace),
-                            reference,
-                            false,
+                            matches!(unresolved, Lookup::Invalid),
                         );
                     }
                 }
@@ -916,21 +906,13 @@ impl<'a> Resolver<'a> {
                 let namespace = site.namespace;
                 match self.lookup(&self.templates, Kind::TriggerTemplate, namespace, name) {
                     Lookup::Found(template) => Some(Arc::clone(template)),
-                    Lookup::Invalid => self.dangling(
+                    unresolved => self.dangling(
                         origin,
                         &name_field,
                         Kind::TriggerTemplate,
                         Some(namespace),
                         name,
-                        true,
-                    ),
-                    Lookup::Missing => self.dangling(
-                        origin,
-                        &name_field,
-                        Kind::TriggerTemplate,
-                        Some(namespace),
-                        name,
-                        false,
+                        matches!(unresolved, Lookup::Invalid),
                     ),
                 }
             }
