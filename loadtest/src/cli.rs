@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::payload::DEFAULT_SECRET;
 use crate::reference::ReferenceArgs;
 use crate::scenario::{ProviderMix, Scenario, positive};
 use crate::schedule::{parse_duration, parse_rate};
-
-/// The secret the generated configuration and the generator share unless told otherwise.
-pub const DEFAULT_SECRET: &str = "loadtest-webhook-secret";
 
 /// Load tests for Sluice: an open-loop signed-webhook generator, the configuration it needs,
 /// a reference pipeline to compare ingest with, and end-to-end and dispatcher benchmarks.

@@ -21,6 +21,9 @@ use sha2::Sha256;
 
 use crate::scenario::{Provider, Scenario, Target};
 
+/// The secret the generated configuration and the generator share unless told otherwise.
+pub const DEFAULT_SECRET: &str = "loadtest-webhook-secret";
+
 /// Stands for the per-request `after` sha in a template; 40 characters, like a sha.
 const AFTER_PLACEHOLDER: &[u8; 40] = b"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@";
 /// The `before` sha of every push (the parent of the pushed commits).

@@ -54,7 +54,7 @@ pub struct ReferenceArgs {
     pub stream: String,
 
     /// The shared webhook secret (GitHub HMAC key, GitLab token).
-    #[arg(long, env = "SLUICE_LOADTEST_SECRET", default_value = crate::cli::DEFAULT_SECRET, hide_default_value = true)]
+    #[arg(long, env = "SLUICE_LOADTEST_SECRET", default_value = crate::payload::DEFAULT_SECRET, hide_default_value = true)]
     pub secret: String,
 
     /// How long to wait for JetStream's ack before answering 503 (ingest's default).
