@@ -1,3 +1,5 @@
+//! The request-level limits on a router without a socket: timeouts, load shedding, sizes.
+
 use std::time::Instant;
 
 use axum::Router;

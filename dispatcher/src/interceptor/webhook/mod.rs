@@ -217,14 +217,14 @@ impl WebhookClient {
             kind,
             message: format!("interceptor {} ({target}): {message}", interceptor.name),
         };
-        let permanent = |message: String| failed(FailureKind::Permanent, message);
-        let prepared = prepare(interceptor, call).map_err(permanent)?;
+        let give_up = |failure: Failure| failed(failure.kind, failure.message);
+        let prepared = prepare(interceptor, call).map_err(give_up)?;
         let transport = self
             .inner
             .pools
             .for_interceptor(interceptor)
             .await
-            .map_err(permanent)?;
+            .map_err(give_up)?;
 
         let settings = &self.inner.settings;
         let attempts = settings.attempts.max(1);
@@ -244,9 +244,7 @@ impl WebhookClient {
             });
             let failure = match result {
                 Ok(outcome) => return Ok(outcome),
-                Err(failure) if !failure.kind.is_transient() => {
-                    return Err(failed(failure.kind, failure.message));
-                }
+                Err(failure) if !failure.kind.is_transient() => return Err(give_up(failure)),
                 Err(failure) => failure,
             };
             if attempt >= attempts {

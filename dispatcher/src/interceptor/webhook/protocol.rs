@@ -59,21 +59,23 @@ pub(super) struct Prepared {
     pub body: Bytes,
 }
 
-/// Builds the request for the interceptor's protocol; an error is permanent.
+/// Builds the request for the interceptor's protocol; a failure is permanent.
 pub(super) fn prepare(
     interceptor: &WebhookInterceptor,
     call: &WebhookCall<'_>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Failure> {
     let url = &interceptor.url;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials in the URL are not supported".to_owned());
+        return Err(Failure::permanent(
+            "credentials in the URL are not supported",
+        ));
     }
     let mut without_fragment = url.clone();
     without_fragment.set_fragment(None);
     let uri: Uri = without_fragment
         .as_str()
         .parse()
-        .map_err(|error| format!("the URL is not usable: {error}"))?;
+        .map_err(|error| Failure::permanent(format!("the URL is not usable: {error}")))?;
 
     let user_agent = HeaderValue::from_static(USER_AGENT);
     let (headers, body) = match interceptor.protocol {
@@ -128,7 +130,7 @@ fn map_is_empty(map: &&Map<String, Value>) -> bool {
 fn tekton_request(
     interceptor: &WebhookInterceptor,
     call: &WebhookCall<'_>,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, Failure> {
     // Tekton carries the body as a string; like Go's encoder, bytes that are not UTF-8 become
     // U+FFFD (a JSON body is always UTF-8, so its text is kept exactly).
     let body = String::from_utf8_lossy(call.body);
@@ -145,7 +147,7 @@ fn tekton_request(
     };
     serde_json::to_vec(&request)
         .map(Bytes::from)
-        .map_err(|error| format!("the request could not be encoded: {error}"))
+        .map_err(|error| Failure::permanent(format!("the request could not be encoded: {error}")))
 }
 
 /// The event's headers as a legacy interceptor receives them: forwarded (less those in
@@ -155,7 +157,7 @@ fn tekton_request(
 fn legacy_headers(
     interceptor: &WebhookInterceptor,
     call: &WebhookCall<'_>,
-) -> Result<HeaderMap, String> {
+) -> Result<HeaderMap, Failure> {
     let connection_named: Vec<String> = call
         .headers
         .get_all("Connection")
@@ -191,11 +193,14 @@ fn legacy_headers(
     }
     for (name, values) in &interceptor.headers {
         let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name `{name}` is not valid"))?;
+            .map_err(|_| Failure::permanent(format!("header name `{name}` is not valid")))?;
         headers.remove(&header_name);
         for value in values {
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("a value of header `{name}` is not a valid header value"))?;
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                Failure::permanent(format!(
+                    "a value of header `{name}` is not a valid header value"
+                ))
+            })?;
             headers.append(header_name.clone(), value);
         }
     }

@@ -12,7 +12,9 @@ use http::StatusCode;
 use http::header::{self, HeaderMap};
 use sluice_runtime::retry::FailureKind;
 
-/// A failed attempt.
+/// A failure calling an interceptor, classified where it happens: preparing the request,
+/// connecting, or reading the answer.
+#[derive(Debug, Clone)]
 pub(super) struct Failure {
     pub kind: FailureKind,
     pub message: String,

@@ -18,6 +18,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 use sluice_triggers::catalogue::WebhookInterceptor;
 
+use super::retry::Failure;
+
 /// How long an idle pooled connection is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -49,7 +51,7 @@ pub(super) struct Pools {
     plain: Transport,
     /// For `https` URLs without a `caBundle`; built on first use (it reads the platform's
     /// certificates), or why it could not be.
-    platform: tokio::sync::OnceCell<Result<Transport, String>>,
+    platform: tokio::sync::OnceCell<Result<Transport, Failure>>,
     /// For `https` URLs with a `caBundle`, by the bundle's bytes.
     bundles: Mutex<HashMap<Arc<[u8]>, Transport>>,
 }
@@ -69,24 +71,24 @@ impl Pools {
         }
     }
 
-    /// The pooled client for the interceptor's scheme and `caBundle`; an error is permanent.
+    /// The pooled client for the interceptor's scheme and `caBundle`; a failure is permanent.
     pub async fn for_interceptor(
         &self,
         interceptor: &WebhookInterceptor,
-    ) -> Result<Transport, String> {
+    ) -> Result<Transport, Failure> {
         match interceptor.url.scheme() {
             "http" => Ok(self.plain.clone()),
             "https" => match &interceptor.ca_bundle {
                 Some(bundle) => self.bundle(bundle),
                 None => self.platform().await,
             },
-            other => Err(format!(
+            other => Err(Failure::permanent(format!(
                 "unsupported URL scheme `{other}` (only http and https are)"
-            )),
+            ))),
         }
     }
 
-    fn bundle(&self, bundle: &Arc<[u8]>) -> Result<Transport, String> {
+    fn bundle(&self, bundle: &Arc<[u8]>) -> Result<Transport, Failure> {
         let mut cache = self.bundles.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(transport) = cache.get(bundle) {
             return Ok(transport.clone());
@@ -101,24 +103,30 @@ impl Pools {
         Ok(transport)
     }
 
-    async fn platform(&self) -> Result<Transport, String> {
+    async fn platform(&self) -> Result<Transport, Failure> {
         let timeout = self.timeout;
         self.platform
             .get_or_init(|| async move {
                 // Reading the platform's certificates is blocking file I/O.
-                let built = tokio::task::spawn_blocking(move || -> Result<Transport, String> {
+                let built = tokio::task::spawn_blocking(move || -> Result<Transport, Failure> {
                     let config = tls_builder()?
                         .with_native_roots()
-                        .map_err(|error| format!("no usable platform root certificates: {error}"))?
+                        .map_err(|error| {
+                            Failure::permanent(format!(
+                                "no usable platform root certificates: {error}"
+                            ))
+                        })?
                         .with_no_client_auth();
                     Ok(tls_transport(config, timeout))
                 })
                 .await
                 .unwrap_or_else(|error| {
-                    Err(format!("loading platform root certificates failed: {error}"))
+                    Err(Failure::permanent(format!(
+                        "loading platform root certificates failed: {error}"
+                    )))
                 });
-                if let Err(error) = &built {
-                    tracing::warn!(%error, "https webhook interceptors without a caBundle cannot be called");
+                if let Err(failure) = &built {
+                    tracing::warn!(error = %failure.message, "https webhook interceptors without a caBundle cannot be called");
                 }
                 built
             })
@@ -138,10 +146,10 @@ fn http_connector(timeout: Duration) -> HttpConnector {
 }
 
 /// TLS 1.2 and 1.3 with the ring provider, whatever the process default is.
-fn tls_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, String> {
+fn tls_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, Failure> {
     ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|error| format!("TLS setup failed: {error}"))
+        .map_err(|error| Failure::permanent(format!("TLS setup failed: {error}")))
 }
 
 fn tls_transport(config: ClientConfig, timeout: Duration) -> Transport {
@@ -159,17 +167,22 @@ fn tls_transport(config: ClientConfig, timeout: Duration) -> Transport {
 }
 
 /// The certificates of a PEM `caBundle`; other PEM sections (keys, CRLs) are ignored.
-fn bundle_roots(bundle: &[u8]) -> Result<RootCertStore, String> {
+fn bundle_roots(bundle: &[u8]) -> Result<RootCertStore, Failure> {
     let mut roots = RootCertStore::empty();
     for (index, certificate) in CertificateDer::pem_slice_iter(bundle).enumerate() {
-        let certificate = certificate
-            .map_err(|error| format!("caBundle is not valid PEM (certificate {index}): {error}"))?;
+        let certificate = certificate.map_err(|error| {
+            Failure::permanent(format!(
+                "caBundle is not valid PEM (certificate {index}): {error}"
+            ))
+        })?;
         roots.add(certificate).map_err(|error| {
-            format!("caBundle certificate {index} is not a valid CA certificate: {error}")
+            Failure::permanent(format!(
+                "caBundle certificate {index} is not a valid CA certificate: {error}"
+            ))
         })?;
     }
     if roots.is_empty() {
-        return Err("caBundle holds no PEM certificate".to_owned());
+        return Err(Failure::permanent("caBundle holds no PEM certificate"));
     }
     Ok(roots)
 }

@@ -1,3 +1,5 @@
+//! The tenants file: parsing, limits as listeners lower them, and reloads.
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
