@@ -97,22 +97,22 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             if let Ok(info) = message.info() {
                 report_backlog(&shared, &namespace, &mut backlog, info.pending);
             }
-            let received_event = Received::new(message);
+            let delivered = Received::new(message);
             let mut progress = InProgress::new(settings);
             if limited
-                && let Ok(envelope) = &received_event.event
+                && let Ok(envelope) = &delivered.event
                 && !wait_for_tokens(
                     &shared,
                     &namespace,
                     envelope,
-                    &received_event.message,
+                    &delivered.message,
                     &mut progress,
                     &mut shutdown,
                 )
                 .await
             {
                 // Stopping while it waited for its budget: hand it back now.
-                ack(&received_event.message, AckKind::Nak(None)).await;
+                ack(&delivered.message, AckKind::Nak(None)).await;
                 continue;
             }
             let acquire = async {
@@ -138,7 +138,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             };
             let Some((own, permit)) = acquired else {
                 // Stopping: this event was not started; hand it back now.
-                ack(&received_event.message, AckKind::Nak(None)).await;
+                ack(&delivered.message, AckKind::Nak(None)).await;
                 continue;
             };
             // A finished task keeps its allocation until it is joined: join them as they
@@ -149,7 +149,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 handle(
                     &shared.dispatcher,
                     &shared.settings,
-                    received_event,
+                    delivered,
                     progress,
                     shared.abort.clone(),
                 )
