@@ -30,6 +30,9 @@ pub struct Entry {
 pub enum RunOutcome {
     Created,
     Filtered,
+    /// The trigger failed for this event (a `cel` error, an interceptor's refusal): running it
+    /// again would fail the same way.
+    Error,
 }
 
 /// The ledger could not be opened, read or written: the caller retries later.

@@ -32,8 +32,11 @@ pub enum TriggerOutcome {
     Created,
     /// Will be retried with the event.
     Transient,
-    /// Failed for good: binding, template or a refused create.
+    /// Failed for good: binding, template or a refused create; dead-lettered.
     Permanent,
+    /// Failed for this event, as Tekton fails a trigger: a `cel` expression that errs on it, a
+    /// webhook interceptor refusing it without a decision. Not retried, not dead-lettered.
+    Error,
     /// The event names a trigger the listener no longer has.
     Missing,
     /// An interceptor (`cel` filter, webhook) stopped it: nothing to create.
@@ -56,6 +59,7 @@ sluice_runtime::label_values!(TriggerOutcome {
     Duplicate => "duplicate",
     Transient => "transient",
     Permanent => "permanent",
+    Error => "error",
     Missing => "missing",
 });
 

@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 use sluice_tests::ApiDouble;
 use sluice_tests::procs::{eventually, free_port};
 
-use crate::support::{ConfigDir, Stack, metric_sum, metrics_text, param, post};
+use futures_util::StreamExt;
+
+use crate::support::{ConfigDir, Stack, metric_sum, metrics_text, param, post, sluice};
 
 const SA: &str = "system:serviceaccount:team-a:builder";
 
@@ -432,4 +434,217 @@ spec:
         1
     );
     server.abort();
+}
+
+/// A ClusterInterceptor as the seeds write one: it answers a wrong `X-My-Token` with `503`
+/// and a decision in the body, `continue: false` with status 14 and a message.
+async fn refusing_gate(
+    State(calls): State<Arc<AtomicUsize>>,
+    Json(request): Json<Value>,
+) -> Response {
+    calls.fetch_add(1, Ordering::SeqCst);
+    if request["header"]["X-My-Token"][0] == "123456" {
+        Json(json!({"continue": true})).into_response()
+    } else {
+        let refusal = json!({"continue": false, "status": {"code": 14, "message": "error param"}});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(refusal)).into_response()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interceptor_answering_503_with_a_decision_filters_the_event_once() {
+    let port = free_port();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route("/gate", axum::routing::post(refusing_gate))
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let yaml = format!(
+        r#"
+apiVersion: triggers.tekton.dev/v1alpha1
+kind: ClusterInterceptor
+metadata: {{name: token-gate}}
+spec:
+  clientConfig:
+    url: http://127.0.0.1:{port}/gate
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: seeded, namespace: team-a}}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: gated
+      interceptors:
+        - ref: {{name: token-gate, kind: ClusterInterceptor}}
+      bindings:
+        - {{name: id, value: $(body.id)}}
+      template:
+        spec:
+          params: [{{name: id}}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: seeded-}}
+              spec:
+                params: [{{name: id, value: $(tt.params.id)}}]
+"#
+    );
+    let allow = ["--interceptor-allow", "127.0.0.1"];
+    let stack = Stack::start_with(
+        ConfigDir::new().file("seeded.yaml", &yaml),
+        grant,
+        &allow,
+        &allow,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "seeded");
+    let body = br#"{"id":"same"}"#;
+
+    let (status, answer) = post(&client, &url, body, &[("X-My-Token", "wrong")]).await;
+    assert_eq!(status, 202, "{answer}");
+    let filtered = eventually(Duration::from_secs(20), || async {
+        trigger_outcomes(&stack.dispatcher.metrics_url, "seeded", "filtered").await == 1
+    })
+    .await;
+    assert!(filtered, "{}", stack.dispatcher.process.logs());
+    // Time for a retry or a redelivery to show, if there were one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a decision is asked once");
+    let logs = stack.dispatcher.process.logs();
+    assert!(
+        logs.contains("stopped the trigger: Unavailable: error param"),
+        "the interceptor's reason is logged: {logs}"
+    );
+
+    // The right token, the same body: one run.
+    let (status, answer) = post(&client, &url, body, &[("X-My-Token", "123456")]).await;
+    assert_eq!(status, 202, "{answer}");
+    let runs = || stack.api.objects("tekton.dev", "pipelineruns", "team-a");
+    let created = eventually(Duration::from_secs(20), || async { runs().len() == 1 }).await;
+    assert!(created, "{}", stack.dispatcher.process.logs());
+    assert_eq!(param(&runs()[0], "id"), Some("same"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let metrics = metrics_text(&client, &stack.dispatcher.metrics_url).await;
+    assert!(
+        !metrics.contains("sluice_dispatch_dead_letters_total{"),
+        "nothing dead-lettered: {metrics}"
+    );
+    server.abort();
+}
+
+const MISSING_KEY_LISTENER: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: merges, namespace: team-a}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: on-merge
+      interceptors:
+        - ref: {name: cel}
+          params:
+            - name: filter
+              value: body.pull_request.merged
+      template:
+        spec:
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {generateName: merged-}
+"#;
+
+/// A filter written for pull requests meets pushes, which have no `pull_request`: Tekton
+/// skips the trigger on the evaluation error. Each is the trigger's `error`, counted and
+/// logged, never a dead letter and never retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cel_filter_on_a_missing_key_fails_the_trigger_without_dead_letters() {
+    const EVENTS: usize = 1000;
+    let config = ConfigDir::new().file("merges.yaml", MISSING_KEY_LISTENER);
+    let stack = Stack::start(config, grant, &[]).await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "merges");
+    let accepted = futures_util::stream::iter(0..EVENTS)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let body = json!({"ref": "refs/heads/main", "after": format!("{i:040}")});
+                let delivery = format!("push-{i}");
+                post(
+                    &client,
+                    &url,
+                    body.to_string().as_bytes(),
+                    &[("X-GitHub-Delivery", delivery.as_str())],
+                )
+                .await
+                .0
+            }
+        })
+        .buffer_unordered(16)
+        .filter(|status| std::future::ready(*status == 202))
+        .count()
+        .await;
+    assert_eq!(accepted, EVENTS);
+    let all = eventually(Duration::from_secs(120), || async {
+        trigger_outcomes(&stack.dispatcher.metrics_url, "merges", "error").await == EVENTS as u64
+    })
+    .await;
+    assert!(all, "{}", stack.dispatcher.process.logs());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let metrics = metrics_text(&client, &stack.dispatcher.metrics_url).await;
+    assert!(
+        !metrics.contains("sluice_dispatch_dead_letters_total{"),
+        "no dead letter: {metrics}"
+    );
+    for outcome in ["permanent", "transient", "created"] {
+        assert_eq!(
+            trigger_outcomes(&stack.dispatcher.metrics_url, "merges", outcome).await,
+            0,
+            "{outcome}"
+        );
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
+    if let Ok(mut dlq) = js.get_stream("SLUICE_DLQ").await {
+        assert_eq!(dlq.info().await.unwrap().state.messages, 0);
+    }
+    assert!(
+        stack
+            .api
+            .objects("tekton.dev", "pipelineruns", "team-a")
+            .is_empty()
+    );
+    assert!(
+        stack
+            .dispatcher
+            .process
+            .logs()
+            .contains("trigger failed for this event; not retried"),
+        "logged"
+    );
+
+    // `sluice render` shows the same outcome with the CEL message.
+    let body = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(body.path(), r#"{"ref": "refs/heads/main"}"#).unwrap();
+    let output = sluice(&[
+        "render",
+        "--config-dir",
+        stack.config_dir().to_str().unwrap(),
+        "--listener",
+        "team-a/merges",
+        "--body",
+        body.path().to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(report["triggers"][0]["status"], "error", "{report}");
+    let reason = report["triggers"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("no such key"), "{reason}");
 }

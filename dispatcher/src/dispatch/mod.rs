@@ -303,6 +303,17 @@ impl Dispatcher {
                     error,
                 };
             }
+            Err(error) if error.kind() == FailureKind::BadInput => {
+                // As Tekton skips a trigger its `cel` filter errs on: nothing a retry or a
+                // replay could create. Recorded, so a redelivery does not run it again.
+                count(TriggerOutcome::Error);
+                run_log!(
+                    warn, listener, trigger, meta,
+                    %error,
+                    "trigger failed for this event; not retried"
+                );
+                (ledger_entry(meta, RunOutcome::Error, &[]), None)
+            }
             Err(error) => {
                 count(TriggerOutcome::Permanent);
                 run_log!(

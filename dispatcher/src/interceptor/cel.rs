@@ -10,7 +10,9 @@ use sluice_triggers::catalogue::CelInterceptor;
 use super::{EventInfo, EventState, InterceptorError};
 
 /// The filter, then the overlays, all evaluated on the state as it came in. `Some`: why
-/// the filter stopped the trigger.
+/// the filter stopped the trigger. An expression that fails on this event (a missing key, a
+/// type mismatch, an exhausted budget) fails the trigger for this event, as Tekton skips it:
+/// [`FailureKind::BadInput`], not retried and not dead-lettered.
 pub(super) fn run(
     interceptor: &CelInterceptor,
     limits: cel::Limits,
@@ -19,7 +21,7 @@ pub(super) fn run(
 ) -> Result<Option<String>, InterceptorError> {
     let failed = |message: String| InterceptorError {
         interceptor: "cel".to_owned(),
-        kind: FailureKind::Permanent,
+        kind: FailureKind::BadInput,
         message,
     };
     let activation = Activation {

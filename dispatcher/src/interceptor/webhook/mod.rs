@@ -9,13 +9,17 @@
 //!   headers are forwarded as they are, HTTP 200 continues (its body and headers replace
 //!   the event's) and any other 2xx or 4xx stops the trigger;
 //! - [`transport`]: pooled connections, plain and TLS, redirects never followed;
-//! - [`retry`]: what is worth another attempt. Failures are classified by what went wrong,
-//!   never by message text: a failure that may go away by itself (no connection, DNS, a
-//!   timeout, HTTP 5xx, 408, 429) is retried with exponential backoff and jitter
-//!   (`sluice_runtime::retry::Backoff`), and reported as [`FailureKind::Transient`] when
-//!   every attempt failed, so that the event is redelivered later; anything the same
-//!   request would hit again (a refused TLS certificate, an unexpected status, an invalid
-//!   or oversize answer, a bad configuration) is [`FailureKind::Permanent`];
+//! - [`retry`]: what is worth another attempt. A Tekton interceptor's decision is in its
+//!   answer's body: `continue: false` stops the trigger whatever the HTTP status. An answer
+//!   without a decision is classified by what went wrong, never by message text: a failure
+//!   that may go away by itself (no connection, DNS, a timeout, HTTP 5xx, 408, 429) is
+//!   retried with exponential backoff and jitter (`sluice_runtime::retry::Backoff`), and
+//!   reported as [`FailureKind::Transient`] when every attempt failed, so that the event is
+//!   redelivered later; another 4xx is the interceptor refusing this event
+//!   ([`FailureKind::BadInput`]: the trigger fails for it, as Tekton fails a trigger on any
+//!   answer but 200); anything the same request would hit again (a refused TLS
+//!   certificate, a redirect, an invalid or oversize 200 answer, a bad configuration) is
+//!   [`FailureKind::Permanent`];
 //! - [`answer`]: reading and quoting answers.
 //!
 //! Neither errors nor logs ever contain the event body, and the interceptor's URL appears in
@@ -314,18 +318,29 @@ impl WebhookClient {
                 status_text(status)
             )));
         }
+        // A Tekton interceptor's decision is in its body, whatever the status: one that
+        // answers, say, 503 with `continue: false` has refused the event, and asking again
+        // would get the same answer. Only an answer without a decision is judged by status.
+        let quoted = match interceptor.protocol {
+            WebhookProtocol::Tekton => {
+                let limit = self.inner.settings.max_response_bytes;
+                match read_body(&mut body, &parts.headers, limit).await {
+                    Ok(answer) => match tekton_outcome(interceptor, &answer) {
+                        Ok(stop @ WebhookOutcome::Stop { .. }) => return Ok(stop),
+                        _ => snippet(&answer),
+                    },
+                    Err(_) => String::new(),
+                }
+            }
+            WebhookProtocol::Legacy => read_snippet(&mut body).await,
+        };
+        let answered = with_message(format!("answered {}", status_text(status)), &quoted);
         if is_retryable_status(status) {
-            let retry_after = retry_after(status, &parts.headers);
-            let quoted = read_snippet(&mut body).await;
             return Err(Failure {
-                retry_after,
-                ..Failure::retryable(with_message(
-                    format!("answered {}", status_text(status)),
-                    &quoted,
-                ))
+                retry_after: retry_after(status, &parts.headers),
+                ..Failure::retryable(answered)
             });
         }
-        let quoted = read_snippet(&mut body).await;
         match interceptor.protocol {
             // Tekton's legacy webhook interceptor rejects any answer but 200 this way.
             WebhookProtocol::Legacy if status.is_success() || status.is_client_error() => {
@@ -337,10 +352,13 @@ impl WebhookClient {
                     ),
                 })
             }
-            _ => Err(Failure::permanent(with_message(
-                format!("answered {}", status_text(status)),
-                &quoted,
-            ))),
+            // Refused without a decision: the trigger fails for this event, as Tekton fails
+            // it on any answer but 200; it is not retried.
+            WebhookProtocol::Tekton if status.is_client_error() => Err(Failure {
+                kind: FailureKind::BadInput,
+                ..Failure::permanent(answered)
+            }),
+            _ => Err(Failure::permanent(answered)),
         }
     }
 }

@@ -303,6 +303,8 @@ impl<'de> Deserialize<'de> for GrpcCode {
     }
 }
 
+/// What a Tekton interceptor's answer decides, or why the answer is not an
+/// `InterceptorResponse`.
 pub(super) fn tekton_outcome(
     interceptor: &WebhookInterceptor,
     body: &[u8],

@@ -498,7 +498,7 @@ async fn a_silent_server_times_out_as_transient() {
 }
 
 #[tokio::test]
-async fn a_client_error_is_permanent_and_not_retried() {
+async fn a_client_error_without_a_decision_fails_the_trigger_and_is_not_retried() {
     let server = serve(None, |_, _| reply(400, "bad request\nfrom interceptor")).await;
     let check = interceptor(WebhookProtocol::Tekton, &server.url("http", "/"));
     let event = Event::new();
@@ -508,7 +508,7 @@ async fn a_client_error_is_permanent_and_not_retried() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.kind, FailureKind::Permanent);
+    assert_eq!(error.kind, FailureKind::BadInput);
     assert_eq!(server.requests().len(), 1);
     assert!(
         error
@@ -516,6 +516,47 @@ async fn a_client_error_is_permanent_and_not_retried() {
             .contains("answered 400 Bad Request: bad request from interceptor"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_decision_in_the_body_holds_whatever_the_status() {
+    // As Tekton's own ClusterInterceptor examples answer a wrong token: 503 with a decision.
+    let refusal = r#"{"continue": false, "status": {"code": 14, "message": "error param"}}"#;
+    for status in [503, 403, 500, 429] {
+        let server = serve(None, move |_, _| reply(status, refusal)).await;
+        let check = interceptor(WebhookProtocol::Tekton, &server.url("http", "/"));
+        let event = Event::new();
+        let outcome = WebhookClient::new(settings())
+            .call(&check, &event.call())
+            .await
+            .unwrap_or_else(|error| panic!("{status}: {error}"));
+        match outcome {
+            WebhookOutcome::Stop { message } => assert!(
+                message.contains("stopped the trigger: Unavailable: error param"),
+                "{status}: {message}"
+            ),
+            other => panic!("{status}: {other:?}"),
+        }
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "{status}: a decision is not retried"
+        );
+    }
+
+    // Without a decision, the status decides: a 503 is retried, and so is one whose body
+    // says to continue (a failing answer is no permission).
+    for body in ["overloaded", r#"{"continue": true}"#] {
+        let server = serve(None, move |_, _| reply(503, body)).await;
+        let check = interceptor(WebhookProtocol::Tekton, &server.url("http", "/"));
+        let event = Event::new();
+        let error = WebhookClient::new(settings())
+            .call(&check, &event.call())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, FailureKind::Transient, "{body}: {error}");
+        assert_eq!(server.requests().len(), 3, "{body}");
+    }
 }
 
 #[tokio::test]
