@@ -93,7 +93,7 @@ pub struct Trigger {
     /// Its template may create objects in other namespaces (the platform allows it); else
     /// such an object is refused.
     pub cross_namespace: bool,
-    /// All bindings' params flattened in declaration order (later wins on a repeated name).
+    /// All bindings' params flattened in declaration order; names are unique.
     pub params: Vec<BindingParam>,
     pub template: Arc<TemplateSpec>,
 }

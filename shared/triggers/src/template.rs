@@ -48,6 +48,10 @@ pub enum ResourceProblem {
     /// template, not as rendered.
     #[error("object keys `{0}` and `{1}` are the same after substitution")]
     KeyCollision(String, String),
+    /// A param's text is not valid inside a JSON string, where Tekton pastes it: Tekton's
+    /// rendered resource would not parse, and its trigger fails.
+    #[error("param `{param}` cannot be inserted into a JSON string as Tekton inserts it: {reason}")]
+    InvalidValue { param: String, reason: &'static str },
 }
 
 /// Renders every resource template; `uid` is this trigger run's `$(uid)`.
@@ -98,8 +102,9 @@ pub fn uid_for(run_key: &str) -> String {
 
 /// The variables of one trigger run.
 struct Substitution<'a> {
-    /// Param name → the string inserted for `$(tt.params.name)`.
-    values: BTreeMap<&'a str, String>,
+    /// Param name → the string inserted for `$(tt.params.name)`, or why its text cannot be
+    /// (an error only where the template uses the param, as in Tekton).
+    values: BTreeMap<&'a str, Result<String, &'static str>>,
     uid: &'a str,
 }
 
@@ -123,7 +128,7 @@ impl<'a> Substitution<'a> {
 
     fn value(&self, value: &Value) -> Result<Value, ResourceProblem> {
         Ok(match value {
-            Value::String(text) => Value::String(self.text(text)),
+            Value::String(text) => Value::String(self.text(text)?),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
@@ -134,7 +139,7 @@ impl<'a> Substitution<'a> {
                 let mut out = Map::new();
                 let mut written_as = BTreeMap::new();
                 for (key, field) in fields {
-                    let rendered = self.text(key);
+                    let rendered = self.text(key)?;
                     if let Some(other) = written_as.insert(rendered.clone(), key) {
                         return Err(ResourceProblem::KeyCollision(other.clone(), key.clone()));
                     }
@@ -149,7 +154,7 @@ impl<'a> Substitution<'a> {
     /// Replaces known variables in one pass over the template's own text; anything else
     /// after `$(` is kept as written, and scanning resumes right after that `$(` so nested
     /// variables still substitute.
-    fn text(&self, text: &str) -> String {
+    fn text(&self, text: &str) -> Result<String, ResourceProblem> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(open) = rest.find("$(") {
@@ -157,7 +162,7 @@ impl<'a> Substitution<'a> {
             let inner = &rest[open + 2..];
             match self.variable(inner) {
                 Some((replacement, len)) => {
-                    out.push_str(replacement);
+                    out.push_str(replacement?);
                     rest = &inner[len..];
                 }
                 None => {
@@ -167,17 +172,24 @@ impl<'a> Substitution<'a> {
             }
         }
         out.push_str(rest);
-        out
+        Ok(out)
     }
 
     /// The value of the variable at the start of `inner` (the text after `$(`), and the
     /// length of its name and `)`.
-    fn variable(&self, inner: &str) -> Option<(&str, usize)> {
+    fn variable(&self, inner: &str) -> Option<(Result<&str, ResourceProblem>, usize)> {
         let name = &inner[..inner.find(')')?];
         let value = if name == "uid" {
-            self.uid
+            Ok(self.uid)
         } else {
-            self.values.get(name.strip_prefix("tt.params.")?)?
+            let param = name.strip_prefix("tt.params.")?;
+            match self.values.get(param)? {
+                Ok(value) => Ok(value.as_str()),
+                Err(reason) => Err(ResourceProblem::InvalidValue {
+                    param: param.to_owned(),
+                    reason,
+                }),
+            }
         };
         Some((value, name.len() + 1))
     }

@@ -179,6 +179,44 @@ spec:
 }
 
 #[test]
+fn a_param_named_twice_across_a_triggers_bindings_skips_the_trigger() {
+    let yaml = docs(&[
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: twice, namespace: team-a}
+spec:
+  triggers:
+    - name: build
+      bindings:
+        - {name: revision, value: $(body.after)}
+        - ref: push
+      template:
+        ref: pipeline
+    - name: lint
+      bindings:
+        - ref: push
+      template:
+        ref: pipeline
+"#,
+        TEMPLATE,
+        BINDING,
+    ]);
+    let catalogue = load_str(FILE, &yaml);
+    let issue = only_issue(&catalogue);
+    assert!(
+        issue.message.contains("duplicate param name `revision`")
+            && issue.message.contains("trigger skipped"),
+        "{issue}"
+    );
+    assert_eq!(issue.field.as_deref(), Some("spec.triggers[0].bindings[1]"));
+    assert_eq!(
+        trigger_names(listener(&catalogue, "team-a", "twice")),
+        ["lint"]
+    );
+}
+
+#[test]
 fn v1beta1_inline_bindings_take_scalars_in_their_text_form() {
     let yaml = docs(&[
         r#"
@@ -191,7 +229,7 @@ spec:
   triggers:
     - name: build
       bindings:
-        - name: revision
+        - name: commit
           value: $(body.after)
         - name: attempts
           value: 2
@@ -214,7 +252,7 @@ spec:
     assert_eq!(
         trigger.params,
         [
-            param("revision", "$(body.after)"),
+            param("commit", "$(body.after)"),
             param("attempts", "2"),
             param("verbose", "true"),
             param("ratio", "0.5"),

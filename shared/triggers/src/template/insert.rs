@@ -1,23 +1,53 @@
 //! What a param's text becomes inside a rendered string: Tekton pastes the text into a JSON
-//! string literal, so the created resource holds that text read back by a JSON parser.
+//! string literal, so the created resource holds that text read back by a JSON parser. A
+//! backslash that starts no JSON escape makes Tekton's resource unreadable and its trigger
+//! fail, and so it does here; an unescaped quote or control character, which would do the
+//! same in Tekton, is kept as written instead (it cannot add structure here).
 
 use std::borrow::Cow;
 
-/// The string inserted for a param whose Tekton text is `text`.
+/// The string inserted for a param whose Tekton text is `text`, or why Tekton could not
+/// read its resource with it.
 ///
 /// With `old_escape_quotes` every `"` becomes `\"` first, as Tekton does for templates with
 /// the `triggers.tekton.dev/old-escape-quotes` annotation. `$(uid)` inside the text becomes
 /// `uid` (Tekton replaces it after the params, in the whole text). The text is then decoded
-/// as JSON string content; if it is not valid string content (Tekton's resource would not
-/// parse, or would gain structure), it is inserted as written.
-pub(super) fn insertion(text: &str, old_escape_quotes: bool, uid: &str) -> String {
+/// as JSON string content. A backslash that starts no escape is an error, as in Tekton;
+/// otherwise, text that is not valid string content (an unescaped quote or control
+/// character: Tekton's resource would not parse, or would gain structure) is inserted as
+/// written.
+pub(super) fn insertion(
+    text: &str,
+    old_escape_quotes: bool,
+    uid: &str,
+) -> Result<String, &'static str> {
     let text = if old_escape_quotes {
         Cow::Owned(text.replace('"', "\\\""))
     } else {
         Cow::Borrowed(text)
     };
     let text = replace_uid(&text, uid);
-    decode(&text).unwrap_or(text)
+    if has_invalid_escape(&text) {
+        return Err("a `\\` starts no JSON escape (write `\\\\` for a backslash)");
+    }
+    Ok(decode(&text).unwrap_or(text))
+}
+
+/// Whether a `\` in `text` starts no JSON string escape (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`,
+/// `\r`, `\t`, `\u` and four hex digits), or ends it.
+fn has_invalid_escape(text: &str) -> bool {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        match chars.next() {
+            Some('"' | '\\' | '/' | 'b' | 'f' | 'n' | 'r' | 't') => {}
+            Some('u') if hex4(&mut chars).is_some() => {}
+            _ => return true,
+        }
+    }
+    false
 }
 
 /// `$(uid)` replaced by `uid`, except where it is escaped as `$$(uid)`.

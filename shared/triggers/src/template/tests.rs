@@ -56,6 +56,16 @@ fn render_one(spec: &TemplateSpec, params: &BTreeMap<String, String>) -> Value {
 /// The whole path for one body: bind `p` to `binding`, render `"[$(tt.params.p)]"`, write
 /// the resource as JSON text and parse it back, as the API server would receive it.
 fn through_render(body: &Value, binding: &str, old_escape_quotes: bool) -> String {
+    try_through_render(body, binding, old_escape_quotes)
+        .unwrap_or_else(|error| panic!("{binding}: {error}"))
+}
+
+/// [`through_render`], or the render's error.
+fn try_through_render(
+    body: &Value,
+    binding: &str,
+    old_escape_quotes: bool,
+) -> Result<String, RenderError> {
     let (headers, extensions) = (Headers::new(), Map::new());
     let ctx = EventContext {
         body,
@@ -70,10 +80,12 @@ fn through_render(body: &Value, binding: &str, old_escape_quotes: bool) -> Strin
         value: binding.into(),
     };
     let params = expr::resolve_params(&[binding], &spec.params, &ctx).unwrap();
-    let resource = render_one(&spec, &params);
+    let mut resources = render(&spec, &params, "x7k2q")?;
+    assert_eq!(resources.len(), 1);
+    let resource = resources.remove(0);
     let parsed: Value = serde_json::from_str(&resource.to_string()).unwrap();
     assert_eq!(parsed, resource);
-    rendered_value(&parsed).to_owned()
+    Ok(rendered_value(&parsed).to_owned())
 }
 
 #[test]
@@ -137,8 +149,23 @@ fn static_binding_text_is_read_as_json_string_content_as_in_tekton() {
         through_render(&body, r"lone \ud800 surrogate", false),
         "[lone \u{fffd} surrogate]"
     );
-    // Where Tekton's JSON would be invalid, the text is kept as written.
-    assert_eq!(through_render(&body, r"C:\path", false), r"[C:\path]");
+    assert_eq!(through_render(&body, r"C:\\path", false), r"[C:\path]");
+    // A backslash that starts no escape fails the trigger, as Tekton's resource would not
+    // parse; with or without old-escape-quotes (which escapes quotes only).
+    for old_escape_quotes in [false, true] {
+        for text in [r"C:\path", r"trailing\", r"\u12 short", r"\x41"] {
+            let error = try_through_render(&body, text, old_escape_quotes)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("param `p` cannot be inserted into a JSON string")
+                    && error.contains("starts no JSON escape"),
+                "{text:?}: {error}"
+            );
+        }
+    }
+    // Where only quotes or control characters would make Tekton's JSON invalid, the text is
+    // kept as written: it cannot add structure here.
     assert_eq!(
         through_render(&body, r#"{"a":"b"}"#, false),
         r#"[{"a":"b"}]"#
@@ -285,7 +312,11 @@ fn values_cannot_inject_structure() {
         "}\n---\napiVersion: v1\nkind: Secret",
     ] {
         let spec = template(&[("m", None)], vec![pipeline_run("msg: $(tt.params.m)")]);
-        let out = render_one(&spec, &values(&[("m", attack)]));
+        // Refused (Tekton's resource would not parse), or kept inside its string.
+        let Ok(mut resources) = render(&spec, &values(&[("m", attack)]), "x7k2q") else {
+            continue;
+        };
+        let out = resources.remove(0);
         assert_eq!(out["kind"], "PipelineRun", "{attack:?}");
         assert_eq!(out["spec"].as_object().unwrap().len(), 1, "{attack:?}");
         assert_eq!(out.as_object().unwrap().len(), 4, "{attack:?}");

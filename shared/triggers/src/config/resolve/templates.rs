@@ -11,13 +11,15 @@ use super::{Lookup, Resolver, Site, TRIGGER_SKIPPED, non_empty};
 use crate::catalogue::{BindingParam, ParamSpec, ResourceTemplates, TemplateSpec};
 
 impl Resolver<'_> {
-    /// All bindings' params, flattened in declaration order.
+    /// All bindings' params, flattened in declaration order. A param named twice across the
+    /// trigger's bindings is an error, as Tekton finds it when the trigger runs; here it is
+    /// reported when the configuration loads.
     pub(super) fn bindings(
         &mut self,
         site: &Site<'_>,
         bindings: &[BindingDoc],
     ) -> Option<Vec<BindingParam>> {
-        let mut params = Vec::new();
+        let mut params: Vec<BindingParam> = Vec::new();
         let mut valid = true;
         for (index, binding) in bindings.iter().enumerate() {
             let field = site.field(&format!("bindings[{index}]"));
@@ -25,13 +27,24 @@ impl Resolver<'_> {
                 Some(binding_params) => {
                     // Malformed expressions are refused when the configuration loads, as
                     // Tekton's admission webhook refuses them, not at the first webhook.
-                    for param in &binding_params {
-                        if let Err(error) = crate::expr::check(param) {
+                    for param in binding_params {
+                        if let Err(error) = crate::expr::check(&param) {
                             self.issue(site.origin, &field, format!("{error}; {TRIGGER_SKIPPED}"));
                             valid = false;
                         }
+                        if params.iter().any(|earlier| earlier.name == param.name) {
+                            self.issue(
+                                site.origin,
+                                &field,
+                                format!(
+                                    "duplicate param name `{}` across the trigger's bindings; {TRIGGER_SKIPPED}",
+                                    param.name
+                                ),
+                            );
+                            valid = false;
+                        }
+                        params.push(param);
                     }
-                    params.extend(binding_params);
                 }
                 None => valid = false,
             }
