@@ -21,8 +21,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 use sluice_fuzz::{
-    Input, NOW_SECS, SECRET_A, SECRET_B, gitee_signature, github_value_signs, hmac_sha256,
-    hmac_sha512, now,
+    Input, NOW_SECS, SECRET_A, SECRET_B, bitbucket_value_signs, gitee_signature,
+    github_value_signs, hmac_sha256, hmac_sha512, now,
 };
 use sluice_triggers::auth::{Admission, FailureCode, Refusal, admit_at, verify_github_signature};
 use sluice_triggers::catalogue::Listener;
@@ -291,7 +291,7 @@ impl Oracle<'_> {
             ),
             "bitbucket" => (
                 self.one("x-hub-signature")
-                    .is_some_and(|v| github_value_signs(v, a, self.body)),
+                    .is_some_and(|v| bitbucket_value_signs(v, a, self.body)),
                 self.event("x-event-key", &["repo:push"]),
             ),
             "gitee" => (self.gitee(a), self.event("x-gitee-event", &["Push Hook"])),

@@ -35,6 +35,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 
 /// The secret of the `a` Secret in the fuzzing configuration.
@@ -139,6 +140,13 @@ pub fn hmac_sha512(secret: &[u8], message: &[u8]) -> [u8; 64] {
     mac.finalize().into_bytes().into()
 }
 
+/// HMAC-SHA1 of `message` under `secret`.
+pub fn hmac_sha1(secret: &[u8], message: &[u8]) -> [u8; 20] {
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 /// Gitee's signature: HMAC-SHA256 of `<timestamp>\n<secret>` under the secret.
 pub fn gitee_signature(secret: &[u8], timestamp: &[u8]) -> [u8; 32] {
     hmac_sha256(secret, &[timestamp, b"\n", secret].concat())
@@ -156,6 +164,19 @@ pub fn github_value_signs(value: &[u8], secret: &[u8], body: &[u8]) -> bool {
         .strip_prefix(b"sha256=")
         .and_then(|digits| hex::decode(digits).ok())
         .is_some_and(|mac| mac == hmac_sha256(secret, body))
+}
+
+/// The oracle for Bitbucket's `X-Hub-Signature`: `sha256=`, `sha1=` or `sha512=` and the
+/// hex HMAC of `body` under `secret` with that hash, as Tekton's interceptor verifies it.
+pub fn bitbucket_value_signs(value: &[u8], secret: &[u8], body: &[u8]) -> bool {
+    let decode = |prefix: &[u8]| {
+        value
+            .strip_prefix(prefix)
+            .and_then(|digits| hex::decode(digits).ok())
+    };
+    decode(b"sha256=").is_some_and(|mac| mac == hmac_sha256(secret, body))
+        || decode(b"sha1=").is_some_and(|mac| mac == hmac_sha1(secret, body))
+        || decode(b"sha512=").is_some_and(|mac| mac == hmac_sha512(secret, body))
 }
 
 /// Every listener kind the routing target meets: signed with two secrets and event types,

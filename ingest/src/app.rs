@@ -21,7 +21,7 @@ use sluice_runtime::envelope::{EventMetaRef, RequestHeaders, SCHEMA_VERSION, new
 use sluice_runtime::ops::{ReadinessCheck, health_routes};
 use sluice_runtime::subject::event_subject;
 use sluice_triggers::catalogue::{Catalogue, Listener};
-use sluice_triggers::idempotency::{idempotency_key, message_id};
+use sluice_triggers::idempotency::{event_key, idempotency_key};
 use sluice_triggers::names::{is_dns1123_label, is_dns1123_subdomain};
 use tracing::Instrument;
 
@@ -30,7 +30,7 @@ use crate::error::IngestError;
 use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
 use crate::publish::{Publish, PublishError, Stored};
-use sluice_triggers::auth::{Admission, admit, is_credential_header};
+use sluice_triggers::auth::{Admission, admit, is_credential_header, refuses_form_encoding};
 
 /// What the request path needs.
 #[derive(Clone)]
@@ -175,6 +175,9 @@ async fn accept(
     }
     let headers = &request.headers;
     let body = read_body(headers, body, state.max_body_bytes).await?;
+    if refuses_form_encoding(listener, headers) {
+        return Err(IngestError::FormEncoded);
+    }
     check_json_object(&body)?;
     let triggers = match admit(listener, headers, &body)? {
         Admission::Accepted(triggers) => triggers,
@@ -202,7 +205,7 @@ async fn accept(
         .publisher
         .publish(
             event_subject(&listener.namespace, &listener.name),
-            message_id(&idempotency_key),
+            event_key(&idempotency_key, &event_id),
             meta.encode(&body),
         )
         .await
@@ -278,8 +281,12 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     Ok(buffer.freeze())
 }
 
-/// Tekton's rule: the body must be a JSON object. Validated without building a tree.
+/// Tekton's rule: the body must be a JSON object, or empty (`$(body)` is then `null`, as
+/// Tekton reads an empty body). Validated without building a tree.
 fn check_json_object(body: &[u8]) -> Result<(), IngestError> {
+    if body.is_empty() {
+        return Ok(());
+    }
     serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|error| {
         IngestError::InvalidJson {
             reason: error.to_string(),
@@ -456,8 +463,12 @@ spec:
             check_json_object(b"{\"a\":"),
             Err(IngestError::InvalidJson { .. })
         ));
+        assert!(
+            check_json_object(b"").is_ok(),
+            "an empty body is Tekton's null"
+        );
         assert!(matches!(
-            check_json_object(b""),
+            check_json_object(b"  "),
             Err(IngestError::InvalidJson { .. })
         ));
         assert!(matches!(

@@ -34,6 +34,12 @@ pub enum IngestError {
     InvalidJson { reason: String },
     #[error("the request body must be a JSON object")]
     NotAnObject,
+    /// GitHub sends a webhook form-encoded when its content type is set so; Tekton's github
+    /// interceptor refuses those bodies, and so does Sluice.
+    #[error(
+        "form-encoded bodies are not supported; set the webhook's content type to application/json"
+    )]
+    FormEncoded,
     #[error("{0}")]
     Unauthorized(AuthFailure),
     /// The listener cannot authenticate webhooks (a referenced Secret or key is missing,
@@ -70,6 +76,7 @@ impl IngestError {
             | Self::BodyUnreadable
             | Self::InvalidJson { .. }
             | Self::NotAnObject
+            | Self::FormEncoded
             | Self::Unauthorized(_) => FailureKind::BadInput,
             Self::ListenerMisconfigured => FailureKind::Permanent,
             Self::QueueUnavailable | Self::QueueFull | Self::RateLimited { .. } => {
@@ -82,9 +89,10 @@ impl IngestError {
         match self {
             Self::UnknownListener { .. } => StatusCode::NOT_FOUND,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BodyUnreadable | Self::InvalidJson { .. } | Self::NotAnObject => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BodyUnreadable
+            | Self::InvalidJson { .. }
+            | Self::NotAnObject
+            | Self::FormEncoded => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ListenerMisconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QueueUnavailable | Self::QueueFull => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +107,7 @@ impl IngestError {
             Self::BodyUnreadable => "body_unreadable",
             Self::InvalidJson { .. } => "invalid_json",
             Self::NotAnObject => "body_not_object",
+            Self::FormEncoded => "unsupported_content_type",
             Self::Unauthorized(failure) => failure.code().as_str(),
             Self::ListenerMisconfigured => "listener_misconfigured",
             Self::QueueUnavailable => "queue_unavailable",
@@ -111,9 +120,10 @@ impl IngestError {
         match self {
             Self::UnknownListener { .. } => Outcome::NotFound,
             Self::BodyTooLarge { .. } => Outcome::TooLarge,
-            Self::BodyUnreadable | Self::InvalidJson { .. } | Self::NotAnObject => {
-                Outcome::BadRequest
-            }
+            Self::BodyUnreadable
+            | Self::InvalidJson { .. }
+            | Self::NotAnObject
+            | Self::FormEncoded => Outcome::BadRequest,
             Self::Unauthorized(_) => Outcome::Unauthorized,
             Self::ListenerMisconfigured => Outcome::Misconfigured,
             Self::QueueUnavailable | Self::QueueFull => Outcome::Unavailable,
@@ -172,6 +182,7 @@ mod tests {
             IngestError::BodyUnreadable,
             IngestError::InvalidJson { reason: "x".into() },
             IngestError::NotAnObject,
+            IngestError::FormEncoded,
             IngestError::ListenerMisconfigured,
             IngestError::QueueUnavailable,
             IngestError::QueueFull,

@@ -43,7 +43,7 @@ async fn oversize_body_is_refused_with_413_and_not_queued() {
 }
 
 #[tokio::test]
-async fn body_that_is_not_a_json_object_is_400() {
+async fn body_that_is_not_a_json_object_is_400_and_an_empty_one_is_accepted() {
     let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
@@ -54,7 +54,7 @@ async fn body_that_is_not_a_json_object_is_400() {
         (b"{\"unterminated\": ", "invalid_json"),
         (b"not json at all", "invalid_json"),
         (b"{} {}", "invalid_json"),
-        (b"", "invalid_json"),
+        (b" ", "invalid_json"),
     ] {
         let (status, answer) = post_push(&client, &url, body).await;
         assert_eq!(
@@ -65,6 +65,39 @@ async fn body_that_is_not_a_json_object_is_400() {
         );
         assert_eq!(answer["code"], code, "{:?}", String::from_utf8_lossy(body));
     }
+    assert_eq!(stored_events(&nats.url()).await, 0);
+    // An empty body is accepted as Tekton accepts it: `$(body)` is then `null`.
+    let (status, answer) = post_push(&client, &url, b"").await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(stored_events(&nats.url()).await, 1);
+}
+
+/// GitHub sends `payload=<urlencoded JSON>` when a webhook's content type is set to
+/// `application/x-www-form-urlencoded`; Tekton's github interceptor refuses it, and the
+/// answer says what to change.
+#[tokio::test]
+async fn a_form_encoded_github_webhook_is_refused_naming_the_fix() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
+    let body = b"payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D";
+    let answer = reqwest::Client::new()
+        .post(ingest.hook_url("team-a", "github"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", github_signature(SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(answer["code"], "unsupported_content_type", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("application/json"),
+        "{answer}"
+    );
     assert_eq!(stored_events(&nats.url()).await, 0);
 }
 

@@ -57,12 +57,20 @@ async fn redeliveries_are_stored_once_and_answered_with_the_first_event_id() {
     let nats = NatsServer::start().await;
     let config = ConfigDir::new()
         .file("a.yaml", &github_listener("team-a", "builder"))
-        .file("b.yaml", &github_listener("team-b", "builder"));
+        .file("b.yaml", &github_listener("team-b", "builder"))
+        .file(
+            "c.yaml",
+            &github_listener("team-c", "builder").replace(
+                "metadata: {name: github, namespace: team-c}",
+                "metadata: {name: github, namespace: team-c, annotations: {sluice.dev/deduplicate-by-body: \"true\"}}",
+            ),
+        );
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     ingest.wait_ready().await;
     let client = reqwest::Client::new();
     let team_a = ingest.hook_url("team-a", "github");
     let team_b = ingest.hook_url("team-b", "github");
+    let by_body = ingest.hook_url("team-c", "github");
 
     // GitHub redelivers with the same X-GitHub-Delivery.
     let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -83,15 +91,23 @@ async fn redeliveries_are_stored_once_and_answered_with_the_first_event_id() {
     assert_eq!(again["eventListenerUID"], first["eventListenerUID"]);
     assert_eq!(stored_events(&nats.url()).await, 1);
 
-    // Without a delivery id, the same body to the same listener is the same delivery.
+    // Without a delivery id, the same body posted again is another event (a `curl`
+    // re-trigger runs again), unless the listener asks to recognise bodies.
     let body = push_body("rev-2");
     let (status, first_plain) = post_delivery(&client, &team_a, &body, None).await;
     assert_eq!(status, 202, "{first_plain}");
     let (status, again_plain) = post_delivery(&client, &team_a, &body, None).await;
     assert_eq!(status, 202, "{again_plain}");
-    assert_eq!(again_plain["duplicate"], true, "{again_plain}");
-    assert_eq!(event_id(&again_plain), event_id(&first_plain));
-    assert_eq!(stored_events(&nats.url()).await, 2);
+    assert_eq!(again_plain.get("duplicate"), None, "{again_plain}");
+    assert_ne!(event_id(&again_plain), event_id(&first_plain));
+    assert_eq!(stored_events(&nats.url()).await, 3);
+    let (status, first_by_body) = post_delivery(&client, &by_body, &body, None).await;
+    assert_eq!(status, 202, "{first_by_body}");
+    let (status, again_by_body) = post_delivery(&client, &by_body, &body, None).await;
+    assert_eq!(status, 202, "{again_by_body}");
+    assert_eq!(again_by_body["duplicate"], true, "{again_by_body}");
+    assert_eq!(event_id(&again_by_body), event_id(&first_by_body));
+    assert_eq!(stored_events(&nats.url()).await, 4);
 
     // The same delivery id to two listeners is two deliveries.
     let body = push_body("rev-3");
@@ -104,27 +120,38 @@ async fn redeliveries_are_stored_once_and_answered_with_the_first_event_id() {
 
     let stored = stored_envelopes(&nats.url()).await;
     let ids: HashSet<String> = stored.iter().map(|e| e.meta.event_id.clone()).collect();
-    let expected: HashSet<String> = [&first, &first_plain, &in_a, &in_b]
-        .into_iter()
-        .map(event_id)
-        .collect();
+    let expected: HashSet<String> = [
+        &first,
+        &first_plain,
+        &again_plain,
+        &first_by_body,
+        &in_a,
+        &in_b,
+    ]
+    .into_iter()
+    .map(event_id)
+    .collect();
     assert_eq!(ids, expected);
     let keys: Vec<&str> = stored
         .iter()
         .map(|e| e.meta.idempotency_key.as_str())
         .collect();
     assert_eq!(keys[0], format!("team-a/github/github:{delivery}"));
-    assert!(keys[1].starts_with("team-a/github/sha256:"), "{}", keys[1]);
-    assert_eq!(keys[2], "team-a/github/github:shared-id");
-    assert_eq!(keys[3], "team-b/github/github:shared-id");
+    assert_eq!(keys[1], "", "no delivery id, no key");
+    assert_eq!(keys[2], "");
+    assert!(keys[3].starts_with("team-c/github/sha256:"), "{}", keys[3]);
+    assert_eq!(keys[4], "team-a/github/github:shared-id");
+    assert_eq!(keys[5], "team-b/github/github:shared-id");
 
     let metrics = metrics_text(&client, &ingest.metrics_url).await;
-    assert!(
-        metrics.contains(
-            r#"sluice_ingest_requests_total{namespace="team-a",listener="github",outcome="duplicate"} 2"#
-        ),
-        "{metrics}"
-    );
+    for tenant in ["team-a", "team-c"] {
+        assert!(
+            metrics.contains(&format!(
+                r#"sluice_ingest_requests_total{{namespace="{tenant}",listener="github",outcome="duplicate"}} 1"#
+            )),
+            "{metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,11 +5,17 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sluice_tests::api_double::Verb;
-use sluice_tests::procs::eventually;
+use sluice_tests::procs::{eventually, github_signature};
 
-use crate::support::{ConfigDir, Stack, github_listener, param, post_push, push_body};
+use crate::support::{
+    ConfigDir, SECRET, Stack, github_listener, param, post, post_push, push_body,
+};
 
 const SA_USER: &str = "system:serviceaccount:team-a:builder";
+
+fn grant_builder(api: &sluice_tests::ApiDouble) {
+    api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a");
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
@@ -225,4 +231,43 @@ async fn transient_api_failures_are_retried_until_the_run_exists() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(api.object_count("tekton.dev", "pipelineruns", "team-a"), 1);
+}
+
+/// As in Tekton, a webhook that names no delivery is a new event each time: a `curl`
+/// re-trigger of the same body runs again. One that names its delivery runs once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_body_without_a_delivery_id_runs_each_time_it_is_posted() {
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let stack = Stack::start(config, grant_builder, &[]).await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let body = push_body("re-triggered");
+    let mut event_ids = HashSet::new();
+    for _ in 0..2 {
+        let (status, answer) = post_push(&client, &url, &body).await;
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(answer.get("duplicate"), None, "{answer}");
+        event_ids.insert(answer["eventID"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(event_ids.len(), 2, "two events");
+    let runs = || stack.api.objects("tekton.dev", "pipelineruns", "team-a");
+    let both = eventually(Duration::from_secs(20), || async { runs().len() == 2 }).await;
+    assert!(both, "{}", stack.dispatcher.process.logs());
+
+    // Named twice, the same delivery runs once.
+    let body = push_body("delivered");
+    let signature = github_signature(SECRET, &body);
+    let headers = [
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", "d-once"),
+        ("X-Hub-Signature-256", signature.as_str()),
+    ];
+    for _ in 0..2 {
+        let (status, answer) = post(&client, &url, &body, &headers).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let three = eventually(Duration::from_secs(20), || async { runs().len() == 3 }).await;
+    assert!(three, "{}", stack.dispatcher.process.logs());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(runs().len(), 3, "the named delivery ran once");
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde_json::Map;
+use serde_json::{Map, Value};
 use sluice_runtime::envelope::EventMeta;
 use sluice_triggers::catalogue::{Listener, Trigger};
 use sluice_triggers::expr::EventContext;
@@ -109,10 +109,16 @@ fn proceed(passage: Passage) -> Result<EventState, Plan> {
     }
 }
 
-/// The event's state before any interceptor: the body as received, parsed.
+/// The event's state before any interceptor: the body as received, parsed; an empty body is
+/// `null`, as Tekton reads it.
 pub fn initial_state(body: Bytes, meta: &EventMeta) -> Result<EventState, serde_json::Error> {
+    let parsed = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)?
+    };
     Ok(EventState {
-        body: serde_json::from_slice(&body)?,
+        body: parsed,
         body_bytes: body,
         headers: meta.headers.clone(),
         extensions: Map::new(),

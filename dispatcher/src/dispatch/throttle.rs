@@ -54,16 +54,18 @@ impl Dispatcher {
         }
     }
 
-    /// Whether any limit applies to `namespace`: its events are then pulled one at a time,
-    /// so none waits for a token unseen by JetStream's ack timer.
+    /// Whether a rate limit applies to `namespace`, the platform's or one a listener sets:
+    /// its events are then pulled one at a time, so none waits for a token unseen by
+    /// JetStream's ack timer.
     pub fn is_limited(&self, namespace: &str) -> bool {
         let limits = self.policy.load().limits(namespace);
-        let annotated = self
-            .catalogue
-            .load()
-            .listeners()
-            .any(|l| l.namespace == namespace && !l.annotations.is_empty());
-        annotated || limits.runs.is_some() || !limits.triggers.is_empty()
+        let rated = |limits: &Limits| limits.runs.is_some() || !limits.triggers.is_empty();
+        rated(&limits)
+            || self.catalogue.load().listeners().any(|listener| {
+                listener.namespace == namespace
+                    && !listener.annotations.is_empty()
+                    && rated(&limits.lowered_by(&listener.annotations).0)
+            })
     }
 
     /// The tenant's cap on creates in flight, if any.

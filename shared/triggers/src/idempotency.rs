@@ -1,9 +1,10 @@
 //! What identifies a delivery, computed here and nowhere else.
 //!
-//! - [`idempotency_key`]: the key ingest gives a webhook, from the provider's delivery id
-//!   (else a digest of its body), always scoped to namespace and listener;
-//! - [`message_id`]: the event key, a SHA-256 of the idempotency key: JetStream's
-//!   `Nats-Msg-Id`, the dispatch ledger's key, and the seed of object names;
+//! - [`idempotency_key`]: the key ingest gives a webhook, from the delivery id its sender
+//!   names, always scoped to namespace and listener; none when the sender names none (unless
+//!   the listener asks to deduplicate by body, [`ANNOTATION_DEDUPLICATE_BY_BODY`]);
+//! - [`event_key`]: a SHA-256 of the idempotency key (of the event id when there is none):
+//!   JetStream's `Nats-Msg-Id`, the dispatch ledger's key, and the seed of object names;
 //! - [`run_key`] and [`object_key`]: one trigger's run of an event, and each object it
 //!   creates; [`crate::naming`] derives object names from them.
 
@@ -26,12 +27,19 @@ const DELIVERY_ID_HEADERS: &[(&str, &str)] = &[
 /// whatever a sender puts in the header.
 const MAX_VERBATIM_ID: usize = 128;
 
+/// The EventListener annotation with which a listener asks that a webhook naming no delivery
+/// id be recognised by its body: `"true"` makes the same body posted again to it the same
+/// delivery. Off by default: as in Tekton, a webhook that names no delivery runs each time
+/// (a `curl` re-trigger must run again).
+pub const ANNOTATION_DEDUPLICATE_BY_BODY: &str = "sluice.dev/deduplicate-by-body";
+
 /// The key that identifies one delivery, so that a redelivery is recognised: always
 /// `<namespace>/<listener>/…`, so equal ids sent to two listeners (or tenants) never meet.
 ///
-/// From the provider's delivery id when the request has one (see [`push_delivery_id`]), else
-/// `sha256:<hex>` of namespace, listener and body: an identical body posted again to the same
-/// listener is then the same delivery.
+/// From the delivery id the sender names (see [`push_delivery_id`]). A request naming none is
+/// a new event each time and gets no key (empty), unless its listener has
+/// [`ANNOTATION_DEDUPLICATE_BY_BODY`]: then the key is `sha256:<hex>` of namespace, listener
+/// and body, and an identical body posted again to the same listener is the same delivery.
 pub fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) -> String {
     let (namespace, name) = (&listener.namespace, &listener.name);
     // Room for the scope and a tagged id or digest: built in place, one allocation.
@@ -42,6 +50,9 @@ pub fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) ->
     let scope = key.len();
     key.push('/');
     if !push_delivery_id(&mut key, scope, headers) {
+        if !deduplicates_by_body(listener) {
+            return String::new();
+        }
         let digest = Sha256::new()
             .chain_update(&key.as_bytes()[..scope])
             .chain_update([0])
@@ -51,6 +62,14 @@ pub fn idempotency_key(listener: &Listener, headers: &HeaderMap, body: &[u8]) ->
         push_hex(&mut key, &digest);
     }
     key
+}
+
+/// Whether the listener asks that a webhook without a delivery id be recognised by its body.
+pub fn deduplicates_by_body(listener: &Listener) -> bool {
+    listener
+        .annotations
+        .get(ANNOTATION_DEDUPLICATE_BY_BODY)
+        .is_some_and(|value| value.trim() == "true")
 }
 
 /// A provider's id of this delivery, tagged with where it came from, in this order:
@@ -139,21 +158,22 @@ fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
         .filter(|value| !value.is_empty())
 }
 
-/// The `Nats-Msg-Id` of an event: the lowercase hex SHA-256 of its idempotency key (64
-/// characters).
-///
-/// Ingest publishes with it, so JetStream drops a redelivery within the stream's duplicate
-/// window; the dispatcher's ledger keys its long-window entries by the same digest. A digest
-/// rather than the key itself keeps the header short and free of whatever bytes a provider's
-/// delivery id holds. Both sides must agree, so the definition never changes.
+/// The lowercase hex SHA-256 of an idempotency key (64 characters): what [`event_key`] is for
+/// an event that has a key.
 pub fn message_id(idempotency_key: &str) -> String {
     let mut hex = String::with_capacity(64);
     push_hex(&mut hex, &Sha256::digest(idempotency_key.as_bytes()));
     hex
 }
 
-/// The event's key: the digest ingest publishes as `Nats-Msg-Id`, of its idempotency key (of
-/// its event ID for an event that has none).
+/// The event's key: the SHA-256 of its idempotency key, or of its event id when it has none
+/// (so an event without a key is a delivery of its own).
+///
+/// Ingest publishes with it as `Nats-Msg-Id`, so JetStream drops a redelivery within the
+/// stream's duplicate window; the dispatcher's ledger keys its long-window entries by the
+/// same digest, and object names derive from it. A digest rather than the key itself keeps
+/// the header short and free of whatever bytes a provider's delivery id holds. Every side
+/// must agree, so the definition never changes.
 pub fn event_key(idempotency_key: &str, event_id: &str) -> String {
     let source = if idempotency_key.is_empty() {
         event_id
@@ -288,8 +308,8 @@ mod tests {
             b"{}",
         );
         assert_ne!(first.rsplit(':').next(), elsewhere.rsplit(':').next());
-        // A timestamp alone is not a delivery id: the body hash is used.
-        assert!(key(&[("X-Gitee-Timestamp", "1700000000000")]).starts_with("team-a/hooks/sha256:"));
+        // A timestamp alone is not a delivery id.
+        assert_eq!(key(&[("X-Gitee-Timestamp", "1700000000000")]), "");
     }
 
     #[test]
@@ -302,30 +322,48 @@ mod tests {
             key(&[("ce-id", "only-id"), ("Idempotency-Key", "k")]),
             "team-a/hooks/key:k"
         );
-        assert!(key(&[("X-GitHub-Delivery", "  ")]).starts_with("team-a/hooks/sha256:"));
+        assert_eq!(
+            key(&[("X-GitHub-Delivery", "  ")]),
+            "",
+            "a blank id is no id"
+        );
     }
 
     #[test]
-    fn without_a_delivery_id_the_key_hashes_namespace_listener_and_body() {
-        let a = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":1}",
+    fn without_a_delivery_id_there_is_no_key_and_each_event_is_its_own() {
+        let plain = listener("team-a", "hooks");
+        assert_eq!(idempotency_key(&plain, &HeaderMap::new(), b"{}"), "");
+        let (one, two) = (
+            event_key("", "3f0c7e9a-0000-4000-8000-000000000001"),
+            event_key("", "3f0c7e9a-0000-4000-8000-000000000002"),
         );
-        let again = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":1}",
-        );
-        let other_body = idempotency_key(
-            &listener("team-a", "hooks"),
-            &HeaderMap::new(),
-            b"{\"a\":2}",
-        );
+        assert_ne!(one, two, "two posts of one body are two events");
+        assert_eq!(one, message_id("3f0c7e9a-0000-4000-8000-000000000001"));
+    }
+
+    #[test]
+    fn a_listener_may_ask_to_recognise_a_body_posted_again() {
+        let mut by_body = listener("team-a", "hooks");
+        by_body
+            .annotations
+            .insert(ANNOTATION_DEDUPLICATE_BY_BODY.into(), "true".into());
+        let a = idempotency_key(&by_body, &HeaderMap::new(), b"{\"a\":1}");
+        let again = idempotency_key(&by_body, &HeaderMap::new(), b"{\"a\":1}");
+        let other_body = idempotency_key(&by_body, &HeaderMap::new(), b"{\"a\":2}");
         assert_eq!(a, again);
         assert_ne!(a, other_body);
         assert!(a.starts_with("team-a/hooks/sha256:"), "{a}");
         assert_eq!(a.len(), "team-a/hooks/sha256:".len() + 64);
+        let delivered = headers(&[("X-GitHub-Delivery", "d-1")]);
+        assert_eq!(
+            idempotency_key(&by_body, &delivered, b"{\"a\":1}"),
+            "team-a/hooks/github:d-1",
+            "a delivery id still wins"
+        );
+        by_body
+            .annotations
+            .insert(ANNOTATION_DEDUPLICATE_BY_BODY.into(), "yes".into());
+        assert_eq!(idempotency_key(&by_body, &HeaderMap::new(), b"{}"), "");
     }
 
     #[test]

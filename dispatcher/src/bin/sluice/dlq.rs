@@ -260,7 +260,7 @@ impl Replay {
             subject: event_subject(&meta.namespace, &meta.listener),
             msg_id: format!(
                 "replay-{id}-{}",
-                sluice_triggers::idempotency::message_id(&meta.idempotency_key)
+                sluice_triggers::idempotency::event_key(&meta.idempotency_key, &meta.event_id)
             ),
             event_id: meta.event_id.clone(),
             payload: envelope.encode(),

@@ -1,6 +1,7 @@
 //! The `bitbucket` interceptor: `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`, as
-//! Bitbucket Cloud and Bitbucket Data Center both send it; event types from `X-Event-Key`
-//! (`repo:push` on Cloud, `repo:refs_changed` on Data Center).
+//! Bitbucket Cloud and Bitbucket Data Center both send it, or the same with `sha1=` or
+//! `sha512=` (HMAC-SHA1, HMAC-SHA512), which Tekton's interceptor verifies too; event types
+//! from `X-Event-Key` (`repo:push` on Cloud, `repo:refs_changed` on Data Center).
 
 use crate::catalogue::BitbucketInterceptor;
 
@@ -15,6 +16,13 @@ const SIGNATURE: CredentialHeader<'static> = CredentialHeader {
     credential: Credential::Signature,
 };
 
+/// The MACs a signature may name by its prefix.
+const ALGORITHMS: [(&[u8], MacAlgorithm); 3] = [
+    (b"sha256=", MacAlgorithm::Sha256),
+    (b"sha1=", MacAlgorithm::Sha1),
+    (b"sha512=", MacAlgorithm::Sha512),
+];
+
 pub(crate) fn verify(
     bitbucket: &BitbucketInterceptor,
     request: &Request<'_>,
@@ -23,8 +31,11 @@ pub(crate) fn verify(
         return Ok(());
     };
     let value = SIGNATURE.require(request)?;
-    let tag = strip_hex(value, b"sha256=").ok_or_else(|| SIGNATURE.malformed("`sha256=<hex>`"))?;
-    if verify_mac(MacAlgorithm::Sha256, secret.expose(), &[request.body], &tag) {
+    let (algorithm, tag) = ALGORITHMS
+        .iter()
+        .find_map(|(prefix, algorithm)| Some((*algorithm, strip_hex(value, prefix)?)))
+        .ok_or_else(|| SIGNATURE.malformed("`sha256=<hex>` (or `sha1=`, `sha512=`)"))?;
+    if verify_mac(algorithm, secret.expose(), &[request.body], &tag) {
         Ok(())
     } else {
         Err(SIGNATURE.failure(Problem::Mismatch))
@@ -48,11 +59,42 @@ mod tests {
     }
 
     fn sign(secret: &str, body: &[u8]) -> Vec<u8> {
+        sign_with(MacAlgorithm::Sha256, "sha256", secret, body)
+    }
+
+    fn sign_with(algorithm: MacAlgorithm, tag: &str, secret: &str, body: &[u8]) -> Vec<u8> {
         format!(
-            "sha256={}",
-            hex::encode(mac(MacAlgorithm::Sha256, secret.as_bytes(), &[body]))
+            "{tag}={}",
+            hex::encode(mac(algorithm, secret.as_bytes(), &[body]))
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn sha1_and_sha512_signatures_are_verified_as_tekton_verifies_them() {
+        let body = br#"{"push":{}}"#;
+        for (algorithm, tag) in [
+            (MacAlgorithm::Sha1, "sha1"),
+            (MacAlgorithm::Sha512, "sha512"),
+        ] {
+            let signed = sign_with(algorithm, tag, "bb-secret", body);
+            assert_eq!(code(&[("x-hub-signature", &signed)], body), Ok(()), "{tag}");
+            let wrong = sign_with(algorithm, tag, "other", body);
+            assert_eq!(
+                code(&[("x-hub-signature", &wrong)], body),
+                Err("signature_invalid"),
+                "{tag}"
+            );
+        }
+        // The prefix names the algorithm: a SHA-256 MAC under `sha1=` does not verify.
+        let mislabelled = sign("bb-secret", body)
+            .strip_prefix(b"sha256=")
+            .map(|hex| [&b"sha1="[..], hex].concat())
+            .unwrap();
+        assert_eq!(
+            code(&[("x-hub-signature", &mislabelled)], body),
+            Err("signature_invalid")
+        );
     }
 
     /// Same construction as GitHub's: the issue's vector holds here too.

@@ -297,6 +297,22 @@ fn event_header(kind: InterceptorKind) -> Option<&'static str> {
     }
 }
 
+/// Whether a trigger of the listener authenticates with the `github` interceptor and the
+/// request is form-encoded (`Content-Type: application/x-www-form-urlencoded`, which GitHub
+/// sends when a webhook is set so): Tekton's github interceptor refuses such a request, and
+/// the body is not the JSON the triggers read.
+pub fn refuses_form_encoding(listener: &Listener, headers: &HeaderMap) -> bool {
+    let form_encoded = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes() == b"application/x-www-form-urlencoded");
+    form_encoded
+        && listener
+            .triggers
+            .iter()
+            .flat_map(|trigger| &trigger.interceptors)
+            .any(|interceptor| matches!(interceptor, Interceptor::GitHub(_)))
+}
+
 /// Whether `name` (lower case) carries a credential of one of the listener's interceptors
 /// that the envelope's fixed list does not know: the hmac interceptors' signature headers.
 /// Such headers never enter the queue.
