@@ -166,8 +166,14 @@ async fn a_full_stream_refuses_new_webhooks_and_keeps_every_stored_one() {
     let url = unlimited.hook_url("team-a", "github");
     let mut accepted = HashSet::new();
     for i in 0..2 {
-        let (status, answer) =
-            post_delivery(&client, &url, &push_body(&format!("rev-{i}")), None).await;
+        let delivery = format!("d-{i}");
+        let (status, answer) = post_delivery(
+            &client,
+            &url,
+            &push_body(&format!("rev-{i}")),
+            Some(&delivery),
+        )
+        .await;
         assert_eq!(status, 202, "{answer}");
         accepted.insert(event_id(&answer));
     }
@@ -200,8 +206,14 @@ async fn a_full_stream_refuses_new_webhooks_and_keeps_every_stored_one() {
 
     let url = ingest.hook_url("team-a", "github");
     for i in 2..5 {
-        let (status, answer) =
-            post_delivery(&client, &url, &push_body(&format!("rev-{i}")), None).await;
+        let delivery = format!("d-{i}");
+        let (status, answer) = post_delivery(
+            &client,
+            &url,
+            &push_body(&format!("rev-{i}")),
+            Some(&delivery),
+        )
+        .await;
         assert_eq!(status, 202, "{answer}");
         accepted.insert(event_id(&answer));
     }
@@ -232,7 +244,7 @@ async fn a_full_stream_refuses_new_webhooks_and_keeps_every_stored_one() {
     assert_eq!(answer["code"], "queue_full", "{answer}");
 
     // A redelivery of a stored event is still recognised while the stream is full.
-    let (status, again) = post_delivery(&client, &url, &push_body("rev-3"), None).await;
+    let (status, again) = post_delivery(&client, &url, &push_body("rev-3"), Some("d-3")).await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["duplicate"], true, "{again}");
     assert!(accepted.contains(&event_id(&again)));
