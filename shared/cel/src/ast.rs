@@ -68,6 +68,8 @@ pub(crate) enum MacroKind {
     /// `map(x, t)` and `map(x, p, t)`.
     Map,
     Filter,
+    /// `list.sortBy(x, key)`: the list ordered by each element's key.
+    SortBy,
 }
 
 /// The kinds of expression.

@@ -177,6 +177,8 @@ impl<'a> Env<'a> {
                 true
             }
             (Value::Type(x), Value::Type(y)) => x == y,
+            (Value::Timestamp(x), Value::Timestamp(y)) => x == y,
+            (Value::Duration(x), Value::Duration(y)) => x == y,
             (x, y) if x.is_number() && y.is_number() => {
                 compare_numbers(x, y) == Some(Ordering::Equal)
             }

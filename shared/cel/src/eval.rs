@@ -2,7 +2,7 @@
 //! environment's meter as it goes, and calls the function library for calls.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::activation::Activation;
@@ -22,10 +22,15 @@ const APPEND_COST: usize = LIST_CREATE_COST;
 const LIST_CREATE_COST: usize = 10;
 const MAP_CREATE_COST: usize = 30;
 
-/// Evaluates an expression against an activation.
-pub(crate) fn evaluate(expr: &Expr, activation: &Activation<'_>) -> Result<Value, EvalError> {
+/// Evaluates an expression against an activation and, if given, further variables.
+pub(crate) fn evaluate(
+    expr: &Expr,
+    activation: &Activation<'_>,
+    variables: Option<&HashMap<String, Value>>,
+) -> Result<Value, EvalError> {
     let mut evaluator = Evaluator {
         activation,
+        variables,
         env: Env::new(activation.limits, activation.secrets),
         scope: Vec::new(),
         body: None,
@@ -37,6 +42,8 @@ pub(crate) fn evaluate(expr: &Expr, activation: &Activation<'_>) -> Result<Value
 
 struct Evaluator<'a> {
     activation: &'a Activation<'a>,
+    /// Variables besides the activation's.
+    variables: Option<&'a HashMap<String, Value>>,
     env: Env<'a>,
     /// Comprehension variables, innermost last.
     scope: Vec<(Arc<str>, Value)>,
@@ -127,6 +134,10 @@ impl Evaluator<'_> {
                         .map(Value::Int)
                         .ok_or_else(|| EvalError::runtime("integer overflow")),
                     (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
+                    (UnaryOp::Neg, Value::Duration(d)) => d
+                        .checked_neg()
+                        .map(Value::Duration)
+                        .ok_or_else(|| EvalError::runtime("integer overflow")),
                     _ => Err(EvalError::runtime(format!(
                         "no such overload: {}{}",
                         if *op == UnaryOp::Not { "!" } else { "-" },
@@ -169,7 +180,10 @@ impl Evaluator<'_> {
                         ))
                     })?;
                     let value = self.eval(value)?;
-                    if map.insert(key.clone(), value).is_some() {
+                    // Keys equal as numbers (`0` and `0u`) are the same key.
+                    if map_lookup(&map, &key_value).is_some()
+                        || map.insert(key.clone(), value).is_some()
+                    {
                         return Err(EvalError::runtime(format!(
                             "repeated key in map literal: {key}"
                         )));
@@ -252,6 +266,9 @@ impl Evaluator<'_> {
 
     fn variable(&mut self, name: &str) -> Result<Value, EvalError> {
         if let Some((_, value)) = self.scope.iter().rev().find(|(n, _)| &**n == name) {
+            return Ok(value.clone());
+        }
+        if let Some(value) = self.variables.and_then(|v| v.get(name)) {
             return Ok(value.clone());
         }
         let activation = self.activation;
@@ -362,7 +379,7 @@ impl Evaluator<'_> {
             this.env.charge(1)?;
             match order(a, b) {
                 Order::Is(ordering) => Ok(Value::Bool(accept(ordering))),
-                Order::Unordered => Ok(Value::Bool(false)),
+                Order::Unordered => Err(EvalError::runtime("NaN values cannot be ordered")),
                 Order::Incomparable => Err(binary_overload(op, a, b)),
             }
         };
@@ -413,6 +430,15 @@ impl Evaluator<'_> {
                 self.env.check_elements(len)?;
                 Ok(Value::List(x.iter().chain(y.iter()).cloned().collect()))
             }
+            (Value::Timestamp(t), Value::Duration(d))
+            | (Value::Duration(d), Value::Timestamp(t)) => t
+                .add(*d)
+                .map(Value::Timestamp)
+                .ok_or_else(timestamp_overflow),
+            (Value::Duration(x), Value::Duration(y)) => x
+                .checked_add(*y)
+                .map(Value::Duration)
+                .ok_or_else(|| EvalError::runtime("integer overflow")),
             _ => arithmetic(BinaryOp::Add, a, b),
         }
     }
@@ -426,6 +452,9 @@ impl Evaluator<'_> {
         body: &Expr,
     ) -> Result<Value, EvalError> {
         let range = self.eval(range)?;
+        if kind == MacroKind::SortBy {
+            return self.sort_by(&range, var, body);
+        }
         let keys: Vec<Value>;
         let items: &[Value] = match &range {
             Value::List(items) => items,
@@ -452,6 +481,32 @@ impl Evaluator<'_> {
             }
         }
         state.finish()
+    }
+
+    /// `list.sortBy(x, key)`: the elements ordered by their keys, which must all be of one
+    /// comparable type.
+    fn sort_by(&mut self, range: &Value, var: &Arc<str>, key: &Expr) -> Result<Value, EvalError> {
+        let Value::List(items) = range else {
+            return Err(EvalError::runtime(format!(
+                "no such overload: {}.sortBy(…)",
+                range.type_name()
+            )));
+        };
+        let mut keys = Vec::with_capacity(items.len());
+        for item in items.iter() {
+            self.env.charge(ITERATION_COST)?;
+            self.scope.push((var.clone(), item.clone()));
+            let key = self.eval(key);
+            self.scope.pop();
+            keys.push(key?);
+        }
+        let order = library::sort_order(&keys, &mut self.env)?;
+        Ok(Value::from(
+            order
+                .into_iter()
+                .filter_map(|i| items.get(i).cloned())
+                .collect::<Vec<_>>(),
+        ))
     }
 
     /// One iteration of a macro; `Ok(false)` ends the loop early.
@@ -499,6 +554,7 @@ impl Evaluator<'_> {
                     state.push(item.clone())?;
                 }
             }
+            MacroKind::SortBy => {}
             MacroKind::Map => {
                 if let Some(filter) = filter
                     && !predicate(self, filter)?
@@ -521,6 +577,7 @@ fn macro_name(kind: MacroKind) -> &'static str {
         MacroKind::ExistsOne => "exists_one",
         MacroKind::Map => "map",
         MacroKind::Filter => "filter",
+        MacroKind::SortBy => "sortBy",
     }
 }
 
@@ -567,7 +624,7 @@ impl MacroState {
                 }
             }
             MacroKind::ExistsOne => Ok(Value::Bool(self.count == 1)),
-            MacroKind::Map | MacroKind::Filter => Ok(Value::from(self.items)),
+            MacroKind::Map | MacroKind::Filter | MacroKind::SortBy => Ok(Value::from(self.items)),
         }
     }
 }
@@ -618,10 +675,36 @@ macro_rules! checked_arithmetic {
 
 checked_arithmetic!(i64, u64);
 
+fn timestamp_overflow() -> EvalError {
+    EvalError::runtime("timestamp overflow: the result is outside the range of timestamps")
+}
+
 /// `- * / %` on numbers, and `+` on numbers. Int and uint arithmetic is checked; mixing a
 /// double with an int or uint computes in double (JSON numbers are doubles in Tekton, so
 /// `body.count * 1.5` keeps working when `count` arrives as an integer).
 fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
+    match (op, a, b) {
+        (BinaryOp::Sub, Value::Timestamp(t), Value::Duration(d)) => {
+            return d
+                .checked_neg()
+                .and_then(|d| t.add(d))
+                .map(Value::Timestamp)
+                .ok_or_else(timestamp_overflow);
+        }
+        (BinaryOp::Sub, Value::Timestamp(x), Value::Timestamp(y)) => {
+            return x
+                .since(*y)
+                .map(Value::Duration)
+                .ok_or_else(|| EvalError::runtime("integer overflow"));
+        }
+        (BinaryOp::Sub, Value::Duration(x), Value::Duration(y)) => {
+            return x
+                .checked_sub(*y)
+                .map(Value::Duration)
+                .ok_or_else(|| EvalError::runtime("integer overflow"));
+        }
+        _ => {}
+    }
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => {
             integer(op, (*x, *y), (a, b), "integer overflow").map(Value::Int)

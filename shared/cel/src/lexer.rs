@@ -13,6 +13,8 @@ pub(crate) enum Tok {
     String(String),
     Bytes(Vec<u8>),
     Ident(String),
+    /// A field name in backticks (`` a.`content-type` ``).
+    QuotedIdent(String),
     True,
     False,
     Null,
@@ -32,6 +34,7 @@ impl Tok {
             Self::String(_) => "string literal".into(),
             Self::Bytes(_) => "bytes literal".into(),
             Self::Ident(name) => format!("'{name}'"),
+            Self::QuotedIdent(name) => format!("'`{name}`'"),
             Self::True => "'true'".into(),
             Self::False => "'false'".into(),
             Self::Null => "'null'".into(),
@@ -101,6 +104,8 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, CompileError> {
             lexer.number()?
         } else if c == b'_' || c.is_ascii_alphabetic() {
             lexer.word()?
+        } else if c == b'`' {
+            lexer.quoted_ident()?
         } else if c == b'"' || c == b'\'' {
             Tok::String(lexer.string_body(false, false)?.into_string())
         } else if let Some(p) = PUNCTS.iter().find(|p| lexer.src[offset..].starts_with(**p)) {
@@ -153,6 +158,25 @@ impl Lexer<'_> {
                 _ => return,
             }
         }
+    }
+
+    /// A backtick-quoted identifier: letters, digits, `_`, `.`, `-`, `/` and spaces.
+    fn quoted_ident(&mut self) -> Result<Tok, CompileError> {
+        let start = self.pos;
+        self.pos += 1;
+        let body_start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || b"_.-/ ".contains(&c))
+        {
+            self.pos += 1;
+        }
+        if self.peek() != Some(b'`') || self.pos == body_start {
+            return Err(self.error(start, "invalid quoted identifier"));
+        }
+        let name = self.src[body_start..self.pos].to_owned();
+        self.pos += 1;
+        Ok(Tok::QuotedIdent(name))
     }
 
     /// An identifier, keyword, or a string/bytes literal with an `r`/`b` prefix.

@@ -11,9 +11,9 @@
 //! `decodeb64`) are available.
 //!
 //! Differences from Tekton, by design: JSON integers stay exact (`Int`/`Uint` rather than
-//! float64), and arithmetic mixing a double with an int computes in double (so expressions
-//! written for Tekton's all-double numbers keep working). Durations and timestamps are not
-//! supported.
+//! float64), and arithmetic on values the checker cannot see (`dyn`) that mixes a double
+//! with an int computes in double (so expressions written for Tekton's all-double numbers
+//! keep working). The rest follows cel-go; `docs/tekton.md` lists every difference.
 
 // The public face: compile a program, evaluate it against an activation.
 mod activation;
@@ -21,6 +21,7 @@ mod error;
 pub mod header;
 mod program;
 mod secret;
+mod time;
 mod value;
 
 // Compiling: source to tokens to a tree whose names and calls are checked.
@@ -29,6 +30,7 @@ mod checker;
 mod func;
 mod lexer;
 mod parser;
+mod types;
 
 // Evaluating: the tree walk, what it carries, and the function library.
 mod env;
@@ -42,4 +44,5 @@ pub use activation::{Activation, Limits};
 pub use error::{CompileError, EvalError, EvalErrorKind};
 pub use program::{MAX_SOURCE_BYTES, Program};
 pub use secret::{SecretRef, SecretSource};
+pub use time::{Duration, Timestamp};
 pub use value::{MapKey, Type, Value};

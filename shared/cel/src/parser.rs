@@ -303,6 +303,17 @@ impl Parser<'_> {
                     self.advance();
                     let name_token = self.advance();
                     let name = match &name_token.tok {
+                        Tok::QuotedIdent(name) => {
+                            expr = self.node(
+                                ExprKind::Select {
+                                    operand: Box::new(expr),
+                                    field: name.as_str().into(),
+                                    test_only: false,
+                                },
+                                name_token.offset,
+                            )?;
+                            continue;
+                        }
                         Tok::Ident(name) => name.clone(),
                         Tok::True => "true".into(),
                         Tok::False => "false".into(),
@@ -434,11 +445,34 @@ impl Parser<'_> {
         let macro_kind = match name {
             "all" => Some(MacroKind::All),
             "exists" => Some(MacroKind::Exists),
-            "exists_one" | "existsOne" => Some(MacroKind::ExistsOne),
+            "exists_one" => Some(MacroKind::ExistsOne),
             "map" => Some(MacroKind::Map),
             "filter" => Some(MacroKind::Filter),
+            "sortBy" => Some(MacroKind::SortBy),
             _ => None,
         };
+        if let Some(t) = &target
+            && matches!(&t.kind, ExprKind::Ident(ns) if &**ns == "math")
+            && (name == "greatest" || name == "least")
+        {
+            return self.min_max(name, args, offset);
+        }
+        if macro_kind == Some(MacroKind::SortBy)
+            && let Some(t) = &target
+            && !matches!(
+                t.kind,
+                ExprKind::List(_)
+                    | ExprKind::Select { .. }
+                    | ExprKind::Ident(_)
+                    | ExprKind::Comprehension { .. }
+                    | ExprKind::Call { .. }
+            )
+        {
+            return Err(self.error(
+                t.offset,
+                "sortBy can only be applied to a list, identifier, comprehension, call or select expression",
+            ));
+        }
         match (name, target, macro_kind) {
             ("has", None, _) => {
                 let [arg] = <[Expr; 1]>::try_from(args).map_err(|_| {
@@ -511,6 +545,66 @@ impl Parser<'_> {
                 },
                 offset,
             ),
+        }
+    }
+
+    /// `math.greatest(…)` and `math.least(…)`, macros for `math.@max` and `math.@min`:
+    /// one argument (a number, or a list literal of numbers) or several numbers, which
+    /// become a list. Literal arguments must be numbers.
+    fn min_max(&self, name: &str, args: Vec<Expr>, offset: usize) -> Result<Expr, CompileError> {
+        let numeric = |e: &Expr| match &e.kind {
+            ExprKind::Literal(v) => v.is_number(),
+            ExprKind::List(_) | ExprKind::Map(_) => false,
+            _ => true,
+        };
+        let target = if name == "greatest" {
+            "math.@max"
+        } else {
+            "math.@min"
+        };
+        let call = |args: Vec<Expr>| {
+            self.node(
+                ExprKind::Call {
+                    name: Arc::from(target),
+                    func: Func::Unresolved,
+                    target: None,
+                    args,
+                },
+                offset,
+            )
+        };
+        match args.len() {
+            0 => Err(self.error(
+                offset,
+                format!("math.{name}() requires at least one argument"),
+            )),
+            1 => {
+                let arg = &args[0];
+                let numeric_list = matches!(&arg.kind, ExprKind::List(items)
+                    if !items.is_empty() && items.iter().all(numeric));
+                if numeric_list || numeric(arg) {
+                    call(args)
+                } else {
+                    Err(self.error(
+                        arg.offset,
+                        format!("math.{name}() invalid single argument value"),
+                    ))
+                }
+            }
+            n => {
+                if let Some(bad) = args.iter().find(|a| !numeric(a)) {
+                    return Err(self.error(
+                        bad.offset,
+                        format!("math.{name}() simple literal arguments must be numeric"),
+                    ));
+                }
+                if n == 2 {
+                    call(args)
+                } else {
+                    let list = self.node(ExprKind::List(args), offset)?;
+                    call(vec![list])
+                }
+            }
         }
     }
 }

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use super::activation::Activation;
 use super::ast::Expr;
+use super::checker::{Declarations, Mode};
 use super::error::{CompileError, EvalError};
 use super::secret::SecretRef;
+use super::types::CelType;
 use super::value::Value;
 use super::{checker, eval, parser};
 
@@ -22,14 +24,28 @@ pub struct Program {
 struct Compiled {
     source: String,
     expr: Expr,
+    /// The type the checker inferred for the whole expression.
+    #[cfg_attr(not(test), allow(dead_code))]
+    result_type: CelType,
     secret_refs: Vec<SecretRef>,
 }
 
 impl Program {
-    /// Parses and checks an expression: unknown names and functions, wrong numbers of
-    /// arguments, sources over [`MAX_SOURCE_BYTES`] and nesting past the recursion limit
-    /// are errors.
+    /// Parses and checks an expression against Tekton's environment (`body`, `header` and
+    /// `extensions` of type `map(string, dyn)`, `requestURL` a string), as Tekton's `cel`
+    /// interceptor does: unknown names and functions, calls with no overload for the
+    /// argument types the checker can see (`'a' + 1`, `1.0 < 2`), sources over
+    /// [`MAX_SOURCE_BYTES`] and nesting past the recursion limit are errors.
     pub fn compile(source: &str) -> Result<Self, CompileError> {
+        Self::compile_with(source, &Declarations::tekton(), Mode::Checked)
+    }
+
+    /// Compiles against other declarations, checked or not.
+    pub(crate) fn compile_with(
+        source: &str,
+        declarations: &Declarations,
+        mode: Mode,
+    ) -> Result<Self, CompileError> {
         if source.len() > MAX_SOURCE_BYTES {
             return Err(CompileError {
                 message: format!(
@@ -39,12 +55,13 @@ impl Program {
             });
         }
         let mut expr = parser::parse(source)?;
-        checker::check(&mut expr, source)?;
+        let result_type = checker::check(&mut expr, source, declarations, mode)?;
         let secret_refs = checker::secret_refs(&expr);
         Ok(Self {
             inner: Arc::new(Compiled {
                 source: source.to_owned(),
                 expr,
+                result_type,
                 secret_refs,
             }),
         })
@@ -63,6 +80,22 @@ impl Program {
 
     /// Evaluates the program against an activation, within its limits.
     pub fn eval(&self, activation: &Activation<'_>) -> Result<Value, EvalError> {
-        eval::evaluate(&self.inner.expr, activation)
+        eval::evaluate(&self.inner.expr, activation, None)
+    }
+
+    /// Evaluates with variables besides the activation's.
+    #[cfg(test)]
+    pub(crate) fn eval_with(
+        &self,
+        activation: &Activation<'_>,
+        variables: &std::collections::HashMap<String, Value>,
+    ) -> Result<Value, EvalError> {
+        eval::evaluate(&self.inner.expr, activation, Some(variables))
+    }
+
+    /// The type the checker inferred for the whole expression (`dyn` where it cannot tell).
+    #[cfg(test)]
+    pub(crate) fn result_type(&self) -> &CelType {
+        &self.inner.result_type
     }
 }

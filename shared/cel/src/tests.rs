@@ -141,7 +141,8 @@ fn github_event_filter() {
         eval("header.match('x-github-event', 'push')"),
         Value::Bool(false)
     );
-    assert_eq!(eval("header.match('X-Absent', '')"), Value::Bool(false));
+    // Go's `Header.Get` answers "" for an absent header.
+    assert_eq!(eval("header.match('X-Absent', '')"), Value::Bool(true));
 }
 
 #[test]
@@ -161,15 +162,27 @@ fn truncate_split_and_friends() {
         string("0123456")
     );
     assert_eq!(eval("'abc'.truncate(10)"), string("abc"));
-    assert_eq!(eval("'héllo'.truncate(2u)"), string("hé"));
+    assert_eq!(eval("'héllo'.truncate(3)"), string("hé"));
+    assert_eq!(eval("'héllo'.truncate(2)"), string("h\u{fffd}"));
+    assert!(compile_err("'héllo'.truncate(2u)").contains("no matching overload"));
     assert_eq!(eval("body.ref.split('/')[2]"), string("main"));
     assert_eq!(eval_err("'abc'.truncate(-1)").kind, EvalErrorKind::Runtime);
 }
 
 #[test]
 fn parse_url() {
-    assert_eq!(eval("requestURL.parseURL().query['foo'][0]"), string("bar"));
-    assert_eq!(eval("requestURL.parseURL().query['foo'][1]"), string("baz"));
+    assert_eq!(
+        eval("requestURL.parseURL().query['foo']"),
+        string("bar,baz")
+    );
+    assert_eq!(
+        eval("requestURL.parseURL().queryStrings['foo'][0]"),
+        string("bar")
+    );
+    assert_eq!(
+        eval("requestURL.parseURL().queryStrings['foo'][1]"),
+        string("baz")
+    );
     assert_eq!(
         eval("requestURL.parseURL().host"),
         string("hooks.example.com:8443")
@@ -181,7 +194,11 @@ fn parse_url() {
         string("foo=bar&foo=baz&x=1")
     );
     assert_eq!(eval("requestURL.parseURL().fragment"), string("top"));
-    assert_eq!(eval("requestURL.parseURL().auth.username"), string(""));
+    assert_true("!has(requestURL.parseURL().auth)");
+    assert_eq!(
+        eval("'https://me@h/p'.parseURL().auth.password"),
+        string("")
+    );
     assert_eq!(
         eval("'https://me:pw@h/p'.parseURL().auth.password"),
         string("pw")
@@ -295,11 +312,8 @@ fn encoders_and_math() {
             .message
             .contains("overflow")
     );
-    assert!(
-        eval_err("math.greatest([])")
-            .message
-            .contains("at least one")
-    );
+    assert!(compile_err("math.greatest([])").contains("invalid single argument"));
+    assert!(compile_err("math.greatest()").contains("at least one"));
 }
 
 #[test]
@@ -328,13 +342,24 @@ fn runtime_errors_name_the_problem() {
         eval_err("body.labels['nope']").message,
         "no such key: 'nope'"
     );
-    assert_eq!(eval_err("size(1)").message, "no such overload: size(int)");
+    assert_eq!(
+        compile_err("size(1)"),
+        "found no matching overload for 'size' applied to '(int)' at column 1"
+    );
+    assert_eq!(
+        eval_err("size(dyn(1))").message,
+        "no such overload: size(int)"
+    );
     assert_eq!(
         eval_err("body.count.truncate(1)").message,
         "no such overload: int.truncate(int)"
     );
     assert_eq!(
-        eval_err("'a' + 1").message,
+        compile_err("'a' + 1"),
+        "found no matching overload for '_+_' applied to '(string, int)' at column 5"
+    );
+    assert_eq!(
+        eval_err("dyn('a') + 1").message,
         "no such overload: string + int"
     );
     assert!(
@@ -525,7 +550,12 @@ fn logic_is_commutative_over_errors() {
         eval_err("true && body.missing").message,
         "no such key: 'missing'"
     );
-    assert!(eval_err("1 && true").message.contains("no such overload"));
+    assert!(compile_err("1 && true").contains("expected type 'bool' but found 'int'"));
+    assert!(
+        eval_err("dyn(1) && true")
+            .message
+            .contains("no such overload")
+    );
     assert_eq!(eval("[1, 'a'].exists(x, x > 0)"), Value::Bool(true));
     assert!(
         eval_err("[1, 'a'].all(x, x > 0)")
@@ -551,23 +581,36 @@ fn numbers_compare_across_types() {
     assert_true("body.count == 5u");
     assert_true("body.ratio > 0.5");
     assert_true("body.ratio < 1");
-    assert_true("1 < 1.5 && 2u > 1 && -1 < 0u && 1.0 == 1u");
+    // Statically, cel-go refuses to compare or mix numbers of different types (Tekton does
+    // not enable cross-type comparisons); values it cannot see (`dyn`) compare by value.
+    assert!(compile_err("1 < 1.5").contains("no matching overload"));
+    assert!(compile_err("1.0 == 1u").contains("no matching overload"));
+    assert!(compile_err("1 != 'a'").contains("no matching overload"));
+    assert_true("dyn(1) < 1.5 && dyn(2u) > 1 && dyn(-1) < 0u && dyn(1.0) == 1u");
     assert_true("[1, 2.0, 3u] == [1.0, 2, 3]");
-    assert_true("{'a': 1} == {'a': 1.0}");
-    assert_true("2.0 in [1, 2]");
-    assert_true("{1: 'x'}[1u] == 'x'");
-    assert_true("{1: 'x'}[1.0] == 'x'");
-    assert_true("1 != 'a'");
+    assert_true("{'a': dyn(1)} == {'a': dyn(1.0)}");
+    assert_true("dyn(2.0) in [1, 2]");
+    assert_true("{1: 'x'}[dyn(1u)] == 'x'");
+    assert_true("{1: 'x'}[dyn(1.0)] == 'x'");
+    assert_true("dyn(1) != 'a'");
     assert_true("null == null && body.nothing == null");
     assert_true("0.0 / 0.0 != 0.0 / 0.0");
-    assert_true("!(0.0 / 0.0 < 1)");
-    assert_true("9223372036854775807 < 9223372036854775808.0");
+    // As in cel-go, NaN cannot be ordered, and ints compare with doubles in double.
+    assert!(eval_err("0.0 / 0.0 < 1.0").message.contains("NaN"));
+    assert_true("!(dyn(9223372036854775807) < 9223372036854775808.0)");
+    assert_true("dyn(9223372036854775807) < 9223372036854775809000.0");
     assert_true("'a' < 'b' && b'a' < b'b' && false < true");
-    assert!(eval_err("'a' < 1").message.contains("no such overload"));
+    assert!(compile_err("'a' < 1").contains("no matching overload"));
+    assert!(
+        eval_err("dyn('a') < 1")
+            .message
+            .contains("no such overload")
+    );
     // Mixed double/int arithmetic computes in double.
     assert_eq!(eval("body.count * 1.5"), Value::Double(7.5));
     assert_eq!(eval("body.count + 1"), Value::Int(6));
-    assert!(eval_err("1 + 1u").message.contains("no such overload"));
+    assert!(compile_err("1 + 1u").contains("no matching overload"));
+    assert!(eval_err("dyn(1) + 1u").message.contains("no such overload"));
 }
 
 #[test]
@@ -600,8 +643,18 @@ fn has_and_macros() {
         eval("[[2, 3], [4]]")
     );
     assert_true("[1, 2].all(x, [3, 4].all(y, y > x))");
-    assert!(eval_err("1.all(x, true)").message.contains("range over"));
-    assert!(eval_err("[1].filter(x, 1)").message.contains("not bool"));
+    assert!(compile_err("1.all(x, true)").contains("cannot be range of a comprehension"));
+    assert!(
+        eval_err("dyn(1).all(x, true)")
+            .message
+            .contains("range over")
+    );
+    assert!(compile_err("[1].filter(x, 1)").contains("no matching overload"));
+    assert!(
+        eval_err("[1].filter(x, dyn(1))")
+            .message
+            .contains("not bool")
+    );
 }
 
 #[test]
@@ -678,9 +731,15 @@ fn list_functions() {
         eval("[1, 2, 'a']")
     );
     assert_eq!(eval("[1, 2, 3].reverse()"), eval("[3, 2, 1]"));
-    assert_eq!(eval("[3, 1.5, 2u].sort()"), eval("[1.5, 2u, 3]"));
+    assert_eq!(eval("[3, 1, 2].sort()"), eval("[1, 2, 3]"));
     assert_eq!(eval("['b', 'c', 'a'].sort()"), eval("['a', 'b', 'c']"));
-    assert!(eval_err("[1, 'a'].sort()").message.contains("cannot sort"));
+    // As in cel-go, the elements must be of one type.
+    assert!(
+        eval_err("[3, 1.5, 2u].sort()")
+            .message
+            .contains("same type")
+    );
+    assert!(eval_err("[1, 'a'].sort()").message.contains("same type"));
 }
 
 #[test]
@@ -906,7 +965,7 @@ fn hostile_inputs_do_not_panic() {
         "'%zz'.parseURL()",
         "':'.parseURL()",
         "'x'.decodeb64()",
-        "b'\\xff'.parseJSON()",
+        "dyn(b'\\xff').parseJSON()",
         "int(0.0 / 0.0)",
         "uint(1e30)",
         "math.abs(-9223372036854775808)",

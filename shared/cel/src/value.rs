@@ -9,6 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::error::EvalError;
+use super::time::{Duration, Timestamp};
 
 /// A CEL value. Containers share their contents (`Arc`), so cloning is cheap.
 ///
@@ -36,6 +37,10 @@ pub enum Value {
     Map(Arc<BTreeMap<MapKey, Value>>),
     /// A type, as `type(x)` returns and `int`, `string`, … name.
     Type(Type),
+    /// A point in time (`timestamp('2009-02-13T23:31:30Z')`).
+    Timestamp(Timestamp),
+    /// A span of time (`duration('1h30m')`).
+    Duration(Duration),
 }
 
 /// A map key: CEL maps are keyed by bool, int, uint or string.
@@ -74,6 +79,10 @@ pub enum Type {
     Map,
     /// `type`, the type of types.
     Type,
+    /// `google.protobuf.Timestamp`.
+    Timestamp,
+    /// `google.protobuf.Duration`.
+    Duration,
 }
 
 impl Type {
@@ -90,6 +99,8 @@ impl Type {
             Self::List => "list",
             Self::Map => "map",
             Self::Type => "type",
+            Self::Timestamp => "google.protobuf.Timestamp",
+            Self::Duration => "google.protobuf.Duration",
         }
     }
 
@@ -106,6 +117,8 @@ impl Type {
             "list" => Self::List,
             "map" => Self::Map,
             "type" => Self::Type,
+            "google.protobuf.Timestamp" => Self::Timestamp,
+            "google.protobuf.Duration" => Self::Duration,
             _ => return None,
         })
     }
@@ -215,6 +228,8 @@ impl Value {
             Self::List(_) => Type::List,
             Self::Map(_) => Type::Map,
             Self::Type(_) => Type::Type,
+            Self::Timestamp(_) => Type::Timestamp,
+            Self::Duration(_) => Type::Duration,
         }
     }
 
@@ -290,6 +305,8 @@ impl Value {
                     .collect::<Result<_, EvalError>>()?,
             ),
             Self::Type(t) => serde_json::Value::String(t.name().into()),
+            Self::Timestamp(t) => serde_json::Value::String(t.to_rfc3339()),
+            Self::Duration(d) => serde_json::Value::String(d.to_cel_string()),
         })
     }
 
@@ -323,6 +340,8 @@ pub(crate) fn order(a: &Value, b: &Value) -> Order {
         (Value::String(x), Value::String(y)) => Order::Is(x.cmp(y)),
         (Value::Bytes(x), Value::Bytes(y)) => Order::Is(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Order::Is(x.cmp(y)),
+        (Value::Timestamp(x), Value::Timestamp(y)) => Order::Is(x.cmp(y)),
+        (Value::Duration(x), Value::Duration(y)) => Order::Is(x.cmp(y)),
         (x, y) if x.is_number() && y.is_number() => {
             compare_numbers(x, y).map_or(Order::Unordered, Order::Is)
         }
@@ -341,8 +360,9 @@ pub(crate) fn as_f64(value: &Value) -> Option<f64> {
     }
 }
 
-/// Orders two numbers of any numeric types exactly; `None` when either is NaN or either is
-/// not a number.
+/// Orders two numbers of any numeric types as cel-go does: ints and uints exactly, a
+/// double against an int or uint in double precision once the double is known to be
+/// within their range. `None` when either is NaN or either is not a number.
 pub(crate) fn compare_numbers(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
@@ -350,10 +370,10 @@ pub(crate) fn compare_numbers(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Double(x), Value::Double(y)) => x.partial_cmp(y),
         (Value::Int(x), Value::Uint(y)) => Some(cmp_int_uint(*x, *y)),
         (Value::Uint(x), Value::Int(y)) => Some(cmp_int_uint(*y, *x).reverse()),
-        (Value::Int(x), Value::Double(y)) => cmp_int_double(*x, *y),
-        (Value::Double(x), Value::Int(y)) => cmp_int_double(*y, *x).map(Ordering::reverse),
-        (Value::Uint(x), Value::Double(y)) => cmp_uint_double(*x, *y),
-        (Value::Double(x), Value::Uint(y)) => cmp_uint_double(*y, *x).map(Ordering::reverse),
+        (Value::Int(x), Value::Double(y)) => cmp_double_int(*y, *x).map(Ordering::reverse),
+        (Value::Double(x), Value::Int(y)) => cmp_double_int(*x, *y),
+        (Value::Uint(x), Value::Double(y)) => cmp_double_uint(*y, *x).map(Ordering::reverse),
+        (Value::Double(x), Value::Uint(y)) => cmp_double_uint(*x, *y),
         _ => None,
     }
 }
@@ -365,41 +385,32 @@ fn cmp_int_uint(x: i64, y: u64) -> Ordering {
 /// 2^63 as a double.
 const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
-fn cmp_int_double(x: i64, y: f64) -> Option<Ordering> {
-    if y.is_nan() {
+#[allow(clippy::cast_precision_loss)]
+fn cmp_double_int(x: f64, y: i64) -> Option<Ordering> {
+    if x.is_nan() {
         return None;
     }
-    if y >= TWO_63 {
+    if x < -TWO_63 {
         return Some(Ordering::Less);
     }
-    if y < -TWO_63 {
+    if x > TWO_63 {
         return Some(Ordering::Greater);
     }
-    // y is within i64 range, so its integer part converts exactly.
-    #[allow(clippy::cast_possible_truncation)]
-    let whole = y.trunc() as i64;
-    Some(x.cmp(&whole).then_with(|| {
-        let fract = y - y.trunc();
-        0.0f64.partial_cmp(&fract).unwrap_or(Ordering::Equal)
-    }))
+    x.partial_cmp(&(y as f64))
 }
 
-fn cmp_uint_double(x: u64, y: f64) -> Option<Ordering> {
-    if y.is_nan() {
+#[allow(clippy::cast_precision_loss)]
+fn cmp_double_uint(x: f64, y: u64) -> Option<Ordering> {
+    if x.is_nan() {
         return None;
     }
-    if y >= 2.0 * TWO_63 {
+    if x < 0.0 {
         return Some(Ordering::Less);
     }
-    if y < 0.0 {
+    if x > 2.0 * TWO_63 {
         return Some(Ordering::Greater);
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let whole = y.trunc() as u64;
-    Some(x.cmp(&whole).then_with(|| {
-        let fract = y - y.trunc();
-        0.0f64.partial_cmp(&fract).unwrap_or(Ordering::Equal)
-    }))
+    x.partial_cmp(&(y as f64))
 }
 
 /// Looks a value up as a map key, matching numeric keys across int, uint and double.

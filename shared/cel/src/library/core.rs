@@ -33,7 +33,8 @@ pub(super) fn to_int(call: &Call<'_>) -> Result<Value, EvalError> {
         Value::Int(i) => *i,
         Value::Uint(u) => i64::try_from(*u).map_err(|_| range_error())?,
         Value::Double(d) => {
-            if d.is_nan() || *d >= TWO_63 || *d < -TWO_63 {
+            // As cel-go: both ends are out of range, so -2^63 as a double is too.
+            if d.is_nan() || *d >= TWO_63 || *d <= -TWO_63 {
                 return Err(range_error());
             }
             // In range, so the truncating conversion is exact.
@@ -42,6 +43,8 @@ pub(super) fn to_int(call: &Call<'_>) -> Result<Value, EvalError> {
             i
         }
         Value::String(s) => s.parse().map_err(|_| conversion_error(value, "int"))?,
+        Value::Timestamp(t) => t.unix_seconds(),
+        Value::Duration(d) => d.as_nanos(),
         _ => return Err(call.no_overload()),
     }))
 }
@@ -55,7 +58,7 @@ pub(super) fn to_uint(call: &Call<'_>) -> Result<Value, EvalError> {
         Value::Int(i) => u64::try_from(*i).map_err(|_| range_error())?,
         Value::Uint(u) => *u,
         Value::Double(d) => {
-            if d.is_nan() || *d >= 2.0 * TWO_63 || *d <= -1.0 {
+            if d.is_nan() || *d >= 2.0 * TWO_63 || *d < 0.0 {
                 return Err(range_error());
             }
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -87,11 +90,14 @@ pub(super) fn to_string(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, Eva
         Value::Bool(b) => Value::from(b.to_string()),
         Value::Bytes(b) => {
             env.charge_bytes(b.len())?;
-            let s = std::str::from_utf8(b)
-                .map_err(|_| EvalError::runtime("string(): bytes are not valid UTF-8"))?;
+            let s = std::str::from_utf8(b).map_err(|_| {
+                EvalError::runtime("invalid UTF-8 in bytes, cannot convert to string")
+            })?;
             Value::from(s)
         }
         Value::Type(t) => Value::from(t.name()),
+        Value::Timestamp(t) => Value::from(t.to_rfc3339()),
+        Value::Duration(d) => Value::from(d.to_cel_string()),
         _ => return Err(call.no_overload()),
     })
 }

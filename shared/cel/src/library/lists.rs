@@ -94,38 +94,52 @@ pub(super) fn reverse(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalE
     Ok(Value::from(items.iter().rev().cloned().collect::<Vec<_>>()))
 }
 
-/// `list.sort()`: numbers, strings, bytes or bools in ascending order; the elements must
-/// all be comparable with each other.
+/// `list.sort()`: the elements in ascending order; they must all be of one comparable
+/// type (int, uint, double, bool, string, bytes, timestamp or duration).
 pub(super) fn sort(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let items = call.list(0)?;
-    let n = items.len();
-    env.charge(n.saturating_mul(usize::try_from(n.max(1).ilog2()).unwrap_or(0) + 1))?;
-    if let Some(first) = items.first() {
-        for item in items {
-            let comparable = matches!(order(first, item), Order::Is(_) | Order::Unordered)
-                && first.is_number() == item.is_number();
-            if !comparable {
-                return Err(call.error(format!(
-                    "cannot sort a list mixing {} and {}",
-                    first.type_name(),
-                    item.type_name()
-                )));
-            }
-        }
-    }
-    let mut sorted = items.to_vec();
-    sorted.sort_by(|a, b| match order(a, b) {
-        Order::Is(ordering) => ordering,
-        // NaN sorts last, consistently.
-        _ => match (is_nan(a), is_nan(b)) {
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            _ => Ordering::Equal,
-        },
-    });
-    Ok(Value::from(sorted))
+    let order = sort_order(items, env).map_err(|e| call.error(e.message))?;
+    Ok(Value::from(
+        order
+            .into_iter()
+            .filter_map(|i| items.get(i).cloned())
+            .collect::<Vec<_>>(),
+    ))
 }
 
-fn is_nan(value: &Value) -> bool {
-    matches!(value, Value::Double(d) if d.is_nan())
+/// The positions of `keys` in ascending order of the keys (stable), charging for the
+/// comparisons; the keys must all be of one comparable type.
+pub(crate) fn sort_order(keys: &[Value], env: &mut Env<'_>) -> Result<Vec<usize>, EvalError> {
+    let n = keys.len();
+    env.charge(n.saturating_mul(usize::try_from(n.max(1).ilog2()).unwrap_or(0) + 1))?;
+    if let Some(first) = keys.first() {
+        let comparable = matches!(
+            first,
+            Value::Int(_)
+                | Value::Uint(_)
+                | Value::Double(_)
+                | Value::Bool(_)
+                | Value::String(_)
+                | Value::Bytes(_)
+                | Value::Timestamp(_)
+                | Value::Duration(_)
+        );
+        if !comparable {
+            return Err(EvalError::runtime("list elements must be comparable"));
+        }
+        if keys.iter().any(|k| k.type_of() != first.type_of()) {
+            return Err(EvalError::runtime("list elements must have the same type"));
+        }
+    }
+    let mut positions: Vec<usize> = (0..n).collect();
+    positions.sort_by(|&a, &b| match (keys.get(a), keys.get(b)) {
+        // A total order, so that NaN cannot upset the sort: it goes last.
+        (Some(Value::Double(x)), Some(Value::Double(y))) => x.total_cmp(y),
+        (Some(x), Some(y)) => match order(x, y) {
+            Order::Is(ordering) => ordering,
+            _ => Ordering::Equal,
+        },
+        _ => Ordering::Equal,
+    });
+    Ok(positions)
 }

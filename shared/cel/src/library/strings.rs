@@ -47,36 +47,48 @@ pub(super) fn char_at(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalE
     ))
 }
 
-/// `s.indexOf(t[, from])` and `s.lastIndexOf(t[, upTo])`: a code point index or -1.
+/// `s.indexOf(t[, from])` and `s.lastIndexOf(t[, at])`, by code point, as cel-go computes
+/// them: a negative offset is an error, an offset at or past the end finds nothing, and
+/// `lastIndexOf` finds the last match starting at or before its offset.
 pub(super) fn index_of(call: &Call<'_>, env: &mut Env<'_>, last: bool) -> Result<Value, EvalError> {
     let s = call.str(0)?;
     let needle = call.str(1)?;
     env.charge_bytes(s.len().saturating_add(needle.len()))?;
-    let len = code_points(s);
+    let chars: Vec<char> = s.chars().collect();
+    let sub: Vec<char> = needle.chars().collect();
+    let len = chars.len();
     let offset = if call.args.len() > 2 {
-        index_arg(call, 2, len)?
+        call.int(2)?
     } else if last {
-        len
+        if sub.is_empty() {
+            return Ok(int_value(len));
+        }
+        if s.len() < needle.len() {
+            return Ok(Value::Int(-1));
+        }
+        i64::try_from(len).unwrap_or(i64::MAX) - 1
     } else {
         0
     };
-    if needle.is_empty() {
-        return Ok(int_value(offset));
-    }
-    let start = byte_offset(s, offset).unwrap_or(s.len());
-    let found = if last {
-        // The match may start at `offset` at the latest, so it may extend past it.
-        let end = byte_offset(s, offset.saturating_add(code_points(needle))).unwrap_or(s.len());
-        s.get(..end).and_then(|prefix| prefix.rfind(needle))
-    } else {
-        s.get(start..)
-            .and_then(|suffix| suffix.find(needle))
-            .map(|i| i + start)
+    let Ok(offset) = usize::try_from(offset) else {
+        return Err(EvalError::runtime(format!("index out of range: {offset}")));
     };
-    Ok(match found {
-        Some(byte) => int_value(code_points(s.get(..byte).unwrap_or_default())),
-        None => Value::Int(-1),
-    })
+    if sub.is_empty() {
+        return Ok(int_value(offset.min(len)));
+    }
+    if offset >= len || sub.len() > len {
+        return Ok(Value::Int(-1));
+    }
+    env.charge(len.saturating_mul(sub.len()) / 16)?;
+    let matches_at = |i: usize| chars.get(i..i + sub.len()) == Some(sub.as_slice());
+    let found = if last {
+        (0..=offset.min(len - sub.len()))
+            .rev()
+            .find(|&i| matches_at(i))
+    } else {
+        (offset..=len - sub.len()).find(|&i| matches_at(i))
+    };
+    Ok(found.map_or(Value::Int(-1), int_value))
 }
 
 /// `s.lowerAscii()`, `s.upperAscii()`.

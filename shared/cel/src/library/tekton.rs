@@ -11,45 +11,55 @@ use crate::secret::SecretRef;
 use crate::value::{MapKey, Value};
 
 use super::call::Call;
-use super::strings::decode_base64;
+use base64::Engine as _;
 
-/// The first value of header `name` in a header map (`map(string, list(string))`), found
-/// by its canonical name as Go's `http.Header.Get` finds it.
-fn first_header_value<'a>(call: &'a Call<'_>) -> Result<Option<&'a str>, EvalError> {
+/// The first value of header `name` in a header map, found by its canonical name as Go's
+/// `http.Header.Get` finds it. As in Tekton, the map must convert to an `http.Header`:
+/// every value a list of strings.
+fn first_header_value<'a>(call: &'a Call<'_>, env: &mut Env<'_>) -> Result<&'a str, EvalError> {
     let Some(Value::Map(headers)) = call.args.first() else {
         return Err(call.no_overload());
     };
     let name = call.str(1)?;
+    env.charge(headers.len())?;
+    for value in headers.values() {
+        let is_header =
+            matches!(value, Value::List(items) if items.iter().all(|i| i.as_str().is_some()));
+        if !is_header {
+            return Err(call.error(format!(
+                "failed to convert to http.Header: a value is a {}, not a list of strings",
+                value.type_name()
+            )));
+        }
+    }
     let entry = headers.get(&MapKey::String(canonical_header_name(name).into()));
     Ok(match entry {
-        Some(Value::List(values)) => values.first().and_then(Value::as_str),
-        Some(Value::String(value)) => Some(value),
-        _ => None,
+        Some(Value::List(values)) => values.first().and_then(Value::as_str).unwrap_or(""),
+        _ => "",
     })
 }
 
 /// `header.match(name, value)`: whether the first value of the header equals `value`.
-pub(super) fn header_match(call: &Call<'_>) -> Result<Value, EvalError> {
+pub(super) fn header_match(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let expected = call.str(2)?;
-    Ok(Value::Bool(first_header_value(call)? == Some(expected)))
+    Ok(Value::Bool(first_header_value(call, env)? == expected))
 }
 
 /// `header.canonical(name)`: the first value of the header, or `""`.
-pub(super) fn canonical(call: &Call<'_>) -> Result<Value, EvalError> {
-    Ok(Value::from(first_header_value(call)?.unwrap_or_default()))
+pub(super) fn canonical(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
+    Ok(Value::from(first_header_value(call, env)?))
 }
 
-/// `s.truncate(n)`: the first `n` code points of `s` (all of it when shorter).
+/// `s.truncate(n)`: the first `n` bytes of `s` (all of it when shorter), as Tekton slices
+/// the string. A character cut in two becomes U+FFFD, as Tekton's JSON output shows it.
 pub(super) fn truncate(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let s = call.str(0)?;
     let n = call.int(1)?;
     let n = usize::try_from(n).map_err(|_| call.out_of_range("length", n))?;
-    env.charge_bytes(s.len().min(n.saturating_mul(4)))?;
-    let end = s
-        .char_indices()
-        .nth(n)
-        .map_or(s.len(), |(offset, _)| offset);
-    Ok(Value::from(s.get(..end).unwrap_or(s)))
+    let end = n.min(s.len());
+    env.charge_bytes(end)?;
+    let bytes = s.as_bytes().get(..end).unwrap_or_default();
+    Ok(Value::from(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// `s.compareSecret(key, name[, namespace])`: whether `s` equals the Secret's value, in
@@ -109,14 +119,57 @@ pub(super) fn parse_yaml(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, Ev
     Ok(Value::from_json(&json))
 }
 
-/// `v.marshalJSON()`: `v` as compact JSON.
+/// `v.marshalJSON()` of a map or a list: compact JSON, as Go's `encoding/json` writes
+/// Tekton's conversion to `google.protobuf.Struct` (map keys must be strings; `<`, `>`
+/// and `&` are escaped). Integers stay exact.
 pub(super) fn marshal_json(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let value = call.args.first().ok_or_else(|| call.no_overload())?;
+    if !matches!(value, Value::Map(_) | Value::List(_)) {
+        return Err(call.no_overload());
+    }
+    check_json_keys(value, 0).map_err(|e| call.error(e))?;
     let json = value.to_json()?;
     let text = serde_json::to_string(&json).map_err(|e| call.error(e))?;
     env.charge_bytes(text.len().saturating_mul(4))?;
-    env.check_string_len(text.len())?;
-    Ok(Value::from(text))
+    env.check_string_len(text.len().saturating_mul(6))?;
+    let mut escaped = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '<' => escaped.push_str("\\u003c"),
+            '>' => escaped.push_str("\\u003e"),
+            '&' => escaped.push_str("\\u0026"),
+            '\u{2028}' => escaped.push_str("\\u2028"),
+            '\u{2029}' => escaped.push_str("\\u2029"),
+            other => escaped.push(other),
+        }
+    }
+    Ok(Value::from(escaped))
+}
+
+/// Fails on what a `google.protobuf.Struct` cannot hold: a map key that is not a string,
+/// a type.
+fn check_json_keys(value: &Value, depth: usize) -> Result<(), String> {
+    if depth > 512 {
+        return Err("value nested too deeply".into());
+    }
+    match value {
+        Value::Map(map) => {
+            for (key, item) in map.iter() {
+                if !matches!(key, MapKey::String(_)) {
+                    return Err(format!(
+                        "failed to convert to native: map key {key} is not a string"
+                    ));
+                }
+                check_json_keys(item, depth + 1)?;
+            }
+            Ok(())
+        }
+        Value::List(items) => items.iter().try_for_each(|i| check_json_keys(i, depth + 1)),
+        Value::Type(t) => Err(format!(
+            "failed to convert to native: type {t} has no JSON form"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Tekton's `list.first()` and `list.last()`: the element, or null for an empty list.
@@ -155,53 +208,79 @@ pub(super) fn translate(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, Eva
     Ok(Value::from(out))
 }
 
-/// `s.decodeb64()`: Tekton's older base64 decoder, returning a string.
+/// `s.decodeb64()`: the decoder Tekton had until v0.22 (standard base64 with padding),
+/// returning a string.
 pub(super) fn decode_b64(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let s = call.str(0)?;
     env.charge_bytes(s.len())?;
-    let bytes = decode_base64(s).map_err(|e| call.error(format!("invalid base64: {e}")))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| call.error(format!("invalid base64: {e}")))?;
     let decoded =
         String::from_utf8(bytes).map_err(|_| call.error("decoded bytes are not valid UTF-8"))?;
     Ok(Value::from(decoded))
 }
 
-/// `s.parseURL()`: the parts of a URL as Go's `url.Parse` splits them: `scheme`, `host`
-/// (with any port), `path` (unescaped), `rawQuery`, `fragment` (unescaped), `query`
-/// (a map of lists) and `auth` (`username`, `password`).
+/// `s.parseURL()`: the parts of a URL as Tekton returns them from Go's `url.Parse`:
+/// `scheme`, `host` (with any port), `path` (unescaped), `rawQuery`, `fragment`
+/// (unescaped), `queryStrings` (each query parameter's values), `query` (each parameter's
+/// values joined with `,`) and, only when the URL has user information, `auth`
+/// (`username`, `password`).
 pub(super) fn parse_url(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
     let raw = call.str(0)?;
     env.charge_bytes(raw.len().saturating_mul(4))?;
     let url = GoUrl::parse(raw).map_err(|e| call.error(format!("invalid URL: {e}")))?;
-    let mut query: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for (key, value) in url::form_urlencoded::parse(url.raw_query.as_bytes()) {
-        query
-            .entry(key.into_owned())
-            .or_default()
-            .push(Value::from(value.into_owned()));
+    let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, value) in go_query(&url.raw_query) {
+        params.entry(key).or_default().push(value);
     }
-    let query: BTreeMap<MapKey, Value> = query
-        .into_iter()
-        .map(|(k, v)| (MapKey::String(k.into()), Value::from(v)))
-        .collect();
     let entry = |k: &str, v: Value| (MapKey::String(k.into()), v);
-    let auth: BTreeMap<MapKey, Value> = [
-        entry("username", Value::from(url.username)),
-        entry("password", Value::from(url.password)),
-    ]
-    .into_iter()
-    .collect();
-    let map: BTreeMap<MapKey, Value> = [
+    let query: BTreeMap<MapKey, Value> = params
+        .iter()
+        .map(|(k, v)| entry(k, Value::from(v.join(","))))
+        .collect();
+    let query_strings: BTreeMap<MapKey, Value> = params
+        .into_iter()
+        .map(|(k, v)| {
+            let values: Vec<Value> = v.into_iter().map(Value::from).collect();
+            entry(&k, Value::from(values))
+        })
+        .collect();
+    let mut map: BTreeMap<MapKey, Value> = [
         entry("scheme", Value::from(url.scheme)),
         entry("host", Value::from(url.host)),
         entry("path", Value::from(url.path)),
         entry("rawQuery", Value::from(url.raw_query)),
         entry("fragment", Value::from(url.fragment)),
+        entry("queryStrings", Value::from(query_strings)),
         entry("query", Value::from(query)),
-        entry("auth", Value::from(auth)),
     ]
     .into_iter()
     .collect();
+    if let Some((username, password)) = url.user {
+        let auth: BTreeMap<MapKey, Value> = [
+            entry("username", Value::from(username)),
+            entry("password", Value::from(password)),
+        ]
+        .into_iter()
+        .collect();
+        map.insert(MapKey::String("auth".into()), Value::from(auth));
+    }
     Ok(Value::from(map))
+}
+
+/// The parameters of a query as Go's `url.Values` reads them: pairs split on `&`, `+` as a
+/// space, percent escapes decoded; a pair with a `;` or a bad escape is left out.
+fn go_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = unescape(&key.replace('+', " ")).ok()?;
+            let value = unescape(&value.replace('+', " ")).ok()?;
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// The parts of a URL, split as Go's `net/url` splits them.
@@ -212,8 +291,8 @@ struct GoUrl {
     path: String,
     raw_query: String,
     fragment: String,
-    username: String,
-    password: String,
+    /// The user name and password, when the URL names a user.
+    user: Option<(String, String)>,
 }
 
 impl GoUrl {
@@ -258,13 +337,10 @@ impl GoUrl {
             let host = match authority.rfind('@') {
                 Some(i) => {
                     let userinfo = authority.get(..i).unwrap_or_default();
-                    match userinfo.split_once(':') {
-                        Some((user, password)) => {
-                            url.username = unescape(user)?;
-                            url.password = unescape(password)?;
-                        }
-                        None => url.username = unescape(userinfo)?,
-                    }
+                    url.user = Some(match userinfo.split_once(':') {
+                        Some((user, password)) => (unescape(user)?, unescape(password)?),
+                        None => (unescape(userinfo)?, String::new()),
+                    });
                     authority.get(i + 1..).unwrap_or_default()
                 }
                 None => authority,
@@ -341,13 +417,13 @@ mod tests {
         assert_eq!(url.path, "/a b/c");
         assert_eq!(url.raw_query, "x=1&y=2");
         assert_eq!(url.fragment, "frag!");
-        assert_eq!(url.username, "user");
-        assert_eq!(url.password, "p@ss");
+        assert_eq!(url.user, Some(("user".into(), "p@ss".into())));
 
         let relative = GoUrl::parse("/path?q").unwrap();
         assert_eq!(relative.path, "/path");
         assert_eq!(relative.host, "");
         assert_eq!(relative.raw_query, "q");
+        assert_eq!(relative.user, None);
 
         assert!(GoUrl::parse("://x").is_err());
         assert!(GoUrl::parse("http://host:port/").is_err());
