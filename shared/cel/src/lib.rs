@@ -38,6 +38,8 @@ mod eval;
 mod library;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod tests;
 
 pub use activation::{Activation, Limits};
