@@ -14,6 +14,8 @@ use super::secret::SecretRef;
 use super::types::{CelType, Mapping, instantiate, most_general};
 use super::value::{Type, Value};
 
+mod format;
+
 /// The variables a program may name, with their types.
 #[derive(Debug, Clone)]
 pub(crate) struct Declarations {
@@ -87,6 +89,9 @@ pub(crate) fn check(
     declarations: &Declarations,
     mode: Mode,
 ) -> Result<CelType, CompileError> {
+    // `format` calls on literals are checked once types are known; record the types of
+    // the nodes they need only when there may be one.
+    let record = mode == Mode::Checked && source.contains("format");
     let mut checker = Checker {
         source,
         declarations,
@@ -94,9 +99,22 @@ pub(crate) fn check(
         scope: Vec::new(),
         mapping: Mapping::default(),
         fresh: 0,
+        types: record.then(HashMap::new),
     };
     let t = checker.walk(expr)?;
+    if let Some(types) = &checker.types {
+        let resolved: HashMap<usize, CelType> = types
+            .iter()
+            .map(|(node, t)| (*node, checker.mapping.substitute(t, true)))
+            .collect();
+        format::check_calls(expr, &resolved, source)?;
+    }
     Ok(checker.mapping.substitute(&t, true))
+}
+
+/// A node's identity while the tree is checked: its address, which checking never moves.
+fn node_id(expr: &Expr) -> usize {
+    std::ptr::from_ref(expr) as usize
 }
 
 struct Checker<'a> {
@@ -107,6 +125,8 @@ struct Checker<'a> {
     scope: Vec<(Arc<str>, CelType)>,
     mapping: Mapping,
     fresh: usize,
+    /// The type of every node, by [`node_id`], when `format` calls need checking.
+    types: Option<HashMap<usize, CelType>>,
 }
 
 /// The operator function a binary operator is declared as.
@@ -189,6 +209,14 @@ impl Checker<'_> {
     }
 
     fn walk(&mut self, expr: &mut Expr) -> Result<CelType, CompileError> {
+        let t = self.walk_node(expr)?;
+        if let Some(types) = &mut self.types {
+            types.insert(node_id(expr), t.clone());
+        }
+        Ok(t)
+    }
+
+    fn walk_node(&mut self, expr: &mut Expr) -> Result<CelType, CompileError> {
         let offset = expr.offset;
         match &mut expr.kind {
             ExprKind::Literal(value) => Ok(match value {

@@ -21,6 +21,7 @@ mod time;
 mod tekton;
 
 pub(crate) use call::Call;
+pub(crate) use format::parse_clause as parse_format_clause;
 pub(crate) use lists::sort_order;
 
 use crate::env::Env;

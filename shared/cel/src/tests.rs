@@ -1008,3 +1008,52 @@ fn the_deepest_accepted_expressions_evaluate_on_a_small_stack() {
         .join()
         .unwrap();
 }
+
+#[test]
+fn literal_format_calls_are_checked_when_compiled() {
+    assert_eq!(eval("'%s is %d'.format(['x', 3])"), string("x is 3"));
+    assert_eq!(eval("'%.2f'.format([dyn(body.count)])"), string("5.00"));
+    assert!(compile_err("'%d'.format(['a'])").contains("decimal clause"));
+    assert!(compile_err("'%s %s'.format([1])").contains("index 1 out of range"));
+    assert!(compile_err("'%s'.format([1, 2])").contains("too many arguments"));
+    assert!(compile_err("'%q'.format([1])").contains("unrecognized formatting clause"));
+    // A format that is not a literal is checked when evaluated.
+    assert!(
+        eval_err("('%' + 'q').format([1])")
+            .message
+            .contains("unrecognized formatting clause")
+    );
+}
+
+#[test]
+fn timestamps_and_durations() {
+    assert_true("timestamp('2009-02-13T23:31:30Z') + duration('1h') > timestamp(1234567890)");
+    assert_eq!(
+        eval("string(timestamp('2009-02-13T23:31:30Z') - timestamp(0))"),
+        string("1234567890s")
+    );
+    assert_eq!(
+        eval("timestamp('2009-02-13T23:31:30Z').getHours('Asia/Kolkata')"),
+        Value::Int(5)
+    );
+    assert_eq!(
+        eval("timestamp('2009-02-14T00:31:30+01:00').getHours()"),
+        Value::Int(0)
+    );
+    assert_true("type(duration('1s')) == google.protobuf.Duration");
+    assert!(
+        eval_err("timestamp('2009-02-13T23:31:30Z').getHours('Mars/Olympus')")
+            .message
+            .contains("unknown time zone")
+    );
+    assert!(
+        eval_err("timestamp(253402300800)")
+            .message
+            .contains("range")
+    );
+    assert!(compile_err("duration(1)").contains("no matching overload"));
+    assert_eq!(
+        eval("{'at': timestamp(0)}").to_json().unwrap(),
+        json!({"at": "1970-01-01T00:00:00Z"})
+    );
+}
