@@ -11,7 +11,7 @@ use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::error::CompileError;
 use super::func::{Func, FunctionDecl, NAMESPACES, ResolveError, declarations, resolve};
 use super::secret::SecretRef;
-use super::types::{CelType, Mapping, instantiate, most_general};
+use super::types::{CelType, Mapping, Var, instantiate, most_general};
 use super::value::{Type, Value};
 
 mod format;
@@ -193,7 +193,7 @@ impl Checker<'_> {
 
     fn fresh_var(&mut self) -> CelType {
         self.fresh += 1;
-        CelType::Param(format!("_var{}", self.fresh).into())
+        CelType::Param(Var::Fresh(u32::try_from(self.fresh).unwrap_or(u32::MAX)))
     }
 
     /// The type a name has, if it is declared: a comprehension variable, a variable of the
@@ -469,10 +469,10 @@ impl Checker<'_> {
             if overload.member != method || overload.params.len() != types.len() {
                 continue;
             }
-            let fresh: HashMap<Arc<str>, CelType> = overload
+            let fresh: Vec<(Var, CelType)> = overload
                 .type_params
                 .iter()
-                .map(|p| (p.clone(), self.fresh_var()))
+                .map(|p| (*p, self.fresh_var()))
                 .collect();
             let params: Vec<CelType> = overload
                 .params

@@ -5,9 +5,9 @@
 //! in the library.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use super::types::{CelType, params_in};
+use super::types::{CelType, Var, params_in};
 
 /// A resolved function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub(crate) struct Overload {
     pub params: Vec<CelType>,
     pub result: CelType,
     /// The type parameters `params` and `result` name.
-    pub type_params: Vec<Arc<str>>,
+    pub type_params: Vec<Var>,
 }
 
 /// A function and its overloads.
@@ -388,17 +388,18 @@ pub(crate) fn resolve(name: &str, method: bool, argc: usize) -> Result<Func, Res
         return Err(ResolveError::Unknown);
     }
     let total = argc + usize::from(method);
+    let mut same_style = decl.overloads.iter().filter(|o| o.member == method);
+    if same_style.clone().any(|o| o.params.len() == total) {
+        return Ok(decl.func);
+    }
+    if same_style.next().is_none() {
+        return Err(ResolveError::WrongStyle { method });
+    }
     let same_style: Vec<&Overload> = decl
         .overloads
         .iter()
         .filter(|o| o.member == method)
         .collect();
-    if same_style.is_empty() {
-        return Err(ResolveError::WrongStyle { method });
-    }
-    if same_style.iter().any(|o| o.params.len() == total) {
-        return Ok(decl.func);
-    }
     let mut counts: Vec<usize> = same_style
         .iter()
         .map(|o| o.params.len() - usize::from(method))

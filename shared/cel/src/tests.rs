@@ -220,6 +220,12 @@ fn parse_json_and_yaml() {
     );
     assert_eq!(eval("'a: 1\\nb: [x, y]'.parseYAML().b[1]"), string("y"));
     assert_eq!(eval("'a: 1'.parseYAML().a"), Value::Int(1));
+    assert!(
+        eval_err("'[1, 2]'.parseJSON()")
+            .message
+            .contains("into a map")
+    );
+    assert_eq!(eval("''.parseYAML()"), eval("{}"));
     let error = eval_err("'{oops'.parseJSON()");
     assert!(
         error.message.starts_with("parseJSON: invalid JSON"),
@@ -994,8 +1000,8 @@ fn the_deepest_accepted_expressions_evaluate_on_a_small_stack() {
         // A tall arithmetic chain.
         let sums = vec!["1"; parser::MAX_HEIGHT / 2 + 50].join(" + ");
         assert!(fixture.eval(&sums).is_ok());
-        // Deeply nested parsed JSON compared and converted.
-        let json = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        // Deeply nested parsed JSON compared and converted (an object, as parseJSON wants).
+        let json = format!("{{\"a\": {}1{}}}", "[".repeat(100), "]".repeat(100));
         let source = format!("'{json}'.parseJSON() == '{json}'.parseJSON()");
         assert_eq!(fixture.eval(&source).unwrap(), Value::Bool(true));
         let value = fixture.eval(&format!("'{json}'.parseJSON()")).unwrap();

@@ -2,9 +2,7 @@
 //! substitution of type parameters makes them agree, with `dyn` (and the error type)
 //! agreeing with everything, as in CEL's type-checking rules.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 
 /// A static type, as the checker infers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +24,15 @@ pub(crate) enum CelType {
     /// `type(T)`; `Type(None)` is the bare type of types.
     Type(Option<Box<CelType>>),
     /// A type parameter of a declaration, or a fresh type variable of the checker.
-    Param(Arc<str>),
+    Param(Var),
+}
+
+/// A type parameter: named in a declaration (`A`), or made fresh by the checker for one
+/// use of a declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Var {
+    Named(char),
+    Fresh(u32),
 }
 
 impl CelType {
@@ -73,7 +79,9 @@ impl CelType {
             "duration" | "google.protobuf.Duration" => Self::Duration,
             "type" => Self::Type(None),
             "error" => Self::Error,
-            p if p.len() == 1 && p.chars().all(|c| c.is_ascii_uppercase()) => Self::Param(p.into()),
+            p if p.len() == 1 && p.chars().all(|c| c.is_ascii_uppercase()) => {
+                Self::Param(Var::Named(p.chars().next()?))
+            }
             _ => return None,
         })
     }
@@ -117,26 +125,31 @@ impl fmt::Display for CelType {
             Self::Map(key, value) => write!(f, "map({key}, {value})"),
             Self::Type(None) => f.write_str("type"),
             Self::Type(Some(inner)) => write!(f, "type({inner})"),
-            Self::Param(name) => f.write_str(name),
+            Self::Param(Var::Named(c)) => write!(f, "{c}"),
+            Self::Param(Var::Fresh(n)) => write!(f, "_var{n}"),
         }
     }
 }
 
-/// Substitutions of type parameters found so far.
+/// Substitutions of type parameters found so far (few: a short list is cheapest to copy
+/// when a unification is tried).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Mapping(HashMap<Arc<str>, CelType>);
+pub(crate) struct Mapping(Vec<(Var, CelType)>);
 
 impl Mapping {
     fn find(&self, t: &CelType) -> Option<&CelType> {
         match t {
-            CelType::Param(name) => self.0.get(name),
+            CelType::Param(var) => self.0.iter().find(|(v, _)| v == var).map(|(_, t)| t),
             _ => None,
         }
     }
 
     fn add(&mut self, param: &CelType, to: CelType) {
-        if let CelType::Param(name) = param {
-            self.0.insert(name.clone(), to);
+        if let CelType::Param(var) = param {
+            match self.0.iter_mut().find(|(v, _)| v == var) {
+                Some(entry) => entry.1 = to,
+                None => self.0.push((*var, to)),
+            }
         }
     }
 
@@ -316,9 +329,12 @@ pub(crate) fn most_general(t1: &CelType, t2: &CelType) -> CelType {
 
 /// Replaces the named parameters of a declaration with fresh variables, so that each use of
 /// an overload unifies on its own.
-pub(crate) fn instantiate(t: &CelType, fresh: &HashMap<Arc<str>, CelType>) -> CelType {
+pub(crate) fn instantiate(t: &CelType, fresh: &[(Var, CelType)]) -> CelType {
     match t {
-        CelType::Param(name) => fresh.get(name).cloned().unwrap_or_else(|| t.clone()),
+        CelType::Param(var) => fresh
+            .iter()
+            .find(|(v, _)| v == var)
+            .map_or_else(|| t.clone(), |(_, f)| f.clone()),
         CelType::List(elem) => CelType::list(instantiate(elem, fresh)),
         CelType::Map(k, v) => CelType::map(instantiate(k, fresh), instantiate(v, fresh)),
         CelType::Type(Some(inner)) => CelType::type_of(instantiate(inner, fresh)),
@@ -327,9 +343,9 @@ pub(crate) fn instantiate(t: &CelType, fresh: &HashMap<Arc<str>, CelType>) -> Ce
 }
 
 /// The type parameters named in `t`, each once, in order of appearance.
-pub(crate) fn params_in(t: &CelType, out: &mut Vec<Arc<str>>) {
+pub(crate) fn params_in(t: &CelType, out: &mut Vec<Var>) {
     match t {
-        CelType::Param(name) if !out.contains(name) => out.push(name.clone()),
+        CelType::Param(var) if !out.contains(var) => out.push(*var),
         CelType::List(elem) => params_in(elem, out),
         CelType::Map(k, v) => {
             params_in(k, out);

@@ -90,33 +90,41 @@ pub(super) fn compare_secret(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value
     Ok(Value::Bool(candidate.as_bytes().ct_eq(secret).into()))
 }
 
-/// The text of a string (or UTF-8 bytes) receiver.
-fn text<'a>(call: &'a Call<'_>) -> Result<&'a str, EvalError> {
-    match call.args.first() {
-        Some(Value::String(s)) => Ok(s),
-        Some(Value::Bytes(b)) => {
-            std::str::from_utf8(b).map_err(|_| call.error("bytes are not valid UTF-8"))
-        }
-        _ => Err(call.no_overload()),
-    }
-}
-
-/// `s.parseJSON()`: the JSON document in `s`.
+/// `s.parseJSON()`: the JSON object in `s`. As in Tekton, which decodes into a Go map,
+/// another kind of document (a list, a string) is an error.
 pub(super) fn parse_json(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
-    let s = text(call)?;
+    let s = call.str(0)?;
     env.charge_bytes(s.len().saturating_mul(4))?;
     let json: serde_json::Value =
         serde_json::from_str(s).map_err(|e| call.error(format!("invalid JSON: {e}")))?;
-    Ok(Value::from_json(&json))
+    object(call, &json)
 }
 
-/// `s.parseYAML()`: the YAML document in `s`.
+/// `s.parseYAML()`: the YAML mapping in `s` (an empty document is an empty map).
 pub(super) fn parse_yaml(call: &Call<'_>, env: &mut Env<'_>) -> Result<Value, EvalError> {
-    let s = text(call)?;
+    let s = call.str(0)?;
     env.charge_bytes(s.len().saturating_mul(4))?;
     let json: serde_json::Value =
         serde_norway::from_str(s).map_err(|e| call.error(format!("invalid YAML: {e}")))?;
-    Ok(Value::from_json(&json))
+    if json.is_null() {
+        return Ok(Value::from(BTreeMap::new()));
+    }
+    object(call, &json)
+}
+
+/// A decoded document, which must be an object.
+fn object(call: &Call<'_>, json: &serde_json::Value) -> Result<Value, EvalError> {
+    if !json.is_object() {
+        let kind = match json {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a bool",
+            _ => "null",
+        };
+        return Err(call.error(format!("cannot decode {kind} into a map")));
+    }
+    Ok(Value::from_json(json))
 }
 
 /// `v.marshalJSON()` of a map or a list: compact JSON, as Go's `encoding/json` writes
