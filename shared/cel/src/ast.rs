@@ -115,6 +115,36 @@ pub(crate) enum ExprKind {
 }
 
 impl Expr {
+    /// The height of the tallest child (0 for a leaf), without collecting the children.
+    pub(crate) fn tallest_child(&self) -> usize {
+        let h = |e: &Expr| e.height;
+        match &self.kind {
+            ExprKind::Literal(_) | ExprKind::Ident(_) => 0,
+            ExprKind::Select { operand, .. } | ExprKind::Unary(_, operand) => h(operand),
+            ExprKind::Index { operand, index } => h(operand).max(h(index)),
+            ExprKind::Call { target, args, .. } => target
+                .iter()
+                .map(|t| h(t))
+                .chain(args.iter().map(h))
+                .max()
+                .unwrap_or(0),
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => h(a).max(h(b)),
+            ExprKind::Conditional(a, b, c) => h(a).max(h(b)).max(h(c)),
+            ExprKind::List(items) => items.iter().map(h).max().unwrap_or(0),
+            ExprKind::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| h(k).max(h(v)))
+                .max()
+                .unwrap_or(0),
+            ExprKind::Comprehension {
+                range,
+                filter,
+                body,
+                ..
+            } => h(range).max(filter.as_deref().map_or(0, h)).max(h(body)),
+        }
+    }
+
     /// The direct children of this node, in evaluation order.
     pub(crate) fn children(&self) -> Vec<&Expr> {
         match &self.kind {

@@ -5,7 +5,7 @@
 //! fail. Resolves calls, namespaced functions and qualified names in place.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::ast::{BinaryOp, Expr, ExprKind, MacroKind, UnaryOp};
 use super::error::CompileError;
@@ -25,16 +25,27 @@ pub(crate) struct Declarations {
 impl Declarations {
     /// Tekton's environment: `body`, `header` and `extensions` are `map(string, dyn)`,
     /// `requestURL` a string.
-    pub(crate) fn tekton() -> Self {
-        let json_object = || CelType::map(CelType::String, CelType::Dyn);
-        Self {
-            variables: vec![
-                ("body".into(), json_object()),
-                ("header".into(), json_object()),
-                ("extensions".into(), json_object()),
-                ("requestURL".into(), CelType::String),
-            ],
-        }
+    pub(crate) fn tekton() -> &'static Self {
+        static TEKTON: OnceLock<Declarations> = OnceLock::new();
+        TEKTON.get_or_init(|| {
+            let json_object = || CelType::map(CelType::String, CelType::Dyn);
+            Self {
+                variables: vec![
+                    ("body".into(), json_object()),
+                    ("header".into(), json_object()),
+                    ("extensions".into(), json_object()),
+                    ("requestURL".into(), CelType::String),
+                ],
+            }
+        })
+    }
+
+    /// Whether a declared variable's name starts with `root.`.
+    fn has_qualified(&self, root: &str) -> bool {
+        self.variables.iter().any(|(n, _)| {
+            n.strip_prefix(root)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
     }
 
     /// Declares (or redeclares) a variable.
@@ -340,9 +351,12 @@ impl Checker<'_> {
     fn select(&mut self, expr: &mut Expr) -> Result<CelType, CompileError> {
         let offset = expr.offset;
         // `a.b.c` may name a variable or a type (`google.protobuf.Timestamp`) itself.
-        if let Some(name) = dotted_name(expr)
-            && root_ident(expr).is_some_and(|root| self.in_scope(root).is_none())
-            && name.contains('.')
+        let qualified = root_ident(expr).is_some_and(|root| {
+            self.in_scope(root).is_none()
+                && (root == "google" || self.declarations.has_qualified(root))
+        });
+        if qualified
+            && let Some(name) = dotted_name(expr)
             && let Some(t) = self
                 .declarations
                 .variable(&name)
@@ -392,7 +406,11 @@ impl Checker<'_> {
         };
         // `math.abs(x)` is the global function `math.abs`, and `ns.f(x)` a call of `ns.f`
         // for any declared `ns.f`.
-        if let Some(t) = target
+        let namespaced = target.as_deref().and_then(root_ident).is_some_and(|root| {
+            NAMESPACES.contains(&root) || self.declarations.has_qualified(root)
+        });
+        if namespaced
+            && let Some(t) = target
             && let Some(prefix) = dotted_name(t)
         {
             let qualified = format!("{prefix}.{name}");

@@ -161,7 +161,7 @@ fn run(case: &Json) -> Outcome {
 
 fn run_case(case: &Json) -> Result<(), String> {
     let source = case["expr"].as_str().ok_or("no expression")?;
-    let mut declarations = Declarations::tekton();
+    let mut declarations = Declarations::tekton().clone();
     for d in case["declarations"].as_array().into_iter().flatten() {
         let name = d["var"].as_str().ok_or("declaration without a name")?;
         let t = d["type"].as_str().ok_or("declaration without a type")?;

@@ -59,16 +59,40 @@ impl Parser<'_> {
             })
     }
 
+    /// The current token, borrowed: most looks at it decide nothing, and a clone of an
+    /// identifier or string token would allocate.
+    fn current(&self) -> &Token {
+        static EOF: Token = Token {
+            tok: Tok::Eof,
+            offset: 0,
+        };
+        self.tokens
+            .get(self.pos)
+            .or_else(|| self.tokens.last())
+            .unwrap_or(&EOF)
+    }
+
+    /// Moves past the current token and hands it over (the parser never looks back, so the
+    /// token is taken rather than copied).
     fn advance(&mut self) -> Token {
-        let token = self.peek();
-        if self.pos < self.tokens.len() {
-            self.pos += 1;
+        match self.tokens.get_mut(self.pos) {
+            Some(token) if token.tok != Tok::Eof => {
+                self.pos += 1;
+                Token {
+                    tok: std::mem::replace(&mut token.tok, Tok::Eof),
+                    offset: token.offset,
+                }
+            }
+            Some(token) => token.clone(),
+            None => Token {
+                tok: Tok::Eof,
+                offset: self.source.len(),
+            },
         }
-        token
     }
 
     fn at_punct(&self, p: &str) -> bool {
-        matches!(self.peek().tok, Tok::Punct(q) if q == p)
+        matches!(self.current().tok, Tok::Punct(q) if q == p)
     }
 
     fn eat_punct(&mut self, p: &str) -> bool {
@@ -116,7 +140,7 @@ impl Parser<'_> {
             offset,
             height: 1,
         };
-        expr.height = 1 + expr.children().iter().map(|c| c.height).max().unwrap_or(0);
+        expr.height = 1 + expr.tallest_child();
         if expr.height > MAX_HEIGHT {
             return Err(self.error(
                 offset,
@@ -157,7 +181,11 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Result<Expr, CompileError> {
-        let mut operands = vec![self.and()?];
+        let first = self.and()?;
+        if !self.at_punct("||") {
+            return Ok(first);
+        }
+        let mut operands = vec![first];
         let mut offsets = Vec::new();
         while self.at_punct("||") {
             offsets.push(self.advance().offset);
@@ -167,7 +195,11 @@ impl Parser<'_> {
     }
 
     fn and(&mut self) -> Result<Expr, CompileError> {
-        let mut operands = vec![self.relation()?];
+        let first = self.relation()?;
+        if !self.at_punct("&&") {
+            return Ok(first);
+        }
+        let mut operands = vec![first];
         let mut offsets = Vec::new();
         while self.at_punct("&&") {
             offsets.push(self.advance().offset);
@@ -205,7 +237,8 @@ impl Parser<'_> {
     fn relation(&mut self) -> Result<Expr, CompileError> {
         let mut left = self.additive()?;
         loop {
-            let token = self.peek();
+            let token = self.current();
+            let offset = token.offset;
             let op = match token.tok {
                 Tok::Punct("==") => BinaryOp::Eq,
                 Tok::Punct("!=") => BinaryOp::Ne,
@@ -220,7 +253,7 @@ impl Parser<'_> {
             let right = self.additive()?;
             left = self.node(
                 ExprKind::Binary(op, Box::new(left), Box::new(right)),
-                token.offset,
+                offset,
             )?;
         }
     }
@@ -228,7 +261,8 @@ impl Parser<'_> {
     fn additive(&mut self) -> Result<Expr, CompileError> {
         let mut left = self.multiplicative()?;
         loop {
-            let token = self.peek();
+            let token = self.current();
+            let offset = token.offset;
             let op = match token.tok {
                 Tok::Punct("+") => BinaryOp::Add,
                 Tok::Punct("-") => BinaryOp::Sub,
@@ -238,7 +272,7 @@ impl Parser<'_> {
             let right = self.multiplicative()?;
             left = self.node(
                 ExprKind::Binary(op, Box::new(left), Box::new(right)),
-                token.offset,
+                offset,
             )?;
         }
     }
@@ -246,7 +280,8 @@ impl Parser<'_> {
     fn multiplicative(&mut self) -> Result<Expr, CompileError> {
         let mut left = self.unary()?;
         loop {
-            let token = self.peek();
+            let token = self.current();
+            let offset = token.offset;
             let op = match token.tok {
                 Tok::Punct("*") => BinaryOp::Mul,
                 Tok::Punct("/") => BinaryOp::Div,
@@ -257,15 +292,14 @@ impl Parser<'_> {
             let right = self.unary()?;
             left = self.node(
                 ExprKind::Binary(op, Box::new(left), Box::new(right)),
-                token.offset,
+                offset,
             )?;
         }
     }
 
     /// `unary := member | '!'+ member | '-'+ member`.
     fn unary(&mut self) -> Result<Expr, CompileError> {
-        let token = self.peek();
-        let op = match token.tok {
+        let op = match self.current().tok {
             Tok::Punct("!") => UnaryOp::Not,
             Tok::Punct("-") => UnaryOp::Neg,
             _ => return self.member(),
@@ -275,9 +309,13 @@ impl Parser<'_> {
         while self.at_punct(symbol) {
             offsets.push(self.advance().offset);
         }
-        let mut operand = match (op, self.peek().tok, self.peek_at(1).tok) {
+        let literal = match (&self.current().tok, &self.peek_at(1).tok) {
+            (Tok::Int(n), next) if !matches!(next, Tok::Punct("." | "[" | "(")) => Some(*n),
+            _ => None,
+        };
+        let mut operand = match (op, literal) {
             // A negative integer literal, so that the most negative int can be written.
-            (UnaryOp::Neg, Tok::Int(n), next) if !matches!(next, Tok::Punct("." | "[" | "(")) => {
+            (UnaryOp::Neg, Some(n)) => {
                 let literal = self.advance();
                 let offset = offsets.pop().unwrap_or(literal.offset);
                 let value = 0i64.checked_sub_unsigned(n).ok_or_else(|| {
@@ -297,7 +335,8 @@ impl Parser<'_> {
     fn member(&mut self) -> Result<Expr, CompileError> {
         let mut expr = self.primary()?;
         loop {
-            let token = self.peek();
+            let token = self.current();
+            let offset = token.offset;
             match token.tok {
                 Tok::Punct(".") => {
                     self.advance();
@@ -345,7 +384,7 @@ impl Parser<'_> {
                             operand: Box::new(expr),
                             index: Box::new(index),
                         },
-                        token.offset,
+                        offset,
                     )?;
                 }
                 _ => return Ok(expr),

@@ -37,7 +37,7 @@ impl Program {
     /// argument types the checker can see (`'a' + 1`, `1.0 < 2`), sources over
     /// [`MAX_SOURCE_BYTES`] and nesting past the recursion limit are errors.
     pub fn compile(source: &str) -> Result<Self, CompileError> {
-        Self::compile_with(source, &Declarations::tekton(), Mode::Checked)
+        Self::compile_with(source, Declarations::tekton(), Mode::Checked)
     }
 
     /// Compiles against other declarations, checked or not.

@@ -1063,3 +1063,27 @@ fn timestamps_and_durations() {
         json!({"at": "1970-01-01T00:00:00Z"})
     );
 }
+
+#[test]
+fn large_expressions_compile_quickly() {
+    // Each comparison and `in` unifies type parameters; checking must not grow with the
+    // square of the expression.
+    let ors = vec!["body.a in ['x', 'y'] || body.b == 1"; 1_500].join(" || ");
+    let list = format!(
+        "[{}].size() > 0",
+        (0..6_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for source in [ors, list] {
+        assert!(source.len() < MAX_SOURCE_BYTES);
+        let started = Instant::now();
+        Program::compile(&source).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! substitution of type parameters makes them agree, with `dyn` (and the error type)
 //! agreeing with everything, as in CEL's type-checking rules.
 
+use std::collections::HashMap;
 use std::fmt;
 
 /// A static type, as the checker infers it.
@@ -29,7 +30,7 @@ pub(crate) enum CelType {
 
 /// A type parameter: named in a declaration (`A`), or made fresh by the checker for one
 /// use of a declaration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Var {
     Named(char),
     Fresh(u32),
@@ -131,25 +132,38 @@ impl fmt::Display for CelType {
     }
 }
 
-/// Substitutions of type parameters found so far (few: a short list is cheapest to copy
-/// when a unification is tried).
+/// Substitutions of type parameters found so far. A unification that fails is undone
+/// from a log of what it changed, so trying one costs what it touches, however many
+/// substitutions an expression has made before.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Mapping(Vec<(Var, CelType)>);
+pub(crate) struct Mapping {
+    substitutions: HashMap<Var, CelType>,
+    /// What the unification under way replaced: the parameter and its earlier value.
+    undo: Vec<(Var, Option<CelType>)>,
+}
 
 impl Mapping {
     fn find(&self, t: &CelType) -> Option<&CelType> {
         match t {
-            CelType::Param(var) => self.0.iter().find(|(v, _)| v == var).map(|(_, t)| t),
+            CelType::Param(var) => self.substitutions.get(var),
             _ => None,
         }
     }
 
     fn add(&mut self, param: &CelType, to: CelType) {
         if let CelType::Param(var) = param {
-            match self.0.iter_mut().find(|(v, _)| v == var) {
-                Some(entry) => entry.1 = to,
-                None => self.0.push((*var, to)),
-            }
+            let previous = self.substitutions.insert(*var, to);
+            self.undo.push((*var, previous));
+        }
+    }
+
+    /// Undoes what the failed unification changed.
+    fn roll_back(&mut self) {
+        while let Some((var, previous)) = self.undo.pop() {
+            match previous {
+                Some(t) => self.substitutions.insert(var, t),
+                None => self.substitutions.remove(&var),
+            };
         }
     }
 
@@ -157,13 +171,13 @@ impl Mapping {
     /// type and a found one); on success the mapping keeps the substitutions that made it
     /// so, on failure it is unchanged.
     pub(crate) fn unify(&mut self, t1: &CelType, t2: &CelType) -> bool {
-        let mut trial = self.clone();
-        if trial.assignable(t1, t2, 0) {
-            *self = trial;
-            true
-        } else {
-            false
+        self.undo.clear();
+        let ok = self.assignable(t1, t2, 0);
+        if !ok {
+            self.roll_back();
         }
+        self.undo.clear();
+        ok
     }
 
     /// Like [`Mapping::unify`], pairwise over two lists of the same length.
@@ -171,14 +185,13 @@ impl Mapping {
         if l1.len() != l2.len() {
             return false;
         }
-        let mut trial = self.clone();
-        for (t1, t2) in l1.iter().zip(l2) {
-            if !trial.assignable(t1, t2, 0) {
-                return false;
-            }
+        self.undo.clear();
+        let ok = l1.iter().zip(l2).all(|(t1, t2)| self.assignable(t1, t2, 0));
+        if !ok {
+            self.roll_back();
         }
-        *self = trial;
-        true
+        self.undo.clear();
+        ok
     }
 
     fn assignable(&mut self, t1: &CelType, t2: &CelType, depth: usize) -> bool {
