@@ -378,7 +378,7 @@ async fn a_false_cel_filter_creates_nothing_and_says_why() {
 #[tokio::test]
 async fn cel_sees_the_request_url_and_overlays_nest_by_dotted_key() {
     let catalogue = config(
-        "[{cel: {overlays: [{key: a.b.c, expression: 'requestURL.parseURL().query[\"source\"][0]'}, {key: a.n, expression: 'body.big + 1'}]}}]",
+        "[{cel: {overlays: [{key: a.b.c, expression: 'requestURL.parseURL().queryStrings[\"source\"][0]'}, {key: a.n, expression: 'body.big + 1'}]}}]",
         "[{name: s, value: $(extensions.a.b.c)}, {name: a, value: $(extensions.a)}]",
         "[{name: s}, {name: a}]",
         "[{name: s, value: $(tt.params.s)}, {name: a, value: $(tt.params.a)}]",
