@@ -1,6 +1,7 @@
 //! Tekton Triggers' own test tables, run against `sluice-triggers`: JSONPath and params,
 //! template rendering, binding resolution, the `github`, `gitlab`, `bitbucket` and `slack`
-//! interceptors, and the labels and namespace of created objects. Each case keeps its
+//! interceptors, the labels and namespace of created objects, and which TriggerBindings,
+//! ClusterTriggerBindings and TriggerTemplates are accepted. Each case keeps its
 //! provenance; see `tekton_tables/suite.rs` for how cases are judged and counted, and each
 //! module for how its source file's tables map onto Sluice. CEL has its own suite.
 //!
@@ -11,6 +12,8 @@
 
 use std::process::ExitCode;
 
+#[path = "tekton_tables/apis_validation.rs"]
+mod apis_validation;
 #[path = "tekton_tables/bitbucket.rs"]
 mod bitbucket;
 #[path = "tekton_tables/common.rs"]
@@ -44,5 +47,6 @@ fn main() -> ExitCode {
     bitbucket::cases(&mut suite);
     slack::cases(&mut suite);
     resources_create::cases(&mut suite);
+    apis_validation::cases(&mut suite);
     suite::run(suite, "sluice-triggers")
 }

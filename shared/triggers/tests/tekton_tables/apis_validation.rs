@@ -1,0 +1,327 @@
+//! `pkg/apis/triggers/v1beta1/{trigger_binding,cluster_trigger_binding,trigger_template}_validation_test.go`:
+//! which TriggerBindings, ClusterTriggerBindings and TriggerTemplates Tekton's admission
+//! webhook accepts.
+//!
+//! Sluice checks documents when the configuration loads
+//! ([`sluice_triggers::config::load_str`]); a document is accepted when it loads without an
+//! issue and a trigger referring to it is kept.
+
+use sluice_triggers::config::load_str;
+
+use crate::suite::{Compared, Suite};
+
+const BINDING: &str = "pkg/apis/triggers/v1beta1/trigger_binding_validation_test.go";
+const CLUSTER_BINDING: &str =
+    "pkg/apis/triggers/v1beta1/cluster_trigger_binding_validation_test.go";
+const TEMPLATE: &str = "pkg/apis/triggers/v1beta1/trigger_template_validation_test.go";
+
+const RESOURCE: &str = "{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}";
+
+/// `accepted`, or `refused:` with the issues, for `document` and a listener whose trigger
+/// `t` is `trigger` (YAML flow).
+fn admitted(document: &str, trigger: &str) -> String {
+    let yaml = format!(
+        "{document}---\napiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\n\
+         metadata: {{name: l, namespace: foo}}\nspec: {{triggers: [{trigger}]}}\n"
+    );
+    let catalogue = load_str("validation.yaml", &yaml);
+    let kept = catalogue
+        .listener("foo", "l")
+        .is_some_and(|l| l.trigger("t").is_some());
+    if kept && catalogue.issues().is_empty() {
+        "accepted".to_owned()
+    } else {
+        let issues: Vec<String> = catalogue.issues().iter().map(|i| i.to_string()).collect();
+        format!("refused: {}", issues.join("; "))
+    }
+}
+
+fn judged(input: String, accepted: bool, sluice: String) -> Compared {
+    if accepted {
+        Compared::new(input, "accepted", sluice)
+    } else {
+        let same = sluice.starts_with("refused");
+        Compared::judged(input, "refused", sluice, same)
+    }
+}
+
+fn binding_document(kind: &str, spec: Option<&[(&str, &str)]>) -> String {
+    let namespace = if kind == "TriggerBinding" {
+        ", namespace: foo"
+    } else {
+        ""
+    };
+    let spec = match spec {
+        None => String::new(),
+        Some(params) => {
+            let params: Vec<String> = params
+                .iter()
+                .map(|(n, v)| format!("{{name: {n}, value: {v:?}}}"))
+                .collect();
+            format!("spec: {{params: [{}]}}\n", params.join(", "))
+        }
+    };
+    format!(
+        "apiVersion: triggers.tekton.dev/v1beta1\nkind: {kind}\nmetadata: {{name: name{namespace}}}\n{spec}"
+    )
+}
+
+/// A binding's params; `None` is a binding without a spec.
+type Params = Option<&'static [(&'static str, &'static str)]>;
+
+pub fn cases(suite: &mut Suite) {
+    const VALID: &str = "Test_TriggerBindingValidate";
+    const INVALID: &str = "Test_TriggerBindingValidate_error";
+    let bindings: [(&str, &str, Params, bool); 8] = [
+        (
+            VALID,
+            "multiple params",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("param2", "$(body.input2)"),
+                ("param3", "$(body.(input3))"),
+                ("param4", "static-input"),
+            ]),
+            true,
+        ),
+        (
+            VALID,
+            "multiple params case sensitive",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("PARAM1", "$(body.input2)"),
+                ("param3", "$(body.input3)"),
+            ]),
+            true,
+        ),
+        (
+            VALID,
+            "multiple expressions in one body",
+            Some(&[("param1", "$(body.input1)-$(body.input2)")]),
+            true,
+        ),
+        (INVALID, "empty", None, false),
+        (
+            INVALID,
+            "duplicate params",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("param1", "$(body.input2)"),
+                ("param3", "$(body.input3)"),
+            ]),
+            false,
+        ),
+        (
+            INVALID,
+            "invalid parameter",
+            Some(&[("param1", "$($(body.param1))")]),
+            false,
+        ),
+        (
+            INVALID,
+            "invalid parameter further nested",
+            Some(&[("param1", "$(body.test-$(body.param1))")]),
+            false,
+        ),
+        (
+            INVALID,
+            "invalid parameter triple nested",
+            Some(&[("param1", "$($($(body.param1)))")]),
+            false,
+        ),
+    ];
+    let mut file = suite.file(BINDING);
+    for (function, name, params, accepted) in bindings {
+        let check = move || {
+            let document = binding_document("TriggerBinding", params);
+            let sluice = admitted(
+                &document,
+                &format!(
+                    "{{name: t, bindings: [{{ref: name, kind: TriggerBinding}}], template: {{spec: {{resourcetemplates: [{RESOURCE}]}}}}}}"
+                ),
+            );
+            judged(document.replace('\n', " "), accepted, sluice)
+        };
+        if MISMATCHES.contains(&(BINDING, name)) {
+            file.mismatch(function, name, check);
+        } else {
+            file.case(function, name, check);
+        }
+    }
+
+    let cluster_bindings: [(&str, &str, Params, bool); 4] = [
+        (
+            "Test_ClusterTriggerBindingValidate",
+            "multiple params",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("param2", "$(body.input2)"),
+                ("param3", "$(body.input3)"),
+            ]),
+            true,
+        ),
+        (
+            "Test_ClusterTriggerBindingValidate",
+            "multiple params case sensitive",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("PARAM1", "$(body.input2)"),
+                ("param3", "$(body.input3)"),
+            ]),
+            true,
+        ),
+        (
+            "Test_ClusterTriggerBindingValidate_error",
+            "empty",
+            None,
+            false,
+        ),
+        (
+            "Test_ClusterTriggerBindingValidate_error",
+            "duplicate params",
+            Some(&[
+                ("param1", "$(body.input1)"),
+                ("param1", "$(body.input2)"),
+                ("param3", "$(body.input3)"),
+            ]),
+            false,
+        ),
+    ];
+    let mut file = suite.file(CLUSTER_BINDING);
+    for (function, name, params, accepted) in cluster_bindings {
+        let check = move || {
+            let document = binding_document("ClusterTriggerBinding", params);
+            let sluice = admitted(
+                &document,
+                &format!(
+                    "{{name: t, bindings: [{{ref: name, kind: ClusterTriggerBinding}}], template: {{spec: {{resourcetemplates: [{RESOURCE}]}}}}}}"
+                ),
+            );
+            judged(document.replace('\n', " "), accepted, sluice)
+        };
+        if MISMATCHES.contains(&(CLUSTER_BINDING, name)) {
+            file.mismatch(function, name, check);
+        } else {
+            file.case(function, name, check);
+        }
+    }
+
+    const FOO: &str = "[{name: foo, description: desc, default: val}]";
+    const SIMPLE: &str = "{apiVersion: tekton.dev/v1beta1, kind: PipelineRun}";
+    const PARAM: &str = "{apiVersion: tekton.dev/v1beta1, kind: PipelineRun, spec: {params: [{name: message, value: $(tt.params.foo)}]}}";
+    const INVALID_PARAM: &str = "{apiVersion: tekton.dev/v1beta1, kind: PipelineRun, spec: {params: [{name: message, value: $(.foo)}]}}";
+    let long_name = "t".repeat(67);
+    let templates: Vec<(&str, String, Option<String>, bool)> = vec![
+        (
+            "invalid objectmetadata, name too long",
+            long_name,
+            Some(format!("{{params: {FOO}, resourcetemplates: [{SIMPLE}]}}")),
+            false,
+        ),
+        (
+            "valid template",
+            "tt".into(),
+            Some(format!(
+                "{{params: {FOO}, resourcetemplates: [{SIMPLE}, {{apiVersion: tekton.dev/v1alpha1, kind: Run}}]}}"
+            )),
+            true,
+        ),
+        (
+            "valid v1beta1 template",
+            "tt".into(),
+            Some(format!("{{params: {FOO}, resourcetemplates: [{SIMPLE}]}}")),
+            true,
+        ),
+        (
+            "missing resource template",
+            "tt".into(),
+            Some(format!("{{params: {FOO}}}")),
+            false,
+        ),
+        (
+            "resource template missing kind",
+            "tt".into(),
+            Some(format!(
+                "{{params: {FOO}, resourcetemplates: [{{apiVersion: tekton.dev/v1beta1}}]}}"
+            )),
+            false,
+        ),
+        (
+            "resource template missing apiVersion",
+            "tt".into(),
+            Some(format!(
+                "{{params: {FOO}, resourcetemplates: [{{kind: PipelineRun}}]}}"
+            )),
+            false,
+        ),
+        (
+            "resource template other kind then tekton resource",
+            "tt".into(),
+            Some(format!(
+                "{{params: {FOO}, resourcetemplates: [{{apiVersion: v1, kind: batch/Job}}]}}"
+            )),
+            true,
+        ),
+        (
+            "tt.params used in resource template are declared",
+            "tt".into(),
+            Some(format!("{{params: {FOO}, resourcetemplates: [{PARAM}]}}")),
+            true,
+        ),
+        (
+            "tt.params used in resource template are not declared",
+            "tt".into(),
+            Some(format!("{{resourcetemplates: [{PARAM}]}}")),
+            false,
+        ),
+        (
+            "invalid params used in resource template are not declared",
+            "tt".into(),
+            Some(format!("{{resourcetemplates: [{INVALID_PARAM}]}}")),
+            true,
+        ),
+        (
+            "invalid params used in resource template are declared",
+            "tt".into(),
+            Some(format!(
+                "{{params: {FOO}, resourcetemplates: [{INVALID_PARAM}]}}"
+            )),
+            true,
+        ),
+        ("no spec to triggertemplate", "tt".into(), None, false),
+    ];
+    let mut file = suite.file(TEMPLATE);
+    for (name, template, spec, accepted) in templates {
+        let check = move || {
+            let spec = spec.map_or_else(String::new, |spec| format!("spec: {spec}\n"));
+            let document = format!(
+                "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerTemplate\n\
+                 metadata: {{name: {template}, namespace: foo}}\n{spec}"
+            );
+            let sluice = admitted(
+                &document,
+                &format!("{{name: t, template: {{ref: {template}}}}}"),
+            );
+            judged(document.replace('\n', " "), accepted, sluice)
+        };
+        if MISMATCHES.contains(&(TEMPLATE, name)) {
+            file.mismatch("TestTriggerTemplate_Validate", name, check);
+        } else {
+            file.case("TestTriggerTemplate_Validate", name, check);
+        }
+    }
+}
+
+/// The cases where Sluice's load accepts what Tekton's admission refuses.
+const MISMATCHES: &[(&str, &str)] = &[
+    (BINDING, "empty"),
+    (BINDING, "invalid parameter"),
+    (BINDING, "invalid parameter further nested"),
+    (BINDING, "invalid parameter triple nested"),
+    (CLUSTER_BINDING, "empty"),
+    (TEMPLATE, "invalid objectmetadata, name too long"),
+    (
+        TEMPLATE,
+        "tt.params used in resource template are not declared",
+    ),
+];
