@@ -1,10 +1,13 @@
-//! `pkg/apis/triggers/v1beta1/{trigger_binding,cluster_trigger_binding,trigger_template}_validation_test.go`:
-//! which TriggerBindings, ClusterTriggerBindings and TriggerTemplates Tekton's admission
-//! webhook accepts.
+//! `pkg/apis/triggers/v1beta1/{trigger_binding,cluster_trigger_binding,trigger_template,trigger}_validation_test.go`:
+//! which TriggerBindings, ClusterTriggerBindings, TriggerTemplates and Triggers Tekton's
+//! admission webhook accepts.
 //!
 //! Sluice checks documents when the configuration loads
 //! ([`sluice_triggers::config::load_str`]); a document is accepted when it loads without an
-//! issue and a trigger referring to it is kept.
+//! issue and a trigger referring to it (or, for a Trigger, the listener's `triggerRef` to
+//! it) is kept. Admission does not look at what a Trigger refers to, but Sluice's loader
+//! does, so every TriggerBinding and TriggerTemplate a table's Trigger names is given (each
+//! binding with a param of its own name), and the Triggers are all in one namespace.
 
 use sluice_triggers::config::load_str;
 
@@ -14,6 +17,7 @@ const BINDING: &str = "pkg/apis/triggers/v1beta1/trigger_binding_validation_test
 const CLUSTER_BINDING: &str =
     "pkg/apis/triggers/v1beta1/cluster_trigger_binding_validation_test.go";
 const TEMPLATE: &str = "pkg/apis/triggers/v1beta1/trigger_template_validation_test.go";
+const TRIGGER: &str = "pkg/apis/triggers/v1beta1/trigger_validation_test.go";
 
 const RESOURCE: &str = "{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}";
 
@@ -310,6 +314,175 @@ pub fn cases(suite: &mut Suite) {
             file.case("TestTriggerTemplate_Validate", name, check);
         }
     }
+    triggers(suite);
+}
+
+/// What the tables' Triggers refer to.
+const REFERENCED: &str = "apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: tb, namespace: foo}
+spec: {params: [{name: p-tb, value: v}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: tb2, namespace: foo}
+spec: {params: [{name: p-tb2, value: v}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: ref-to-another-binding, namespace: foo}
+spec: {params: [{name: p-ref-to-another-binding, value: v}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerBinding
+metadata: {name: foo, namespace: foo}
+spec: {params: [{name: p-foo, value: v}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: ClusterTriggerBinding
+metadata: {name: tb}
+spec: {params: [{name: p-ctb, value: v}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: tt, namespace: foo}
+spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: ttname, namespace: foo}
+spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: tt-name, namespace: foo}
+spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: baz, namespace: foo}
+spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}]}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: ref-to-a-template, namespace: foo}
+spec: {resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {generateName: c-}}]}
+";
+
+fn triggers(suite: &mut Suite) {
+    const PIPELINE_RUN: &str = "{apiVersion: tekton.dev/v1beta1, kind: PipelineRun}";
+    let valid: [(&str, Option<String>); 8] = [
+        (
+            "Valid Trigger No TriggerBinding",
+            Some("{template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Valid Trigger with TriggerBinding",
+            Some("{bindings: [{ref: tb, kind: TriggerBinding, apiVersion: v1beta1}], template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Valid Trigger with ClusterTriggerBinding",
+            Some("{bindings: [{ref: tb, kind: ClusterTriggerBinding, apiVersion: v1beta1}], template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Valid Trigger with multiple TriggerBindings",
+            Some("{bindings: [{ref: tb, kind: TriggerBinding, apiVersion: v1beta1}, {ref: tb, kind: ClusterTriggerBinding, apiVersion: v1beta1}, {ref: tb2, kind: TriggerBinding, apiVersion: v1beta1}], template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Trigger with new embedded TriggerBindings",
+            Some("{bindings: [{name: param1, value: val1}, {name: param2, value: val2}, {ref: ref-to-another-binding, kind: TriggerBinding}], template: {ref: baz}}".into()),
+        ),
+        (
+            "Valid Trigger with no trigger name",
+            Some("{template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Trigger with embedded Template",
+            Some(format!("{{template: {{spec: {{params: [{{name: tparam}}], resourcetemplates: [{PIPELINE_RUN}]}}}}}}")),
+        ),
+        (
+            "Trigger referenced with deprecated name field",
+            Some("{template: {ref: ref-to-a-template}}".into()),
+        ),
+    ];
+    let invalid: [(&str, Option<String>); 13] = [
+        ("TriggerBinding with no spec", None),
+        (
+            "Bindings missing ref",
+            Some("{bindings: [{name: '', kind: TriggerBinding, ref: '', apiVersion: v1beta1}], template: {ref: tt}}".into()),
+        ),
+        (
+            "Bindings with ref missing kind",
+            Some("{bindings: [{name: tb, kind: '', ref: tb, apiVersion: v1beta1}], template: {ref: tt}}".into()),
+        ),
+        (
+            "Bindings with ref wrong kind",
+            Some("{bindings: [{kind: BadKind, ref: tb, apiVersion: v1beta1}], template: {ref: tt}}".into()),
+        ),
+        (
+            "Bindings with name but no value",
+            Some("{bindings: [{name: foo}], template: {ref: tt}}".into()),
+        ),
+        (
+            "Template with wrong apiVersion",
+            Some("{bindings: [{name: tb, kind: TriggerBinding, ref: tb, apiVersion: v1beta1}], template: {ref: tt, apiVersion: invalid}}".into()),
+        ),
+        (
+            "Template with nil Ref",
+            Some("{bindings: [{name: tb, kind: TriggerBinding, ref: tb, apiVersion: v1beta1}], template: {apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Template with empty Ref",
+            Some("{bindings: [{name: tb, kind: TriggerBinding, ref: tb, apiVersion: v1beta1}], template: {ref: '', apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Valid Trigger with invalid TriggerBinding",
+            Some("{bindings: [{ref: tb, kind: BADBINDINGKIND, apiVersion: v1beta1}], template: {ref: tt, apiVersion: v1beta1}}".into()),
+        ),
+        (
+            "Trigger template with both ref and spec",
+            Some(format!("{{template: {{ref: ttname, spec: {{resourcetemplates: [{PIPELINE_RUN}]}}}}}}")),
+        ),
+        (
+            "Trigger template with both name and spec",
+            Some("{template: {ref: tt-name, spec: {resourcetemplates: [{apiVersion: tekton.dev/v1, kind: PipelineRun}]}}}".into()),
+        ),
+        ("Trigger template missing both ref and spec", Some("{template: {}}".into())),
+        (
+            "Trigger template with invalid spec",
+            Some("{template: {spec: {resourcetemplates: [{}]}}}".into()),
+        ),
+    ];
+    let mut file = suite.file(TRIGGER);
+    let rows = valid
+        .into_iter()
+        .map(|(name, spec)| ("Test_TriggerValidate", name, spec, true))
+        .chain(
+            invalid
+                .into_iter()
+                .map(|(name, spec)| ("TestTriggerValidate_error", name, spec, false)),
+        );
+    for (function, name, spec, accepted) in rows {
+        let check = move || {
+            let spec = spec.map_or_else(String::new, |spec| format!("spec: {spec}\n"));
+            let document = format!(
+                "{REFERENCED}---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\n\
+                 metadata: {{name: t, namespace: foo}}\n{spec}"
+            );
+            let sluice = admitted(&document, "{triggerRef: t}");
+            judged(format!("Trigger t: {}", spec.trim_end()), accepted, sluice)
+        };
+        if MISMATCHES.contains(&(TRIGGER, name)) {
+            file.mismatch(function, name, check);
+        } else {
+            file.case(function, name, check);
+        }
+    }
+    file.skip(
+        "Test_TriggerValidate",
+        &["Valid Trigger Interceptor"],
+        "its `cel` interceptor's expressions are CEL, which has its own conformance suite",
+    );
 }
 
 /// The cases where Sluice's load accepts what Tekton's admission refuses.
@@ -324,4 +497,6 @@ const MISMATCHES: &[(&str, &str)] = &[
         TEMPLATE,
         "tt.params used in resource template are not declared",
     ),
+    (TRIGGER, "Bindings with ref missing kind"),
+    (TRIGGER, "Template with wrong apiVersion"),
 ];
