@@ -43,7 +43,8 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime().block_on(future)
 }
 
-/// The interceptor client with the dispatcher's default settings.
+/// The interceptor client with the dispatcher's default settings, whatever the environment
+/// says (the documented retries are counted).
 pub fn interceptors() -> Interceptors {
     use clap::Parser;
     #[derive(Parser)]
