@@ -121,7 +121,8 @@ pub struct TemplateSpec {
     pub params: Vec<ParamSpec>,
     /// `spec.resourcetemplates`.
     pub resource_templates: ResourceTemplates,
-    /// The template's `triggers.tekton.dev/old-escape-quotes` annotation is `"true"`.
+    /// The template carries the `triggers.tekton.dev/old-escape-quotes` annotation (with any
+    /// value, as Tekton reads it).
     pub old_escape_quotes: bool,
 }
 

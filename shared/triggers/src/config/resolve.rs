@@ -130,12 +130,12 @@ impl<'a> Resolver<'a> {
             resolver.namespaced_interceptors.insert(key.clone(), target);
         }
         for (key, entry) in &loaded.templates {
+            // Tekton looks at the annotation's presence only: any value, even "false", counts.
             let old_escape_quotes = entry
                 .doc
                 .metadata
                 .annotations
-                .get(OLD_ESCAPE_QUOTES)
-                .is_some_and(|v| v.as_str() == Some("true") || v.as_bool() == Some(true));
+                .contains_key(OLD_ESCAPE_QUOTES);
             let template = resolver
                 .template_spec(
                     &entry.origin,

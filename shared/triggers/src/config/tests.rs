@@ -462,28 +462,35 @@ spec:
 }
 
 #[test]
-fn old_escape_quotes_annotation_is_read() {
-    let yaml = TEMPLATE.replace(
-        "  namespace: team-a\n",
-        "  namespace: team-a\n  annotations:\n    triggers.tekton.dev/old-escape-quotes: \"true\"\n",
-    );
-    let yaml = docs(&[
-        &yaml,
-        r#"
+fn old_escape_quotes_counts_by_presence_whatever_its_value() {
+    let listener_doc = r#"
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
 metadata: {name: l, namespace: team-a}
 spec:
   triggers: [{template: {ref: pipeline}}]
-"#,
-    ]);
-    let catalogue = load_str(FILE, &yaml);
-    assert_no_issues(&catalogue);
-    assert!(
-        listener(&catalogue, "team-a", "l").triggers[0]
-            .template
-            .old_escape_quotes
-    );
+"#;
+    for (annotation, expected) in [
+        (Some("\"true\""), true),
+        (Some("\"yes\""), true),
+        (Some("\"false\""), true),
+        (Some("\"\""), true),
+        (None, false),
+    ] {
+        let template = match annotation {
+            Some(value) => TEMPLATE.replace(
+                "  namespace: team-a\n",
+                &format!(
+                    "  namespace: team-a\n  annotations:\n    triggers.tekton.dev/old-escape-quotes: {value}\n"
+                ),
+            ),
+            None => TEMPLATE.to_owned(),
+        };
+        let catalogue = load_str(FILE, &docs(&[&template, listener_doc]));
+        assert_no_issues(&catalogue);
+        let template = &listener(&catalogue, "team-a", "l").triggers[0].template;
+        assert_eq!(template.old_escape_quotes, expected, "{annotation:?}");
+    }
 }
 
 #[test]
