@@ -234,21 +234,40 @@ fn expressions(value: &str) -> Vec<Found<'_>> {
     for (n, &start) in starts.iter().enumerate() {
         let piece_end = starts.get(n + 1).map_or(value.len(), |next| next - 2);
         let piece = &value[start..piece_end];
-        let mut depth = 0usize;
-        for (i, c) in piece.char_indices() {
-            match c {
-                '(' => depth += 1,
-                ')' if depth == 0 => {
-                    found.push(Found {
-                        original: &value[start - 2..start + i + 1],
-                        expression: &piece[..i],
-                    });
-                    break;
-                }
-                ')' => depth -= 1,
-                _ => {}
-            }
+        if let Some(end) = closing(piece) {
+            found.push(Found {
+                original: &value[start - 2..start + end + 1],
+                expression: &piece[..end],
+            });
         }
     }
     found
+}
+
+/// Whether a `$(` opens before the expression the previous `$(` began has closed
+/// (`$($(body.a))`, `$(body.a-$(body.b))`). Tekton's admission webhook refuses a
+/// TriggerBinding whose value does (`validateParamValue`), though its event handling would
+/// resolve the innermost expression.
+pub fn nests(value: &str) -> bool {
+    let mut pieces = value.split("$(").skip(1).peekable();
+    while let Some(piece) = pieces.next() {
+        if pieces.peek().is_some() && closing(piece).is_none() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The index of the first `)` in `piece` that closes more parentheses than it opened.
+fn closing(piece: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in piece.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(i),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }

@@ -106,12 +106,15 @@ pub(super) struct BindingDoc {
     pub kind: Option<String>,
 }
 
-/// A trigger's `template`: `ref`, (v1alpha1, deprecated) `name`, or an inline `spec`.
+/// A trigger's `template`: `ref`, (v1alpha1, deprecated) `name`, or an inline `spec`, with an
+/// optional `apiVersion` naming the template's.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", expecting = "a template reference")]
 pub(super) struct TemplateRefDoc {
     #[serde(default, rename = "ref")]
     pub reference: Option<String>,
+    #[serde(default)]
+    pub api_version: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_norway::Value;
 
+use super::admission;
 use super::documents::{
     EventListenerDoc, InterceptorDoc, SecretDoc, TriggerBindingDoc, TriggerDoc, TriggerTemplateDoc,
 };
@@ -66,6 +67,20 @@ impl Kind {
 
     fn is_cluster_scoped(self) -> bool {
         matches!(self, Kind::ClusterTriggerBinding | Kind::ClusterInterceptor)
+    }
+
+    /// The longest name Tekton's admission webhook accepts for the kind, where it is shorter
+    /// than a DNS-1123 subdomain's 253: an EventListener's becomes a Service's name after
+    /// `el-`, and Triggers, bindings and templates are held to a DNS label's 63.
+    fn max_name_len(self) -> Option<usize> {
+        match self {
+            Kind::EventListener => Some(60),
+            Kind::Trigger
+            | Kind::TriggerBinding
+            | Kind::ClusterTriggerBinding
+            | Kind::TriggerTemplate => Some(63),
+            Kind::ClusterInterceptor | Kind::Interceptor | Kind::Secret => None,
+        }
     }
 }
 
@@ -346,12 +361,16 @@ impl Loaded {
             Kind::Trigger => parse(&origin, kind, value).map(|doc| {
                 self.triggers.insert(nsname, entry.with(doc));
             }),
-            Kind::TriggerBinding => parse(&origin, kind, value).map(|doc| {
-                self.bindings.insert(nsname, entry.with(doc));
-            }),
-            Kind::ClusterTriggerBinding => parse(&origin, kind, value).map(|doc| {
-                self.cluster_bindings.insert(nsname.1, entry.with(doc));
-            }),
+            Kind::TriggerBinding => parse(&origin, kind, value)
+                .and_then(|doc| admit_binding(&origin, doc))
+                .map(|doc| {
+                    self.bindings.insert(nsname, entry.with(doc));
+                }),
+            Kind::ClusterTriggerBinding => parse(&origin, kind, value)
+                .and_then(|doc| admit_binding(&origin, doc))
+                .map(|doc| {
+                    self.cluster_bindings.insert(nsname.1, entry.with(doc));
+                }),
             Kind::TriggerTemplate => parse(&origin, kind, value).map(|doc| {
                 self.templates.insert(nsname, entry.with(doc));
             }),
@@ -398,6 +417,16 @@ impl Loaded {
                 );
             }
         };
+        if let Some(max) = kind.max_name_len().filter(|&max| name.len() > max) {
+            return self.refuse(
+                origin,
+                "metadata.name",
+                format!(
+                    "`{name}` is {} characters long; a {kind} name has at most {max}, as Tekton admits it; document skipped",
+                    name.len()
+                ),
+            );
+        }
         if kind.is_cluster_scoped() {
             return Some((String::new(), name));
         }
@@ -428,6 +457,19 @@ impl Loaded {
     fn refuse<T>(&mut self, origin: &Origin, field: &str, message: impl Into<String>) -> Option<T> {
         self.issues.push(origin.issue(Some(field), message));
         None
+    }
+}
+
+/// A binding Tekton's admission webhook would refuse is reported and skipped.
+fn admit_binding(
+    origin: &Origin,
+    doc: TriggerBindingDoc,
+) -> Result<TriggerBindingDoc, ConfigIssue> {
+    match admission::binding_spec(&doc.spec) {
+        Ok(()) => Ok(doc),
+        Err((field, problem)) => {
+            Err(origin.issue(Some(&field), format!("{problem}; document skipped")))
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`split`]: a YAML stream cut into documents, so one broken document spoils no other;
 //! - [`documents`]: the serde shapes of the Tekton Triggers kinds and `Secret`;
 //! - [`load`]: documents dispatched on `apiVersion`/`kind`, names checked, typed;
+//! - [`admission`]: what Tekton's admission webhook refuses in a binding or template;
 //! - [`resolve`]: references followed within each listener's namespace into the catalogue
 //!   (interceptors and their secrets in `resolve/interceptors.rs`).
 //!
@@ -14,6 +15,7 @@
 //!
 //! [`ConfigIssue`]: crate::catalogue::ConfigIssue
 
+mod admission;
 mod documents;
 mod load;
 mod resolve;

@@ -368,3 +368,27 @@ fn expressions_are_found_as_tekton_finds_them() {
     assert_eq!(found("$($())"), [("$()", "")]);
     assert_eq!(found("$($($(blahblah)))"), [("$(blahblah)", "blahblah")]);
 }
+
+/// Tekton's `TestTriggerBinding_Validate` values, refused and admitted.
+#[test]
+fn nesting_is_a_dollar_paren_opened_before_the_last_one_closed() {
+    for nested in [
+        "$($(body.param1))",
+        "$(body.test-$(body.param1))",
+        "$($($(body.param1)))",
+        "$(body.a$(",
+    ] {
+        assert!(nests(nested), "{nested}");
+    }
+    for flat in [
+        "$(body.input1)-$(body.input2)",
+        "$(body.(a)(b))",
+        "$(body.[?(@.a == 'd')])",
+        "static",
+        "$(body.unclosed",
+        "$(body.a) $(",
+        "",
+    ] {
+        assert!(!nests(flat), "{flat}");
+    }
+}

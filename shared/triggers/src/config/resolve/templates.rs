@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value as JsonValue;
 
+use super::super::admission;
 use super::super::documents::{BindingDoc, JsonText, TemplateRefDoc, TemplateSpecDoc};
 use super::super::load::{ApiVersion, Kind, Origin, join_field};
 use super::{Lookup, Resolver, Site, TRIGGER_SKIPPED, non_empty};
@@ -70,6 +71,8 @@ impl Resolver<'_> {
                 );
                 return None;
             }
+            // Tekton's webhook refuses `name` beside `ref`; its event handling follows the
+            // `ref`, and so does Sluice.
             (Some(reference), None, _) => (reference, join_field(field, "ref")),
             (None, Some(value), Some(name)) => {
                 return Some(vec![BindingParam {
@@ -178,6 +181,24 @@ impl Resolver<'_> {
             self.issue(origin, &field, format!("is required; {TRIGGER_SKIPPED}"));
             return None;
         };
+        // An explicit version must be one the document's own API version accepts.
+        if let Some(version) = non_empty(template.api_version.as_deref()) {
+            let accepted: &[&str] = match site.version {
+                ApiVersion::V1Alpha1 => &["v1alpha1"],
+                _ => &["v1alpha1", "v1beta1"],
+            };
+            if !accepted.contains(&version) {
+                self.issue(
+                    origin,
+                    &join_field(&field, "apiVersion"),
+                    format!(
+                        "`{version}` is not a template version (expected {}); {TRIGGER_SKIPPED}",
+                        accepted.join(" or ")
+                    ),
+                );
+                return None;
+            }
+        }
         let reference = match (
             non_empty(template.reference.as_deref()),
             non_empty(template.name.as_deref()),
@@ -278,6 +299,11 @@ impl Resolver<'_> {
                 Ok(_) => Some("must be an object with `apiVersion` and `kind`".to_owned()),
                 Err(error) => Some(format!("cannot be read back: {error}")),
             };
+            let problem = problem.or_else(|| {
+                admission::undeclared_param(resource.as_str(), &spec.params).map(|name| {
+                    format!("uses `$(tt.params.{name})`, which `params` does not declare")
+                })
+            });
             if let Some(problem) = problem {
                 self.issue(origin, &resource_field, format!("{problem}; {consequence}"));
                 valid = false;
