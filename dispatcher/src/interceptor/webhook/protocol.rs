@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::Uri;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sluice_triggers::catalogue::{WebhookInterceptor, WebhookProtocol};
 use sluice_triggers::headers::Headers;
@@ -20,6 +21,7 @@ use sluice_triggers::headers::Headers;
 use super::answer::single_line;
 use super::retry::Failure;
 use super::{WebhookCall, WebhookOutcome};
+use sluice_runtime::retry::FailureKind;
 
 /// `User-Agent` of every request (the legacy protocol keeps the event's own when it has one).
 pub(super) const USER_AGENT: &str = concat!("sluice-dispatcher/", env!("CARGO_PKG_VERSION"));
@@ -92,7 +94,7 @@ pub(super) fn prepare(
         WebhookProtocol::Legacy => {
             let mut headers = legacy_headers(interceptor, call)?;
             headers.entry(header::USER_AGENT).or_insert(user_agent);
-            (headers, Bytes::copy_from_slice(call.body))
+            (headers, legacy_body(call)?)
         }
     };
     Ok(Prepared { uri, headers, body })
@@ -148,6 +150,92 @@ fn tekton_request(
     serde_json::to_vec(&request)
         .map(Bytes::from)
         .map_err(|error| Failure::permanent(format!("the request could not be encoded: {error}")))
+}
+
+/// The body a legacy interceptor is sent: the event's as it is, or, once earlier interceptors
+/// have added extensions, the body with each of them set at `extensions.KEY`, as Tekton's
+/// `extendBodyWithExtensions` does (a dotted key nests; an empty body starts as `{}`). The
+/// body's other members keep their order and exact text. A body that is not a JSON object
+/// cannot take them, and the trigger fails for this event, as in Tekton.
+fn legacy_body(call: &WebhookCall<'_>) -> Result<Bytes, Failure> {
+    if call.extensions.is_empty() {
+        return Ok(Bytes::copy_from_slice(call.body));
+    }
+    let cannot = |why: &str| Failure {
+        kind: FailureKind::BadInput,
+        message: format!("could not merge the extensions into the body: {why}"),
+        retry_after: None,
+    };
+    let Members(mut members) = if call.body.iter().all(u8::is_ascii_whitespace) {
+        Members(Vec::new())
+    } else {
+        serde_json::from_slice(call.body).map_err(|_| cannot("the body is not a JSON object"))?
+    };
+    let mut extensions = match members.iter().position(|(key, _)| key == "extensions") {
+        Some(at) => match serde_json::from_str(members.remove(at).1.get()) {
+            Ok(Value::Object(extensions)) => extensions,
+            _ => return Err(cannot("the body's `extensions` is not an object")),
+        },
+        None => Map::new(),
+    };
+    for (key, value) in call.extensions {
+        let mut object = &mut extensions;
+        let mut segments = key.split('.').peekable();
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_none() {
+                object.insert(segment.to_owned(), value.clone());
+                break;
+            }
+            match object
+                .entry(segment)
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                Value::Object(inner) => object = inner,
+                _ => return Err(cannot(&format!("extension `{segment}` is not an object"))),
+            }
+        }
+    }
+    let extensions = serde_json::value::to_raw_value(&extensions)
+        .map_err(|error| Failure::permanent(format!("the body could not be encoded: {error}")))?;
+    members.push(("extensions".to_owned(), extensions));
+    let mut body = Vec::with_capacity(call.body.len() + 64);
+    body.push(b'{');
+    for (index, (key, value)) in members.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        serde_json::to_writer(&mut body, key).expect("a string encodes into a Vec");
+        body.push(b':');
+        body.extend_from_slice(value.get().as_bytes());
+    }
+    body.push(b'}');
+    Ok(Bytes::from(body))
+}
+
+/// A JSON object's members in order, each value as its exact text.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
 }
 
 /// The event's headers as a legacy interceptor receives them: forwarded (less those in

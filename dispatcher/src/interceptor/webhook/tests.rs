@@ -701,6 +701,8 @@ async fn legacy_forwards_the_event_and_returns_the_replacement() {
         ("X-List".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
     ];
     let mut event = Event::new();
+    // First in the chain: no extensions yet, so the body goes as it came.
+    event.extensions.clear();
     event.headers.append("connection", "keep-alive, x-hop");
     event.headers.append("x-hop", "hop");
     event.headers.append("user-agent", "GitHub-Hookshot/1");
@@ -739,6 +741,73 @@ async fn legacy_forwards_the_event_and_returns_the_replacement() {
     );
     assert!(request.values("x-hop").is_empty());
     assert_eq!(request.values("content-length"), [BODY.len().to_string()]);
+}
+
+/// Tekton's `TestExtendBodyWithExtensions` cases and the edges around them.
+#[tokio::test]
+async fn legacy_is_sent_earlier_extensions_inside_the_body() {
+    let server = serve(None, |_, _| reply(200, "{}")).await;
+    let mut hook = interceptor(WebhookProtocol::Legacy, &server.url("http", "/"));
+    hook.name = "webhook".to_owned();
+    let cases: [(&str, Value, &str); 5] = [
+        (
+            r#"{"sha": "abcdef"}"#,
+            json!({"added_field": "val1", "nested": {"field": "nestedVal"}}),
+            r#"{"sha":"abcdef","extensions":{"added_field":"val1","nested":{"field":"nestedVal"}}}"#,
+        ),
+        (
+            r#"{"sha": "abcdef", "extensions": {"foo": "bar"}}"#,
+            json!({"added_field": "val1"}),
+            r#"{"sha":"abcdef","extensions":{"added_field":"val1","foo":"bar"}}"#,
+        ),
+        // Members keep their order and exact text: a big integer, a trailing zero.
+        (
+            r#"{"z": 1, "id": 123456789012345678901234567890, "n": 1.50, "a": [ 1 ]}"#,
+            json!({"k": true}),
+            r#"{"z":1,"id":123456789012345678901234567890,"n":1.50,"a":[ 1 ],"extensions":{"k":true}}"#,
+        ),
+        // A dotted key nests, as a path does in Tekton's.
+        ("", json!({"a.b": 1}), r#"{"extensions":{"a":{"b":1}}}"#),
+        ("  ", json!({"k": null}), r#"{"extensions":{"k":null}}"#),
+    ];
+    for (body, extensions, sent) in cases {
+        let mut event = Event::new();
+        event.body = body.as_bytes().to_vec();
+        event.extensions = extensions.as_object().unwrap().clone();
+        let outcome = WebhookClient::new(settings())
+            .call(&hook, &event.call())
+            .await
+            .unwrap();
+        continued(outcome);
+        let requests = server.requests();
+        let request = requests.last().unwrap();
+        assert_eq!(String::from_utf8_lossy(&request.body), sent, "{body}");
+        let _: Value = serde_json::from_slice(&request.body).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn legacy_extensions_cannot_merge_into_a_body_that_is_not_an_object() {
+    let server = serve(None, |_, _| reply(200, "{}")).await;
+    let mut hook = interceptor(WebhookProtocol::Legacy, &server.url("http", "/"));
+    hook.name = "webhook".to_owned();
+    for body in ["[1, 2]", "\"text\"", "{not json", r#"{"extensions": 3}"#] {
+        let mut event = Event::new();
+        event.body = body.as_bytes().to_vec();
+        let error = WebhookClient::new(settings())
+            .call(&hook, &event.call())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, FailureKind::BadInput, "{body}");
+        assert!(
+            error
+                .message
+                .contains("could not merge the extensions into the body"),
+            "{body}: {}",
+            error.message
+        );
+    }
+    assert!(server.requests().is_empty(), "nothing is sent");
 }
 
 #[tokio::test]
