@@ -4,7 +4,7 @@
 //!
 //! A ClusterInterceptor is a local stand-in, called as the dispatcher calls it; Tekton's
 //! tables call the core `cel` interceptor, which is built into Sluice, so the stand-in has
-//! another name.
+//! another name, and the `cel` cases run Sluice's own.
 
 use sluice_triggers::catalogue::Interceptor;
 use sluice_triggers::config::{LoadOptions, load_str_with};
@@ -110,11 +110,55 @@ pub fn cases(suite: &mut Suite) {
         )
     });
 
-    file.skip(
-        "TestExecute",
-        &["cel filter pass", "cel filter fail"],
-        "the interceptor called is Tekton's `cel`: CEL has its own conformance suite",
-    );
+    // Tekton's table calls its core `cel` interceptor over HTTP; Sluice evaluates it
+    // in-process, so the decision is compared.
+    let filters = [
+        ("cel filter pass", "application/json", "continue: true"),
+        (
+            "cel filter fail",
+            "application/xml",
+            "continue: false, FailedPrecondition: expression header.match(\"Content-Type\", \"application/xml\") did not return true",
+        ),
+    ];
+    for (name, content_type, want) in filters {
+        file.case("TestExecute", name, move || {
+            let filter = format!("header.match(\"Content-Type\", \"{content_type}\")");
+            let yaml = format!(
+                "apiVersion: triggers.tekton.dev/v1alpha1\nkind: ClusterInterceptor\nmetadata: {{name: cel}}\n\
+                 spec: {{clientConfig: {{url: \"http://tekton-triggers-core-interceptors.knative-test.svc/cel\"}}}}\n---\n\
+                 apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\nmetadata: {{name: my-el, namespace: foo}}\n\
+                 spec: {{triggers: [{{name: t, interceptors: [{{ref: {{name: cel}}, params: [{{name: filter, value: '{filter}'}}]}}], \
+                 template: {{spec: {{resourcetemplates: [{{apiVersion: v1, kind: ConfigMap, metadata: {{generateName: c-}}}}]}}}}}}]}}\n"
+            );
+            let catalogue = load(&yaml, false);
+            let request = Request::new("{}").header("Content-Type", "application/json");
+            let handled = handle(&catalogue, "foo", "my-el", &request);
+            let sluice = match &handled {
+                Handled::Triggers(outcomes) => match outcomes.first() {
+                    Some((_, Outcome::Created(_))) => "continue: true".to_owned(),
+                    Some((_, Outcome::Filtered(why))) => format!("continue: false, {why}"),
+                    _ => created(&handled),
+                },
+                _ => created(&handled),
+            };
+            // The decision must be Tekton's, and a refusal must quote the expression and say
+            // it did not return true; Sluice words its own filter messages.
+            let same = match want.split_once(", ") {
+                None => sluice == want,
+                Some(_) => {
+                    sluice.starts_with("continue: false")
+                        && sluice.contains(&filter)
+                        && sluice.ends_with("did not return true")
+                }
+            };
+            Compared::judged(
+                format!("the core `cel` interceptor, filter {filter}, header Content-Type: application/json"),
+                want,
+                sluice,
+                same,
+            )
+        });
+    }
     const E: &str = "TestExecute_Error";
     file.case(E, "bad URL", || {
         let yaml = format!("{}{}", interceptor_doc("not_a_url"), LISTENER);

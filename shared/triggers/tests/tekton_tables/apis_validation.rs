@@ -484,12 +484,45 @@ fn triggers(suite: &mut Suite) {
             file.case(function, name, check);
         }
     }
-    file.skip(
+    // Tekton's webhook admits any text as a `cel` param; Sluice compiles and type-checks it
+    // when the configuration loads, and `test` and `testing` name no variable.
+    let check = || {
+        let document = format!(
+            "{REFERENCED}---\napiVersion: triggers.tekton.dev/v1beta1\nkind: Trigger\n\
+             metadata: {{name: t, namespace: foo}}\n\
+             spec:\n  interceptors:\n  - ref: {{name: cel, kind: ClusterInterceptor, apiVersion: v1beta1}}\n    \
+             params:\n    - {{name: filter, value: 'body.value == test'}}\n    \
+             - {{name: overlays, value: [{{key: value, expression: testing}}]}}\n  \
+             bindings: [{{ref: tb, kind: ClusterTriggerBinding, apiVersion: v1beta1}}]\n  \
+             template: {{ref: tt, apiVersion: v1beta1}}\n"
+        );
+        let sluice = admitted(&document, "{triggerRef: t}");
+        let undeclared = ["'test'", "'testing'"]
+            .iter()
+            .all(|name| sluice.contains(&format!("undeclared reference to {name}")));
+        let sluice = if undeclared {
+            "refused: undeclared references to test and testing".to_owned()
+        } else {
+            sluice
+        };
+        judged(
+            "Trigger t with a `cel` filter on undeclared names".into(),
+            true,
+            sluice,
+        )
+    };
+    file.documented(
         "Test_TriggerValidate",
-        &["Valid Trigger Interceptor"],
-        "its `cel` interceptor's expressions are CEL, which has its own conformance suite",
+        "Valid Trigger Interceptor",
+        CEL_CHECKED_REFERENCE,
+        "refused: undeclared references to test and testing",
+        check,
     );
 }
+
+/// Where `docs/tekton.md` says CEL is compiled and type-checked when the configuration loads.
+const CEL_CHECKED_REFERENCE: &str =
+    "docs/tekton.md, Where Sluice differs: CEL is checked when the configuration loads";
 
 /// The cases where Sluice's load accepts what Tekton's admission webhook refuses, as
 /// `docs/tekton.md` says: a binding without params, and `name` beside a binding's `ref`.
