@@ -15,6 +15,7 @@
 //! - A param whose expression fails falls back, for that expression, to the template
 //!   param's default when it has one.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -206,6 +207,15 @@ pub fn evaluate(expression: &str, ctx: &EventContext<'_>) -> Result<String, Prob
     let path = Path::parse(expression)?;
     let found = eval::find(&path, ctx)?;
     Ok(text::results(found.as_deref()))
+}
+
+/// Every value one expression (the text between `$(` and `)`) selects, in client-go's order,
+/// before [`evaluate`] writes them as text; `None` for the empty expression `$()`, which
+/// selects no list at all.
+pub fn select(expression: &str, ctx: &EventContext<'_>) -> Result<Option<Vec<Value>>, Problem> {
+    let path = Path::parse(expression)?;
+    let found = eval::find(&path, ctx)?;
+    Ok(found.map(|items| items.into_iter().map(Cow::into_owned).collect()))
 }
 
 fn invalid(param: &BindingParam, expression: &str, problem: Problem) -> ExprError {

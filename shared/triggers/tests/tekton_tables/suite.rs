@@ -1,8 +1,10 @@
-//! The frame of the Tekton Triggers conformance tables, shared by the `tekton_tables` suites
-//! of `sluice-triggers` and `sluice-dispatcher`.
+//! The frame of the conformance tables built from upstream test data: Tekton Triggers' tables
+//! (the `tekton_tables` suites of `sluice-triggers` and `sluice-dispatcher`) and client-go's
+//! JSONPath tests (`client_go_jsonpath` in `sluice-triggers`).
 //!
-//! Every case names where it comes from (repository, file, Go test function, case name) and
-//! how Sluice relates to Tekton's expected result:
+//! Every case names where it comes from (repository, commit, file, Go test function, case
+//! name) and how Sluice relates to the expected result upstream (called Tekton's below, as
+//! Tekton's behaviour is what the tables stand for):
 //!
 //! - it **conforms**: Sluice gives Tekton's result, and a case that stops doing so fails
 //!   the suite;
@@ -24,10 +26,24 @@ use std::fmt::Display;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 
-/// Where the cases come from.
-pub const REPOSITORY: &str = "github.com/tektoncd/triggers";
-/// The commit the tables were read at.
-pub const COMMIT: &str = "088902973c89e356b40bc0745618df0e9b2d8198";
+/// A repository at the commit its tables were read at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    pub repository: &'static str,
+    pub commit: &'static str,
+}
+
+/// Tekton Triggers, where most tables come from.
+pub const TEKTON: Source = Source {
+    repository: "github.com/tektoncd/triggers",
+    commit: "088902973c89e356b40bc0745618df0e9b2d8198",
+};
+
+/// client-go, whose JSONPath package Tekton evaluates `$(…)` expressions with.
+pub const CLIENT_GO: Source = Source {
+    repository: "github.com/kubernetes/client-go",
+    commit: "32ce75a7d6bc6960fd048d3d1e3b34185418d8c8",
+};
 
 /// What one case compared: the input as Tekton's table gives it, Tekton's expected result
 /// and Sluice's, as text, and whether they agree.
@@ -92,6 +108,7 @@ enum Kind {
 }
 
 struct Case {
+    source: Source,
     file: &'static str,
     function: &'static str,
     name: String,
@@ -107,19 +124,30 @@ pub struct Suite {
 impl Suite {
     /// Declares the cases of one source file of Tekton's repository.
     pub fn file(&mut self, file: &'static str) -> File<'_> {
-        File { suite: self, file }
+        self.file_of(TEKTON, file)
+    }
+
+    /// Declares the cases of one source file of another repository.
+    pub fn file_of(&mut self, source: Source, file: &'static str) -> File<'_> {
+        File {
+            suite: self,
+            source,
+            file,
+        }
     }
 }
 
 /// The cases of one source file.
 pub struct File<'s> {
     suite: &'s mut Suite,
+    source: Source,
     file: &'static str,
 }
 
 impl File<'_> {
     fn push(&mut self, function: &'static str, name: &str, kind: Kind) {
         self.suite.cases.push(Case {
+            source: self.source,
             file: self.file,
             function,
             name: name.to_owned(),
@@ -289,14 +317,14 @@ fn judge(expect: Expect, check: Check) -> Outcome {
 pub fn run(suite: Suite, title: &str) -> ExitCode {
     let verbose = std::env::args().any(|arg| arg == "--verbose");
     let list = verbose || std::env::args().any(|arg| arg == "--list");
-    let mut per_file: BTreeMap<&str, Counts> = BTreeMap::new();
+    let mut per_file: BTreeMap<(&str, &str), Counts> = BTreeMap::new();
     let mut total = Counts::default();
     let mut mismatches = Vec::new();
     let mut failures = Vec::new();
     let mut files = Vec::new();
     for case in suite.cases {
-        if !files.contains(&case.file) {
-            files.push(case.file);
+        if !files.contains(&(case.source, case.file)) {
+            files.push((case.source, case.file));
         }
         let outcome = match case.kind {
             Kind::Skipped(reason) => Outcome::Skipped(reason),
@@ -325,7 +353,10 @@ pub fn run(suite: Suite, title: &str) -> ExitCode {
                 );
             }
         }
-        per_file.entry(case.file).or_default().add(&outcome);
+        per_file
+            .entry((case.source.repository, case.file))
+            .or_default()
+            .add(&outcome);
         total.add(&outcome);
         match outcome {
             Outcome::Mismatch(compared) => mismatches.push((label, compared)),
@@ -333,10 +364,17 @@ pub fn run(suite: Suite, title: &str) -> ExitCode {
             _ => {}
         }
     }
-    println!("\n{title}: cases from {REPOSITORY} at {COMMIT}");
-    for file in files {
-        if let Some(counts) = per_file.get(file) {
-            println!("  {}", counts.line(file));
+    let mut sources: Vec<Source> = files.iter().map(|(source, _)| *source).collect();
+    sources.dedup();
+    for source in sources {
+        println!(
+            "\n{title}: cases from {} at {}",
+            source.repository, source.commit
+        );
+        for (_, file) in files.iter().filter(|(s, _)| *s == source) {
+            if let Some(counts) = per_file.get(&(source.repository, *file)) {
+                println!("  {}", counts.line(file));
+            }
         }
     }
     println!("  {}", total.line("overall"));
