@@ -5,7 +5,8 @@
 //!
 //! Invariants: no panic; compiling and evaluating the same input twice give the same
 //! answer; an evaluation ends within its limits (cost, and time with a margin for the
-//! machine); an error message never holds the Secret's value; a value converts to JSON
+//! machine); an error message never holds the Secret's value unless the input does (an
+//! error may quote the expression or the body); a value converts to JSON
 //! (`to_json`) without panicking.
 
 #![no_main]
@@ -91,8 +92,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(value) => {
             let _ = value.to_json();
         }
+        // An error may quote the expression or the body, so the Secret's value may appear in
+        // it only when the input already held it.
         Err(error) => assert!(
-            !error.message.contains(&*secret),
+            !error.message.contains(&*secret) || data.windows(SECRET.len()).any(|w| w == SECRET),
             "an error names the Secret's value: {error}"
         ),
     }
