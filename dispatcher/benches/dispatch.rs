@@ -81,7 +81,7 @@ fn dispatch(c: &mut Criterion) {
     let trigger = common::trigger(&listener);
     let meta = meta();
     let body = Bytes::from_static(common::GITHUB_PUSH);
-    let input = initial_state(body.clone(), &meta).unwrap();
+    let input = initial_state(body.clone(), &meta);
     match plan(&interceptors, &listener, trigger, &meta, &input) {
         Plan::Create(objects) => {
             assert_eq!(objects.len(), 1);
@@ -93,14 +93,14 @@ fn dispatch(c: &mut Criterion) {
     let mut group = c.benchmark_group("dispatch");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("initial_state/github-push", |b| {
-        b.iter(|| initial_state(black_box(body.clone()), &meta).unwrap())
+        b.iter(|| initial_state(black_box(body.clone()), &meta))
     });
     group.bench_function("plan_trigger/github-push", |b| {
         b.iter(|| plan(&interceptors, &listener, trigger, &meta, black_box(&input)))
     });
     group.bench_function("event_to_runs/github-push", |b| {
         b.iter(|| {
-            let input = initial_state(black_box(body.clone()), &meta).unwrap();
+            let input = initial_state(black_box(body.clone()), &meta);
             plan(&interceptors, &listener, trigger, &meta, &input)
         })
     });

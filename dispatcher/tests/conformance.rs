@@ -83,7 +83,7 @@ fn meta(headers: &[(&str, &str)]) -> EventMeta {
 async fn plan(catalogue: &Catalogue, body: &str, headers: &[(&str, &str)]) -> Plan {
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(headers);
-    let input = initial_state(Bytes::from(body.to_owned()), &meta).unwrap();
+    let input = initial_state(Bytes::from(body.to_owned()), &meta);
     plan_first_trigger(listener, &meta, &input).await
 }
 
@@ -233,7 +233,7 @@ spec:
     let listener = catalogue.listener("team-a", "l").unwrap();
     let mut other = meta(&[]);
     other.idempotency_key = "team-a/l/another-delivery".to_owned();
-    let input = initial_state(Bytes::from_static(b"{}"), &other).unwrap();
+    let input = initial_state(Bytes::from_static(b"{}"), &other);
     let second = objects(plan_first_trigger(listener, &other, &input).await);
     assert_ne!(
         second[0]["metadata"]["name"], first[0]["metadata"]["name"],
@@ -286,7 +286,7 @@ async fn a_missing_field_without_a_default_fails_the_trigger_and_names_it() {
     );
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(&[]);
-    let input = initial_state(Bytes::from_static(b"{}"), &meta).unwrap();
+    let input = initial_state(Bytes::from_static(b"{}"), &meta);
     let error = plan_trigger(
         &interceptors(),
         listener,
@@ -467,7 +467,7 @@ spec:
     assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(&[]);
-    let input = initial_state(Bytes::from_static(br#"{"lint": false}"#), &meta).unwrap();
+    let input = initial_state(Bytes::from_static(br#"{"lint": false}"#), &meta);
     let (interceptors, mut groups) = (interceptors(), GroupOutcomes::default());
     let mut outcomes = Vec::new();
     for trigger in &listener.triggers {
@@ -501,5 +501,199 @@ spec:
         matches!(&lint.1, Plan::Filtered { interceptor, .. } if interceptor == "cel"),
         "then each trigger's own interceptors run: {:?}",
         lint.1
+    );
+}
+
+// ----- bodies that are not JSON: Slack's forms, payload validation off ---------------------
+
+/// A Slack app's listener: payload validation off, the slack interceptor reading
+/// `requested` (a YAML flow list) into the extensions, `bindings` into a PipelineRun's
+/// params (one per binding, named as the binding).
+fn slack_config(requested: &str, bindings: &[(&str, &str)]) -> Catalogue {
+    let params: Vec<String> = bindings
+        .iter()
+        .map(|(name, _)| format!("{{name: {name}}}"))
+        .collect();
+    let values: Vec<String> = bindings
+        .iter()
+        .map(|(name, _)| format!("{{name: {name}, value: $(tt.params.{name})}}"))
+        .collect();
+    let bound: Vec<String> = bindings
+        .iter()
+        .map(|(name, value)| format!("{{name: {name}, value: '{value}'}}"))
+        .collect();
+    let yaml = format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: slack, namespace: team-a}}
+stringData: {{signing-secret: s3cret}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: l
+  namespace: team-a
+  annotations: {{tekton.dev/payload-validation: "false"}}
+spec:
+  triggers:
+    - name: t
+      interceptors:
+        - ref: {{name: slack}}
+          params:
+            - {{name: secretRef, value: {{secretName: slack, secretKey: signing-secret}}}}
+            - {{name: requestedFields, value: {requested}}}
+      bindings: [{}]
+      template:
+        spec:
+          params: [{}]
+          resourcetemplates:
+            - {{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {{generateName: run-}}, spec: {{params: [{}]}}}}
+"#,
+        bound.join(", "),
+        params.join(", "),
+        values.join(", ")
+    );
+    let catalogue = load_str("slack.yaml", &yaml);
+    assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
+    catalogue
+}
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// The PipelineRun's params as `name → value`.
+fn run_params(plan: Plan) -> std::collections::BTreeMap<String, String> {
+    objects(plan)[0]["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let value = p["value"].as_str().unwrap().to_owned();
+            (p["name"].as_str().unwrap().to_owned(), value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_slash_command_creates_a_run_with_its_requested_fields_in_the_extensions() {
+    let catalogue = slack_config(
+        "[text, user_id]",
+        &[
+            ("text", "$(extensions.text)"),
+            ("first", "$(extensions.text[0])"),
+            ("user", "$(extensions.user_id[0])"),
+            ("command", "$(body.command[0])"),
+        ],
+    );
+    let body = "token=t0k&team_id=T1&user_id=U2&command=%2Fbuild&text=main+2222";
+    let params = run_params(plan(&catalogue, body, &[FORM]).await);
+    assert_eq!(
+        params["text"], r#"["main 2222"]"#,
+        "a field is its list of values"
+    );
+    assert_eq!(params["first"], "main 2222");
+    assert_eq!(params["user"], "U2");
+    assert_eq!(
+        params["command"], "/build",
+        "the bindings read the form as Tekton converts it"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_requested_field_or_a_body_that_is_no_form_stops_the_trigger() {
+    let catalogue = slack_config("[text, channel_id]", &[("text", "$(extensions.text)")]);
+    let filtered = |plan: Plan| match plan {
+        Plan::Filtered {
+            interceptor,
+            reason,
+        } => format!("{interceptor}: {reason}"),
+        Plan::Create(objects) => panic!("created {objects:?}"),
+    };
+    let reason = filtered(plan(&catalogue, "text=a&user_id=U2", &[FORM]).await);
+    assert_eq!(
+        reason,
+        "slack: requested field `channel_id` is not in the form"
+    );
+    let reason = filtered(
+        plan(
+            &catalogue,
+            "text=a&user_id=U2",
+            &[("Content-Type", "text/plain")],
+        )
+        .await,
+    );
+    assert!(reason.contains("not form-encoded"), "{reason}");
+    // One field only: Tekton leaves the body as it is, and the interceptor cannot read it.
+    let reason = filtered(plan(&catalogue, "text=a", &[FORM]).await);
+    assert!(reason.contains("is not a form's fields"), "{reason}");
+}
+
+#[tokio::test]
+async fn hostile_field_names_and_values_stay_inert() {
+    let catalogue = slack_config(
+        "['$(tt.params.secret)', 'a.b', text]",
+        &[
+            ("text", "$(extensions.text[0])"),
+            ("dotted", "$(extensions.a\\.b[0])"),
+            ("odd", "$(body.x)"),
+        ],
+    );
+    let body = "text=%24%28params.deploy-token%29+%22%7D%5D&a.b=%24%28uid%29&%24%28tt.params.secret%29=v&x=%24%28tasks.x.results.y%29";
+    let params = run_params(plan(&catalogue, body, &[FORM]).await);
+    assert_eq!(params["text"], "$$(params.deploy-token) \"}]");
+    assert_eq!(params["dotted"], "$$(uid)");
+    assert_eq!(params["odd"], r#"["$$(tasks.x.results.y)"]"#);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_fails_the_bindings_and_cel_as_in_tekton() {
+    let catalogue = config(
+        "[]",
+        "[{name: p, value: $(body)}]",
+        "[{name: p}]",
+        "[{name: p, value: $(tt.params.p)}]",
+    );
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let meta = meta(&[("Content-Type", "text/plain")]);
+    let input = initial_state(Bytes::from_static(b"plain text"), &meta);
+    assert_eq!(&input.body_bytes[..], b"plain text", "passed on as it is");
+    let trigger = &listener.triggers[0];
+    let error = plan_trigger(
+        &interceptors(),
+        listener,
+        trigger,
+        &meta,
+        &run_key(&meta, trigger),
+        &input,
+        &mut GroupOutcomes::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.kind(), sluice_runtime::retry::FailureKind::Permanent);
+    assert!(
+        error
+            .to_string()
+            .starts_with("bindings failed: the body is not JSON ("),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("plain text"), "{error}");
+
+    let catalogue = cel_config("{ref: {name: cel}, params: [{name: filter, value: 'true'}]}");
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let trigger = &listener.triggers[0];
+    let error = plan_trigger(
+        &interceptors(),
+        listener,
+        trigger,
+        &meta,
+        &run_key(&meta, trigger),
+        &input,
+        &mut GroupOutcomes::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("the body is not JSON"),
+        "{error}"
     );
 }

@@ -30,7 +30,11 @@ pub enum IngestError {
     BodyTooLarge { limit: usize },
     #[error("the request body could not be read")]
     BodyUnreadable,
-    #[error("the request body is not valid JSON: {reason}")]
+    /// Tekton's payload validation, which a listener turns off with the annotation
+    /// `tekton.dev/payload-validation: "false"`.
+    #[error(
+        "the request body is not valid JSON: {reason} (this listener validates payloads: only its annotation tekton.dev/payload-validation: \"false\" lets other bodies through)"
+    )]
     InvalidJson { reason: String },
     #[error("the request body must be a JSON object")]
     NotAnObject,

@@ -160,16 +160,7 @@ impl Dispatcher {
                 .await;
         };
         let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
-        let input = match initial_state(delivery.envelope.body.clone(), meta) {
-            Ok(input) => input,
-            Err(error) => {
-                self.metrics.event(labels, EventOutcome::Malformed);
-                let reason = format!("the body is not JSON: {error}");
-                return self
-                    .dead_letter_event(delivery, &reason, FailureKind::Permanent)
-                    .await;
-            }
-        };
+        let input = initial_state(delivery.envelope.body.clone(), meta);
         let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
         let mut groups = GroupOutcomes::default();
         let mut retries = Vec::new();

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use sluice_runtime::envelope::EventMeta;
-use sluice_triggers::catalogue::{Listener, Trigger};
+use sluice_triggers::body::form_as_json;
+use sluice_triggers::catalogue::{Interceptor, Listener, Trigger, WebhookProtocol};
 use sluice_triggers::expr::EventContext;
-use sluice_triggers::plan::{self, Plan};
+use sluice_triggers::plan::{self, Plan, PlanError};
 
 use super::TriggerError;
 use crate::interceptor::{
@@ -46,10 +47,12 @@ pub async fn plan_trigger(
             .split_at(group.interceptors.min(trigger.interceptors.len())),
         None => (&[][..], &trigger.interceptors[..]),
     };
+    let form = form_converted(&trigger.interceptors, input);
     if trigger.group.is_none() && !own.iter().any(runs_at_dispatch) {
-        // Nothing can change the event: the bindings read it as it arrived, uncopied.
-        return render(input);
+        // Nothing else can change the event: the bindings read it as it arrived, uncopied.
+        return render(form.as_ref().unwrap_or(input));
     }
+    let input = form.unwrap_or_else(|| input.clone());
     let after_group = match &trigger.group {
         Some(group) => {
             if !groups.0.contains_key(&group.name) {
@@ -60,10 +63,10 @@ pub async fn plan_trigger(
             }
             match groups.0.get(&group.name) {
                 Some(outcome) => outcome.clone()?,
-                None => Passage::Continue(input.clone()),
+                None => Passage::Continue(input),
             }
         }
-        None => Passage::Continue(input.clone()),
+        None => Passage::Continue(input),
     };
     let state = match proceed(after_group) {
         Ok(state) => state,
@@ -84,8 +87,12 @@ fn render(
     run_key: &str,
     state: &EventState,
 ) -> Result<Plan, TriggerError> {
+    let body = state
+        .body
+        .as_ref()
+        .map_err(|error| PlanError::Body(error.clone()))?;
     let ctx = EventContext {
-        body: &state.body,
+        body,
         headers: &state.headers,
         extensions: &state.extensions,
         event_id: &meta.event_id,
@@ -109,18 +116,35 @@ fn proceed(passage: Passage) -> Result<EventState, Plan> {
     }
 }
 
-/// The event's state before any interceptor: the body as received, parsed; an empty body is
-/// `null`, as Tekton reads it.
-pub fn initial_state(body: Bytes, meta: &EventMeta) -> Result<EventState, serde_json::Error> {
-    let parsed = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)?
-    };
-    Ok(EventState {
-        body: parsed,
+/// Tekton's conversion of a form-encoded body before a trigger's interceptors run (see
+/// [`sluice_triggers::body::form_as_json`]): only for a trigger with interceptors (the edge's
+/// count: Tekton runs them all in one chain), and not when the first is a legacy `webhook`,
+/// which is sent the body as it came. `None`: the event stays as it is.
+fn form_converted(chain: &[Interceptor], input: &EventState) -> Option<EventState> {
+    match chain.first() {
+        None => return None,
+        Some(Interceptor::Webhook(webhook)) if webhook.protocol == WebhookProtocol::Legacy => {
+            return None;
+        }
+        Some(_) => {}
+    }
+    let json = form_as_json(&input.headers, &input.body_bytes)?;
+    Some(EventState {
+        body: sluice_triggers::body::parse(&json),
+        body_bytes: Bytes::from(json),
+        headers: input.headers.clone(),
+        extensions: input.extensions.clone(),
+    })
+}
+
+/// The event's state before any interceptor: the body as received, and read as JSON (an
+/// empty body is `null`, as Tekton reads it). A body that is not JSON, which only a listener
+/// with payload validation off accepts, goes on as it is.
+pub fn initial_state(body: Bytes, meta: &EventMeta) -> EventState {
+    EventState {
+        body: sluice_triggers::body::parse(&body),
         body_bytes: body,
         headers: meta.headers.clone(),
         extensions: Map::new(),
-    })
+    }
 }

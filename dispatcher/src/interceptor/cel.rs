@@ -24,8 +24,13 @@ pub(super) fn run(
         kind: FailureKind::BadInput,
         message,
     };
+    // Tekton's cel interceptor parses the body first, and fails on one that is not JSON.
+    let body = state
+        .body
+        .as_ref()
+        .map_err(|error| failed(error.to_string()))?;
     let activation = Activation {
-        body: &state.body,
+        body,
         header: state.headers.as_map(),
         extensions: &state.extensions,
         request_url: event.request_url,

@@ -9,7 +9,8 @@ pub mod webhook;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_runtime::retry::FailureKind;
-use sluice_triggers::catalogue::{Interceptor, WebhookInterceptor};
+use sluice_triggers::body::NotJson;
+use sluice_triggers::catalogue::{Interceptor, SlackInterceptor, WebhookInterceptor};
 use sluice_triggers::headers::Headers;
 
 use webhook::{WebhookCall, WebhookClient, WebhookOutcome};
@@ -17,9 +18,12 @@ use webhook::{WebhookCall, WebhookClient, WebhookOutcome};
 /// The event as interceptors see it, and as they leave it for the bindings.
 #[derive(Debug, Clone)]
 pub struct EventState {
-    /// The body exactly as received (or as a legacy webhook interceptor replaced it).
+    /// The body exactly as received (or as Tekton's form conversion or a legacy webhook
+    /// interceptor replaced it).
     pub body_bytes: Bytes,
-    pub body: Value,
+    /// The body read as JSON; not JSON only on a listener whose payload validation is off,
+    /// and then whatever reads it as JSON fails the trigger, as in Tekton.
+    pub body: Result<Value, NotJson>,
     pub headers: Headers,
     pub extensions: Map<String, Value>,
 }
@@ -60,10 +64,15 @@ pub struct Interceptors {
     cel_limits: sluice_cel::Limits,
 }
 
-/// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors. The
-/// authentication interceptors ran at the edge, before the event was accepted.
+/// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors, and the `slack`
+/// interceptor's `requestedFields`. The authentication itself ran at the edge, before the
+/// event was accepted.
 pub fn runs_at_dispatch(interceptor: &Interceptor) -> bool {
-    matches!(interceptor, Interceptor::Cel(_) | Interceptor::Webhook(_))
+    match interceptor {
+        Interceptor::Cel(_) | Interceptor::Webhook(_) => true,
+        Interceptor::Slack(slack) => slack.requested_fields.is_some(),
+        _ => false,
+    }
 }
 
 impl Interceptors {
@@ -84,6 +93,10 @@ impl Interceptors {
                     cel::run(interceptor, self.cel_limits, &mut state, event)
                 }
                 Interceptor::Webhook(webhook) => self.webhook(webhook, &mut state, event).await,
+                Interceptor::Slack(SlackInterceptor {
+                    requested_fields: Some(fields),
+                    ..
+                }) => Ok(slack_fields(fields, &mut state)),
                 // Authentication ran at the edge, before the event was accepted.
                 _ => Ok(None),
             };
@@ -129,19 +142,28 @@ impl Interceptors {
                 // Later interceptors win, key by key.
                 state.extensions.extend(extensions);
                 if let Some((body_bytes, headers)) = replaced {
-                    let body =
-                        serde_json::from_slice(&body_bytes).map_err(|error| InterceptorError {
-                            interceptor: interceptor.name.clone(),
-                            kind: FailureKind::Permanent,
-                            message: format!("answered a body that is not JSON: {error}"),
-                        })?;
+                    // As in Tekton, any body goes on; one that is not JSON fails the
+                    // trigger where it is read as JSON.
+                    state.body = sluice_triggers::body::parse(&body_bytes);
                     state.body_bytes = body_bytes;
-                    state.body = body;
                     state.headers = headers;
                 }
                 Ok(None)
             }
         }
+    }
+}
+
+/// The `slack` interceptor's `requestedFields` into the extensions (its signature was
+/// verified at the edge; the header itself never enters the queue). `Some`: why it stopped
+/// the trigger, as Tekton's stops it.
+fn slack_fields(fields: &[String], state: &mut EventState) -> Option<String> {
+    match sluice_triggers::body::requested_fields(fields, &state.headers, &state.body_bytes) {
+        Ok(extensions) => {
+            state.extensions.extend(extensions);
+            None
+        }
+        Err(error) => Some(error.to_string()),
     }
 }
 

@@ -164,10 +164,7 @@ pub fn handle(
         Err(refusal) => return Handled::Refused(refusal.code().to_owned()),
     };
     let meta = request.meta(listener, accepted.clone());
-    let input = match initial_state(Bytes::from(request.body.clone()), &meta) {
-        Ok(input) => input,
-        Err(error) => return Handled::Refused(format!("body: {error}")),
-    };
+    let input = initial_state(Bytes::from(request.body.clone()), &meta);
     let interceptors = interceptors();
     let mut groups = GroupOutcomes::default();
     let mut outcomes = Vec::new();

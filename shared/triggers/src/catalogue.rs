@@ -67,6 +67,9 @@ pub struct Listener {
     pub skipped_triggers: usize,
     /// Its `sluice.dev/…` annotations (a tenant lowering its own limits), as strings.
     pub annotations: BTreeMap<String, String>,
+    /// Whether a body must be JSON (Tekton's payload validation): on unless the annotation
+    /// `tekton.dev/payload-validation` is `"false"`, which lets any body through as it is.
+    pub payload_validation: bool,
 }
 
 impl Listener {
@@ -350,6 +353,10 @@ pub struct SlackInterceptor {
     pub secret: SecretValue,
     /// From `timestampWindow`: how far `X-Slack-Request-Timestamp` may be from the clock.
     pub timestamp_window: Duration,
+    /// From `requestedFields`: the form fields copied into the extensions once the event is
+    /// durable (see [`crate::body::requested_fields`]). `None`: the interceptor only
+    /// authenticates.
+    pub requested_fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]

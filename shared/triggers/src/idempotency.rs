@@ -217,6 +217,7 @@ mod tests {
             triggers: vec![],
             skipped_triggers: 0,
             annotations: Default::default(),
+            payload_validation: true,
         }
     }
 

@@ -9,6 +9,8 @@
 //! - [`auth`] verifies a request against a listener's authentication interceptors (GitHub,
 //!   GitLab, Bitbucket, Gitee, Slack, generic HMAC), as ingest does at the edge;
 //! - [`idempotency`] says what identifies a delivery: its key, its digest, its runs;
+//! - [`body`] reads the event's body as Tekton does: JSON, or a form converted to JSON, and
+//!   the slack interceptor's `requestedFields`;
 //! - [`expr`] evaluates `$(body…)`, `$(header…)`, `$(extensions…)` in bindings, and
 //!   [`template`] renders a TriggerTemplate with the params they give;
 //! - [`plan`] turns a trigger and an event into the objects to create, labelled as Tekton
@@ -20,6 +22,7 @@
 //! `sluice-cel`.
 
 pub mod auth;
+pub mod body;
 pub mod catalogue;
 pub mod config;
 pub mod duration;

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::body::NotJson;
 use crate::catalogue::{Listener, Trigger};
 use crate::expr::{self, EventContext, ExprError};
 use crate::idempotency;
@@ -28,6 +29,10 @@ pub enum Plan {
 /// same way every time.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The body is not JSON (its listener's payload validation is off): as in Tekton, no
+    /// trigger reads it, whatever its bindings.
+    #[error("bindings failed: {0}")]
+    Body(#[from] NotJson),
     #[error("binding failed: {0}")]
     Binding(#[from] ExprError),
     #[error("template failed: {0}")]

@@ -246,8 +246,14 @@ async fn render(
         request_url: format!("/hooks/{}/{}", listener.namespace, listener.name),
         headers,
     };
-    let input = initial_state(body.clone(), &meta)
-        .with_context(|| format!("{} is not valid JSON", body_file.display()))?;
+    let input = initial_state(body.clone(), &meta);
+    if let (true, Err(error)) = (listener.payload_validation, &input.body) {
+        anyhow::bail!(
+            "{}: {error}; ingest refuses such a body (400) unless the listener's annotation \
+             tekton.dev/payload-validation is \"false\"",
+            body_file.display()
+        );
+    }
     let interceptors = interceptor_args.interceptors();
     let mut groups = GroupOutcomes::default();
     let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);

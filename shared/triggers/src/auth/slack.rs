@@ -53,6 +53,7 @@ mod tests {
         SlackInterceptor {
             secret: SecretValue::new(secret),
             timestamp_window: Duration::from_secs(300),
+            requested_fields: None,
         }
     }
 

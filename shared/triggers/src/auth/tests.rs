@@ -41,6 +41,7 @@ fn listener(triggers: Vec<Trigger>) -> Listener {
         triggers,
         skipped_triggers: 0,
         annotations: Default::default(),
+        payload_validation: true,
     }
 }
 
@@ -311,6 +312,7 @@ fn slack_and_hmac_triggers_accept_signed_requests() {
             vec![Interceptor::Slack(SlackInterceptor {
                 secret: SecretValue::new("sl"),
                 timestamp_window: Duration::from_secs(300),
+                requested_fields: None,
             })],
         ),
         trigger(
@@ -512,6 +514,7 @@ fn debug_of_any_interceptor_prints_no_secret() {
         Interceptor::Slack(SlackInterceptor {
             secret: SecretValue::new(secret),
             timestamp_window: Duration::from_secs(1),
+            requested_fields: None,
         }),
         Interceptor::Hmac(HmacInterceptor {
             secret: SecretValue::new(secret),

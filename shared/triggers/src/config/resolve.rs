@@ -36,6 +36,8 @@ const DEFAULT_SERVICE_ACCOUNT: &str = "default";
 
 const TRIGGER_SKIPPED: &str = "trigger skipped";
 const LISTENER_SKIPPED: &str = "listener skipped";
+/// Tekton's EventListener annotation that turns off the check that a body is JSON.
+const PAYLOAD_VALIDATION: &str = "tekton.dev/payload-validation";
 const TEMPLATE_SKIPPED: &str = "template skipped";
 
 /// Resolves every listener; returns them with the issues of loading and resolving.
@@ -252,7 +254,10 @@ impl<'a> Resolver<'a> {
             spec.service_account_name.as_deref(),
             LISTENER_SKIPPED,
         );
-        let (Some(namespaces), Some(service_account)) = (namespaces, service_account) else {
+        let payload_validation = self.payload_validation(entry);
+        let (Some(namespaces), Some(service_account), Some(payload_validation)) =
+            (namespaces, service_account, payload_validation)
+        else {
             return None;
         };
         let service_account = service_account.as_deref();
@@ -352,7 +357,30 @@ impl<'a> Resolver<'a> {
             triggers,
             skipped_triggers,
             annotations,
+            payload_validation,
         })
+    }
+
+    /// The annotation `tekton.dev/payload-validation`: on unless it is `"false"`. Any value
+    /// but `"true"` and `"false"` is refused, as Tekton's admission webhook refuses it.
+    fn payload_validation(&mut self, entry: &Entry<EventListenerDoc>) -> Option<bool> {
+        let value = match entry.doc.metadata.annotations.get(PAYLOAD_VALIDATION) {
+            None => return Some(true),
+            Some(JsonValue::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+        };
+        match value.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => {
+                self.issue(
+                    &entry.origin,
+                    &format!("metadata.annotations.{PAYLOAD_VALIDATION}"),
+                    format!("must be \"true\" or \"false\"; {LISTENER_SKIPPED}"),
+                );
+                None
+            }
+        }
     }
 
     /// `spec.triggers[index]`: names it, then resolves it inline or through `triggerRef`.

@@ -494,6 +494,40 @@ spec:
 }
 
 #[test]
+fn payload_validation_is_on_unless_the_annotation_says_false_and_other_values_are_refused() {
+    let listener_doc = |annotation: &str| {
+        format!(
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: EventListener\n\
+             metadata: {{name: l, namespace: team-a{annotation}}}\nspec: {{}}\n"
+        )
+    };
+    let catalogue = load_str(FILE, &listener_doc(""));
+    assert_no_issues(&catalogue);
+    assert!(listener(&catalogue, "team-a", "l").payload_validation);
+    for (value, expected) in [("\"true\"", true), ("\"false\"", false)] {
+        let annotation = format!(", annotations: {{tekton.dev/payload-validation: {value}}}");
+        let catalogue = load_str(FILE, &listener_doc(&annotation));
+        assert_no_issues(&catalogue);
+        assert_eq!(
+            listener(&catalogue, "team-a", "l").payload_validation,
+            expected,
+            "{value}"
+        );
+    }
+    for value in ["\"False\"", "\"no\"", "\"\""] {
+        let annotation = format!(", annotations: {{tekton.dev/payload-validation: {value}}}");
+        let catalogue = load_str(FILE, &listener_doc(&annotation));
+        assert!(catalogue.listener("team-a", "l").is_none(), "{value}");
+        let issue = &catalogue.issues()[0];
+        assert_eq!(
+            issue.field.as_deref(),
+            Some("metadata.annotations.tekton.dev/payload-validation")
+        );
+        assert!(issue.message.contains("listener skipped"), "{issue}");
+    }
+}
+
+#[test]
 fn listener_uid_comes_from_metadata_or_is_derived_stably() {
     let yaml = r#"
 apiVersion: triggers.tekton.dev/v1beta1

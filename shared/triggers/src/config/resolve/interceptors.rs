@@ -57,6 +57,7 @@ struct Settings {
     algorithm: Option<HmacAlgorithm>,
     encoding: Option<SignatureEncoding>,
     prefix: Option<String>,
+    requested_fields: Option<Vec<String>>,
 }
 
 /// A `secretRef` that names a Secret and key: its value, or why it is unavailable.
@@ -314,16 +315,10 @@ impl Resolver<'_> {
                 .window(origin, &field, value)
                 .map(|window| settings.timestamp_window = Some(window))
                 .is_some(),
-            (Slack, "requestedFields") => {
-                self.issue(
-                    origin,
-                    &join_field(param_field, "name"),
-                    format!(
-                        "`requestedFields` of the slack interceptor is not supported (Sluice takes JSON bodies only); {TRIGGER_SKIPPED}"
-                    ),
-                );
-                false
-            }
+            (Slack, "requestedFields") => self
+                .parse_json(origin, &field, value)
+                .map(|fields| settings.requested_fields = Some(fields))
+                .is_some(),
             (Hmac, "header") => self
                 .header_name(origin, &field, value)
                 .map(|header| settings.header = Some(header))
@@ -445,6 +440,7 @@ impl Resolver<'_> {
             (InterceptorKind::Slack, Some(secret)) => Interceptor::Slack(SlackInterceptor {
                 secret,
                 timestamp_window: settings.timestamp_window.unwrap_or(SLACK_WINDOW),
+                requested_fields: settings.requested_fields,
             }),
             (InterceptorKind::Hmac, Some(secret)) => Interceptor::Hmac(HmacInterceptor {
                 secret,

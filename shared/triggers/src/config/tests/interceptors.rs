@@ -215,10 +215,23 @@ fn slack_needs_its_signing_secret_and_has_a_five_minute_window() {
     // Tekton's slack interceptor needs no secret; Sluice verifies, so it needs one.
     let issue = skipped(&v1beta1("[{ref: {name: slack}}]"));
     assert!(issue.message.contains("needs a `secretRef`"), "{issue}");
+    assert_eq!(slack.requested_fields, None);
+    let Interceptor::Slack(slack) = the_interceptor(&v1beta1(&format!(
+        "[{{ref: {{name: slack}}, params: [{SECRET_REF}, {{name: requestedFields, value: [text, user_id]}}]}}]"
+    ))) else {
+        panic!()
+    };
+    assert_eq!(
+        slack.requested_fields,
+        Some(vec!["text".to_owned(), "user_id".to_owned()])
+    );
     let issue = skipped(&v1beta1(&format!(
-        "[{{ref: {{name: slack}}, params: [{SECRET_REF}, {{name: requestedFields, value: [text]}}]}}]"
+        "[{{ref: {{name: slack}}, params: [{SECRET_REF}, {{name: requestedFields, value: text}}]}}]"
     )));
-    assert!(issue.message.contains("`requestedFields`"), "{issue}");
+    assert!(
+        issue.field.as_deref().unwrap_or("").contains("params[1]"),
+        "{issue}"
+    );
     let issue = skipped(&v1beta1(&format!(
         "[{{ref: {{name: slack}}, params: [{SECRET_REF}, {{name: eventTypes, value: [x]}}]}}]"
     )));
