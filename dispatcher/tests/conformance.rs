@@ -697,3 +697,94 @@ async fn a_body_that_is_not_json_fails_the_bindings_and_cel_as_in_tekton() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn each_trigger_of_a_group_without_interceptors_converts_a_form_by_its_own_chain() {
+    use std::sync::{Arc, Mutex};
+    let received = Arc::new(Mutex::new(Vec::<Bytes>::new()));
+    let log = received.clone();
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: Bytes| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(body.clone());
+                body
+            }
+        }),
+    );
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(server, app).await;
+    });
+    let yaml = format!(
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {{name: a-cel-first, namespace: team-a, labels: {{app: slack}}}}
+spec:
+  interceptors: [{{cel: {{filter: "has(body.text)"}}}}]
+  bindings: [{{name: text, value: '$(body.text[0])'}}]
+  template:
+    spec:
+      params: [{{name: text}}]
+      resourcetemplates: [{{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {{generateName: a-}}, spec: {{params: [{{name: text, value: $(tt.params.text)}}]}}}}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: Trigger
+metadata: {{name: b-webhook-first, namespace: team-a, labels: {{app: slack}}}}
+spec:
+  interceptors: [{{webhook: {{url: "http://{addr}/"}}}}]
+  template:
+    spec:
+      resourcetemplates: [{{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {{generateName: b-}}}}]
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: l
+  namespace: team-a
+  annotations: {{tekton.dev/payload-validation: "false"}}
+spec:
+  triggerGroups:
+    - name: slack
+      triggerSelector: {{labelSelector: {{matchLabels: {{app: slack}}}}}}
+"#
+    );
+    let options = sluice_triggers::config::LoadOptions {
+        interceptor_allow: vec!["127.0.0.1".to_owned()],
+        ..Default::default()
+    };
+    let catalogue = sluice_triggers::config::load_str_with("groups.yaml", &yaml, &options);
+    assert!(catalogue.issues().is_empty(), "{:#?}", catalogue.issues());
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let meta = meta(&[FORM]);
+    let form = "text=hello+world&user_id=U2";
+    let input = initial_state(Bytes::from_static(form.as_bytes()), &meta);
+    let (interceptors, mut groups) = (interceptors(), GroupOutcomes::default());
+    let mut names = Vec::new();
+    for trigger in &listener.triggers {
+        names.push(trigger.name.clone());
+        let plan = plan_trigger(
+            &interceptors,
+            listener,
+            trigger,
+            &meta,
+            &run_key(&meta, trigger),
+            &input,
+            &mut groups,
+        )
+        .await;
+        if trigger.name == "a-cel-first" {
+            let params = run_params(plan.unwrap());
+            assert_eq!(params["text"], "hello world", "converted before `cel`");
+        }
+    }
+    assert_eq!(names, ["a-cel-first", "b-webhook-first"]);
+    assert_eq!(
+        received.lock().unwrap().as_slice(),
+        [Bytes::from_static(form.as_bytes())],
+        "a legacy webhook interceptor that comes first is sent the form as it came"
+    );
+}

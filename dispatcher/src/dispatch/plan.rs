@@ -47,14 +47,21 @@ pub async fn plan_trigger(
             .split_at(group.interceptors.min(trigger.interceptors.len())),
         None => (&[][..], &trigger.interceptors[..]),
     };
-    let form = form_converted(&trigger.interceptors, input);
+    // A group's interceptors come first, and are run once for all its triggers: the form
+    // is converted (or not) by what begins the chain they share.
+    let chain = if group_interceptors.is_empty() {
+        own
+    } else {
+        group_interceptors
+    };
+    let form = form_converted(chain, input);
     if trigger.group.is_none() && !own.iter().any(runs_at_dispatch) {
         // Nothing else can change the event: the bindings read it as it arrived, uncopied.
         return render(form.as_ref().unwrap_or(input));
     }
     let input = form.unwrap_or_else(|| input.clone());
     let after_group = match &trigger.group {
-        Some(group) => {
+        Some(group) if !group_interceptors.is_empty() => {
             if !groups.0.contains_key(&group.name) {
                 let outcome = interceptors
                     .run(group_interceptors, input.clone(), event)
@@ -66,7 +73,7 @@ pub async fn plan_trigger(
                 None => Passage::Continue(input),
             }
         }
-        None => Passage::Continue(input),
+        _ => Passage::Continue(input),
     };
     let state = match proceed(after_group) {
         Ok(state) => state,
