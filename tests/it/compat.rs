@@ -253,3 +253,102 @@ async fn tekton_configurations_work_unchanged() {
         );
     }
 }
+
+/// A Slack app as Tekton's docs configure it: payload validation off (Slack posts forms)
+/// and the slack interceptor's `requestedFields`, here with the signing secret Sluice
+/// verifies.
+const SLACK_APP: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: slack, namespace: compat}
+stringData: {signing-secret: "sl-secret-c0de"}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata:
+  name: slack
+  namespace: compat
+  annotations:
+    tekton.dev/payload-validation: "false"
+spec:
+  serviceAccountName: slack-sa
+  triggers:
+    - name: slash-command
+      interceptors:
+        - ref: {name: slack, kind: ClusterInterceptor}
+          params:
+            - {name: secretRef, value: {secretName: slack, secretKey: signing-secret}}
+            - {name: requestedFields, value: [text, user_id]}
+      bindings:
+        - {name: text, value: "$(extensions.text[0])"}
+        - {name: users, value: "$(extensions.user_id)"}
+      template:
+        spec:
+          params: [{name: text}, {name: users}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {generateName: slash-}
+              spec:
+                pipelineRef: {name: build}
+                params:
+                  - {name: text, value: $(tt.params.text)}
+                  - {name: users, value: $(tt.params.users)}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_slack_slash_command_creates_a_run_with_its_requested_fields() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let stack = Stack::start(
+        ConfigDir::new().file("slack.yaml", SLACK_APP),
+        |api| {
+            api.grant(
+                "system:serviceaccount:compat:slack-sa",
+                &["create"],
+                "tekton.dev",
+                "*",
+                "compat",
+            );
+        },
+        &[],
+    )
+    .await;
+    let Stack { api, ingest, .. } = &stack;
+    let body = "token=t0k&team_id=T1&user_id=U2&command=%2Fbuild&text=main+%24%28params.token%29";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let sign = |secret: &str| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{now}:{body}").as_bytes());
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    };
+    let send = |signature: String| {
+        reqwest::Client::new()
+            .post(ingest.hook_url("compat", "slack"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Slack-Request-Timestamp", now.clone())
+            .header("X-Slack-Signature", signature)
+            .body(body)
+            .send()
+    };
+    let forged = send(sign("another-secret")).await.unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    let answer = send(sign("sl-secret-c0de")).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 202);
+
+    let run = created(api, "pipelineruns", "slash-").await;
+    assert_eq!(
+        param(&run, "text"),
+        Some("main $$(params.token)"),
+        "a field's value is event text: its `$(` stays inert"
+    );
+    assert_eq!(param(&run, "users"), Some(r#"["U2"]"#));
+    assert_eq!(
+        api.objects("tekton.dev", "pipelineruns", "compat").len(),
+        1,
+        "the forged request created nothing"
+    );
+}
