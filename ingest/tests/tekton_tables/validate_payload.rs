@@ -50,7 +50,7 @@ impl Publish for MemoryStore {
 
 /// The tables' EventListener `test-el` with `triggers: [{triggerRef: test}]`, its
 /// annotations given, and the Trigger `test` it refers to.
-fn resources(annotations: &str) -> String {
+pub fn resources(annotations: &str) -> String {
     format!(
         r#"
 apiVersion: triggers.tekton.dev/v1beta1
@@ -73,6 +73,11 @@ spec:
 /// Posts `body` as `application/json` (as the tables' `http.Post` does) to `test-el`: the
 /// status. An event is stored exactly when the answer is `202`.
 fn post(yaml: &str, body: &'static [u8]) -> String {
+    send(yaml, http::Method::POST, body)
+}
+
+/// Sends `body` with `method` as `application/json` to `test-el`: the status.
+pub fn send(yaml: &str, method: http::Method, body: &'static [u8]) -> String {
     let catalogue = sluice_triggers::config::load_str("tables.yaml", yaml);
     if !catalogue.issues().is_empty() {
         let issues: Vec<String> = catalogue.issues().iter().map(|i| i.to_string()).collect();
@@ -87,7 +92,9 @@ fn post(yaml: &str, body: &'static [u8]) -> String {
         admission: None,
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
-    let request = Request::post("/hooks/foo/test-el")
+    let request = Request::builder()
+        .method(method)
+        .uri("/hooks/foo/test-el")
         .header("Content-Type", "application/json")
         .body(Body::from(body))
         .unwrap();
@@ -106,7 +113,7 @@ fn post(yaml: &str, body: &'static [u8]) -> String {
     status.to_string()
 }
 
-const JSON_BODY: &[u8] =
+pub const JSON_BODY: &[u8] =
     br#"{"head_commit": {"id": "testrevision"}, "repository": {"url": "testurl"}}"#;
 const XML_BODY: &[u8] = b"<test>xml</test>";
 
