@@ -31,6 +31,7 @@ fn interceptors() -> Interceptors {
         interceptor_attempts: 3,
         cel_cost_limit: 1_000_000,
         cel_time_limit: Duration::from_millis(100),
+        github_api_url: sluice_dispatcher::interceptor::github::DEFAULT_API_URL.to_owned(),
     }
     .interceptors()
 }

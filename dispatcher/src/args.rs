@@ -8,6 +8,8 @@ use sluice_runtime::flags::CommonArgs;
 use sluice_triggers::duration::parse_duration;
 
 use crate::interceptor::Interceptors;
+use crate::interceptor::github::api::parse_api_url;
+use crate::interceptor::github::{EnterpriseHosts, GitHubApi, GitHubSettings};
 use crate::interceptor::webhook::{WebhookClient, WebhookSettings};
 
 /// Consumes webhook events and creates Tekton runs.
@@ -87,10 +89,23 @@ pub struct InterceptorArgs {
     /// Time budget of one CEL evaluation.
     #[arg(long, env = "SLUICE_CEL_TIME_LIMIT", default_value = "100ms", value_parser = parse_duration)]
     pub cel_time_limit: Duration,
+
+    /// GitHub's REST API, called by the github interceptor's `addChangedFiles` and
+    /// `githubOwners` for events from github.com (an event from GitHub Enterprise Server
+    /// calls `https://HOST/api/v3` of the host it names, if `--interceptor-allow` lists it).
+    /// Requests share the webhook interceptors' timeout and attempts.
+    #[arg(long, env = "SLUICE_GITHUB_API_URL", default_value = crate::interceptor::github::DEFAULT_API_URL, value_parser = parse_api_url)]
+    pub github_api_url: String,
 }
 
 impl InterceptorArgs {
+    /// The interceptors, calling no GitHub Enterprise host; see [`Self::interceptors_with`].
     pub fn interceptors(&self) -> Interceptors {
+        self.interceptors_with(EnterpriseHosts::default())
+    }
+
+    /// The interceptors, calling the GitHub Enterprise hosts `enterprise_hosts` allows.
+    pub fn interceptors_with(&self, enterprise_hosts: EnterpriseHosts) -> Interceptors {
         let client = WebhookClient::new(WebhookSettings {
             timeout: self.interceptor_timeout,
             attempts: self.interceptor_attempts.max(1),
@@ -100,6 +115,15 @@ impl InterceptorArgs {
             max_cost: self.cel_cost_limit,
             max_time: self.cel_time_limit,
         };
-        Interceptors::new(client, limits)
+        let settings = client.settings();
+        let github = GitHubApi::new(GitHubSettings {
+            api_url: self.github_api_url.clone(),
+            enterprise_hosts,
+            timeout: settings.timeout,
+            attempts: settings.attempts,
+            backoff: settings.backoff,
+            max_response_bytes: settings.max_response_bytes,
+        });
+        Interceptors::new(client, limits).with_github(github)
     }
 }

@@ -9,6 +9,7 @@ use prometheus_client::registry::Registry;
 use sluice_dispatcher::args::Args;
 use sluice_dispatcher::consumer::{self, ConsumeSettings};
 use sluice_dispatcher::dispatch::{DeadLetters, Dispatcher};
+use sluice_dispatcher::interceptor::github::EnterpriseHosts;
 use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::ratelimit::RateLimiter;
@@ -81,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
         RateLimiter::open(&js, args.common.stream_replicas)
     })
     .await;
-    let interceptors = args.interceptors.interceptors();
+    let interceptors = args.interceptors.interceptors_with(EnterpriseHosts {
+        flags: args.common.policy.interceptor_allow.clone(),
+        policy: Some(policy.clone()),
+    });
     let dispatcher = Arc::new(
         Dispatcher::new(
             catalogue,

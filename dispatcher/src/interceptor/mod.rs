@@ -1,9 +1,11 @@
 //! A trigger's interceptor chain as the dispatcher runs it once the event is durable: `cel`
-//! filters and overlays, and webhook interceptors, in declaration order, each seeing the
-//! extensions the ones before it added. The authentication interceptors already ran at the
-//! edge and are passed over here.
+//! filters and overlays, webhook interceptors, and the github interceptor's calls to
+//! GitHub's API (`githubOwners`, `addChangedFiles`), in declaration order, each seeing the
+//! extensions the ones before it added. The authentication the interceptors do already ran
+//! at the edge and is passed over here.
 
 mod cel;
+pub mod github;
 pub mod webhook;
 
 use bytes::Bytes;
@@ -13,6 +15,7 @@ use sluice_triggers::body::NotJson;
 use sluice_triggers::catalogue::{Interceptor, SlackInterceptor, WebhookInterceptor};
 use sluice_triggers::headers::Headers;
 
+use github::{GitHubApi, GitHubSettings};
 use webhook::{WebhookCall, WebhookClient, WebhookOutcome};
 
 /// The event as interceptors see it, and as they leave it for the bindings.
@@ -62,22 +65,39 @@ pub struct InterceptorError {
 pub struct Interceptors {
     client: WebhookClient,
     cel_limits: sluice_cel::Limits,
+    github: GitHubApi,
 }
 
-/// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors, and the `slack`
-/// interceptor's `requestedFields`. The authentication itself ran at the edge, before the
-/// event was accepted.
+/// Whether the dispatcher runs `interceptor`: CEL and webhook interceptors, github
+/// interceptors that call GitHub's API, and the `slack` interceptor's `requestedFields`.
+/// Authentication ran at the edge, before the event was accepted.
 pub fn runs_at_dispatch(interceptor: &Interceptor) -> bool {
-    match interceptor {
-        Interceptor::Cel(_) | Interceptor::Webhook(_) => true,
-        Interceptor::Slack(slack) => slack.requested_fields.is_some(),
-        _ => false,
-    }
+    interceptor.runs_in_dispatcher()
 }
 
 impl Interceptors {
+    /// Calls GitHub's API with [`GitHubSettings::default`] and the webhook client's time
+    /// limit, attempts and backoff; see [`Self::with_github`].
     pub fn new(client: WebhookClient, cel_limits: sluice_cel::Limits) -> Self {
-        Self { client, cel_limits }
+        let webhook = client.settings();
+        let github = GitHubApi::new(GitHubSettings {
+            timeout: webhook.timeout,
+            attempts: webhook.attempts,
+            backoff: webhook.backoff,
+            max_response_bytes: webhook.max_response_bytes,
+            ..GitHubSettings::default()
+        });
+        Self {
+            client,
+            cel_limits,
+            github,
+        }
+    }
+
+    /// Calls GitHub's API with `github`.
+    pub fn with_github(mut self, github: GitHubApi) -> Self {
+        self.github = github;
+        self
     }
 
     /// Runs `interceptors` in order on `state`.
@@ -97,6 +117,9 @@ impl Interceptors {
                     requested_fields: Some(fields),
                     ..
                 }) => Ok(slack_fields(fields, &mut state)),
+                Interceptor::GitHub(github_interceptor) if github_interceptor.calls_github() => {
+                    github::run(&self.github, github_interceptor, &mut state).await
+                }
                 // Authentication ran at the edge, before the event was accepted.
                 _ => Ok(None),
             };

@@ -232,9 +232,15 @@ impl Interceptor {
     }
 
     /// Whether the dispatcher runs it (after ingest has authenticated the request), rather
-    /// than ingest at the edge.
+    /// than ingest at the edge. A github interceptor that calls GitHub's API does both: its
+    /// signature and event types are checked at the edge, its API calls in the dispatcher.
     pub fn runs_in_dispatcher(&self) -> bool {
-        matches!(self, Self::Cel(_) | Self::Webhook(_))
+        match self {
+            Self::Cel(_) | Self::Webhook(_) => true,
+            Self::GitHub(github) => github.calls_github(),
+            Self::Slack(slack) => slack.requested_fields.is_some(),
+            _ => false,
+        }
     }
 
     /// Whether it authenticates the sender: it has a secret to check (or would have one, if
@@ -296,7 +302,7 @@ impl fmt::Display for InterceptorKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GitHubInterceptor {
     /// From `secretRef`; `None` when no secret is configured (signature not checked).
     pub secret: Option<SecretValue>,
@@ -305,6 +311,53 @@ pub struct GitHubInterceptor {
     /// From `allowSha1`: a request with only the legacy `X-Hub-Signature` (HMAC-SHA1) is
     /// verified with it instead of being refused.
     pub allow_sha1: bool,
+    /// From `addChangedFiles` when enabled: the dispatcher adds the files a `pull_request`
+    /// (from GitHub's API) or a `push` (from its commits) changed as `changed_files`.
+    pub changed_files: Option<ChangedFiles>,
+    /// From `githubOwners` when enabled: the dispatcher asks GitHub whether the sender of a
+    /// `pull_request` or `issue_comment` may run the trigger.
+    pub owners: Option<GitHubOwners>,
+}
+
+impl GitHubInterceptor {
+    /// Whether the dispatcher has work to do for it (calling GitHub's API), besides the
+    /// authentication the edge did.
+    pub fn calls_github(&self) -> bool {
+        self.changed_files.is_some() || self.owners.is_some()
+    }
+}
+
+/// A `personalAccessToken` for GitHub's API: `Ok(None)` when none is configured, or why
+/// the Secret it names cannot be read (naming the Secret and key, never a value).
+pub type GitHubToken = Result<Option<SecretValue>, String>;
+
+/// The github interceptor's `addChangedFiles`.
+#[derive(Debug, Clone)]
+pub struct ChangedFiles {
+    pub token: GitHubToken,
+}
+
+/// The github interceptor's `githubOwners`.
+#[derive(Debug, Clone)]
+pub struct GitHubOwners {
+    pub token: GitHubToken,
+    pub check: OwnersCheck,
+}
+
+/// `githubOwners.checkType`: whose membership lets a sender through, besides the `OWNERS`
+/// file. Any value but `none` (an absent one included) needs a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnersCheck {
+    /// No `checkType`: the `OWNERS` file only, and a token is required.
+    Unset,
+    /// `none`: the `OWNERS` file only.
+    None,
+    /// `orgMembers`: the organisation's public members, then `OWNERS`.
+    OrgMembers,
+    /// `repoMembers`: the repository's collaborators, then `OWNERS`.
+    RepoMembers,
+    /// `all`: both, then `OWNERS`.
+    All,
 }
 
 #[derive(Debug, Clone)]

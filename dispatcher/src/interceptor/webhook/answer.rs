@@ -11,10 +11,10 @@ use sluice_triggers::catalogue::WebhookInterceptor;
 use super::retry::{Failure, classify_body_error};
 
 /// How much of an error response's body is quoted in messages.
-pub(super) const SNIPPET_BYTES: usize = 1024;
+pub(in crate::interceptor) const SNIPPET_BYTES: usize = 1024;
 
 /// The whole body of a 200 answer, refused when larger than `limit`.
-pub(super) async fn read_body(
+pub(in crate::interceptor) async fn read_body(
     body: &mut Incoming,
     headers: &HeaderMap,
     limit: usize,
@@ -46,7 +46,7 @@ pub(super) async fn read_body(
 
 /// Up to [`SNIPPET_BYTES`] of an error answer's body as one line of text; whatever could be
 /// read if reading fails.
-pub(super) async fn read_snippet(body: &mut Incoming) -> String {
+pub(in crate::interceptor) async fn read_snippet(body: &mut Incoming) -> String {
     let mut collected = BytesMut::new();
     while collected.len() < SNIPPET_BYTES {
         match body.frame().await {
@@ -63,7 +63,7 @@ pub(super) async fn read_snippet(body: &mut Incoming) -> String {
 }
 
 /// Bytes from the interceptor as one line of text, lossy UTF-8, control characters blanked.
-pub(super) fn snippet(bytes: &[u8]) -> String {
+pub(in crate::interceptor) fn snippet(bytes: &[u8]) -> String {
     single_line(
         &String::from_utf8_lossy(&bytes[..bytes.len().min(SNIPPET_BYTES)]),
         SNIPPET_BYTES,
@@ -71,7 +71,7 @@ pub(super) fn snippet(bytes: &[u8]) -> String {
 }
 
 /// `text` on one line (control characters become spaces), trimmed, at most `max` characters.
-pub(super) fn single_line(text: &str, max: usize) -> String {
+pub(in crate::interceptor) fn single_line(text: &str, max: usize) -> String {
     text.chars()
         .take(max)
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -81,7 +81,7 @@ pub(super) fn single_line(text: &str, max: usize) -> String {
 }
 
 /// `what`, then `: quoted` when there is a quote.
-pub(super) fn with_message(what: String, quoted: &str) -> String {
+pub(in crate::interceptor) fn with_message(what: String, quoted: &str) -> String {
     if quoted.is_empty() {
         what
     } else {
@@ -90,7 +90,7 @@ pub(super) fn with_message(what: String, quoted: &str) -> String {
 }
 
 /// `403 Forbidden`, as Go prints a response's status.
-pub(super) fn status_text(status: StatusCode) -> String {
+pub(in crate::interceptor) fn status_text(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
@@ -99,7 +99,7 @@ pub(super) fn status_text(status: StatusCode) -> String {
 
 /// The URL as errors and logs show it: scheme, host, port and path; no user information,
 /// query or fragment, which may hold secrets.
-pub(super) fn redacted_url(interceptor: &WebhookInterceptor) -> String {
+pub(in crate::interceptor) fn redacted_url(interceptor: &WebhookInterceptor) -> String {
     let url = &interceptor.url;
     let mut shown = format!("{}://", url.scheme());
     if let Some(host) = url.host_str() {

@@ -25,10 +25,10 @@
 //! Neither errors nor logs ever contain the event body, and the interceptor's URL appears in
 //! them without user information or query.
 
-mod answer;
+pub(super) mod answer;
 mod protocol;
-mod retry;
-mod transport;
+pub(super) mod retry;
+pub(super) mod transport;
 
 #[cfg(test)]
 mod tests;

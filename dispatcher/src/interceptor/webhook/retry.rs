@@ -15,7 +15,7 @@ use sluice_runtime::retry::FailureKind;
 /// A failure calling an interceptor, classified where it happens: preparing the request,
 /// connecting, or reading the answer.
 #[derive(Debug, Clone)]
-pub(super) struct Failure {
+pub(in crate::interceptor) struct Failure {
     pub kind: FailureKind,
     pub message: String,
     /// From `Retry-After` on a 429 or 503.
@@ -41,14 +41,17 @@ impl Failure {
 }
 
 /// Statuses worth another attempt.
-pub(super) fn is_retryable_status(status: StatusCode) -> bool {
+pub(in crate::interceptor) fn is_retryable_status(status: StatusCode) -> bool {
     status.is_server_error()
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// `Retry-After` in seconds on a 429 or 503 (an HTTP date is ignored: the backoff applies).
-pub(super) fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+pub(in crate::interceptor) fn retry_after(
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::SERVICE_UNAVAILABLE {
         return None;
     }
@@ -65,7 +68,9 @@ pub(super) fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Dur
 /// A request that got no answer: a TLS failure (the certificate refused, the server not
 /// speaking TLS…) or an answer that is not HTTP is permanent; anything else (connection
 /// refused or reset, DNS, the connection closed early) is worth another attempt.
-pub(super) fn classify_send_error(error: &hyper_util::client::legacy::Error) -> Failure {
+pub(in crate::interceptor) fn classify_send_error(
+    error: &hyper_util::client::legacy::Error,
+) -> Failure {
     // The outer error only says `client error (Connect)`; its causes say what happened.
     let what = if error.is_connect() {
         "connecting failed"
@@ -90,7 +95,7 @@ pub(super) fn classify_send_error(error: &hyper_util::client::legacy::Error) -> 
 }
 
 /// Reading the answer's body failed (the connection was closed or reset): retry.
-pub(super) fn classify_body_error(error: &hyper::Error) -> Failure {
+pub(in crate::interceptor) fn classify_body_error(error: &hyper::Error) -> Failure {
     Failure::retryable(format!("reading the answer failed: {}", describe(error)))
 }
 

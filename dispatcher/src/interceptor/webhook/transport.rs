@@ -29,7 +29,7 @@ const MAX_CACHED_BUNDLES: usize = 64;
 
 /// A pooled HTTP/1.1 client, plain or TLS.
 #[derive(Clone)]
-pub(super) enum Transport {
+pub(in crate::interceptor) enum Transport {
     Plain(Client<HttpConnector, Full<Bytes>>),
     Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
 }
@@ -44,7 +44,7 @@ impl Transport {
 }
 
 /// Every pool a client uses.
-pub(super) struct Pools {
+pub(in crate::interceptor) struct Pools {
     /// Bounds connecting, as it bounds a whole attempt.
     timeout: Duration,
     /// For `http` URLs.
@@ -82,6 +82,18 @@ impl Pools {
                 Some(bundle) => self.bundle(bundle),
                 None => self.platform().await,
             },
+            other => Err(Failure::permanent(format!(
+                "unsupported URL scheme `{other}` (only http and https are)"
+            ))),
+        }
+    }
+
+    /// The pooled client for `http` or `https` (the platform's root certificates); another
+    /// scheme is a permanent failure.
+    pub async fn for_scheme(&self, scheme: &str) -> Result<Transport, Failure> {
+        match scheme {
+            "http" => Ok(self.plain.clone()),
+            "https" => self.platform().await,
             other => Err(Failure::permanent(format!(
                 "unsupported URL scheme `{other}` (only http and https are)"
             ))),

@@ -86,6 +86,7 @@ mod tests {
             secret: Some(SecretValue::new(secret)),
             event_types: vec![],
             allow_sha1,
+            ..GitHubInterceptor::default()
         }
     }
 
@@ -256,6 +257,7 @@ mod tests {
             secret: None,
             event_types: vec![],
             allow_sha1: false,
+            ..GitHubInterceptor::default()
         };
         assert_eq!(code(&g, &[], b"{}"), Ok(()));
     }

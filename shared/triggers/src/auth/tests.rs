@@ -54,6 +54,7 @@ fn github(secret: Option<&str>, list: &[&str]) -> Interceptor {
         secret: secret.map(SecretValue::new),
         event_types: events(list),
         allow_sha1: false,
+        ..GitHubInterceptor::default()
     })
 }
 

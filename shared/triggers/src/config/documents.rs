@@ -210,6 +210,21 @@ pub(super) struct ShorthandDoc {
 pub(super) struct AddChangedFilesDoc {
     #[serde(default)]
     pub enabled: bool,
+    #[serde(default)]
+    pub personal_access_token: Option<SecretRefDoc>,
+}
+
+/// The v1beta1 GitHub interceptor's `githubOwners` param; `checkType` is read apart, to
+/// name the accepted values when it is wrong.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", expecting = "a githubOwners setting")]
+pub(super) struct GithubOwnersDoc {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub personal_access_token: Option<SecretRefDoc>,
+    #[serde(default)]
+    pub check_type: Option<serde_json::Value>,
 }
 
 /// A Kubernetes label selector: every `matchLabels` pair and every `matchExpressions`

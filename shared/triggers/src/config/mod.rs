@@ -47,6 +47,27 @@ pub struct LoadOptions {
     pub allow_cross_namespace: bool,
 }
 
+impl LoadOptions {
+    /// Whether `host` (lower case, without a trailing dot) on `port` is listed in
+    /// [`Self::interceptor_allow`]: as `host`, as `host:port`, or under a `*.domain`.
+    pub fn allows_host(&self, host: &str, port: u16) -> bool {
+        allows_host(&self.interceptor_allow, host, port)
+    }
+}
+
+/// Whether `host` (lower case, without a trailing dot) on `port` is listed in `allow`
+/// (entries as in `--interceptor-allow`: `host`, `host:port` or `*.domain`).
+pub fn allows_host(allow: &[String], host: &str, port: u16) -> bool {
+    let with_port = format!("{host}:{port}");
+    allow.iter().any(|entry| {
+        entry == host
+            || entry == &with_port
+            || entry
+                .strip_prefix("*.")
+                .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
+    })
+}
+
 /// Loads every `*.yaml`, `*.yml` and `*.json` file under `dir` (recursively) into a
 /// catalogue with the default [`LoadOptions`]. Fails only when `dir` itself cannot be read;
 /// every other problem is an issue in the catalogue.

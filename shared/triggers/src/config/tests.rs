@@ -810,6 +810,51 @@ fn unknown_interceptors_skip_their_trigger() {
 }
 
 #[test]
+fn github_api_features_read_their_tokens_with_the_configuration() {
+    use crate::catalogue::OwnersCheck;
+    let yaml = listener_with_interceptor(
+        "{ref: {name: github}, params: [\
+         {name: addChangedFiles, value: {enabled: true, personalAccessToken: {secretName: github, secretKey: token}}}, \
+         {name: githubOwners, value: {enabled: true, checkType: orgMembers, personalAccessToken: {secretName: gone, secretKey: token}}}]}",
+    );
+    let catalogue = load_str(FILE, &yaml);
+    // The missing Secret is reported; the trigger is kept, and fails the events needing it.
+    let issue = only_issue(&catalogue);
+    assert!(issue.message.contains("Secret `gone`"), "{issue}");
+    assert!(
+        issue.message.contains("each event that needs the token"),
+        "{issue}"
+    );
+    let trigger = &listener(&catalogue, "team-a", "l").triggers[0];
+    let gh = github(&trigger.interceptors[0]);
+    assert!(trigger.interceptors[0].runs_in_dispatcher());
+    let changed = gh.changed_files.as_ref().unwrap();
+    assert_eq!(
+        changed.token.as_ref().unwrap().as_ref().unwrap().expose(),
+        b"s3cret"
+    );
+    let owners = gh.owners.as_ref().unwrap();
+    assert_eq!(owners.check, OwnersCheck::OrgMembers);
+    let reason = owners.token.as_ref().unwrap_err();
+    assert!(reason.contains("Secret `gone`"), "{reason}");
+
+    // Disabled features, and no token: nothing to read.
+    let yaml = listener_with_interceptor(
+        "{ref: {name: github}, params: [\
+         {name: addChangedFiles, value: {enabled: false, personalAccessToken: {secretName: gone}}}, \
+         {name: githubOwners, value: {enabled: true}}]}",
+    );
+    let catalogue = load_str(FILE, &yaml);
+    assert_no_issues(&catalogue);
+    let trigger = &listener(&catalogue, "team-a", "l").triggers[0];
+    let gh = github(&trigger.interceptors[0]);
+    assert!(gh.changed_files.is_none());
+    let owners = gh.owners.as_ref().unwrap();
+    assert_eq!(owners.check, OwnersCheck::Unset);
+    assert!(matches!(owners.token, Ok(None)));
+}
+
+#[test]
 fn unknown_github_params_and_changed_files_fail_closed() {
     for (interceptor, field) in [
         (
@@ -817,8 +862,12 @@ fn unknown_github_params_and_changed_files_fail_closed() {
             "spec.triggers[0].interceptors[0].params[0].name",
         ),
         (
-            "{ref: {name: github}, params: [{name: addChangedFiles, value: {enabled: true}}]}",
-            "spec.triggers[0].interceptors[0].params[0].value.enabled",
+            "{ref: {name: github}, params: [{name: githubOwners, value: {enabled: true, checkType: both}}]}",
+            "spec.triggers[0].interceptors[0].params[0].value.checkType",
+        ),
+        (
+            "{ref: {name: github}, params: [{name: addChangedFiles, value: {enabled: true, personalAccessToken: {secretName: github}}}]}",
+            "spec.triggers[0].interceptors[0].params[0].value.personalAccessToken.secretKey",
         ),
         (
             "{github: {eventTypes: [push], branches: [main]}}",

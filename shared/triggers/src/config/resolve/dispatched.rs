@@ -345,15 +345,7 @@ impl Resolver<'_> {
             return Ok(());
         }
         let port = url.port_or_known_default().unwrap_or_default();
-        let with_port = format!("{host}:{port}");
-        let allowed = self.options.interceptor_allow.iter().any(|entry| {
-            entry == &host
-                || entry == &with_port
-                || entry
-                    .strip_prefix("*.")
-                    .is_some_and(|domain| host.ends_with(&format!(".{domain}")))
-        });
-        if allowed {
+        if self.options.allows_host(&host, port) {
             Ok(())
         } else {
             Err(format!(

@@ -7,7 +7,10 @@
 //! A secret that cannot be read (Secret or key missing, Secret invalid, value empty) does not
 //! skip the trigger: it is reported, and the interceptor becomes
 //! [`Interceptor::Misconfigured`], which refuses every request so that the sender learns the
-//! listener is misconfigured instead of nothing happening.
+//! listener is misconfigured instead of nothing happening. The github interceptor's
+//! `addChangedFiles` and `githubOwners` read a `personalAccessToken` the same way; one that
+//! cannot be read is reported and kept as the reason each event needing it fails in the
+//! dispatcher (the edge, which does not use it, still accepts the requests).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,13 +23,13 @@ use serde_json::{Map, Value as JsonValue};
 
 use super::{Lookup, Resolver, Site, TRIGGER_SKIPPED, non_empty};
 use crate::catalogue::{
-    BitbucketInterceptor, GitHubInterceptor, GitLabInterceptor, GiteeInterceptor, GiteeMode,
-    HmacAlgorithm, HmacInterceptor, Interceptor, InterceptorKind, MisconfiguredInterceptor,
-    SignatureEncoding, SlackInterceptor,
+    BitbucketInterceptor, ChangedFiles, GitHubInterceptor, GitHubOwners, GitHubToken,
+    GitLabInterceptor, GiteeInterceptor, GiteeMode, HmacAlgorithm, HmacInterceptor, Interceptor,
+    InterceptorKind, MisconfiguredInterceptor, OwnersCheck, SignatureEncoding, SlackInterceptor,
 };
 use crate::config::documents::{
-    AddChangedFilesDoc, InterceptorParamDoc, InterceptorRefDoc, JsonText, SecretDoc, SecretRefDoc,
-    ShorthandDoc,
+    AddChangedFilesDoc, GithubOwnersDoc, InterceptorParamDoc, InterceptorRefDoc, JsonText,
+    SecretDoc, SecretRefDoc, ShorthandDoc,
 };
 use crate::config::load::{Entry, Kind, Origin, join_field};
 use crate::duration::parse_duration;
@@ -58,6 +61,18 @@ struct Settings {
     encoding: Option<SignatureEncoding>,
     prefix: Option<String>,
     requested_fields: Option<Vec<String>>,
+    changed_files: Option<ChangedFiles>,
+    owners: Option<GitHubOwners>,
+}
+
+/// What a secret is read for: the words an issue ends with differ.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SecretUse {
+    /// Verifying requests at the edge: without it, every request is refused.
+    Verify,
+    /// Calling GitHub's API from the dispatcher: without it, each event that needs the call
+    /// fails.
+    GitHubToken,
 }
 
 /// A `secretRef` that names a Secret and key: its value, or why it is unavailable.
@@ -279,20 +294,47 @@ impl Resolver<'_> {
                 .map(|event_types| settings.event_types = event_types)
                 .is_some(),
             (GitHub, "addChangedFiles") => {
-                match self.parse_json::<AddChangedFilesDoc>(origin, &field, value) {
-                    Some(changed_files) if changed_files.enabled => {
-                        self.issue(
-                            origin,
-                            &join_field(&field, "enabled"),
-                            format!(
-                                "`addChangedFiles` of the github interceptor is not supported yet; {TRIGGER_SKIPPED}"
-                            ),
-                        );
-                        false
-                    }
-                    Some(_) => true,
-                    None => false,
+                let Some(doc) = self.parse_json::<AddChangedFilesDoc>(origin, &field, value) else {
+                    return false;
+                };
+                if !doc.enabled {
+                    return true;
                 }
+                let token_field = join_field(&field, "personalAccessToken");
+                let Some(token) = self.token(site, &token_field, doc.personal_access_token) else {
+                    return false;
+                };
+                settings.changed_files = Some(ChangedFiles { token });
+                true
+            }
+            (GitHub, "githubOwners") => {
+                let Some(doc) = self.parse_json::<GithubOwnersDoc>(origin, &field, value) else {
+                    return false;
+                };
+                if !doc.enabled {
+                    return true;
+                }
+                let check = match &doc.check_type {
+                    None | Some(JsonValue::Null) => Some(OwnersCheck::Unset),
+                    Some(check_type) => self.choice(
+                        origin,
+                        &join_field(&field, "checkType"),
+                        check_type,
+                        &[
+                            ("orgMembers", OwnersCheck::OrgMembers),
+                            ("repoMembers", OwnersCheck::RepoMembers),
+                            ("all", OwnersCheck::All),
+                            ("none", OwnersCheck::None),
+                        ],
+                    ),
+                };
+                let token_field = join_field(&field, "personalAccessToken");
+                let token = self.token(site, &token_field, doc.personal_access_token);
+                let (Some(check), Some(token)) = (check, token) else {
+                    return false;
+                };
+                settings.owners = Some(GitHubOwners { token, check });
+                true
             }
             (GitHub, "allowSha1") => self
                 .boolean(origin, &field, value)
@@ -402,16 +444,16 @@ impl Resolver<'_> {
         }
         let secret = match &settings.secret_ref {
             Some((secret_field, secret_ref)) => {
-                Some(self.secret(site, secret_field, secret_ref, kind)?)
+                Some(self.secret(site, secret_field, secret_ref, SecretUse::Verify)?)
             }
             None => None,
         };
         let secret = match secret {
-            Some(Err(reason)) => {
+            Some(Err(problem)) => {
                 return Some(Interceptor::Misconfigured(MisconfiguredInterceptor {
                     kind,
                     event_types: settings.event_types,
-                    reason,
+                    reason: format!("{kind} interceptor: {problem}"),
                 }));
             }
             Some(Ok(secret)) => Some(secret),
@@ -422,6 +464,8 @@ impl Resolver<'_> {
                 secret,
                 event_types: settings.event_types,
                 allow_sha1: settings.allow_sha1,
+                changed_files: settings.changed_files,
+                owners: settings.owners,
             }),
             (InterceptorKind::GitLab, secret) => Interceptor::GitLab(GitLabInterceptor {
                 secret,
@@ -459,15 +503,15 @@ impl Resolver<'_> {
 
     /// The value of a `secretRef`, from a Secret in the trigger's (= listener's) namespace.
     /// `None`: the reference itself is incomplete (reported; the trigger is skipped).
-    /// `Some(Err(reason))`: the Secret or key is missing, invalid or empty (reported; the
-    /// interceptor is misconfigured). Issues and reasons name the Secret and key, never the
+    /// `Some(Err(problem))`: the Secret or key is missing, invalid or empty (reported; what
+    /// follows depends on `purpose`). Issues and reasons name the Secret and key, never the
     /// value.
     fn secret(
         &mut self,
         site: &Site<'_>,
         field: &str,
         secret_ref: &SecretRefDoc,
-        kind: InterceptorKind,
+        purpose: SecretUse,
     ) -> Option<SecretLookup> {
         let origin = site.origin;
         let namespace = site.namespace;
@@ -533,14 +577,33 @@ impl Resolver<'_> {
                 },
             ),
         };
-        self.issue(
-            origin,
-            problem_field,
-            format!(
-                "{problem}; the trigger is kept but refuses every webhook (500 listener_misconfigured) until the Secret is fixed"
-            ),
-        );
-        Some(Err(format!("{kind} interceptor: {problem}")))
+        let consequence = match purpose {
+            SecretUse::Verify => {
+                "the trigger is kept but refuses every webhook (500 listener_misconfigured) until the Secret is fixed"
+            }
+            SecretUse::GitHubToken => {
+                "the trigger is kept, and each event that needs the token fails (dead-lettered, for a replay) until the Secret is fixed"
+            }
+        };
+        self.issue(origin, problem_field, format!("{problem}; {consequence}"));
+        Some(Err(problem))
+    }
+
+    /// A `personalAccessToken` of the github interceptor: `Some(Ok(None))` when none is
+    /// given, `Some(Err(reason))` when its Secret cannot be read (reported; each event that
+    /// needs it fails), `None` when the reference is incomplete (reported; the trigger is
+    /// skipped).
+    fn token(
+        &mut self,
+        site: &Site<'_>,
+        field: &str,
+        secret_ref: Option<SecretRefDoc>,
+    ) -> Option<GitHubToken> {
+        let Some(secret_ref) = secret_ref else {
+            return Some(Ok(None));
+        };
+        let lookup = self.secret(site, field, &secret_ref, SecretUse::GitHubToken)?;
+        Some(lookup.map(Some))
     }
 
     /// A Secret's values: `data` decoded from base64, then `stringData` over it (as the API
