@@ -1,6 +1,7 @@
 //! Tekton Triggers' own test tables, run through the dispatcher's planning of a trigger
 //! (`dispatch::plan_trigger`) with interceptors served locally: EventListener sink cases,
-//! webhook and ClusterInterceptor calls, and header handling. Each case keeps its
+//! webhook and ClusterInterceptor calls, header handling, and the github interceptor's
+//! calls to GitHub's API (against a local stand-in). Each case keeps its
 //! provenance; the frame that judges and counts them is shared with `sluice-triggers`'s
 //! suite (`shared/triggers/tests/tekton_tables/suite.rs`). CEL has its own suite.
 //!
@@ -11,6 +12,8 @@
 
 use std::process::ExitCode;
 
+#[path = "tekton_tables/github.rs"]
+mod github;
 #[path = "tekton_tables/harness.rs"]
 mod harness;
 #[path = "tekton_tables/interceptors.rs"]
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     sink::cases(&mut suite);
     interceptors::cases(&mut suite);
     webhook::cases(&mut suite);
+    github::cases(&mut suite);
     server::cases(&mut suite);
     suite::run(suite, "sluice-dispatcher")
 }

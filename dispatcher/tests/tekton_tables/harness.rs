@@ -46,15 +46,19 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// The interceptor client with the dispatcher's default settings, whatever the environment
 /// says (the documented retries are counted).
 pub fn interceptors() -> Interceptors {
+    interceptors_with(&[])
+}
+
+/// The interceptor client with the dispatcher's default settings and these flags.
+pub fn interceptors_with(flags: &[&str]) -> Interceptors {
     use clap::Parser;
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         interceptors: InterceptorArgs,
     }
-    Cli::parse_from(["tekton-tables"])
-        .interceptors
-        .interceptors()
+    let args = std::iter::once("tekton-tables").chain(flags.iter().copied());
+    Cli::parse_from(args).interceptors.interceptors()
 }
 
 /// Loads YAML, allowing webhook interceptors on this machine (the stand-ins) and, with
@@ -150,6 +154,17 @@ pub fn handle(
     listener: &str,
     request: &Request,
 ) -> Handled {
+    handle_with(&interceptors(), catalogue, namespace, listener, request)
+}
+
+/// [`handle`] with these interceptor settings.
+pub fn handle_with(
+    interceptors: &Interceptors,
+    catalogue: &Catalogue,
+    namespace: &str,
+    listener: &str,
+    request: &Request,
+) -> Handled {
     let Some(listener) = catalogue.listener(namespace, listener) else {
         return Handled::Refused(format!("no such listener ({})", issues(catalogue)));
     };
@@ -165,7 +180,6 @@ pub fn handle(
     };
     let meta = request.meta(listener, accepted.clone());
     let input = initial_state(Bytes::from(request.body.clone()), &meta);
-    let interceptors = interceptors();
     let mut groups = GroupOutcomes::default();
     let mut outcomes = Vec::new();
     for name in accepted {
@@ -173,7 +187,7 @@ pub fn handle(
         let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
         let run_key = idempotency::run_key(&event_key, trigger);
         let planned = block_on(plan_trigger(
-            &interceptors,
+            interceptors,
             listener,
             trigger,
             &meta,
@@ -240,6 +254,8 @@ fn without_key(object: &Value) -> Value {
 /// A request as a stand-in received it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The path and query.
+    pub target: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -313,6 +329,11 @@ impl StandIn {
                     .await
                     .unwrap_or_default();
                 let received = Received {
+                    target: parts
+                        .uri
+                        .path_and_query()
+                        .map(|target| target.as_str().to_owned())
+                        .unwrap_or_default(),
                     headers: parts.headers,
                     body,
                 };
