@@ -788,3 +788,100 @@ spec:
         "a legacy webhook interceptor that comes first is sent the form as it came"
     );
 }
+
+// ----- the github interceptor's GitHub API features ----------------------------------------
+
+/// A stand-in for GitHub's API: pull request 42 changed `docs/guide.md` and `src/lib.rs`
+/// (over two pages), pull request 43 `src/main.rs`.
+async fn fake_github() -> String {
+    let app = axum::Router::new().fallback(|request: axum::extract::Request| async move {
+        let target = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let (link, files) = match target.as_str() {
+            "/repos/acme/app/pulls/42/files?per_page=100&page=1" => (
+                Some("<https://api.github.com/x?per_page=100&page=2>; rel=\"next\""),
+                json!([{"filename": "docs/guide.md"}]),
+            ),
+            "/repos/acme/app/pulls/42/files?per_page=100&page=2" => {
+                (None, json!([{"filename": "src/lib.rs"}]))
+            }
+            "/repos/acme/app/pulls/43/files?per_page=100&page=1" => {
+                (None, json!([{"filename": "src/main.rs"}]))
+            }
+            _ => {
+                return (
+                    http::StatusCode::NOT_FOUND,
+                    http::HeaderMap::new(),
+                    String::new(),
+                );
+            }
+        };
+        let mut headers = http::HeaderMap::new();
+        if let Some(link) = link {
+            headers.insert(http::header::LINK, link.parse().unwrap());
+        }
+        (http::StatusCode::OK, headers, files.to_string())
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_cel_filter_after_the_github_interceptor_sees_the_changed_files() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        interceptors: InterceptorArgs,
+    }
+    let api = fake_github().await;
+    let interceptors = Cli::parse_from(["conformance", "--github-api-url", &api])
+        .interceptors
+        .interceptors();
+    let catalogue = config(
+        "[{ref: {name: github}, params: [{name: addChangedFiles, value: {enabled: true}}]}, \
+         {cel: {filter: \"extensions.changed_files.split(',').exists(f, f.startsWith('docs/'))\"}}]",
+        "[{name: files, value: $(extensions.changed_files)}]",
+        "[{name: files}]",
+        "[{name: files, value: $(tt.params.files)}]",
+    );
+    let listener = catalogue.listener("team-a", "l").unwrap();
+    let trigger = &listener.triggers[0];
+    let meta = meta(&[("X-GitHub-Event", "pull_request")]);
+    let plan_for = |number: u64| {
+        let body =
+            json!({"action": "opened", "number": number, "repository": {"full_name": "acme/app"}});
+        let input = initial_state(Bytes::from(body.to_string()), &meta);
+        let interceptors = interceptors.clone();
+        let meta = meta.clone();
+        async move {
+            plan_trigger(
+                &interceptors,
+                listener,
+                trigger,
+                &meta,
+                &run_key(&meta, trigger),
+                &input,
+                &mut GroupOutcomes::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let objects = objects(plan_for(42).await);
+    assert_eq!(
+        objects[0]["spec"]["params"][0]["value"],
+        "docs/guide.md,src/lib.rs"
+    );
+    match plan_for(43).await {
+        Plan::Filtered { interceptor, .. } => assert_eq!(interceptor, "cel"),
+        Plan::Create(objects) => panic!("created {objects:?}"),
+    }
+}
