@@ -17,6 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sluice_dispatcher::args::InterceptorArgs;
 use sluice_dispatcher::dispatch::{GroupOutcomes, initial_state, plan_trigger};
+use sluice_dispatcher::interceptor::Interceptors;
+use sluice_dispatcher::interceptor::github::EnterpriseHosts;
 use sluice_runtime::envelope::{EventMeta, SCHEMA_VERSION};
 use sluice_runtime::flags::PolicyArgs;
 use sluice_runtime::tenants::TenantPolicy;
@@ -46,8 +48,8 @@ enum Command {
     },
     /// Show what a webhook would do: per trigger of the listener, the objects it would create,
     /// or which interceptor stopped it and why. Runs the servers' own code: authentication,
-    /// `cel` and webhook interceptors (which are called), bindings and templates. Exits 1 if
-    /// a trigger fails.
+    /// `cel` and webhook interceptors and the github interceptor's GitHub API features (which
+    /// are called), bindings and templates. Exits 1 if a trigger fails.
     Render {
         #[arg(long, env = "SLUICE_CONFIG_DIR")]
         config_dir: PathBuf,
@@ -138,6 +140,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("failed to start the async runtime")?;
             let tenants = policy.load_policy()?;
             let catalogue = load(&config_dir, &policy.load_options_with(&tenants))?;
+            // GitHub Enterprise hosts are called only where the servers would call them.
+            let interceptors = interceptors.interceptors_with(EnterpriseHosts {
+                flags: policy.interceptor_allow.clone(),
+                policy: Some(std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+                    tenants,
+                ))),
+            });
             let report = runtime.block_on(render(
                 &catalogue,
                 &config_dir,
@@ -205,7 +214,7 @@ async fn render(
     listener: &str,
     body_file: &Path,
     header_args: &[String],
-    interceptor_args: &InterceptorArgs,
+    interceptors: &Interceptors,
 ) -> anyhow::Result<Report> {
     let Some((namespace, name)) = listener.split_once('/') else {
         bail!("--listener must be NAMESPACE/NAME, got `{listener}`");
@@ -254,7 +263,6 @@ async fn render(
             body_file.display()
         );
     }
-    let interceptors = interceptor_args.interceptors();
     let mut groups = GroupOutcomes::default();
     let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
     let now = SystemTime::now();
@@ -283,7 +291,7 @@ async fn render(
             TriggerVerdict::Accepted => {
                 let run_key = idempotency::run_key(&event_key, trigger);
                 let plan = plan_trigger(
-                    &interceptors,
+                    interceptors,
                     listener,
                     trigger,
                     &meta,
