@@ -424,21 +424,17 @@ fn request_headers(token: Option<&SecretValue>) -> Result<HeaderMap, Failure> {
 
 /// Whether a refusal is worth another attempt, and after how long if GitHub says: `5xx`,
 /// `408`, `429`, and `403` with the rate limit exhausted (`X-RateLimit-Remaining: 0`, or a
-/// `Retry-After`: GitHub's secondary limits).
+/// `Retry-After`: GitHub's secondary limits). The wait is `Retry-After`, or the rate limit's
+/// reset when it is exhausted (GitHub sends `X-RateLimit-Reset` with every answer).
 fn retryable(status: StatusCode, headers: &HeaderMap) -> Option<Option<Duration>> {
-    if is_retryable_status(status) {
-        return Some(retry_after(status, headers).or_else(|| rate_limit_reset(headers)));
-    }
-    if status == StatusCode::FORBIDDEN {
-        let exhausted = headers
-            .get("x-ratelimit-remaining")
-            .is_some_and(|remaining| remaining.as_bytes() == b"0");
-        let told = retry_after(StatusCode::TOO_MANY_REQUESTS, headers);
-        if exhausted || told.is_some() {
-            return Some(told.or_else(|| rate_limit_reset(headers)));
-        }
-    }
-    None
+    let exhausted = headers
+        .get("x-ratelimit-remaining")
+        .is_some_and(|remaining| remaining.as_bytes() == b"0");
+    // `retry_after` reads the header for these statuses only; GitHub may send it with 403.
+    let told = retry_after(StatusCode::TOO_MANY_REQUESTS, headers);
+    let wait = told.or_else(|| exhausted.then(|| rate_limit_reset(headers)).flatten());
+    let limited = status == StatusCode::FORBIDDEN && (exhausted || told.is_some());
+    (is_retryable_status(status) || limited).then_some(wait)
 }
 
 /// The wait until `X-RateLimit-Reset` (seconds since the epoch).
@@ -550,6 +546,28 @@ mod tests {
             let failure = api.base(&headers).unwrap_err();
             assert_eq!(failure.kind, FailureKind::Permanent, "{hostile}");
         }
+    }
+
+    #[test]
+    fn only_a_spent_rate_limit_makes_a_403_worth_waiting_for() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("12"));
+        headers.insert("x-ratelimit-reset", HeaderValue::from_static("9999999999"));
+        assert_eq!(retryable(StatusCode::FORBIDDEN, &headers), None);
+        // A 502 does not wait for the (unspent) limit's reset.
+        assert_eq!(retryable(StatusCode::BAD_GATEWAY, &headers), Some(None));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        assert!(matches!(
+            retryable(StatusCode::FORBIDDEN, &headers),
+            Some(Some(wait)) if wait > Duration::from_secs(60)
+        ));
+        let mut secondary = HeaderMap::new();
+        secondary.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(
+            retryable(StatusCode::FORBIDDEN, &secondary),
+            Some(Some(Duration::from_secs(3)))
+        );
+        assert_eq!(retryable(StatusCode::UNAUTHORIZED, &secondary), None);
     }
 
     #[test]

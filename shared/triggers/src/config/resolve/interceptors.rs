@@ -333,6 +333,13 @@ impl Resolver<'_> {
                 let (Some(check), Some(token)) = (check, token) else {
                     return false;
                 };
+                if matches!(token, Ok(None)) && check != OwnersCheck::None {
+                    self.issue(
+                        origin,
+                        &field,
+                        "githubOwners needs a `personalAccessToken` unless its `checkType` is `none`; the trigger is kept, and each pull_request and issue_comment event fails (dead-lettered, for a replay) until one is given",
+                    );
+                }
                 settings.owners = Some(GitHubOwners { token, check });
                 true
             }
