@@ -1,5 +1,6 @@
 //! Interceptors the dispatcher runs, end to end: a CEL filter and overlay feeding a binding,
-//! and a real HTTP interceptor behind a ClusterInterceptor gating runs, retried while down.
+//! a real HTTP interceptor behind a ClusterInterceptor gating runs, retried while down, and
+//! the github interceptor listing a pull request's files from a stand-in for GitHub's API.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -647,4 +648,161 @@ async fn a_cel_filter_on_a_missing_key_fails_the_trigger_without_dead_letters() 
     assert_eq!(report["triggers"][0]["status"], "error", "{report}");
     let reason = report["triggers"][0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("no such key"), "{reason}");
+}
+
+/// A stand-in for GitHub's API: pull request 1 changed `src/a.rs` and `src/b.rs` (the first
+/// request fails with 503), pull request 2 is refused as with a bad token.
+#[derive(Clone, Default)]
+struct FakeGitHub {
+    calls: Arc<AtomicUsize>,
+    authorizations: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn fake_github(
+    State(github): State<FakeGitHub>,
+    request: axum::extract::Request,
+) -> Response {
+    let call = github.calls.fetch_add(1, Ordering::SeqCst);
+    if let Some(authorization) = request.headers().get("authorization") {
+        github
+            .authorizations
+            .lock()
+            .unwrap()
+            .push(authorization.to_str().unwrap_or_default().to_owned());
+    }
+    match request.uri().path() {
+        "/repos/acme/app/pulls/1/files" if call == 0 => {
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+        "/repos/acme/app/pulls/1/files" => {
+            Json(json!([{"filename": "src/a.rs"}, {"filename": "src/b.rs"}])).into_response()
+        }
+        "/repos/acme/app/pulls/2/files" => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"message": "Bad credentials"})),
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+const GITHUB_TOKEN: &str = "ghp_e2eTokenThatMustNeverBeLogged";
+
+fn changed_files_config() -> ConfigDir {
+    ConfigDir::new().file(
+        "changed.yaml",
+        &format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: github-api, namespace: team-a}}
+stringData: {{token: {GITHUB_TOKEN}}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {{name: changed, namespace: team-a}}
+spec:
+  serviceAccountName: builder
+  triggers:
+    - name: pr
+      interceptors:
+        - ref: {{name: github}}
+          params:
+            - {{name: eventTypes, value: [pull_request]}}
+            - name: addChangedFiles
+              value: {{enabled: true, personalAccessToken: {{secretName: github-api, secretKey: token}}}}
+        - cel: {{filter: "extensions.changed_files.startsWith('src/')"}}
+      bindings:
+        - {{name: files, value: $(extensions.changed_files)}}
+        - {{name: number, value: $(body.number)}}
+      template:
+        spec:
+          params: [{{name: files}}, {{name: number}}]
+          resourcetemplates:
+            - apiVersion: tekton.dev/v1
+              kind: PipelineRun
+              metadata: {{generateName: pr-}}
+              spec:
+                pipelineRef: {{name: build}}
+                params:
+                  - {{name: files, value: $(tt.params.files)}}
+                  - {{name: number, value: $(tt.params.number)}}
+"#
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_github_interceptor_adds_a_pull_requests_changed_files_from_githubs_api() {
+    let github = FakeGitHub::default();
+    let port = free_port();
+    let app = axum::Router::new()
+        .fallback(fake_github)
+        .with_state(github.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let api_url = format!("http://127.0.0.1:{port}");
+    let stack = Stack::start(
+        changed_files_config(),
+        grant,
+        &["--github-api-url", &api_url, "--interceptor-attempts", "3"],
+    )
+    .await;
+    let Stack {
+        api,
+        ingest,
+        dispatcher,
+        ..
+    } = &stack;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "changed");
+    for number in [1, 2] {
+        let body =
+            json!({"action": "opened", "number": number, "repository": {"full_name": "acme/app"}})
+                .to_string();
+        let (status, answer) = post(
+            &client,
+            &url,
+            body.as_bytes(),
+            &[("X-GitHub-Event", "pull_request")],
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let settled = eventually(Duration::from_secs(20), || async {
+        trigger_outcomes(&dispatcher.metrics_url, "changed", "created").await == 1
+            && trigger_outcomes(&dispatcher.metrics_url, "changed", "error").await == 1
+    })
+    .await;
+    let logs = dispatcher.process.logs();
+    assert!(settled, "{logs}");
+    let runs = api.objects("tekton.dev", "pipelineruns", "team-a");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(param(&runs[0], "number"), Some("1"));
+    assert_eq!(
+        param(&runs[0], "files"),
+        Some("src/a.rs,src/b.rs"),
+        "the 503 was retried and the cel filter saw the files"
+    );
+    assert!(
+        github
+            .authorizations
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|a| a == &format!("Bearer {GITHUB_TOKEN}")),
+        "the token from the Secret is sent"
+    );
+    assert!(
+        logs.contains("401 Unauthorized") && logs.contains("Bad credentials"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(GITHUB_TOKEN),
+        "the token never reaches a log: {logs}"
+    );
 }
