@@ -78,10 +78,32 @@ fn post(yaml: &str, body: &'static [u8]) -> String {
 
 /// Sends `body` with `method` as `application/json` to `test-el`: the status.
 pub fn send(yaml: &str, method: http::Method, body: &'static [u8]) -> String {
+    let request = Request::builder()
+        .method(method)
+        .uri("/hooks/foo/test-el")
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    match answer(yaml, request) {
+        Ok(answer) => answer.status.to_string(),
+        Err(refused) => refused,
+    }
+}
+
+/// What ingest answers.
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// Ingest's answer to `request` with the configuration `yaml`, or why the configuration was
+/// refused. An event is stored exactly when the answer is `202`.
+pub fn answer(yaml: &str, request: Request<Body>) -> Result<Answer, String> {
     let catalogue = sluice_triggers::config::load_str("tables.yaml", yaml);
     if !catalogue.issues().is_empty() {
         let issues: Vec<String> = catalogue.issues().iter().map(|i| i.to_string()).collect();
-        return format!("configuration refused: {}", issues.join("; "));
+        return Err(format!("configuration refused: {}", issues.join("; ")));
     }
     let store = Arc::new(MemoryStore::default());
     let state = AppState {
@@ -92,25 +114,27 @@ pub fn send(yaml: &str, method: http::Method, body: &'static [u8]) -> String {
         admission: None,
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
-    let request = Request::builder()
-        .method(method)
-        .uri("/hooks/foo/test-el")
-        .header("Content-Type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let response = runtime.block_on(app.oneshot(request)).unwrap();
-    let status = response.status().as_u16();
+    let (status, headers, body) = runtime.block_on(async {
+        let response = app.oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        (parts.status.as_u16(), parts.headers, body)
+    });
     let stored = store.stored.lock().unwrap().len();
     assert_eq!(
         stored,
         usize::from(status == 202),
         "events stored, answered {status}"
     );
-    status.to_string()
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 pub const JSON_BODY: &[u8] =
