@@ -175,6 +175,9 @@ async fn accept(
     }
     let headers = &request.headers;
     let body = read_body(headers, body, state.max_body_bytes).await?;
+    // Authentication first, over the raw bytes: a sender who cannot sign learns nothing about
+    // what the body should have been, and a forged request is counted as one (401).
+    let admission = admit(listener, headers, &body)?;
     if refuses_form_encoding(listener, headers) {
         return Err(IngestError::FormEncoded);
     }
@@ -183,7 +186,7 @@ async fn accept(
     if listener.payload_validation {
         check_json_object(&body)?;
     }
-    let triggers = match admit(listener, headers, &body)? {
+    let triggers = match admission {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
             return Ok((Outcome::Filtered, accepted(listener, Some(&new_event_id()))));

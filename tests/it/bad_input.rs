@@ -72,6 +72,36 @@ async fn body_that_is_not_a_json_object_is_400_and_an_empty_one_is_accepted() {
     assert_eq!(stored_events(&nats.url()).await, 1);
 }
 
+/// The signature is checked over the raw bytes before the body is read as JSON: a forged
+/// request is refused as forged, whatever its body, and only an authentic one learns that its
+/// body is malformed.
+#[tokio::test]
+async fn a_malformed_body_is_401_without_a_valid_signature_and_400_with_one() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&[]).await;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let body = b"{\"unterminated\": ";
+    let forged = github_signature("not-the-secret", body);
+    for (headers, code) in [
+        (vec![("X-GitHub-Event", "push")], "signature_missing"),
+        (
+            vec![
+                ("X-GitHub-Event", "push"),
+                ("X-Hub-Signature-256", forged.as_str()),
+            ],
+            "signature_invalid",
+        ),
+    ] {
+        let (status, answer) = post(&client, &url, body, &headers).await;
+        assert_eq!(status, 401, "{code}: {answer}");
+        assert_eq!(answer["code"], code, "{answer}");
+    }
+    let (status, answer) = post_push(&client, &url, body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["code"], "invalid_json", "{answer}");
+    assert_eq!(stored_events(&nats.url()).await, 0);
+}
+
 /// GitHub sends `payload=<urlencoded JSON>` when a webhook's content type is set to
 /// `application/x-www-form-urlencoded`; Tekton's github interceptor refuses it, and the
 /// answer says what to change.
