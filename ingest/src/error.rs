@@ -53,7 +53,12 @@ pub enum IngestError {
         "this EventListener is misconfigured and cannot accept webhooks; its operators must fix its configuration"
     )]
     ListenerMisconfigured,
-    #[error("the event queue is unavailable; retry later")]
+    /// The publish was refused or its ack did not come in time: the event may still have
+    /// been stored, so the answer says "not confirmed", never "not stored".
+    #[error(
+        "the event queue did not confirm the event (it may or may not be stored); retry later: \
+         a retry carrying the same delivery id or Idempotency-Key runs at most once"
+    )]
     QueueUnavailable,
     /// The events stream is at its configured limits and refuses new events; nothing stored
     /// was dropped to make room.

@@ -134,6 +134,10 @@ async fn nats_outage_answers_503_then_recovers_without_restarts() {
         assert!(elapsed < Duration::from_secs(2), "answered in {elapsed:?}");
         let answer: serde_json::Value = response.json().await.unwrap();
         assert_eq!(answer["code"], "queue_unavailable");
+        // Not confirmed is not "not stored": the answer says so, and which retry is safe.
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains("did not confirm"), "{message}");
+        assert!(message.contains("same delivery id"), "{message}");
     }
     let readyz = format!("{}/readyz", ingest.url);
     assert!(
