@@ -41,9 +41,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = IngestMetrics::register(&mut registry);
+    // Ready once NATS and the events stream have been reached, and from then on through a
+    // NATS outage: ingest answers senders `503 queue_unavailable` with `Retry-After` itself,
+    // where a load balancer that dropped every unready replica would refuse connections.
     // Unready from the first shutdown signal on, whatever NATS says.
     let draining = ops::Draining::new();
-    let ready = draining.readiness(Arc::new(move || stream.check()));
+    let ready = draining.readiness(ops::ready_once_reached(Arc::new(move || stream.check())));
 
     ops::serve(
         args.common.metrics_addr,

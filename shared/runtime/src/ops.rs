@@ -80,6 +80,22 @@ impl Starting {
     }
 }
 
+/// `check` until it first succeeds, and ready from then on whatever it says. For a server
+/// that must stay in its load balancer through an outage of what `check` watches, because it
+/// answers for that outage better than a refused connection would (ingest's `503` with
+/// `Retry-After` while NATS is down).
+pub fn ready_once_reached(check: ReadinessCheck) -> ReadinessCheck {
+    let reached = Arc::new(AtomicBool::new(false));
+    Arc::new(move || {
+        if reached.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        check()?;
+        reached.store(true, Ordering::Release);
+        Ok(())
+    })
+}
+
 #[derive(Clone)]
 struct OpsState {
     registry: Arc<Registry>,
@@ -173,6 +189,28 @@ pub async fn termination_signal() {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ready_once_reached_stays_ready_after_the_first_success() {
+        let up = Arc::new(AtomicBool::new(false));
+        let watched = up.clone();
+        let ready = ready_once_reached(Arc::new(move || {
+            if watched.load(Ordering::Relaxed) {
+                Ok(())
+            } else {
+                Err("not connected to NATS".to_owned())
+            }
+        }));
+        assert_eq!(
+            ready(),
+            Err("not connected to NATS".to_owned()),
+            "not before"
+        );
+        up.store(true, Ordering::Relaxed);
+        assert_eq!(ready(), Ok(()));
+        up.store(false, Ordering::Relaxed);
+        assert_eq!(ready(), Ok(()), "still ready through the outage");
+    }
+
     use super::*;
 
     #[test]
