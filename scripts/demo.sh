@@ -25,7 +25,10 @@ cleanup() {
 trap cleanup EXIT
 
 echo "==> starting nats-server (JetStream) on 127.0.0.1:$nats_port"
-"$nats_server" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
+# max_payload: room for ingest's default 4 MiB body and its envelope (the server's own
+# default, 1 MiB, would cut ingest's body limit; see docs/reliability.md).
+printf 'max_payload: 8MB\n' >"$work/nats.conf"
+"$nats_server" -c "$work/nats.conf" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
 pids+=($!)
 
 export SLUICE_NATS_URL="nats://127.0.0.1:$nats_port"

@@ -136,7 +136,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         catalogue,
         publisher: store.clone(),
         metrics: metrics(),
-        max_body_bytes: MAX_BODY_BYTES,
+        max_body_bytes: MAX_BODY_BYTES.into(),
         admission: None,
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());

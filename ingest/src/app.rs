@@ -2,6 +2,7 @@
 //! envelope → durable publish → answer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -33,13 +34,39 @@ use crate::publish::{Publish, PublishError, Stored};
 use sluice_triggers::auth::{Admission, admit, is_credential_header, refuses_form_encoding};
 
 /// What the request path needs.
+/// The largest body ingest takes, in bytes: `--max-body-bytes`, cut to what one NATS
+/// message carries with the envelope once the server's `max_payload` is known (see
+/// [`crate::publish::largest_body`]). Shared, so that the connection can set it.
+#[derive(Debug, Clone)]
+pub struct BodyLimit(Arc<AtomicUsize>);
+
+impl BodyLimit {
+    pub fn new(bytes: usize) -> Self {
+        Self(Arc::new(AtomicUsize::new(bytes)))
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, bytes: usize) {
+        self.0.store(bytes, Ordering::Relaxed);
+    }
+}
+
+impl From<usize> for BodyLimit {
+    fn from(bytes: usize) -> Self {
+        Self::new(bytes)
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub catalogue: Arc<ArcSwap<Catalogue>>,
     /// JetStream's [`crate::publish::Publisher`] in production.
     pub publisher: Arc<dyn Publish>,
     pub metrics: IngestMetrics,
-    pub max_body_bytes: usize,
+    pub max_body_bytes: BodyLimit,
     /// Per-tenant admission limits; `None`: off.
     pub admission: Option<Arc<AdmissionLimits>>,
 }
@@ -174,7 +201,7 @@ async fn accept(
         });
     }
     let headers = &request.headers;
-    let body = read_body(headers, body, state.max_body_bytes).await?;
+    let body = read_body(headers, body, state.max_body_bytes.get()).await?;
     // Authentication first, over the raw bytes: a sender who cannot sign learns nothing about
     // what the body should have been, and a forged request is counted as one (401).
     let admission = admit(listener, headers, &body)?;
@@ -382,7 +409,7 @@ spec:
             catalogue: Arc::new(ArcSwap::from_pointee(catalogue)),
             publisher,
             metrics: IngestMetrics::register(&mut Registry::default()),
-            max_body_bytes: 1024,
+            max_body_bytes: 1024.into(),
             admission: None,
         };
         router(state, Arc::new(|| Ok(())), &LimitArgs::default())
@@ -506,7 +533,7 @@ spec:
             catalogue: Arc::new(ArcSwap::from_pointee(catalogue)),
             publisher,
             metrics: IngestMetrics::register(&mut Registry::default()),
-            max_body_bytes: 4096,
+            max_body_bytes: 4096.into(),
             admission: None,
         };
         router(state, Arc::new(|| Ok(())), &LimitArgs::default())

@@ -1,13 +1,14 @@
 //! `sluice-ingest`: wires configuration, NATS, metrics and the HTTP servers together.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use sluice_ingest::admission::AdmissionLimits;
-use sluice_ingest::app::{AppState, router};
+use sluice_ingest::app::{AppState, BodyLimit, router};
 use sluice_ingest::args::Args;
 use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::Publisher;
@@ -30,6 +31,16 @@ async fn main() -> anyhow::Result<()> {
     let client = jetstream::connect(&args.common.nats_url, "sluice-ingest")
         .await
         .context("failed to connect to NATS")?;
+    // Known once connected: until then the flag stands, and ingest is not ready.
+    let max_body_bytes = BodyLimit::new(args.max_body_bytes);
+    let limit_read = Arc::new(AtomicBool::new(false));
+    tokio::spawn(follow_max_payload(
+        client.clone(),
+        args.max_body_bytes,
+        args.limits.max_header_bytes,
+        max_body_bytes.clone(),
+        limit_read.clone(),
+    ));
     let js = jetstream::context(client.clone(), args.publish_timeout);
     let stream = jetstream::StreamHealth::watch(
         client.clone(),
@@ -46,7 +57,13 @@ async fn main() -> anyhow::Result<()> {
     // where a load balancer that dropped every unready replica would refuse connections.
     // Unready from the first shutdown signal on, whatever NATS says.
     let draining = ops::Draining::new();
-    let ready = draining.readiness(ops::ready_once_reached(Arc::new(move || stream.check())));
+    let ready = draining.readiness(ops::ready_once_reached(Arc::new(move || {
+        stream.check()?;
+        if !limit_read.load(Ordering::Acquire) {
+            return Err("reading nats-server's max_payload".to_owned());
+        }
+        Ok(())
+    })));
 
     ops::serve(
         args.common.metrics_addr,
@@ -63,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
             metrics.clone(),
         )),
         metrics: metrics.clone(),
-        max_body_bytes: args.max_body_bytes,
+        max_body_bytes,
         admission: Some(Arc::new(AdmissionLimits::new(policy))),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -88,4 +105,54 @@ async fn main() -> anyhow::Result<()> {
     // shutdown, which is why both endings exit 0.
     tracing::info!(?stopped, "stopped");
     Ok(())
+}
+
+/// Keeps `limit` to what the connected server's messages carry: read when the connection
+/// comes up, and again whenever the server's `max_payload` changes (a reconnection to another
+/// server of the cluster). A cut is logged once per change. `read` is set once the limit
+/// has been computed from a server's `max_payload`.
+async fn follow_max_payload(
+    client: async_nats::Client,
+    flag: usize,
+    max_header_bytes: usize,
+    limit: BodyLimit,
+    read: Arc<AtomicBool>,
+) {
+    let mut last = 0;
+    loop {
+        let max_payload = client.server_info().max_payload;
+        if max_payload > 0 && max_payload != last {
+            last = max_payload;
+            limit.set(body_limit(flag, max_payload, max_header_bytes));
+            read.store(true, Ordering::Release);
+        }
+        let pause = if last == 0 { 50 } else { 1000 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// The body limit ingest enforces: `--max-body-bytes`, cut to what one NATS message carries
+/// with the envelope, so that a body NATS cannot carry is a `413` naming the limit rather
+/// than a `503` that a sender would retry for ever.
+fn body_limit(flag: usize, max_payload: usize, max_header_bytes: usize) -> usize {
+    let Some(room) = sluice_ingest::publish::largest_body(max_payload, max_header_bytes) else {
+        tracing::error!(
+            nats_max_payload = max_payload,
+            envelope_bytes = sluice_ingest::publish::ENVELOPE_FIXED_BYTES + 2 * max_header_bytes,
+            "nats-server's max_payload leaves no room for a body once the envelope is counted: \
+             every non-empty body is refused with 413; raise max_payload in the server's \
+             configuration"
+        );
+        return 0;
+    };
+    if room < flag {
+        tracing::warn!(
+            max_body_bytes = flag,
+            nats_max_payload = max_payload,
+            effective_max_body_bytes = room,
+            "--max-body-bytes is more than one NATS message carries with the envelope: larger \
+             bodies are refused with 413; raise nats-server's max_payload to accept them"
+        );
+    }
+    flag.min(room)
 }

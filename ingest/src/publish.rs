@@ -31,6 +31,20 @@ const FULL_CODES: &[ErrorCode] = &[
     ErrorCode::ACCOUNT_RESOURCES_EXCEEDED,
 ];
 
+/// Room in one NATS message for what an event carries besides its body: the envelope's
+/// fixed metadata (ids, names, the request URL, which is counted in the header limit too) and
+/// the `Nats-Msg-Id` header. The request's headers come on top, at most twice their size on
+/// the wire once written as JSON (a `"` or `\\` in a value is escaped).
+pub const ENVELOPE_FIXED_BYTES: usize = 4 * 1024;
+
+/// The largest body one NATS message can carry with its envelope: `max_payload` (the
+/// server's) less the envelope, for requests whose headers are at most `max_header_bytes`.
+/// `None` when nothing is left for a body.
+pub fn largest_body(max_payload: usize, max_header_bytes: usize) -> Option<usize> {
+    let envelope = ENVELOPE_FIXED_BYTES + 2 * max_header_bytes;
+    max_payload.checked_sub(envelope).filter(|&room| room > 0)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("JetStream did not ack within {0:?}")]
@@ -185,5 +199,25 @@ impl Publish for Publisher {
         payload: Bytes,
     ) -> BoxFuture<'_, Result<Stored, PublishError>> {
         Box::pin(self.publish_and_wait(subject, message_id, payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_envelope_is_taken_from_the_servers_max_payload() {
+        // nats-server's default, with ingest's default header limit.
+        assert_eq!(
+            largest_body(1024 * 1024, 32 * 1024),
+            Some(1024 * 1024 - 4096 - 64 * 1024)
+        );
+        assert_eq!(
+            largest_body(8 * 1024 * 1024, 0),
+            Some(8 * 1024 * 1024 - 4096)
+        );
+        assert_eq!(largest_body(68 * 1024, 32 * 1024), None, "no room at all");
+        assert_eq!(largest_body(1000, 32 * 1024), None);
     }
 }

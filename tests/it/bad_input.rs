@@ -72,6 +72,42 @@ async fn body_that_is_not_a_json_object_is_400_and_an_empty_one_is_accepted() {
     assert_eq!(stored_events(&nats.url()).await, 1);
 }
 
+/// A body NATS cannot carry is the sender's problem, not an outage: against a nats-server
+/// with its default `max_payload` (1 MiB), ingest's 4 MiB default is cut to what one message
+/// carries with the envelope, said at start, and a larger body gets a `413` naming that limit
+/// instead of a `503` the sender would retry for ever.
+#[tokio::test]
+async fn a_body_over_what_nats_carries_is_413_naming_the_limit() {
+    let nats = NatsServer::start_with_max_payload("1MB").await;
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
+    ingest.wait_ready().await;
+    // 1 MiB less the envelope's room: 4 KiB and twice the default 32 KiB header limit.
+    let limit = 1024 * 1024 - 4 * 1024 - 2 * 32 * 1024;
+    let logs = ingest.process.logs();
+    assert!(
+        logs.contains("--max-body-bytes is more than one NATS message carries")
+            && logs.contains(&limit.to_string()),
+        "a warning at start names the effective limit: {logs}"
+    );
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let body = |size: usize| {
+        let mut body = br#"{"padding":""#.to_vec();
+        body.resize(size - 2, b'x');
+        body.extend(br#""}"#);
+        body
+    };
+    let (status, answer) = post_push(&client, &url, &body(2 * 1024 * 1024)).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["code"], "body_too_large", "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&limit.to_string()), "{message}");
+    let (status, answer) = post_push(&client, &url, &body(limit)).await;
+    assert_eq!(status, 202, "a body at the limit fits: {answer}");
+    assert_eq!(stored_events(&nats.url()).await, 1);
+}
+
 /// The signature is checked over the raw bytes before the body is read as JSON: a forged
 /// request is refused as forged, whatever its body, and only an authentic one learns that its
 /// body is malformed.

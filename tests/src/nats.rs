@@ -24,6 +24,9 @@ pub const BINARY_ENV: &str = "SLUICE_NATS_SERVER";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a graceful stop may take before the process is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// The tests' `max_payload`: room for ingest's default 4 MiB body with its envelope, as
+/// `docs/reliability.md` tells production to configure (nats-server's own default is 1 MiB).
+const TEST_MAX_PAYLOAD: &str = "8MB";
 /// Oldest server whose JetStream API async-nats 0.51 fully speaks (KV, consumer features).
 const MIN_VERSION: (u32, u32) = (2, 10);
 
@@ -31,8 +34,6 @@ const MIN_VERSION: (u32, u32) = (2, 10);
 #[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
-    /// Started with `sync_interval: always`.
-    sync_always: bool,
     port: u16,
     child: Mutex<Option<Child>>,
     // Declared last so that it is removed after `Drop::drop` has killed the process.
@@ -43,17 +44,23 @@ impl NatsServer {
     /// Starts a server on a free port with an empty JetStream store and waits until JetStream
     /// answers. Panics with the server's log when it does not come up.
     pub async fn start() -> NatsServer {
-        Self::start_with(false).await
+        Self::start_with(false, TEST_MAX_PAYLOAD).await
+    }
+
+    /// [`NatsServer::start`] with this `max_payload` (a nats-server size: `1MB`, the
+    /// server's default, or a number of bytes).
+    pub async fn start_with_max_payload(max_payload: &str) -> NatsServer {
+        Self::start_with(false, max_payload).await
     }
 
     /// [`NatsServer::start`] with `jetstream { sync_interval: always }`: every stored message
     /// is flushed to disk before JetStream acknowledges it, so an acknowledged message survives
     /// a `SIGKILL` of the server (and a power loss).
     pub async fn start_synced() -> NatsServer {
-        Self::start_with(true).await
+        Self::start_with(true, TEST_MAX_PAYLOAD).await
     }
 
-    async fn start_with(sync_always: bool) -> NatsServer {
+    async fn start_with(sync_always: bool, max_payload: &str) -> NatsServer {
         let binary = binary().clone();
         let dir = tempfile::Builder::new()
             .prefix("sluice-nats-")
@@ -62,16 +69,14 @@ impl NatsServer {
         std::fs::create_dir_all(dir.path().join("store"))
             .expect("failed to create the JetStream store directory");
 
+        let mut conf = format!("max_payload: {max_payload}\n");
         if sync_always {
-            std::fs::write(
-                dir.path().join("nats.conf"),
-                "jetstream {\n  sync_interval: always\n}\n",
-            )
-            .expect("failed to write the nats-server configuration");
+            conf.push_str("jetstream {\n  sync_interval: always\n}\n");
         }
+        std::fs::write(dir.path().join("nats.conf"), conf)
+            .expect("failed to write the nats-server configuration");
         let mut server = NatsServer {
             binary,
-            sync_always,
             port: 0,
             child: Mutex::new(None),
             dir,
@@ -209,9 +214,7 @@ impl NatsServer {
             .try_clone()
             .map_err(|e| format!("failed to clone the log file handle: {e}"))?;
         let mut command = Command::new(&self.binary);
-        if self.sync_always {
-            command.arg("-c").arg(self.dir.path().join("nats.conf"));
-        }
+        command.arg("-c").arg(self.dir.path().join("nats.conf"));
         let child = command
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())

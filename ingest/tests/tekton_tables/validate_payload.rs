@@ -110,7 +110,7 @@ pub fn answer(yaml: &str, request: Request<Body>) -> Result<Answer, String> {
         catalogue: Arc::new(ArcSwap::from_pointee(catalogue)),
         publisher: store.clone(),
         metrics: IngestMetrics::register(&mut Registry::default()),
-        max_body_bytes: 1 << 20,
+        max_body_bytes: (1 << 20).into(),
         admission: None,
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
