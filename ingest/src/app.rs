@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -295,24 +296,59 @@ fn answer(listener: &Listener, event_id: Option<&str>, duplicate: bool) -> Respo
     (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, json)], body).into_response()
 }
 
+/// The first buffer for a body: bodies grow it as they arrive, so that a `Content-Length`
+/// (which anyone may send) never makes ingest reserve memory before it has the bytes.
+const FIRST_BUFFER: usize = 16 * 1024;
+
+/// How much of an oversized body is read and thrown away before the `413` is sent, and for
+/// how long at most, as a web server's lingering close does: a sender that writes its whole
+/// body before reading the answer then reads the `413` instead of a reset connection. Past
+/// either bound the connection is closed.
+const DRAIN_MAX_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
 /// Reads the body, refusing it as soon as it passes `limit` so memory stays bounded.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, IngestError> {
     let declared =
         header_str(headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
     if declared.is_some_and(|len| len > limit as u64) {
+        // A sender waiting for `100 Continue` has sent nothing and gets the answer at once.
+        if !expects_continue(headers) {
+            drain(&mut stream, 0).await;
+        }
         return Err(IngestError::BodyTooLarge { limit });
     }
-    let capacity = declared.map_or(8 * 1024, |len| len as usize);
+    let capacity = declared.map_or(FIRST_BUFFER, |len| (len as usize).min(FIRST_BUFFER));
     let mut buffer = BytesMut::with_capacity(capacity);
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| IngestError::BodyUnreadable)?;
         if buffer.len() + chunk.len() > limit {
+            drain(&mut stream, buffer.len() + chunk.len()).await;
             return Err(IngestError::BodyTooLarge { limit });
         }
         buffer.extend_from_slice(&chunk);
     }
     Ok(buffer.freeze())
+}
+
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads and discards what is left of a refused body, `read` bytes of it already seen,
+/// within [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]. Nothing is kept.
+async fn drain(stream: &mut axum::body::BodyDataStream, mut read: usize) {
+    let deadline = tokio::time::Instant::now() + DRAIN_MAX_TIME;
+    while read < DRAIN_MAX_BYTES {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(chunk))) => read += chunk.len(),
+            // The end of the body, a broken one, or time is up.
+            _ => return,
+        }
+    }
 }
 
 /// Tekton's rule: the body must be a JSON object, or empty (`$(body)` is then `null`, as

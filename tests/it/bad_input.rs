@@ -72,6 +72,59 @@ async fn body_that_is_not_a_json_object_is_400_and_an_empty_one_is_accepted() {
     assert_eq!(stored_events(&nats.url()).await, 1);
 }
 
+/// A sender that writes its whole body before it reads the answer (as most HTTP clients do)
+/// hears the 413 rather than a reset connection: ingest reads and throws away the rest of an
+/// oversized body, within a bound, before it answers. With and without `Content-Length`.
+#[tokio::test]
+async fn a_sender_that_writes_a_whole_oversized_body_reads_the_413() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&["--max-body-bytes", "1024"]).await;
+    let addr = ingest.url.trim_start_matches("http://").to_owned();
+    let body = vec![b'x'; 6 * 1024 * 1024];
+    for chunked in [false, true] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let framing = if chunked {
+            "Transfer-Encoding: chunked".to_owned()
+        } else {
+            format!("Content-Length: {}", body.len())
+        };
+        let head = format!(
+            "POST /hooks/team-a/github HTTP/1.1\r\nHost: {addr}\r\nX-GitHub-Event: push\r\n\
+             Content-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let written = if chunked {
+            let mut result = Ok(());
+            for chunk in body.chunks(64 * 1024) {
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                result = stream.write_all(&framed).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            match result {
+                Ok(()) => stream.write_all(b"0\r\n\r\n").await,
+                error => error,
+            }
+        } else {
+            stream.write_all(&body).await
+        };
+        assert!(
+            written.is_ok(),
+            "chunked {chunked}: the whole body could be written: {written:?}"
+        );
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(read.is_ok(), "chunked {chunked}: {read:?} after {answer:?}");
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "chunked {chunked}: {answer:?}"
+        );
+        assert!(answer.contains("body_too_large"), "{answer:?}");
+    }
+    assert_eq!(stored_events(&nats.url()).await, 0);
+}
+
 /// A body NATS cannot carry is the sender's problem, not an outage: against a nats-server
 /// with its default `max_payload` (1 MiB), ingest's 4 MiB default is cut to what one message
 /// carries with the envelope, said at start, and a larger body gets a `413` naming that limit
