@@ -32,6 +32,7 @@ use crate::error::IngestError;
 use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
 use crate::publish::{Publish, PublishError, Stored};
+use crate::report;
 use sluice_triggers::auth::{Admission, admit, is_credential_header, refuses_form_encoding};
 
 /// What the request path needs.
@@ -128,6 +129,7 @@ async fn receive(
         Ok(listener) => listener,
         Err(error) => {
             state.metrics.request(None, error.outcome());
+            report::refused(&parts, None, &error);
             return error.into_response();
         }
     };
@@ -149,11 +151,7 @@ async fn receive(
         }
         Err(error) => {
             state.metrics.request(labels, error.outcome());
-            if error.status().is_server_error() {
-                tracing::warn!(namespace = %listener.namespace, listener = %listener.name, error = %error, "webhook not stored");
-            } else {
-                tracing::debug!(namespace = %listener.namespace, listener = %listener.name, error = %error, "webhook refused");
-            }
+            report::refused(&parts, Some(listener), &error);
             error.into_response()
         }
     }
@@ -217,7 +215,9 @@ async fn accept(
     let triggers = match admission {
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
-            return Ok((Outcome::Filtered, accepted(listener, Some(&new_event_id()))));
+            report::filtered(request, listener, &body);
+            // No `eventID`: nothing was stored, so there is no event to name.
+            return Ok((Outcome::Filtered, accepted(listener, None)));
         }
     };
     let event_id = new_event_id();

@@ -7,7 +7,8 @@
 //! - [`limits`] composes the hardening limits (timeouts, load shedding, header size),
 //! - [`server`] accepts connections and serves them with those limits,
 //! - [`error`] maps every refusal to a status and a stable JSON `code`,
-//! - [`metrics`] counts outcomes and times publish acks.
+//! - [`metrics`] counts outcomes and times publish acks,
+//! - [`report`] logs each webhook that is not stored, within a budget of lines.
 
 pub mod admission;
 pub mod app;
@@ -16,4 +17,5 @@ pub mod error;
 pub mod limits;
 pub mod metrics;
 pub mod publish;
+pub mod report;
 pub mod server;

@@ -80,13 +80,23 @@ async fn main() -> anyhow::Result<()> {
             metrics.clone(),
         )),
         metrics: metrics.clone(),
-        max_body_bytes,
+        max_body_bytes: max_body_bytes.clone(),
         admission: Some(Arc::new(AdmissionLimits::new(policy))),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to bind {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, limits = ?args.limits, "webhook server listening");
+    let limits = &args.limits;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        max_body_bytes = max_body_bytes.get(),
+        max_header_bytes = limits.max_header_bytes,
+        max_connections = limits.max_connections,
+        max_concurrent_requests = limits.max_concurrent_requests,
+        header_read_timeout_ms = limits.header_read_timeout.as_millis() as u64,
+        body_read_timeout_ms = limits.body_read_timeout.as_millis() as u64,
+        "webhook server listening"
+    );
     let shutdown = server::Shutdown {
         plan: args.shutdown.clone(),
         draining,

@@ -25,8 +25,11 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -35,7 +38,7 @@ use sluice_runtime::ops::Draining;
 use sluice_triggers::duration::parse_duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tower::Service;
+use tower::{Service, ServiceExt};
 
 use crate::limits::LimitArgs;
 use crate::metrics::IngestMetrics;
@@ -129,7 +132,11 @@ where
     server.accept_until(signal).await;
 
     draining.start();
-    tracing::info!(delay = ?plan.shutdown_delay, timeout = ?plan.shutdown_timeout, "shutting down: unready, still serving for the delay");
+    tracing::info!(
+        delay_ms = plan.shutdown_delay.as_millis() as u64,
+        timeout_ms = plan.shutdown_timeout.as_millis() as u64,
+        "shutting down: unready, still serving for the delay"
+    );
     let mut again = std::pin::pin!(again);
     let mut forced = false;
     if !plan.shutdown_delay.is_zero() {
@@ -166,7 +173,10 @@ where
         tracing::info!("every request in flight finished");
         return Stopped::Drained;
     }
-    tracing::warn!(timeout = ?plan.shutdown_timeout, "shutdown cut short (deadline or second signal): dropping the connections still open");
+    tracing::warn!(
+        timeout_ms = plan.shutdown_timeout.as_millis() as u64,
+        "shutdown cut short (deadline or second signal): dropping the connections still open"
+    );
     // Each connection task drops its connection, closing the socket, as soon as it sees this.
     let _ = cut.send(true);
     Stopped::CutOff
@@ -213,10 +223,18 @@ impl Acceptor {
             };
             // Answers are small and written whole: do not wait for Nagle.
             let _ = stream.set_nodelay(true);
-            let connection = self.graceful.watch(self.http.serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(self.app.clone()),
-            ));
+            // Each request knows the connection's peer, which the log names as its source.
+            let app = self
+                .app
+                .clone()
+                .map_request(move |mut request: Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+            let connection = self.graceful.watch(
+                self.http
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app)),
+            );
             let open = self.metrics.connection();
             let mut cut = self.cut.subscribe();
             tokio::spawn(async move {

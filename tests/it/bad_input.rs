@@ -1,6 +1,7 @@
 //! Bad input at the edge: each refusal has its status and code, and nothing refused is queued.
 
 use std::process::Command;
+use std::time::Duration;
 
 use sluice_tests::NatsServer;
 use sluice_tests::procs::{Ingest, bin_path, github_signature};
@@ -70,6 +71,116 @@ async fn body_that_is_not_a_json_object_is_400_and_an_empty_one_is_accepted() {
     let (status, answer) = post_push(&client, &url, b"").await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(stored_events(&nats.url()).await, 1);
+}
+
+/// What an operator reads about webhooks that are not stored: a line per refusal and per
+/// filtered webhook, with its status, code, listener, delivery id and source, in JSON fields
+/// that are values, not Rust structures; a flood is cut to a budget and the next line says
+/// how many were held back. A filtered webhook's answer names no event, as none was stored.
+#[tokio::test]
+async fn refused_and_filtered_webhooks_are_logged_with_what_finds_them_within_a_budget() {
+    let (nats, _config, ingest) = ingest_with_github_listener(&["--log-format", "json"]).await;
+    let client = reqwest::Client::new();
+    let url = ingest.hook_url("team-a", "github");
+    let body = push_body("logged");
+    let forged = github_signature("not-the-secret", &body);
+    let (status, _) = post(
+        &client,
+        &url,
+        &body,
+        &[
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", "d-forged-1"),
+            ("X-Hub-Signature-256", &forged),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401);
+    let signed = github_signature(SECRET, &body);
+    let (status, answer) = post(
+        &client,
+        &url,
+        &body,
+        &[
+            ("X-GitHub-Event", "issues"),
+            ("X-GitHub-Delivery", "d-issues-1"),
+            ("X-Hub-Signature-256", &signed),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        answer.get("eventID").is_none(),
+        "nothing stored, no event: {answer}"
+    );
+    // A flood of forgeries, well past the budget of lines a second.
+    for _ in 0..100 {
+        let (status, _) = post(
+            &client,
+            &url,
+            &body,
+            &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &forged)],
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = post(&client, &url, &body, &[("X-GitHub-Event", "push")]).await;
+    assert_eq!(status, 401);
+
+    let lines: Vec<serde_json::Value> = ingest
+        .process
+        .logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let refused: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "webhook refused")
+        .collect();
+    let forged_line = refused
+        .iter()
+        .find(|line| line["delivery_id"] == "d-forged-1")
+        .expect("the forged delivery is logged by its id");
+    assert_eq!(forged_line["status"], 401);
+    assert_eq!(forged_line["code"], "signature_invalid");
+    assert_eq!(forged_line["namespace"], "team-a");
+    assert_eq!(forged_line["listener"], "github");
+    assert!(
+        forged_line["source"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("127.0.0.1:"),
+        "{forged_line}"
+    );
+    let filtered = lines
+        .iter()
+        .find(|line| line["delivery_id"] == "d-issues-1")
+        .expect("the filtered delivery is logged");
+    assert_eq!(filtered["event_type"], "issues");
+    assert_eq!(
+        filtered["triggers"], "on-push",
+        "the trigger whose eventTypes left it out"
+    );
+    assert!(
+        refused.len() < 60,
+        "{} lines for 102 refusals: the flood is cut",
+        refused.len()
+    );
+    let last = refused.last().unwrap();
+    assert_eq!(last["code"], "signature_missing");
+    assert!(
+        last["suppressed"].as_u64().unwrap_or_default() > 0,
+        "the line after the flood counts what was held back: {last}"
+    );
+    for line in &lines {
+        let text = line.to_string();
+        assert!(
+            !text.contains(" { "),
+            "no Rust structure in a log line: {text}"
+        );
+    }
+    assert_eq!(stored_events(&nats.url()).await, 0);
 }
 
 /// A sender that writes its whole body before it reads the answer (as most HTTP clients do)

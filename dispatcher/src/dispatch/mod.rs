@@ -46,6 +46,24 @@ macro_rules! run_log {
     };
 }
 
+/// Created objects as a log line shows them: `PipelineRun/build-x7k2p, TaskRun/lint-9qz
+/// (already there)`, the last one made by an earlier delivery of the same event.
+fn objects_text(created: &[Created]) -> String {
+    let mut text = String::new();
+    for (i, object) in created.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(&object.kind);
+        text.push('/');
+        text.push_str(&object.name);
+        if object.existed {
+            text.push_str(" (already there)");
+        }
+    }
+    text
+}
+
 mod create;
 mod error;
 pub mod letters;
@@ -248,7 +266,7 @@ impl Dispatcher {
                 run_log!(
                     info, listener, trigger, meta,
                     first_event_id = %entry.event_id,
-                    objects = ?entry.objects,
+                    objects = %entry.objects.join(", "),
                     "trigger already ran for this delivery; nothing created"
                 );
                 count(TriggerOutcome::Duplicate);
@@ -278,7 +296,7 @@ impl Dispatcher {
                     .webhook_to_created(seconds_since(meta.received_at_ms));
                 run_log!(
                     info, listener, trigger, meta,
-                    created = ?created,
+                    created = %objects_text(&created),
                     "trigger created its objects"
                 );
                 (
@@ -331,7 +349,7 @@ impl Dispatcher {
             run_log!(
                 warn, listener, trigger, meta,
                 %error,
-                created = ?created,
+                created = %created.as_deref().map(objects_text).unwrap_or_default(),
                 "run done but not recorded; the event will be delivered again"
             );
             return Step::Retry {

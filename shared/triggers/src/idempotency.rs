@@ -149,6 +149,19 @@ fn push_tagged(key: &mut String, tag: &str, id: &[u8]) {
     }
 }
 
+/// The delivery id a sender named, as a log line shows it: the first of the providers'
+/// delivery headers, `ce-id` and `Idempotency-Key` that is present, when it is printable
+/// ASCII of at most 128 bytes (anything else is a sender's noise, not an id to look up).
+pub fn delivery_id(headers: &HeaderMap) -> Option<&str> {
+    DELIVERY_ID_HEADERS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(["ce-id", "idempotency-key"])
+        .find_map(|name| header_bytes(headers, name))
+        .filter(|id| id.len() <= MAX_VERBATIM_ID && id.iter().all(|b| b.is_ascii_graphic()))
+        .and_then(|id| std::str::from_utf8(id).ok())
+}
+
 /// A header's first value, surrounding whitespace trimmed, when it is not empty. Raw bytes,
 /// so that an id that is not valid UTF-8 still counts (as its hash).
 fn header_bytes<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {

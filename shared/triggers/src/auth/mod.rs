@@ -286,6 +286,36 @@ fn check<'t>(interceptor: &'t Interceptor, request: &Request<'_>) -> (Authentici
     }
 }
 
+/// The event type the request names, as a log line shows it: the value of the first of the
+/// providers' event headers that is present, when it is printable ASCII of at most 64 bytes.
+pub fn event_type(headers: &HeaderMap) -> Option<&str> {
+    [github::EVENT, gitlab::EVENT, bitbucket::EVENT, gitee::EVENT]
+        .into_iter()
+        .find_map(|name| headers.get(name))
+        .map(|value| value.as_bytes().trim_ascii())
+        .filter(|value| {
+            value.len() <= 64 && value.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        })
+        .and_then(|value| std::str::from_utf8(value).ok())
+}
+
+/// The listener's triggers that an interceptor's `eventTypes` filters this request out of,
+/// for the log line of a filtered webhook.
+pub fn filtering_triggers<'l>(
+    listener: &'l Listener,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Vec<&'l str> {
+    let request = Request { headers, body, now };
+    listener
+        .triggers
+        .iter()
+        .filter(|trigger| matches!(judge(trigger, &request), Verdict::Filter))
+        .map(|trigger| trigger.name.as_str())
+        .collect()
+}
+
 /// The header a provider names its event type in.
 fn event_header(kind: InterceptorKind) -> Option<&'static str> {
     match kind {
