@@ -456,6 +456,8 @@ fn references_into_another_namespace_are_reported_with_the_object_named() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creates_impersonate_the_tenant_and_refusals_are_dead_lettered_with_their_reason() {
+    // `elsewhere` takes its namespace from a param, so only the dispatcher can refuse it (a
+    // literal one is refused when the configuration loads).
     let elsewhere = r#"
 apiVersion: triggers.tekton.dev/v1beta1
 kind: EventListener
@@ -468,10 +470,12 @@ spec:
         spec:
           resourcetemplates: [{apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: own-}}]
     - name: elsewhere
+      bindings: [{name: ns, value: team-b}]
       template:
         spec:
+          params: [{name: ns}]
           resourcetemplates:
-            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-, namespace: team-b}}
+            - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-, namespace: "$(tt.params.ns)"}}
 "#;
     let config = ConfigDir::new()
         .file("a.yaml", elsewhere)

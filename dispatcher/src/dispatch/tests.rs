@@ -55,12 +55,14 @@ spec:
               spec: {params: [{name: revision, value: $(tt.params.revision)}]}
     - name: elsewhere
       serviceAccountName: trigger-sa
+      bindings: [{name: ns, value: team-b}]
       template:
         spec:
+          params: [{name: ns}]
           resourcetemplates:
             - apiVersion: tekton.dev/v1
               kind: PipelineRun
-              metadata: {generateName: x-, namespace: team-b}
+              metadata: {generateName: x-, namespace: $(tt.params.ns)}
 "#;
 
 fn meta() -> EventMeta {
@@ -111,6 +113,8 @@ fn rendered_objects_carry_tektons_labels_and_the_trigger_namespace() {
     );
 }
 
+/// A literal namespace is reported when the configuration loads; one that only an event's
+/// params decide is refused when the event renders it.
 #[test]
 fn a_template_naming_another_namespace_is_refused_permanently() {
     let catalogue = load_str("c.yaml", CONFIG);

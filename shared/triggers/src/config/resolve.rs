@@ -28,6 +28,7 @@ use crate::catalogue::{
 use crate::names::is_dns1123_subdomain;
 use crate::secret::SecretValue;
 use selection::{Selection, is_label_value};
+use templates::TemplateSite;
 
 /// The TriggerTemplate annotation that makes `"` in param values be inserted as `\"`.
 const OLD_ESCAPE_QUOTES: &str = "triggers.tekton.dev/old-escape-quotes";
@@ -142,6 +143,10 @@ impl<'a> Resolver<'a> {
                 .template_spec(
                     &entry.origin,
                     "spec",
+                    &TemplateSite {
+                        what: format!("TriggerTemplate `{}`", key.1),
+                        namespace: &entry.namespace,
+                    },
                     &entry.doc.spec,
                     old_escape_quotes,
                     TEMPLATE_SKIPPED,

@@ -1405,6 +1405,91 @@ spec:
     );
 }
 
+/// A resource template naming another namespace would be refused for every event; it is
+/// reported when the configuration loads, unless the platform allows other namespaces. A
+/// namespace written as an expression is known only when an event renders it.
+#[test]
+fn a_template_naming_another_namespace_is_reported_at_load() {
+    let yaml = docs(&[
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: elsewhere, namespace: team-a}
+spec:
+  params: [{name: ns}]
+  resourcetemplates:
+    - {apiVersion: v1, kind: ConfigMap, metadata: {generateName: own-, namespace: team-a}}
+    - {apiVersion: v1, kind: ConfigMap, metadata: {generateName: x-, namespace: $(tt.params.ns)}}
+    - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-, namespace: team-b}}
+"#,
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: l, namespace: team-a}
+spec:
+  triggers:
+    - name: by-ref
+      template: {ref: elsewhere}
+    - name: inline
+      template:
+        spec:
+          resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: team-c}}]
+    - name: own
+      template:
+        spec:
+          resourcetemplates: [{apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: ""}}]
+"#,
+    ]);
+    let refused = load_str(FILE, &yaml);
+    let issues = refused.issues();
+    let fields: Vec<_> = issues
+        .iter()
+        .map(|i| (i.document, i.field.as_deref().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            (0, "spec.resourcetemplates[2].metadata.namespace"),
+            (1, "spec.triggers[0].template.ref"),
+            (
+                1,
+                "spec.triggers[1].template.spec.resourcetemplates[0].metadata.namespace"
+            ),
+        ],
+        "{issues:#?}"
+    );
+    let document = &issues[0].message;
+    for expected in [
+        "TriggerTemplate `elsewhere`",
+        "namespace `team-b`",
+        "namespace `team-a`",
+        "--allow-cross-namespace",
+        "template skipped",
+    ] {
+        assert!(document.contains(expected), "{document}");
+    }
+    let inline = &issues[2].message;
+    assert!(
+        inline.contains("inline template")
+            && inline.contains("`team-c`")
+            && inline.contains("`team-a`")
+            && inline.ends_with("trigger skipped"),
+        "{inline}"
+    );
+    assert_eq!(trigger_names(listener(&refused, "team-a", "l")), ["own"]);
+
+    let options = LoadOptions {
+        allow_cross_namespace: true,
+        ..LoadOptions::default()
+    };
+    let allowed = load_str_with(FILE, &yaml, &options);
+    assert!(allowed.issues().is_empty(), "{:#?}", allowed.issues());
+    assert_eq!(
+        trigger_names(listener(&allowed, "team-a", "l")),
+        ["by-ref", "inline", "own"]
+    );
+}
+
 // ----- documents and parsing -------------------------------------------------------------
 
 #[test]

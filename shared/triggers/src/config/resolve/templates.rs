@@ -237,6 +237,10 @@ impl Resolver<'_> {
                 .template_spec(
                     origin,
                     &join_field(&field, "spec"),
+                    &TemplateSite {
+                        what: "the trigger's inline template".to_owned(),
+                        namespace: site.namespace,
+                    },
                     spec,
                     false,
                     TRIGGER_SKIPPED,
@@ -260,6 +264,7 @@ impl Resolver<'_> {
         &mut self,
         origin: &Origin,
         field: &str,
+        template: &TemplateSite<'_>,
         spec: &TemplateSpecDoc,
         old_escape_quotes: bool,
         consequence: &str,
@@ -286,7 +291,8 @@ impl Resolver<'_> {
         }
         for (index, resource) in spec.resourcetemplates.iter().enumerate() {
             let resource_field = join_field(field, &format!("resourcetemplates[{index}]"));
-            let problem = match resource.parse() {
+            let parsed = resource.parse();
+            let problem = match &parsed {
                 Ok(JsonValue::Object(object)) => {
                     ["apiVersion", "kind"].into_iter().find_map(|key| {
                         let present = object
@@ -307,6 +313,20 @@ impl Resolver<'_> {
             if let Some(problem) = problem {
                 self.issue(origin, &resource_field, format!("{problem}; {consequence}"));
                 valid = false;
+            } else if let Some(other) = parsed
+                .as_ref()
+                .ok()
+                .and_then(|resource| self.foreign_namespace(resource, template.namespace))
+            {
+                self.issue(
+                    origin,
+                    &join_field(&resource_field, "metadata.namespace"),
+                    format!(
+                        "names namespace `{other}`, but {} creates its objects in namespace `{}` (the trigger's) and the platform does not allow other namespaces (allowCrossNamespace, --allow-cross-namespace); every event would be dead-lettered; {consequence}",
+                        template.what, template.namespace
+                    ),
+                );
+                valid = false;
             }
         }
         valid.then(|| TemplateSpec {
@@ -324,6 +344,35 @@ impl Resolver<'_> {
             )),
             old_escape_quotes,
         })
+    }
+}
+
+/// Which template a spec is, and the namespace its objects are created in: the template
+/// document's own, or the listener's or Trigger's for an inline template (a template is
+/// found only in its trigger's namespace, so the two are the same).
+pub(super) struct TemplateSite<'a> {
+    /// `TriggerTemplate `name``, or "the trigger's inline template".
+    pub what: String,
+    pub namespace: &'a str,
+}
+
+impl Resolver<'_> {
+    /// The namespace a resource template names when it is another than `namespace` and
+    /// the platform does not allow that: a literal, known now. A namespace written as an
+    /// expression (`$(tt.params.ns)`) is known only when an event renders it, and the
+    /// dispatcher refuses it then.
+    fn foreign_namespace(&self, resource: &JsonValue, namespace: &str) -> Option<String> {
+        if self.options.allow_cross_namespace {
+            return None;
+        }
+        match resource.pointer("/metadata/namespace")? {
+            JsonValue::String(named)
+                if !named.is_empty() && named != namespace && !named.contains("$(") =>
+            {
+                Some(named.clone())
+            }
+            _ => None,
+        }
     }
 }
 
