@@ -247,6 +247,49 @@ fn validate_reports_every_problem_with_file_document_and_field() {
     assert!(!text.contains("is neither an in-cluster service"), "{text}");
 }
 
+#[test]
+fn validate_reports_a_template_naming_another_namespace_unless_the_platform_allows_it() {
+    let config = ConfigDir::new().file(
+        "elsewhere.yaml",
+        r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: elsewhere, namespace: team-a}
+spec:
+  resourcetemplates:
+    - {apiVersion: v1, kind: ConfigMap, metadata: {generateName: own-}}
+    - {apiVersion: tekton.dev/v1, kind: PipelineRun, metadata: {generateName: x-, namespace: team-b}}
+---
+apiVersion: triggers.tekton.dev/v1beta1
+kind: EventListener
+metadata: {name: l, namespace: team-a}
+spec:
+  triggers:
+    - name: build
+      template: {ref: elsewhere}
+"#,
+    );
+    let dir = config.path().to_str().unwrap();
+    let output = sluice(&["validate", "--config-dir", dir]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    for expected in [
+        "elsewhere.yaml (document 0): spec.resourcetemplates[1].metadata.namespace: names namespace `team-b`, but TriggerTemplate `elsewhere` creates its objects in namespace `team-a`",
+        "elsewhere.yaml (document 1): spec.triggers[0].template.ref: TriggerTemplate `elsewhere` in namespace `team-a` is invalid",
+        "1 listener(s), 0 trigger(s), 2 problem(s)",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+
+    let allowed = sluice(&["validate", "--config-dir", dir, "--allow-cross-namespace"]);
+    let text = stdout(&allowed);
+    assert_eq!(allowed.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("1 listener(s), 1 trigger(s), 0 problem(s)"),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn render_calls_webhook_interceptors_and_shows_what_they_decide() {
     use std::sync::Arc;
