@@ -290,6 +290,74 @@ spec:
     );
 }
 
+#[test]
+fn validate_checks_the_tenants_file_with_the_servers_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("tenants.yaml");
+    let check = |yaml: &str| {
+        std::fs::write(&policy, yaml).unwrap();
+        let output = sluice(&["validate", "--tenants-file", policy.to_str().unwrap()]);
+        (output.status.code(), stdout(&output))
+    };
+
+    let (code, text) = check(
+        "interceptorAllow: [hooks.example.com]\ndefaults: {runsPerMinute: 600, burst: 50}\nnamespaces:\n  team-a: {runsPerMinute: 60}\n",
+    );
+    assert_eq!(code, Some(0), "{text}");
+    for expected in [
+        "tenants.yaml: defaults: runsPerMinute 600 (burst 50); 1 namespace(s) with their own limits",
+        "interceptorAllow: hooks.example.com",
+        "tenants file only: 0 problem(s)",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+
+    for (yaml, expected) in [
+        (
+            "namespaces:\n  team-a: {runsPerMinute: 60, admisionPerSecond: 5}\n",
+            "tenants.yaml: namespaces.team-a.admisionPerSecond: unknown field",
+        ),
+        (
+            "defaults: {runsPerMinute: -5}\n",
+            "tenants.yaml: defaults.runsPerMinute: must be a positive finite number, not -5",
+        ),
+        (
+            "namespaces:\n  team-a: {maxConcurrentCreates: -1}\n",
+            "tenants.yaml: namespaces.team-a.maxConcurrentCreates:",
+        ),
+        ("defaults: [unclosed\n", "tenants.yaml:"),
+    ] {
+        let (code, text) = check(yaml);
+        assert_eq!(code, Some(1), "{yaml}: {text}");
+        assert!(
+            text.contains(expected),
+            "{yaml}: missing `{expected}` in:\n{text}"
+        );
+        assert!(text.contains("tenants file only: 1 problem(s)"), "{text}");
+    }
+
+    // With a directory, a broken tenants file counts among the directory's problems.
+    std::fs::write(&policy, "defaults: {runsPerMinute: 0}\n").unwrap();
+    let examples = examples().join("config");
+    let output = sluice(&[
+        "validate",
+        "--config-dir",
+        examples.to_str().unwrap(),
+        "--tenants-file",
+        policy.to_str().unwrap(),
+    ]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("defaults.runsPerMinute"), "{text}");
+    assert!(
+        text.contains("1 listener(s), 1 trigger(s), 1 problem(s)"),
+        "{text}"
+    );
+
+    let neither = sluice(&["validate"]);
+    assert_eq!(neither.status.code(), Some(2));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn render_calls_webhook_interceptors_and_shows_what_they_decide() {
     use std::sync::Arc;

@@ -607,9 +607,9 @@ fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
         "--tenants-file",
         policy.to_str().unwrap(),
     ]);
-    let error = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2));
-    assert!(error.contains("namespaces.team-a.runsPerMinut"), "{error}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("namespaces.team-a.runsPerMinut"), "{text}");
 }
 
 /// One durable consumer per tenant namespace: a cluster with more tenants than nats-server's

@@ -148,6 +148,44 @@ impl TenantPolicy {
     pub fn namespaces(&self) -> impl Iterator<Item = &str> {
         self.namespaces.keys().map(String::as_str)
     }
+
+    /// One line saying what the policy enforces, for `sluice validate`.
+    pub fn summary(&self) -> String {
+        let hosts = match self.interceptor_allow.as_slice() {
+            [] => "none".to_owned(),
+            hosts => hosts.join(", "),
+        };
+        format!(
+            "defaults: {}; {} namespace(s) with their own limits; allowCrossNamespace: {}; interceptorAllow: {hosts}",
+            self.defaults,
+            self.namespaces.len(),
+            self.allow_cross_namespace,
+        )
+    }
+}
+
+/// The limits in the file's own terms (`runsPerMinute 60 (burst 10), …`), or `no limits`.
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(Rate { per_minute, burst }) = self.runs {
+            parts.push(format!("runsPerMinute {per_minute} (burst {burst})"));
+        }
+        if let Some(creates) = self.max_concurrent_creates {
+            parts.push(format!("maxConcurrentCreates {creates}"));
+        }
+        if let Some(admission) = self.admission_per_second {
+            parts.push(format!("admissionPerSecond {admission}"));
+        }
+        if !self.triggers.is_empty() {
+            parts.push(format!("{} trigger rate(s)", self.triggers.len()));
+        }
+        if parts.is_empty() {
+            f.write_str("no limits")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
 }
 
 /// What one namespace may do. `None` is "no limit".

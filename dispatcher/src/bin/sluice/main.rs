@@ -1,7 +1,7 @@
-//! `sluice`: the operator's command line. `validate` checks a configuration directory;
-//! `render` shows offline what a webhook would do: which triggers authenticate it, which
-//! interceptor stops which trigger, and the objects the others would create; `dlq` lists,
-//! shows, replays and purges dead letters.
+//! `sluice`: the operator's command line. `validate` checks a configuration directory and
+//! the tenants file; `render` shows offline what a webhook would do: which triggers
+//! authenticate it, which interceptor stops which trigger, and the objects the others would
+//! create; `dlq` lists, shows, replays and purges dead letters.
 
 mod dlq;
 
@@ -38,11 +38,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Load a configuration directory and report every problem (file, document, field);
-    /// exits 1 if there is any.
+    /// Load a configuration directory, and the tenants file when one is given, and report
+    /// every problem (file, document, field); exits 1 if there is any. Either may be checked
+    /// alone.
     Validate {
-        #[arg(long, env = "SLUICE_CONFIG_DIR")]
-        config_dir: PathBuf,
+        #[arg(
+            long,
+            env = "SLUICE_CONFIG_DIR",
+            required_unless_present = "tenants_file"
+        )]
+        config_dir: Option<PathBuf>,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -121,10 +126,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate { config_dir, policy } => {
-            let tenants = policy.load_policy()?;
-            validate(&config_dir, &policy.load_options_with(&tenants), &tenants)
-        }
+        Command::Validate { config_dir, policy } => validate(config_dir.as_deref(), &policy),
         Command::Render {
             config_dir,
             listener,
@@ -171,11 +173,48 @@ fn load(dir: &Path, options: &config::LoadOptions) -> anyhow::Result<Catalogue> 
     config::load_dir_with(dir, options).with_context(|| format!("failed to read {}", dir.display()))
 }
 
-fn validate(
+fn validate(config_dir: Option<&Path>, policy: &PolicyArgs) -> anyhow::Result<ExitCode> {
+    // The servers' own parser: a file they would refuse to start with is reported here
+    // with its field, like a problem of the directory.
+    let (tenants, mut problems) = match (policy.load_policy(), &policy.tenants_file) {
+        (Ok(tenants), Some(path)) => {
+            println!("{}: {}", path.display(), tenants.summary());
+            (tenants, 0)
+        }
+        (Ok(tenants), None) => (tenants, 0),
+        (Err(error), _) => {
+            println!("{error}");
+            if let Some(dir) = config_dir {
+                println!(
+                    "note: {} is judged by the flags alone; the servers would not start with this tenants file",
+                    dir.display()
+                );
+            }
+            (TenantPolicy::default(), 1)
+        }
+    };
+    match config_dir {
+        Some(dir) => {
+            let options = policy.load_options_with(&tenants);
+            problems += validate_dir(dir, &options, &tenants, problems)?;
+        }
+        None => println!("tenants file only: {problems} problem(s)"),
+    }
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Prints the directory's problems and its summary line (counting `earlier` problems of the
+/// tenants file too); returns how many problems the directory has.
+fn validate_dir(
     config_dir: &Path,
     options: &config::LoadOptions,
     tenants: &TenantPolicy,
-) -> anyhow::Result<ExitCode> {
+    earlier: usize,
+) -> anyhow::Result<usize> {
     let catalogue = load(config_dir, options)?;
     for issue in catalogue.issues() {
         println!("{issue}");
@@ -199,13 +238,9 @@ fn validate(
     let triggers: usize = catalogue.listeners().map(|l| l.triggers.len()).sum();
     println!(
         "{listeners} listener(s), {triggers} trigger(s), {} problem(s)",
-        catalogue.issues().len()
+        catalogue.issues().len() + earlier
     );
-    Ok(if catalogue.issues().is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(catalogue.issues().len())
 }
 
 async fn render(

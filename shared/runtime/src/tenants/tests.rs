@@ -131,6 +131,21 @@ fn an_empty_file_is_the_default_policy_without_limits() {
 }
 
 #[test]
+fn the_summary_says_what_the_policy_enforces() {
+    assert_eq!(
+        parse(EXAMPLE).unwrap().summary(),
+        "defaults: runsPerMinute 600 (burst 50), maxConcurrentCreates 20, admissionPerSecond 100, \
+         1 trigger rate(s); 2 namespace(s) with their own limits; allowCrossNamespace: false; \
+         interceptorAllow: hooks.example.com, *.corp.example"
+    );
+    assert_eq!(
+        TenantPolicy::default().summary(),
+        "defaults: no limits; 0 namespace(s) with their own limits; allowCrossNamespace: false; \
+         interceptorAllow: none"
+    );
+}
+
+#[test]
 fn a_namespace_named_without_limits_gets_the_defaults() {
     let policy = parse("defaults: {maxConcurrentCreates: 3}\nnamespaces: {team-a: }").unwrap();
     assert_eq!(policy.namespaces().collect::<Vec<_>>(), ["team-a"]);
