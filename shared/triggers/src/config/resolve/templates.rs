@@ -351,7 +351,7 @@ impl Resolver<'_> {
 /// document's own, or the listener's or Trigger's for an inline template (a template is
 /// found only in its trigger's namespace, so the two are the same).
 pub(super) struct TemplateSite<'a> {
-    /// `TriggerTemplate `name``, or "the trigger's inline template".
+    /// "TriggerTemplate `name`", or "the trigger's inline template".
     pub what: String,
     pub namespace: &'a str,
 }
