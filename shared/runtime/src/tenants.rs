@@ -6,7 +6,8 @@
 //! that keep one noisy namespace from starving the others: runs created per minute (a token
 //! bucket shared by all dispatcher replicas), creates in flight, and webhooks ingest accepts
 //! per second. A tenant may tighten its own limits with EventListener annotations
-//! ([`Limits::lowered_by`]) but never loosen them.
+//! ([`Limits::lowered_by`]) but never loosen them. A namespace may also be paused
+//! (`paused: true`): its events are stored and wait, undispatched, until it is resumed.
 //!
 //! Unlike the Tekton configuration directory, which skips what is broken and serves the
 //! rest, this file is all or nothing: a half-read policy could silently lift a limit, so any
@@ -30,7 +31,7 @@ mod reload;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -63,6 +64,8 @@ pub struct TenantPolicy {
     /// a lookup on the hot path is a map lookup and a clone, and so that validation sees
     /// exactly what will be enforced.
     namespaces: BTreeMap<String, Limits>,
+    /// Namespaces whose events are not dispatched (`paused: true`).
+    paused: BTreeSet<String>,
 }
 
 impl TenantPolicy {
@@ -147,6 +150,18 @@ impl TenantPolicy {
     /// The namespaces named in `namespaces`, in name order.
     pub fn namespaces(&self) -> impl Iterator<Item = &str> {
         self.namespaces.keys().map(String::as_str)
+    }
+
+    /// Whether the platform paused `namespace` (`paused: true` in its entry): its events are
+    /// accepted and stored, and wait in the stream until it is resumed. Cheap enough for a
+    /// tenant's loop to ask before every pull.
+    pub fn is_paused(&self, namespace: &str) -> bool {
+        self.paused.contains(namespace)
+    }
+
+    /// The paused namespaces, in name order.
+    pub fn paused(&self) -> impl Iterator<Item = &str> {
+        self.paused.iter().map(String::as_str)
     }
 
     /// One line saying what the policy enforces, for `sluice validate`.
@@ -429,6 +444,9 @@ struct LimitsEntry {
     max_concurrent_creates: Option<u32>,
     admission_per_second: Option<f64>,
     triggers: Option<BTreeMap<String, TriggerEntry>>,
+    /// Only in a namespace's entry: `defaults.paused` is refused (a default pause would
+    /// hold every tenant, new ones included).
+    paused: Option<bool>,
 }
 
 /// One trigger's rate. `runsPerMinute` is required: a trigger entry exists only to limit it.
@@ -469,6 +487,13 @@ impl PolicyDocument {
 
         let defaults_entry = self.defaults.unwrap_or_default();
         defaults_entry.check("defaults")?;
+        if defaults_entry.paused.is_some() {
+            // A default pause would silently hold every tenant, new ones included.
+            return Err(Invalid::new(
+                "defaults.paused",
+                "a pause is set per namespace: use namespaces.<namespace>.paused",
+            ));
+        }
         if defaults_entry.burst.is_some() && defaults_entry.runs_per_minute.is_none() {
             return Err(Invalid::new(
                 "defaults.burst",
@@ -477,6 +502,7 @@ impl PolicyDocument {
         }
 
         let mut namespaces = BTreeMap::new();
+        let mut paused = BTreeSet::new();
         for (name, entry) in self.namespaces.unwrap_or_default() {
             if !is_dns1123_label(&name) {
                 return Err(Invalid::new(
@@ -499,6 +525,9 @@ impl PolicyDocument {
                     "needs runsPerMinute, here or in defaults: a burst alone limits nothing",
                 ));
             }
+            if entry.paused == Some(true) {
+                paused.insert(name.clone());
+            }
             let limits = entry.over(&defaults_entry).resolve();
             namespaces.insert(name, limits);
         }
@@ -508,6 +537,7 @@ impl PolicyDocument {
             interceptor_allow,
             defaults: defaults_entry.resolve(),
             namespaces,
+            paused,
         })
     }
 }
@@ -556,6 +586,7 @@ impl LimitsEntry {
                 .or(defaults.max_concurrent_creates),
             admission_per_second: self.admission_per_second.or(defaults.admission_per_second),
             triggers: Some(triggers),
+            paused: self.paused,
         }
     }
 

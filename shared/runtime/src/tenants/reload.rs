@@ -65,6 +65,7 @@ pub fn spawn_policy_reloader(
                         tracing::info!(
                             path = %path.display(),
                             namespaces = policy.namespaces.len(),
+                            paused = policy.paused.len(),
                             "tenant policy reloaded"
                         );
                         target.store(Arc::new(policy));

@@ -547,6 +547,62 @@ fn annotations_may_set_limits_the_platform_leaves_open() {
     );
 }
 
+#[test]
+fn a_namespace_is_paused_by_name_and_keeps_its_limits() {
+    let policy = parse(
+        "defaults: {runsPerMinute: 60}\n\
+         namespaces:\n  \
+           team-a: {paused: true, maxConcurrentCreates: 2}\n  \
+           team-b: {paused: false}\n  \
+           team-c: {}\n",
+    )
+    .unwrap();
+    assert!(policy.is_paused("team-a"));
+    assert!(!policy.is_paused("team-b"), "`paused: false` is not paused");
+    assert!(!policy.is_paused("team-c"));
+    assert!(
+        !policy.is_paused("other"),
+        "a namespace the file does not name"
+    );
+    assert_eq!(policy.paused().collect::<Vec<_>>(), ["team-a"]);
+    let team_a = policy.limits("team-a");
+    assert_eq!(team_a.max_concurrent_creates, Some(2));
+    assert_eq!(team_a.runs, Some(rate(60.0, 10)), "the rest from defaults");
+    assert!(!parse(EXAMPLE).unwrap().is_paused("team-a"));
+}
+
+#[test]
+fn a_pause_that_is_not_a_boolean_or_not_per_namespace_is_refused_naming_the_field() {
+    for yaml in [
+        "namespaces: {team-a: {paused: \"yes\"}}",
+        "namespaces: {team-a: {paused: 1}}",
+    ] {
+        let refused = error(yaml);
+        assert_eq!(
+            refused.field(),
+            Some("namespaces.team-a.paused"),
+            "{refused}"
+        );
+        assert!(
+            refused.problem().contains("expected a boolean"),
+            "{refused}"
+        );
+    }
+    let refused = error("defaults: {paused: true}");
+    assert_eq!(refused.field(), Some("defaults.paused"), "{refused}");
+    assert!(
+        refused.problem().contains("namespaces.<namespace>.paused"),
+        "{refused}"
+    );
+    let refused = error("namespaces: {team-a: {pause: true}}");
+    assert_eq!(
+        refused.field(),
+        Some("namespaces.team-a.pause"),
+        "{refused}"
+    );
+    assert!(refused.problem().contains("unknown field"), "{refused}");
+}
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..300 {
         if check() {
