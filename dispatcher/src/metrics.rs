@@ -113,6 +113,7 @@ pub struct DispatchMetrics {
     throttled: Family<TenantLabels, Counter>,
     throttle_delay: Family<TenantLabels, Gauge<f64, AtomicU64>>,
     backlog: Family<TenantLabels, Gauge>,
+    paused: Family<TenantLabels, Gauge>,
     create: Family<CreateLabels, Histogram>,
     webhook_to_created: Histogram,
 }
@@ -155,6 +156,12 @@ impl DispatchMetrics {
             "Events stored for the tenant and not yet delivered to a dispatcher",
             backlog.clone(),
         );
+        let paused = Family::default();
+        registry.register(
+            "sluice_dispatch_tenant_paused",
+            "1 while the tenants file pauses the tenant: its events wait in the stream, undispatched",
+            paused.clone(),
+        );
         let create = Family::<CreateLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
@@ -176,6 +183,7 @@ impl DispatchMetrics {
             throttled,
             throttle_delay,
             backlog,
+            paused,
             create,
             webhook_to_created,
         }
@@ -239,6 +247,15 @@ impl DispatchMetrics {
                 namespace: namespace.to_owned(),
             })
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Shows whether the tenant is paused (1) or dispatched (0).
+    pub fn paused(&self, namespace: &str, paused: bool) {
+        self.paused
+            .get_or_create(&TenantLabels {
+                namespace: namespace.to_owned(),
+            })
+            .set(i64::from(paused));
     }
 
     pub fn create(&self, seconds: f64, ok: bool) {

@@ -9,10 +9,12 @@
 //!   at shutdown), binding a tenant's consumer;
 //! - [`tenant`]: one tenant's pull loop;
 //! - [`cap`]: the tenant's cap on events in flight, followed as the policy changes;
+//! - [`pause`]: a paused tenant's loop, pulling nothing until the policy resumes it;
 //! - [`delivery`]: one message from decoding to acknowledgement, kept in progress meanwhile.
 
 mod cap;
 mod delivery;
+mod pause;
 mod tenant;
 
 use std::collections::BTreeSet;

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use super::cap::TenantCap;
 use super::delivery::{InProgress, Received, ack, handle};
+use super::pause::{Pause, wait_while_paused};
 use super::{IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
 use crate::ratelimit::Take;
 
@@ -30,6 +31,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     // The tenant's backlog as last reported, from the delivered events' own counts of what
     // is still pending after them: measured without a request of its own.
     let mut backlog: Option<u64> = None;
+    let mut pause = Pause::default();
     let mut idle = false;
     while !*shutdown.borrow() {
         if consumer.is_none() {
@@ -43,6 +45,24 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                     }
                 }
             }
+        }
+        if pause.check(&shared, &namespace) {
+            // Pull nothing: the tenant's events stay in the stream, undelivered, and are
+            // neither redelivered nor given up on while it is paused.
+            if let Some(bound) = consumer.as_mut() {
+                wait_while_paused(
+                    &shared,
+                    &namespace,
+                    &mut pause,
+                    bound,
+                    &mut backlog,
+                    &mut shutdown,
+                )
+                .await;
+            }
+            while tasks.try_join_next().is_some() {}
+            idle = false;
+            continue;
         }
         let Some(bound) = consumer.as_ref() else {
             continue;
@@ -174,7 +194,12 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
 }
 
 /// Sets the tenant's backlog gauge when the count changed.
-fn report_backlog(shared: &Shared, namespace: &str, last: &mut Option<u64>, pending: u64) {
+pub(super) fn report_backlog(
+    shared: &Shared,
+    namespace: &str,
+    last: &mut Option<u64>,
+    pending: u64,
+) {
     if *last != Some(pending) {
         *last = Some(pending);
         shared.dispatcher.metrics().backlog(namespace, pending);

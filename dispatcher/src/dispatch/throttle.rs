@@ -1,7 +1,7 @@
 //! What an event waits for before it runs: a token from each of its tenant's rate-limit
 //! buckets (one per trigger run, from the trigger's own bucket and the namespace's), and a
-//! free create slot of its tenant. The limits are the platform's, as the tenant's listener
-//! lowers them.
+//! free create slot of its tenant, and its tenant not being paused. The limits are the
+//! platform's, as the tenant's listener lowers them.
 
 use sluice_runtime::envelope::EventMeta;
 use sluice_runtime::tenants::{Limits, Rate};
@@ -66,6 +66,12 @@ impl Dispatcher {
                     && !listener.annotations.is_empty()
                     && rated(&limits.lowered_by(&listener.annotations).0)
             })
+    }
+
+    /// Whether the platform paused `namespace` (`paused: true` in the tenants file): its
+    /// events are then left in the stream, not pulled, until it is resumed.
+    pub fn is_paused(&self, namespace: &str) -> bool {
+        self.policy.load().is_paused(namespace)
     }
 
     /// The tenant's cap on creates in flight, if any.

@@ -234,6 +234,9 @@ fn validate_dir(
             );
         }
     }
+    for namespace in tenants.paused() {
+        println!("paused: namespace {namespace}: its events are stored and not dispatched");
+    }
     let listeners = catalogue.listeners().count();
     let triggers: usize = catalogue.listeners().map(|l| l.triggers.len()).sum();
     println!(
