@@ -612,6 +612,36 @@ fn validate_reports_annotations_that_would_raise_a_tenants_limits() {
     assert!(text.contains("namespaces.team-a.runsPerMinut"), "{text}");
 }
 
+#[test]
+fn validate_accepts_a_paused_tenant_and_refuses_a_pause_that_is_not_a_boolean() {
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    let config = ConfigDir::new().file("a.yaml", &github_listener("team-a", "builder"));
+    let validate = || {
+        sluice(&[
+            "validate",
+            "--config-dir",
+            config.path().to_str().unwrap(),
+            "--tenants-file",
+            policy.to_str().unwrap(),
+        ])
+    };
+    std::fs::write(&policy, "namespaces:\n  team-a: {paused: true}\n").unwrap();
+    let output = validate();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("paused: namespace team-a"), "{text}");
+
+    std::fs::write(&policy, "namespaces:\n  team-a: {paused: \"yes\"}\n").unwrap();
+    let output = validate();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        error.contains("namespaces.team-a.paused") && error.contains("expected a boolean"),
+        "{error}"
+    );
+}
+
 /// One durable consumer per tenant namespace: a cluster with more tenants than nats-server's
 /// default consumer limit per stream (1000 since 2.15) still serves every one of them.
 #[tokio::test(flavor = "multi_thread")]
@@ -771,5 +801,171 @@ async fn a_lowered_max_concurrent_creates_holds_from_the_reload_on() {
     assert!(
         after.iter().all(|&n| n <= 1),
         "no create started beside another under the lowered cap: {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_tenants_events_wait_in_the_stream_and_run_once_when_it_is_resumed() {
+    const EVENTS: usize = 10;
+    let policy_dir = tempfile::tempdir().unwrap();
+    let policy = policy_dir.path().join("tenants.yaml");
+    std::fs::write(&policy, "namespaces:\n  team-a: {paused: true}\n").unwrap();
+    let ingest_flags = ["--tenants-file", policy.to_str().unwrap()];
+    let dispatcher_flags = [
+        "--tenants-file",
+        policy.to_str().unwrap(),
+        "--config-reload-interval",
+        "100ms",
+    ];
+    let config = ConfigDir::new()
+        .file("a.yaml", &github_listener("team-a", "builder"))
+        .file("b.yaml", &github_listener("team-b", "builder"));
+    let stack = Stack::start_with(
+        config,
+        |api| {
+            for ns in ["team-a", "team-b"] {
+                api.grant(
+                    &format!("system:serviceaccount:{ns}:builder"),
+                    &["create"],
+                    "tekton.dev",
+                    "pipelineruns",
+                    ns,
+                );
+            }
+        },
+        &ingest_flags,
+        &dispatcher_flags,
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let runs = |ns: &str| stack.api.object_count("tekton.dev", "pipelineruns", ns);
+    let metric = |series: &'static str| {
+        let client = client.clone();
+        let url = stack.dispatcher.metrics_url.clone();
+        async move { gauge(&crate::support::metrics_text(&client, &url).await, series) }
+    };
+    for i in 0..EVENTS {
+        for ns in ["team-a", "team-b"] {
+            let url = stack.ingest.hook_url(ns, "github");
+            let (status, answer) =
+                post_push(&client, &url, &push_body(&format!("{ns}-{i:02}"))).await;
+            assert_eq!(status, 202, "accepted while paused too: {answer}");
+        }
+    }
+
+    // The other tenant is served; the paused one's events are stored and counted as pending.
+    let served = eventually(Duration::from_secs(30), || async {
+        runs("team-b") == EVENTS
+    })
+    .await;
+    assert!(served, "{}", stack.dispatcher.process.logs());
+    let pending = eventually(Duration::from_secs(10), || async {
+        metric("sluice_dispatch_backlog_events{namespace=\"team-a\"}").await == EVENTS as f64
+    })
+    .await;
+    assert!(pending, "the paused tenant's events are its backlog");
+    // Long after the other tenant's last run, none of the paused tenant's has been created.
+    let created_while_paused =
+        eventually(Duration::from_secs(3), || async { runs("team-a") > 0 }).await;
+    assert!(
+        !created_while_paused,
+        "a paused tenant's events are not dispatched"
+    );
+    assert!(
+        stack
+            .api
+            .requests_for(Verb::Create, "pipelineruns")
+            .iter()
+            .all(|r| r.namespace.as_deref() == Some("team-b")),
+        "not even tried"
+    );
+    assert_eq!(
+        metric("sluice_dispatch_tenant_paused{namespace=\"team-a\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric("sluice_dispatch_tenant_paused{namespace=\"team-b\"}").await,
+        0.0
+    );
+    assert_eq!(
+        crate::support::stored_events(&stack.nats.url()).await,
+        2 * EVENTS as u64
+    );
+    assert!(
+        stack
+            .dispatcher
+            .process
+            .logs()
+            .contains("tenant paused: its events wait in the stream"),
+        "{}",
+        stack.dispatcher.process.logs()
+    );
+
+    // The platform lifts the pause; the dispatcher is not restarted.
+    std::fs::write(&policy, "namespaces:\n  team-a: {}\n").unwrap();
+    let resumed = eventually(Duration::from_secs(30), || async {
+        runs("team-a") == EVENTS
+    })
+    .await;
+    assert!(resumed, "{}", stack.dispatcher.process.logs());
+    let drained = eventually(Duration::from_secs(10), || async {
+        metric("sluice_dispatch_backlog_events{namespace=\"team-a\"}").await == 0.0
+            && metric("sluice_dispatch_tenant_paused{namespace=\"team-a\"}").await == 0.0
+    })
+    .await;
+    assert!(drained, "the backlog and the pause gauge go back to 0");
+    // Each event ran once, on its first delivery: none was handed back, retried or given up.
+    let more = eventually(Duration::from_secs(2), || async { runs("team-a") > EVENTS }).await;
+    assert!(!more, "no event of the paused tenant ran twice");
+    let creates = stack
+        .api
+        .requests_for(Verb::Create, "pipelineruns")
+        .into_iter()
+        .filter(|r| r.namespace.as_deref() == Some("team-a"))
+        .count();
+    assert_eq!(creates, EVENTS, "one create per event");
+    let mut revisions: Vec<String> = stack
+        .api
+        .objects("tekton.dev", "pipelineruns", "team-a")
+        .iter()
+        .filter_map(|run| param(run, "revision").map(str::to_owned))
+        .collect();
+    revisions.sort();
+    let expected: Vec<String> = (0..EVENTS).map(|i| format!("team-a-{i:02}")).collect();
+    assert_eq!(revisions, expected);
+    let url = &stack.dispatcher.metrics_url;
+    let deliveries = |outcome: &str| {
+        let outcome = format!("outcome=\"{outcome}\"");
+        async move {
+            crate::support::metric_sum(
+                url,
+                "sluice_dispatch_events_total",
+                &["namespace=\"team-a\"", &outcome],
+            )
+            .await
+        }
+    };
+    assert_eq!(deliveries("done").await, EVENTS as u64);
+    for outcome in ["retry", "gave_up"] {
+        assert_eq!(deliveries(outcome).await, 0, "{outcome}");
+    }
+    let metrics = crate::support::metrics_text(&client, url).await;
+    assert!(
+        !metrics.contains("sluice_dispatch_dead_letters_total{"),
+        "nothing dead-lettered: {metrics}"
+    );
+    let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
+    if let Ok(mut dlq) = js.get_stream("SLUICE_DLQ").await {
+        assert_eq!(dlq.info().await.unwrap().state.messages, 0);
+    }
+    assert!(
+        stack
+            .dispatcher
+            .process
+            .logs()
+            .contains("tenant resumed: dispatching its events again")
+    );
+    eprintln!(
+        "figures: pause: events={EVENTS} per tenant; paused tenant: 0 runs while paused (backlog {EVENTS}), {EVENTS} runs once resumed, one delivery each, 0 dead letters"
     );
 }
