@@ -634,11 +634,11 @@ fn validate_accepts_a_paused_tenant_and_refuses_a_pause_that_is_not_a_boolean() 
 
     std::fs::write(&policy, "namespaces:\n  team-a: {paused: \"yes\"}\n").unwrap();
     let output = validate();
-    let error = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(
-        error.contains("namespaces.team-a.paused") && error.contains("expected a boolean"),
-        "{error}"
+        text.contains("namespaces.team-a.paused") && text.contains("expected a boolean"),
+        "{text}"
     );
 }
 
