@@ -13,7 +13,7 @@ secret=demo-webhook-secret   # stringData.token in examples/config/secret.yaml
 
 nats_server=$(scripts/install-nats.sh)
 echo "==> building sluice"
-cargo build --quiet --bin sluice-ingest --bin sluice-dispatcher
+cargo build --quiet --bin sluice-ingest --bin sluice-dispatcher --bin sluice
 
 rm -rf "$work"
 mkdir -p "$work/runs" "$work/nats"
@@ -57,11 +57,21 @@ signature=$(python3 -c 'import hashlib, hmac, sys
 print("sha256=" + hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest())' \
   "$secret" examples/push.json)
 
+delivery=$(python3 -c 'import uuid; print(uuid.uuid4())')
+
+echo "==> sluice render: what this push would create, offline (the servers' own code)"
+target/debug/sluice render --config-dir examples/config --listener team-a/github \
+  --body examples/push.json --header 'X-GitHub-Event: push' \
+  --header "X-GitHub-Delivery: $delivery" \
+  --header "X-Hub-Signature-256: $signature" >"$work/render.yaml"
+head -n 20 "$work/render.yaml"
+echo "    ... (all of it in ${work#"$root"/}/render.yaml)"
+
 echo "==> POST /hooks/team-a/github (a signed GitHub push)"
 curl -sS -X POST "http://127.0.0.1:$http_port/hooks/team-a/github" \
   -H 'Content-Type: application/json' \
   -H 'X-GitHub-Event: push' \
-  -H "X-GitHub-Delivery: $(python3 -c 'import uuid; print(uuid.uuid4())')" \
+  -H "X-GitHub-Delivery: $delivery" \
   -H "X-Hub-Signature-256: $signature" \
   --data-binary @examples/push.json \
   -w '\n<== HTTP %{http_code}\n'
