@@ -74,7 +74,8 @@ fn source(request: &Parts) -> String {
 }
 
 /// A refused webhook: its status and code, the listener (when the path named one), the
-/// sender's delivery id and where it came from.
+/// sender's delivery id and where it came from. The reason is written only once a listener
+/// was found: before that it would quote the path.
 pub fn refused(request: &Parts, listener: Option<&Listener>, error: &IngestError) {
     let Some(suppressed) = BUDGET.admit(SystemTime::now()) else {
         return;
@@ -83,6 +84,12 @@ pub fn refused(request: &Parts, listener: Option<&Listener>, error: &IngestError
     let status = error.status().as_u16();
     let delivery = delivery_id(&request.headers).unwrap_or("");
     let source = source(request);
+    // Without a listener the reason would quote the path, which is the sender's text (some
+    // put tokens in webhook URLs): the code says enough.
+    let reason = match listener {
+        Some(_) => error.to_string(),
+        None => String::new(),
+    };
     if error.status().is_server_error() {
         tracing::warn!(
             status,
@@ -92,7 +99,7 @@ pub fn refused(request: &Parts, listener: Option<&Listener>, error: &IngestError
             delivery_id = delivery,
             source,
             suppressed,
-            reason = %error,
+            reason,
             "webhook not stored"
         );
     } else {
@@ -104,7 +111,7 @@ pub fn refused(request: &Parts, listener: Option<&Listener>, error: &IngestError
             delivery_id = delivery,
             source,
             suppressed,
-            reason = %error,
+            reason,
             "webhook refused"
         );
     }
