@@ -23,6 +23,7 @@ use sluice_runtime::{jetstream, ops};
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let Loaded { catalogue, policy } = args.common.start()?;
+    let nats = args.common.nats.resolve()?;
 
     let sink = match &args.sink_dir {
         Some(dir) => {
@@ -42,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let client = jetstream::connect(&args.common.nats_url, "sluice-dispatcher")
+    let client = jetstream::connect(&nats, "sluice-dispatcher")
         .await
         .context("failed to connect to NATS")?;
     let js = jetstream::context(client.clone(), Duration::from_secs(5));

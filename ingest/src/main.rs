@@ -27,8 +27,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let Loaded { catalogue, policy } = args.common.start()?;
+    let nats = args.common.nats.resolve()?;
 
-    let client = jetstream::connect(&args.common.nats_url, "sluice-ingest")
+    let client = jetstream::connect(&nats, "sluice-ingest")
         .await
         .context("failed to connect to NATS")?;
     // Known once connected: until then the flag stands, and ingest is not ready.

@@ -17,9 +17,9 @@ use sluice_triggers::duration::parse_duration;
 /// Flags common to `sluice-ingest` and `sluice-dispatcher`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
-    /// NATS server to connect to.
-    #[arg(long, env = "SLUICE_NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// NATS server, credentials and TLS.
+    #[command(flatten)]
+    pub nats: crate::nats::NatsArgs,
 
     /// Directory of Tekton Triggers YAML documents (EventListener, Trigger, TriggerBinding,
     /// ClusterTriggerBinding, TriggerTemplate, Secret), read recursively.

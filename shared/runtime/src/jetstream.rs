@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 
+use crate::nats::NatsConnect;
 use crate::subject::EVENTS_WILDCARD;
 
 /// The stream that holds webhook events.
@@ -19,6 +20,8 @@ pub enum Error {
         #[source]
         source: async_nats::ConnectError,
     },
+    #[error("invalid NATS settings")]
+    Settings(#[from] crate::nats::NatsConfigError),
     #[error("failed to create or look up JetStream stream {stream}")]
     Stream {
         stream: String,
@@ -332,9 +335,19 @@ fn describe_changes(changes: &[StreamChange]) -> String {
 }
 
 /// Connects to NATS, retrying the first connection and reconnecting forever, with reconnect
-/// delays capped at one second so service resumes quickly after an outage.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Error> {
-    async_nats::ConnectOptions::new()
+/// delays capped at one second so service resumes quickly after an outage. Authentication
+/// and TLS come from `nats`; a refused login or TLS handshake is logged and retried, and the
+/// process stays unready meanwhile.
+pub async fn connect(nats: &NatsConnect, name: &str) -> Result<async_nats::Client, Error> {
+    let url = nats.shown_url();
+    tracing::info!(
+        url = %url,
+        auth = nats.auth_method(),
+        tls = nats.tls_required(),
+        "connecting to NATS"
+    );
+    nats.options()
+        .await?
         .name(name)
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -346,15 +359,19 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, Error>
             match event {
                 async_nats::Event::Connected => tracing::info!("connected to NATS"),
                 async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS"),
+                // Refused logins and failed TLS handshakes arrive here, never with a secret.
+                async_nats::Event::ClientError(error) => {
+                    tracing::warn!(%error, "cannot connect to NATS");
+                }
+                async_nats::Event::ServerError(error) => {
+                    tracing::warn!(%error, "NATS server reported an error");
+                }
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         })
-        .connect(url)
+        .connect(nats.url())
         .await
-        .map_err(|source| Error::Connect {
-            url: url.to_owned(),
-            source,
-        })
+        .map_err(|source| Error::Connect { url, source })
 }
 
 /// A JetStream context whose requests (publish acks included) time out after `timeout`.

@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod flags;
 pub mod jetstream;
 pub mod metrics;
+pub mod nats;
 pub mod ops;
 pub mod reload;
 pub mod retry;

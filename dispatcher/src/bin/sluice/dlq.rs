@@ -22,15 +22,10 @@ use self::view::{BodyStyle, Details, Row, describe, error_chain, one_line};
 /// `sluice dlq` and its flags.
 #[derive(clap::Args)]
 pub struct DlqArgs {
-    /// NATS server to connect to; the command fails (exit 2) if it does not answer within 5s.
-    #[arg(
-        long,
-        env = "SLUICE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        hide_env_values = true,
-        global = true
-    )]
-    nats_url: String,
+    /// NATS server, credentials and TLS; the command fails (exit 2) if NATS does not answer
+    /// within 5s or refuses them.
+    #[command(flatten)]
+    nats: sluice_runtime::nats::NatsArgs,
 
     #[command(subcommand)]
     command: DlqCommand,
@@ -132,7 +127,7 @@ pub fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
-        let store = Store::connect(&args.nats_url).await?;
+        let store = Store::connect(&args.nats.resolve()?).await?;
         match args.command {
             DlqCommand::List {
                 output,
