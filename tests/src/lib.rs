@@ -6,6 +6,7 @@
 
 pub mod api_double;
 pub mod nats;
+pub mod pki;
 pub mod procs;
 
 pub use api_double::ApiDouble;

@@ -7,6 +7,10 @@
 //! [`NatsServer::restart`], on the same port and the same store, so durable JetStream data
 //! survives as it would in production.
 //!
+//! [`NatsServer::start_configured`] appends configuration (an `authorization` or `tls` block)
+//! to the server's `nats.conf` and takes the client options the readiness probe connects
+//! with; [`TestPki`] writes a private CA and certificates for TLS tests.
+//!
 //! The binary is `$SLUICE_NATS_SERVER` when set, else `nats-server` on `PATH`; it must be 2.10
 //! or newer. `scripts/install-nats.sh` installs one.
 
@@ -14,7 +18,7 @@ use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Environment variable naming the `nats-server` binary to run instead of the one on `PATH`.
@@ -30,12 +34,15 @@ const TEST_MAX_PAYLOAD: &str = "8MB";
 /// Oldest server whose JetStream API async-nats 0.51 fully speaks (KV, consumer features).
 const MIN_VERSION: (u32, u32) = (2, 10);
 
+/// Builds the client options the readiness probe connects with (credentials, TLS).
+pub type ProbeOptions = Arc<dyn Fn() -> async_nats::ConnectOptions + Send + Sync>;
+
 /// A running (or deliberately stopped) `nats-server` owned by one test.
-#[derive(Debug)]
 pub struct NatsServer {
     binary: PathBuf,
     port: u16,
     child: Mutex<Option<Child>>,
+    probe: ProbeOptions,
     // Declared last so that it is removed after `Drop::drop` has killed the process.
     dir: tempfile::TempDir,
 }
@@ -45,6 +52,16 @@ impl NatsServer {
     /// answers. Panics with the server's log when it does not come up.
     pub async fn start() -> NatsServer {
         Self::start_with(false, TEST_MAX_PAYLOAD).await
+    }
+
+    /// [`NatsServer::start`] with `conf` appended to its `nats.conf` (for example an
+    /// `authorization { … }` or `tls { … }` block). `probe` builds the options a client
+    /// that the server accepts connects with; readiness is checked with them.
+    pub async fn start_configured(
+        conf: &str,
+        probe: impl Fn() -> async_nats::ConnectOptions + Send + Sync + 'static,
+    ) -> NatsServer {
+        Self::start_full(false, TEST_MAX_PAYLOAD, conf, Arc::new(probe)).await
     }
 
     /// [`NatsServer::start`] with this `max_payload` (a nats-server size: `1MB`, the
@@ -61,6 +78,21 @@ impl NatsServer {
     }
 
     async fn start_with(sync_always: bool, max_payload: &str) -> NatsServer {
+        Self::start_full(
+            sync_always,
+            max_payload,
+            "",
+            Arc::new(async_nats::ConnectOptions::new),
+        )
+        .await
+    }
+
+    async fn start_full(
+        sync_always: bool,
+        max_payload: &str,
+        extra_conf: &str,
+        probe: ProbeOptions,
+    ) -> NatsServer {
         let binary = binary().clone();
         let dir = tempfile::Builder::new()
             .prefix("sluice-nats-")
@@ -73,12 +105,15 @@ impl NatsServer {
         if sync_always {
             conf.push_str("jetstream {\n  sync_interval: always\n}\n");
         }
+        conf.push_str(extra_conf);
+        conf.push('\n');
         std::fs::write(dir.path().join("nats.conf"), conf)
             .expect("failed to write the nats-server configuration");
         let mut server = NatsServer {
             binary,
             port: 0,
             child: Mutex::new(None),
+            probe,
             dir,
         };
         // A free port can be taken by someone else between our probe and the server's bind;
@@ -100,6 +135,16 @@ impl NatsServer {
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `tls://127.0.0.1:PORT`, for a server configured with a `tls` block.
+    pub fn tls_url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.port)
+    }
+
+    /// The directory holding `nats.conf` and the log; removed with the server.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port the server listens on; it stays the same across [`restart`](Self::restart).
@@ -240,7 +285,7 @@ impl NatsServer {
                 ));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                match jetstream_answers(&self.url()).await {
+                match jetstream_answers(&self.url(), (self.probe)()).await {
                     Ok(()) => return Ok(()),
                     Err(error) => last_error = error,
                 }
@@ -256,6 +301,16 @@ impl NatsServer {
     }
 }
 
+impl std::fmt::Debug for NatsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsServer")
+            .field("binary", &self.binary)
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
@@ -263,9 +318,9 @@ impl Drop for NatsServer {
 }
 
 /// Connects and asks JetStream for the account info, the cheapest call that needs JetStream.
-async fn jetstream_answers(url: &str) -> Result<(), String> {
+async fn jetstream_answers(url: &str, options: async_nats::ConnectOptions) -> Result<(), String> {
     let attempt = async {
-        let client = async_nats::ConnectOptions::new()
+        let client = options
             .connection_timeout(Duration::from_secs(1))
             .connect(url)
             .await
