@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod ingest_reliability;
 mod interceptors;
+mod nats_auth;
 mod pipeline;
 mod reliability;
 mod support;
