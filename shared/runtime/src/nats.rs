@@ -23,24 +23,36 @@ pub struct NatsArgs {
     pub url: String,
 
     /// A NATS `.creds` file (user JWT and nkey seed), for servers in operator (JWT) mode.
-    #[arg(long = "nats-creds", env = "SLUICE_NATS_CREDS", global = true)]
+    #[arg(
+        long = "nats-creds",
+        value_name = "FILE",
+        env = "SLUICE_NATS_CREDS",
+        global = true
+    )]
     pub creds: Option<PathBuf>,
 
     /// A file holding an nkey user seed (`SU…`); the server lists the matching public key.
     #[arg(
         long = "nats-nkey-seed-file",
+        value_name = "FILE",
         env = "SLUICE_NATS_NKEY_SEED_FILE",
         global = true
     )]
     pub nkey_seed_file: Option<PathBuf>,
 
     /// NATS user name; the password is read from `--nats-password-file`.
-    #[arg(long = "nats-user", env = "SLUICE_NATS_USER", global = true)]
+    #[arg(
+        long = "nats-user",
+        value_name = "USER",
+        env = "SLUICE_NATS_USER",
+        global = true
+    )]
     pub user: Option<String>,
 
     /// A file holding the password of `--nats-user`.
     #[arg(
         long = "nats-password-file",
+        value_name = "FILE",
         env = "SLUICE_NATS_PASSWORD_FILE",
         global = true
     )]
@@ -49,21 +61,37 @@ pub struct NatsArgs {
     /// A file holding a NATS authentication token.
     #[arg(
         long = "nats-token-file",
+        value_name = "FILE",
         env = "SLUICE_NATS_TOKEN_FILE",
         global = true
     )]
     pub token_file: Option<PathBuf>,
 
     /// PEM file of the CA that signed the NATS server's certificate; turns TLS on.
-    #[arg(long = "nats-tls-ca", env = "SLUICE_NATS_TLS_CA", global = true)]
+    #[arg(
+        long = "nats-tls-ca",
+        value_name = "FILE",
+        env = "SLUICE_NATS_TLS_CA",
+        global = true
+    )]
     pub tls_ca: Option<PathBuf>,
 
     /// PEM client certificate for mutual TLS; needs `--nats-tls-key`.
-    #[arg(long = "nats-tls-cert", env = "SLUICE_NATS_TLS_CERT", global = true)]
+    #[arg(
+        long = "nats-tls-cert",
+        value_name = "FILE",
+        env = "SLUICE_NATS_TLS_CERT",
+        global = true
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of `--nats-tls-cert`.
-    #[arg(long = "nats-tls-key", env = "SLUICE_NATS_TLS_KEY", global = true)]
+    #[arg(
+        long = "nats-tls-key",
+        value_name = "FILE",
+        env = "SLUICE_NATS_TLS_KEY",
+        global = true
+    )]
     pub tls_key: Option<PathBuf>,
 }
 
