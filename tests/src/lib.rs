@@ -3,9 +3,12 @@
 //! - [`nats::NatsServer`]: a real `nats-server` with JetStream per test.
 //! - [`api_double::ApiDouble`]: an in-memory test double of the Kubernetes API server,
 //!   spoken to over HTTP by the real `kube` client.
+//! - [`pki::TestPki`] and [`nats_jwt::OperatorMode`]: certificates for TLS, and the operator,
+//!   accounts and `.creds` files of NATS's decentralised (JWT) authentication.
 
 pub mod api_double;
 pub mod nats;
+pub mod nats_jwt;
 pub mod pki;
 pub mod procs;
 

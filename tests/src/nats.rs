@@ -7,9 +7,11 @@
 //! [`NatsServer::restart`], on the same port and the same store, so durable JetStream data
 //! survives as it would in production.
 //!
-//! [`NatsServer::start_configured`] appends configuration (an `authorization` or `tls` block)
-//! to the server's `nats.conf` and takes the client options the readiness probe connects
-//! with; [`TestPki`] writes a private CA and certificates for TLS tests.
+//! [`NatsServer::start_configured`] appends configuration (an `authorization` or `tls` block,
+//! or operator mode's settings) to the server's `nats.conf` and takes the client options the
+//! readiness probe connects with. [`TestPki`](crate::pki::TestPki) writes a private CA and
+//! certificates for TLS tests; [`OperatorMode`](crate::nats_jwt::OperatorMode) makes an
+//! operator, accounts and `.creds` files for JWT tests.
 //!
 //! The binary is `$SLUICE_NATS_SERVER` when set, else `nats-server` on `PATH`; it must be 2.10
 //! or newer. `scripts/install-nats.sh` installs one.
