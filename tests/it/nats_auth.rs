@@ -1,11 +1,13 @@
 //! NATS that is not open: ingest, the dispatcher and `sluice dlq` against a real nats-server
-//! that requires a user and password, a token, an nkey, or mutual TLS; the wrong credentials
-//! keep a process unready with an authorization error that never shows the secret.
+//! that requires a user and password, a token, an nkey, a `.creds` file (operator mode), or
+//! mutual TLS; the wrong credentials keep a process unready with an authorization error that
+//! never shows the secret.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sluice_tests::NatsServer;
+use sluice_tests::nats_jwt::{Operator, OperatorMode, UserCreds};
 use sluice_tests::pki::TestPki;
 use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, bin_path, eventually};
 
@@ -172,6 +174,89 @@ async fn an_nkey_seed_file_authenticates_ingest() {
     ingest_accepts_a_webhook(&nats.url(), &["--nats-nkey-seed-file", &seed_file]).await;
 }
 
+/// A server in operator (JWT) mode trusting `setup`'s operator; the readiness probe
+/// connects as `probe`, a user of the application account.
+async fn operator_mode_server(setup: &OperatorMode, probe: &UserCreds) -> NatsServer {
+    let creds = probe.file_text();
+    NatsServer::start_configured(&setup.server_conf(), move || {
+        async_nats::ConnectOptions::with_credentials(&creds).expect("parse the probe's .creds")
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creds_file_in_operator_mode_carries_a_webhook_to_a_run() {
+    let setup = OperatorMode::generate();
+    let nats = operator_mode_server(&setup, &setup.account.user("probe")).await;
+    let user = setup.account.user("sluice");
+    let secrets = Secrets::new();
+    let creds = secrets.file("user.creds", &user.file_text());
+    let flags = ["--nats-creds", &creds];
+    let stack = Stack::start_on(
+        nats,
+        listener_config(),
+        |api| api.grant(SA_USER, &["create"], "tekton.dev", "pipelineruns", "team-a"),
+        &flags,
+        &flags,
+    )
+    .await;
+
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let (status, answer) = post_push(&client, &url, &push_body(&"c".repeat(40))).await;
+    assert_eq!(status, 202, "{answer}");
+    let created = eventually(Duration::from_secs(30), || async {
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a")
+            == 1
+    })
+    .await;
+    assert!(created, "{}", stack.dispatcher.process.logs());
+    for logs in [stack.ingest.process.logs(), stack.dispatcher.process.logs()] {
+        assert!(
+            !logs.contains(&user.seed),
+            "the nkey seed was logged:\n{logs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creds_file_from_an_unknown_account_keeps_ingest_and_dispatcher_unready() {
+    let setup = OperatorMode::generate();
+    let nats = operator_mode_server(&setup, &setup.account.user("probe")).await;
+    // A well-formed user whose account another operator signed: the server cannot resolve it.
+    let stranger = Operator::new("other-operator")
+        .account("OTHER")
+        .user("sluice");
+    let config = listener_config();
+    let secrets = Secrets::new();
+    let creds = secrets.file("user.creds", &stranger.file_text());
+    let flags = ["--nats-creds", &creds];
+
+    let ingest = Ingest::start(&nats.url(), config.path(), &flags).await;
+    assert_unready_logging(&ingest.process, &ingest.url, "authorization violation").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dispatcher = Dispatcher::spawn(
+        &nats.url(),
+        config.path(),
+        SinkTarget::Dir(dir.path()),
+        &flags,
+    );
+    assert_unready_logging(
+        &dispatcher.process,
+        &dispatcher.metrics_url,
+        "authorization violation",
+    )
+    .await;
+    for logs in [ingest.process.logs(), dispatcher.process.logs()] {
+        assert!(
+            !logs.contains(&stranger.seed),
+            "the nkey seed was logged:\n{logs}"
+        );
+    }
+}
+
 fn path(path: &Path) -> String {
     path.display().to_string()
 }
@@ -260,6 +345,21 @@ async fn sluice_dlq_list_authenticates_with_the_same_flags() {
     assert!(!stderr.contains(WRONG_PASSWORD), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn sluice_dlq_list_authenticates_with_a_creds_file() {
+    let setup = OperatorMode::generate();
+    let nats = operator_mode_server(&setup, &setup.account.user("probe")).await;
+    let secrets = Secrets::new();
+    let creds = secrets.file("user.creds", &setup.account.user("operator").file_text());
+    let output = dlq_list(&nats.url(), &["--nats-creds", &creds]).await;
+    assert!(output.status.success(), "{output:?}");
+
+    let output = dlq_list(&nats.url(), &[]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(stderr.contains("authorization"), "{stderr}");
+}
+
 /// Runs `sluice-ingest` with `flags` on an empty configuration; it must exit at start.
 fn ingest_refuses(flags: &[&str]) -> String {
     let config = ConfigDir::new();
@@ -308,8 +408,8 @@ fn conflicting_or_malformed_settings_stop_ingest_at_start_naming_flags_and_files
         "{stderr}"
     );
 
-    // JWT authentication needs a server in operator mode; this checks the file is read and
-    // validated before anything connects.
+    // A malformed file is refused before anything connects (the operator-mode tests above
+    // authenticate with well-formed ones).
     let creds = secrets.file(
         "user.creds",
         &format!("-----BEGIN NATS USER JWT-----\n{TOKEN}\n------END NATS USER JWT------\n"),
