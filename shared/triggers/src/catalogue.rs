@@ -22,6 +22,8 @@ pub struct Catalogue {
     /// By namespace, then name: a lookup borrows the request's names, copying none.
     listeners: HashMap<String, HashMap<String, Arc<Listener>>>,
     issues: Vec<ConfigIssue>,
+    /// The Secrets interceptors named (namespace, name), found or not.
+    secrets_named: Vec<(String, String)>,
 }
 
 impl Catalogue {
@@ -36,7 +38,20 @@ impl Catalogue {
         Self {
             listeners: by_namespace,
             issues,
+            secrets_named: Vec::new(),
         }
+    }
+
+    /// The catalogue, knowing which Secrets its configuration named.
+    pub(crate) fn with_secrets_named(mut self, secrets: Vec<(String, String)>) -> Self {
+        self.secrets_named = secrets;
+        self
+    }
+
+    /// The Secrets (namespace, name) that interceptors named, whether they were found or
+    /// not, sorted: what a source that fetches Secrets one by one must read.
+    pub fn secrets_named(&self) -> &[(String, String)] {
+        &self.secrets_named
     }
 
     pub fn listener(&self, namespace: &str, name: &str) -> Option<&Arc<Listener>> {

@@ -267,6 +267,19 @@ impl Loaded {
         }
     }
 
+    /// Reads one object that arrived as JSON (from the API server), named `source`.
+    pub(super) fn read_json(&mut self, source: &Path, object: serde_json::Value) {
+        let origin = Origin {
+            file: source.to_owned(),
+            document: 0,
+            prefix: String::new(),
+        };
+        match serde_norway::to_value(object) {
+            Ok(value) => self.read_value(origin, value),
+            Err(error) => self.issues.push(origin.issue(None, error.to_string())),
+        }
+    }
+
     /// Dispatches one document (or `List` item) on its `apiVersion` and `kind`.
     fn read_value(&mut self, origin: Origin, value: Value) {
         let Value::Mapping(object) = &value else {

@@ -123,7 +123,11 @@ pub fn load_str_with(name: &str, yaml: &str, options: &LoadOptions) -> Catalogue
 }
 
 fn build(loaded: Loaded, options: &LoadOptions) -> Catalogue {
-    let (listeners, mut issues) = resolve::resolve(loaded, options);
+    let resolve::Resolved {
+        listeners,
+        mut issues,
+        secrets_named,
+    } = resolve::resolve(loaded, options);
     // Stable: within one document, issues stay in the order they were found.
     issues.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
     for issue in &issues {
@@ -136,5 +140,44 @@ fn build(loaded: Loaded, options: &LoadOptions) -> Catalogue {
             issue.message
         );
     }
-    Catalogue::new(listeners, issues)
+    Catalogue::new(listeners, issues).with_secrets_named(secrets_named)
+}
+
+/// Configuration from objects that are not files: the API server's. Each object is added
+/// with the name its issues give as their file (`eventlisteners/team-a/github`, say), then
+/// [`Objects::build`] resolves them as [`load_dir`] resolves a directory's documents.
+///
+/// ```
+/// use serde_json::json;
+/// let mut objects = sluice_triggers::config::Objects::default();
+/// objects.add(
+///     "eventlisteners/team-a/github",
+///     json!({
+///         "apiVersion": "triggers.tekton.dev/v1beta1",
+///         "kind": "EventListener",
+///         "metadata": {"name": "github", "namespace": "team-a"},
+///         "spec": {"triggers": [{"template": {"spec": {"resourcetemplates": [
+///             {"apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+///              "metadata": {"generateName": "ci-"}}
+///         ]}}}]}
+///     }),
+/// );
+/// let catalogue = objects.build(&Default::default());
+/// assert!(catalogue.listener("team-a", "github").is_some());
+/// ```
+#[derive(Default)]
+pub struct Objects {
+    loaded: Loaded,
+}
+
+impl Objects {
+    /// Adds one object (any kind: what is not Tekton Triggers' or a Secret is skipped).
+    pub fn add(&mut self, source: &str, object: serde_json::Value) {
+        self.loaded.read_json(Path::new(source), object);
+    }
+
+    /// Resolves every object added into a catalogue.
+    pub fn build(self, options: &LoadOptions) -> Catalogue {
+        build(self.loaded, options)
+    }
 }

@@ -13,7 +13,7 @@ mod interceptors;
 mod selection;
 mod templates;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value as JsonValue;
@@ -42,19 +42,31 @@ const PAYLOAD_VALIDATION: &str = "tekton.dev/payload-validation";
 const TEMPLATE_SKIPPED: &str = "template skipped";
 
 /// Resolves every listener; returns them with the issues of loading and resolving.
-pub(super) fn resolve(loaded: Loaded, options: &LoadOptions) -> (Vec<Listener>, Vec<ConfigIssue>) {
-    let (listeners, resolve_issues) = {
+pub(super) fn resolve(loaded: Loaded, options: &LoadOptions) -> Resolved {
+    let (listeners, resolve_issues, secrets_named) = {
         let mut resolver = Resolver::new(&loaded, options);
         let listeners = loaded
             .listeners
             .iter()
             .filter_map(|entry| resolver.listener(entry))
             .collect();
-        (listeners, resolver.issues)
+        (listeners, resolver.issues, resolver.secrets_named)
     };
     let mut issues = loaded.issues;
     issues.extend(resolve_issues);
-    (listeners, issues)
+    Resolved {
+        listeners,
+        issues,
+        secrets_named: secrets_named.into_iter().collect(),
+    }
+}
+
+/// What [`resolve`] found.
+pub(super) struct Resolved {
+    pub listeners: Vec<Listener>,
+    pub issues: Vec<ConfigIssue>,
+    /// The Secrets interceptors named, found or not, sorted.
+    pub secrets_named: Vec<NsName>,
 }
 
 /// A trigger resolved except for the listener's service account fallback.
@@ -103,6 +115,8 @@ struct Resolver<'a> {
     cluster_interceptors: BTreeMap<NsName, Option<dispatched::Target>>,
     /// Every namespaced Interceptor, checked; `None`: invalid.
     namespaced_interceptors: BTreeMap<NsName, Option<dispatched::Target>>,
+    /// Every Secret an interceptor named, whether it was found or not.
+    secrets_named: BTreeSet<NsName>,
 }
 
 impl<'a> Resolver<'a> {
@@ -116,6 +130,7 @@ impl<'a> Resolver<'a> {
             triggers: BTreeMap::new(),
             cluster_interceptors: BTreeMap::new(),
             namespaced_interceptors: BTreeMap::new(),
+            secrets_named: BTreeSet::new(),
         };
         for (name, entry) in &loaded.cluster_interceptors {
             // Sluice runs the built-in interceptors itself; Tekton's install declares

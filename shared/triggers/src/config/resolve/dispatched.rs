@@ -226,6 +226,8 @@ impl Resolver<'_> {
             );
             return None;
         }
+        self.secrets_named
+            .insert((namespace.to_owned(), name.clone()));
         let problem = match self.lookup(&self.secrets, Kind::Secret, namespace, name) {
             Lookup::Found(data) => match data.get(key.as_str()) {
                 Some(value) => return Some(value.clone()),

@@ -551,6 +551,8 @@ impl Resolver<'_> {
             self.issue(origin, missing, format!("is required; {TRIGGER_SKIPPED}"));
             return None;
         }
+        self.secrets_named
+            .insert((namespace.to_owned(), name.to_owned()));
         let (problem_field, problem) = match self.lookup(
             &self.secrets,
             Kind::Secret,
