@@ -22,7 +22,11 @@ use sluice_runtime::{jetstream, ops};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Loaded { catalogue, policy } = args.common.start()?;
+    let Loaded {
+        catalogue,
+        policy,
+        synced,
+    } = args.common.start().await?;
     let nats = args.common.nats.resolve()?;
 
     let sink = match &args.sink_dir {
@@ -60,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
     // Ready only once everything an event needs is open: the events stream, and below the
     // ledger, the dead-letter stream and the rate-limit buckets.
     let starting = ops::Starting::new("opening the dispatch ledger");
-    let ready = starting.readiness(Arc::new(move || stream.check()));
+    let ready = starting.readiness(Arc::new(move || {
+        synced.check()?;
+        stream.check()
+    }));
     ops::serve(
         args.common.metrics_addr,
         ops::router(Arc::new(registry), ready),

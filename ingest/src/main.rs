@@ -26,7 +26,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Loaded { catalogue, policy } = args.common.start()?;
+    let Loaded {
+        catalogue,
+        policy,
+        synced,
+    } = args.common.start().await?;
     let nats = args.common.nats.resolve()?;
 
     let client = jetstream::connect(&nats, "sluice-ingest")
@@ -59,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
     // Unready from the first shutdown signal on, whatever NATS says.
     let draining = ops::Draining::new();
     let ready = draining.readiness(ops::ready_once_reached(Arc::new(move || {
+        synced.check()?;
         stream.check()?;
         if !limit_read.load(Ordering::Acquire) {
             return Err("reading nats-server's max_payload".to_owned());

@@ -22,14 +22,28 @@ pub struct CommonArgs {
     pub nats: crate::nats::NatsArgs,
 
     /// Directory of Tekton Triggers YAML documents (EventListener, Trigger, TriggerBinding,
-    /// ClusterTriggerBinding, TriggerTemplate, Secret), read recursively.
+    /// ClusterTriggerBinding, TriggerTemplate, Interceptor, ClusterInterceptor, Secret), read
+    /// recursively. Without it, configuration is read from the Kubernetes API (`KUBECONFIG`,
+    /// else the pod's service account).
     #[arg(long, env = "SLUICE_CONFIG_DIR")]
-    pub config_dir: PathBuf,
+    pub config_dir: Option<PathBuf>,
+
+    /// Namespaces whose Tekton Triggers objects are read from the Kubernetes API,
+    /// comma-separated; every namespace when not set. Cluster-scoped kinds
+    /// (ClusterTriggerBinding, ClusterInterceptor) are always read. Not with --config-dir.
+    #[arg(
+        long,
+        env = "SLUICE_WATCH_NAMESPACES",
+        value_delimiter = ',',
+        conflicts_with = "config_dir"
+    )]
+    pub watch_namespaces: Vec<String>,
 
     #[command(flatten)]
     pub policy: PolicyArgs,
 
-    /// How often the configuration directory is checked for changes.
+    /// How often the configuration directory (or, with the Kubernetes API, the tenants file)
+    /// is checked for changes.
     #[arg(long, env = "SLUICE_CONFIG_RELOAD_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub config_reload_interval: Duration,
 
@@ -73,31 +87,20 @@ pub struct CommonArgs {
 
 impl CommonArgs {
     /// What every binary does first: log as `--log-format` says, then [`Self::load`].
-    pub fn start(&self) -> Result<Loaded, LoadError> {
+    pub async fn start(&self) -> Result<Loaded, LoadError> {
         crate::telemetry::init_logging(self.log_format);
-        self.load()
+        self.load().await
     }
 
-    /// Loads `--tenants-file` and `--config-dir` and keeps both reloaded on change. Fails
-    /// when the directory cannot be read or the policy file is invalid (at startup only: a
-    /// reload that fails keeps what serves); every problem of the configuration itself is
-    /// reported in the catalogue and logged.
-    pub fn load(&self) -> Result<Loaded, LoadError> {
+    /// Loads `--tenants-file` and the configuration (`--config-dir`, else the Kubernetes API)
+    /// and keeps both current. Fails when the directory cannot be read, the Kubernetes client
+    /// cannot be configured, or the policy file is invalid (at startup only: a reload that
+    /// fails keeps what serves); every problem of the configuration itself is reported in the
+    /// catalogue and logged.
+    pub async fn load(&self) -> Result<Loaded, LoadError> {
         let policy = self.policy.load_policy()?;
         let options = self.policy.load_options_with(&policy);
-        let catalogue = config::load_dir_with(&self.config_dir, &options).map_err(|source| {
-            LoadError::Config {
-                dir: self.config_dir.clone(),
-                source,
-            }
-        })?;
-        tracing::info!(
-            listeners = catalogue.listeners().count(),
-            issues = catalogue.issues().len(),
-            tenants = policy.namespaces().count(),
-            "configuration loaded"
-        );
-        let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
+        let tenants = policy.namespaces().count();
         let policy = Arc::new(ArcSwap::from_pointee(policy));
         if let Some(path) = &self.policy.tenants_file {
             crate::tenants::spawn_policy_reloader(
@@ -108,14 +111,48 @@ impl CommonArgs {
         }
         let flags = self.policy.clone();
         let current = policy.clone();
+        let options_now = Arc::new(move || flags.load_options_with(&current.load()));
+        let Some(dir) = &self.config_dir else {
+            let client = crate::cluster::client().await.map_err(LoadError::Kube)?;
+            let catalogue = Arc::new(ArcSwap::from_pointee(Catalogue::default()));
+            let synced = crate::cluster::start(
+                client,
+                crate::cluster::Scope::from_flag(&self.watch_namespaces),
+                options_now,
+                catalogue.clone(),
+                self.config_reload_interval,
+            );
+            tracing::info!(tenants, "reading the configuration from the Kubernetes API");
+            return Ok(Loaded {
+                catalogue,
+                policy,
+                synced,
+            });
+        };
+        let catalogue =
+            config::load_dir_with(dir, &options).map_err(|source| LoadError::Config {
+                dir: dir.clone(),
+                source,
+            })?;
+        tracing::info!(
+            listeners = catalogue.listeners().count(),
+            issues = catalogue.issues().len(),
+            tenants,
+            "configuration loaded"
+        );
+        let catalogue = Arc::new(ArcSwap::from_pointee(catalogue));
         crate::reload::spawn_reloader_watching(
-            self.config_dir.clone(),
+            dir.clone(),
             catalogue.clone(),
             self.config_reload_interval,
-            Arc::new(move || flags.load_options_with(&current.load())),
+            options_now,
             self.policy.tenants_file.clone(),
         );
-        Ok(Loaded { catalogue, policy })
+        Ok(Loaded {
+            catalogue,
+            policy,
+            synced: crate::cluster::Synced::done(),
+        })
     }
 
     pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {
@@ -188,6 +225,9 @@ impl PolicyArgs {
 pub struct Loaded {
     pub catalogue: Arc<ArcSwap<Catalogue>>,
     pub policy: Arc<ArcSwap<TenantPolicy>>,
+    /// Whether the configuration was read: at once from a directory; from the Kubernetes
+    /// API once the first lists completed. A server is not ready before.
+    pub synced: crate::cluster::Synced,
 }
 
 /// Why the configuration could not be loaded at startup.
@@ -201,6 +241,8 @@ pub enum LoadError {
     },
     #[error("invalid tenants file: {0}")]
     Policy(#[from] PolicyError),
+    #[error("failed to configure the Kubernetes client (KUBECONFIG or in-cluster)")]
+    Kube(#[source] kube::Error),
 }
 
 /// Parses a positive count that JetStream can hold (at most `i64::MAX`).

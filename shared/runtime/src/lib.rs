@@ -5,12 +5,14 @@
 //! - operating: [`ops`] (`/metrics`, `/healthz`, `/readyz`, signals), [`telemetry`]
 //!   (logging), [`metrics`] (label values);
 //! - configuring: [`flags`] (the flags every binary shares), [`reload`] (the configuration
-//!   directory kept current), [`tenants`] (the platform's per-tenant policy);
+//!   directory kept current), [`cluster`] (the configuration read from the Kubernetes API),
+//!   [`tenants`] (the platform's per-tenant policy);
 //! - deciding again: [`retry`] (backoff with jitter and what is worth retrying) and
 //!   [`token_bucket`] (the rate arithmetic behind admission and run limits);
 //! - [`clock`]: the wall-clock time events record.
 
 pub mod clock;
+pub mod cluster;
 pub mod dlq;
 pub mod envelope;
 pub mod flags;

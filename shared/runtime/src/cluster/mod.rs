@@ -1,0 +1,378 @@
+//! Tekton Triggers configuration from the Kubernetes API: what tenants `kubectl apply`.
+//!
+//! - [`reflect`]: one reflector per watched resource (and per namespace when
+//!   `--watch-namespaces` lists them) keeps its objects in step with the API server;
+//! - the builder (here) turns every object held into a [`Catalogue`] with the same loader and
+//!   checks as a configuration directory, and swaps it in after each burst of changes;
+//! - Secrets are read one by one, only those an interceptor names, and read again when the
+//!   metadata-only watch of Secrets shows that one changed: their contents are never listed
+//!   or watched.
+//!
+//! Tekton's CRDs serve `v1beta1` and `v1alpha1` of the same stored objects without
+//! conversion: the Trigger kinds are read at `v1beta1`, the interceptor kinds at `v1alpha1`
+//! (the only version they have), and the loader reads either shape.
+
+pub mod reflect;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use kube::api::{Api, ApiResource, DynamicObject};
+use serde_json::Value;
+use sluice_triggers::catalogue::Catalogue;
+use sluice_triggers::config::{LoadOptions, Objects};
+use tokio::sync::Notify;
+
+use reflect::{Key, Shape, Store};
+
+/// A resource Sluice reads configuration from.
+struct Watched {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+}
+
+const TRIGGERS: &str = "triggers.tekton.dev";
+
+/// Tekton Triggers' kinds, in the order the builder adds them.
+const WATCHED: [Watched; 7] = [
+    Watched::tekton("v1beta1", "EventListener", "eventlisteners", true),
+    Watched::tekton("v1beta1", "Trigger", "triggers", true),
+    Watched::tekton("v1beta1", "TriggerBinding", "triggerbindings", true),
+    Watched::tekton(
+        "v1beta1",
+        "ClusterTriggerBinding",
+        "clustertriggerbindings",
+        false,
+    ),
+    Watched::tekton("v1beta1", "TriggerTemplate", "triggertemplates", true),
+    Watched::tekton(
+        "v1alpha1",
+        "ClusterInterceptor",
+        "clusterinterceptors",
+        false,
+    ),
+    Watched::tekton("v1alpha1", "Interceptor", "interceptors", true),
+];
+
+/// Secrets: their metadata only.
+const SECRETS: Watched = Watched {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    plural: "secrets",
+    namespaced: true,
+};
+
+impl Watched {
+    const fn tekton(
+        version: &'static str,
+        kind: &'static str,
+        plural: &'static str,
+        namespaced: bool,
+    ) -> Self {
+        Self {
+            group: TRIGGERS,
+            version,
+            kind,
+            plural,
+            namespaced,
+        }
+    }
+
+    fn resource(&self) -> ApiResource {
+        let api_version = if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        };
+        ApiResource {
+            group: self.group.to_owned(),
+            version: self.version.to_owned(),
+            api_version,
+            kind: self.kind.to_owned(),
+            plural: self.plural.to_owned(),
+        }
+    }
+
+    /// How an issue names one of its objects, as a file names a document.
+    fn source(&self, (namespace, name): &Key) -> String {
+        if namespace.is_empty() {
+            format!("{}.{}/{name}", self.plural, self.group)
+        } else if self.group.is_empty() {
+            format!("{}/{namespace}/{name}", self.plural)
+        } else {
+            format!("{}.{}/{namespace}/{name}", self.plural, self.group)
+        }
+    }
+}
+
+/// What a burst of changes may take before the catalogue is rebuilt: long enough that a
+/// `kubectl apply` of many objects costs one rebuild, short against the 2 s a change may take
+/// to be served.
+const SETTLE: Duration = Duration::from_millis(50);
+
+/// Where configuration is read: every namespace, or those listed.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    AllNamespaces,
+    Namespaces(Vec<String>),
+}
+
+impl Scope {
+    /// `--watch-namespaces`: empty means every namespace.
+    pub fn from_flag(namespaces: &[String]) -> Self {
+        let mut listed: Vec<String> = namespaces
+            .iter()
+            .map(|ns| ns.trim().to_owned())
+            .filter(|ns| !ns.is_empty())
+            .collect();
+        listed.sort();
+        listed.dedup();
+        if listed.is_empty() {
+            Scope::AllNamespaces
+        } else {
+            Scope::Namespaces(listed)
+        }
+    }
+}
+
+/// Whether the first lists completed and the first catalogue was built from them.
+#[derive(Clone, Debug, Default)]
+pub struct Synced(Arc<AtomicBool>);
+
+impl Synced {
+    pub fn done() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.0.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("reading the configuration from the Kubernetes API".to_owned())
+        }
+    }
+}
+
+/// A client from `KUBECONFIG` (or `~/.kube/config`), else the pod's service account.
+/// Requests are not retried by the client: the reflectors back off themselves.
+pub async fn client() -> kube::Result<kube::Client> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    config.default_retry = false;
+    kube::Client::try_from(config)
+}
+
+/// Keeps `catalogue` built from the API server's objects in `scope`, under the options
+/// `options` gives (asked again at each build, and every `recheck`: a change of the
+/// platform's policy rebuilds too). Returns at once; [`Synced`] says when the first build
+/// is in.
+pub fn start(
+    client: kube::Client,
+    scope: Scope,
+    options: Arc<dyn Fn() -> LoadOptions + Send + Sync>,
+    catalogue: Arc<ArcSwap<Catalogue>>,
+    recheck: Duration,
+) -> Synced {
+    let changed = Arc::new(Notify::new());
+    let reflectors = |watched: &Watched, shape: Shape| -> Vec<Arc<Store>> {
+        let resource = watched.resource();
+        let apis: Vec<(String, Api<DynamicObject>)> = match (&scope, watched.namespaced) {
+            (Scope::Namespaces(namespaces), true) => namespaces
+                .iter()
+                .map(|ns| {
+                    let api = Api::namespaced_with(client.clone(), ns, &resource);
+                    (format!("{} in {ns}", watched.plural), api)
+                })
+                .collect(),
+            _ => vec![(
+                watched.plural.to_owned(),
+                Api::all_with(client.clone(), &resource),
+            )],
+        };
+        apis.into_iter()
+            .map(|(what, api)| {
+                let store = Arc::new(Store::default());
+                reflect::spawn(
+                    api,
+                    resource.clone(),
+                    shape,
+                    what,
+                    store.clone(),
+                    changed.clone(),
+                );
+                store
+            })
+            .collect()
+    };
+    let kinds = WATCHED
+        .iter()
+        .map(|watched| (watched, reflectors(watched, Shape::Full)))
+        .collect();
+    let secret_metadata = reflectors(&SECRETS, Shape::Metadata);
+    let synced = Synced::default();
+    let builder = Builder {
+        client,
+        kinds,
+        secret_metadata,
+        secrets: HashMap::new(),
+        options,
+        catalogue,
+        synced: synced.clone(),
+    };
+    tokio::spawn(builder.run(changed, recheck));
+    synced
+}
+
+/// A Secret as last read: its `resourceVersion`, and the object (`None`: not readable).
+struct CachedSecret {
+    version: String,
+    object: Option<Arc<Value>>,
+}
+
+struct Builder {
+    client: kube::Client,
+    kinds: Vec<(&'static Watched, Vec<Arc<Store>>)>,
+    secret_metadata: Vec<Arc<Store>>,
+    secrets: HashMap<Key, CachedSecret>,
+    options: Arc<dyn Fn() -> LoadOptions + Send + Sync>,
+    catalogue: Arc<ArcSwap<Catalogue>>,
+    synced: Synced,
+}
+
+impl Builder {
+    async fn run(mut self, changed: Arc<Notify>, recheck: Duration) {
+        while !self.stores().all(|store| store.synced()) {
+            let _ = tokio::time::timeout(Duration::from_millis(100), changed.notified()).await;
+        }
+        let mut named: Vec<Key> = Vec::new();
+        loop {
+            let options = (self.options)();
+            let started = Instant::now();
+            let mut built = self.build(&named, &options).await;
+            // A Secret named for the first time is read, and the catalogue built again with
+            // it: twice only when the configuration names a new Secret.
+            if built.secrets_named() != named.as_slice() {
+                named = built.secrets_named().to_vec();
+                built = self.build(&named, &options).await;
+            }
+            let first = !self.synced.0.load(Ordering::Acquire);
+            tracing::info!(
+                listeners = built.listeners().count(),
+                issues = built.issues().len(),
+                build_ms = started.elapsed().as_millis() as u64,
+                "{}",
+                if first {
+                    "configuration loaded from the Kubernetes API"
+                } else {
+                    "configuration changed in the Kubernetes API"
+                }
+            );
+            self.catalogue.store(Arc::new(built));
+            self.synced.0.store(true, Ordering::Release);
+            loop {
+                tokio::select! {
+                    () = changed.notified() => break,
+                    () = tokio::time::sleep(recheck) => {
+                        if (self.options)() != options {
+                            break;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(SETTLE).await;
+        }
+    }
+
+    fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
+        self.kinds
+            .iter()
+            .flat_map(|(_, stores)| stores)
+            .chain(&self.secret_metadata)
+    }
+
+    async fn build(&mut self, secrets: &[Key], options: &LoadOptions) -> Catalogue {
+        self.read_secrets(secrets).await;
+        let mut objects = Objects::default();
+        for (watched, stores) in &self.kinds {
+            for store in stores {
+                for (key, object) in store.snapshot() {
+                    objects.add(&watched.source(&key), Value::clone(&object));
+                }
+            }
+        }
+        for key in secrets {
+            if let Some(CachedSecret {
+                object: Some(object),
+                ..
+            }) = self.secrets.get(key)
+            {
+                objects.add(&SECRETS.source(key), Value::clone(object));
+            }
+        }
+        let options = options.clone();
+        tokio::task::spawn_blocking(move || objects.build(&options))
+            .await
+            .unwrap_or_else(|_| Catalogue::new(Vec::new(), Vec::new()))
+    }
+
+    /// Brings the cache up to date for `wanted`: a Secret whose metadata shows a version the
+    /// cache does not hold is read again; one that does not exist is dropped.
+    async fn read_secrets(&mut self, wanted: &[Key]) {
+        let versions: BTreeMap<&Key, String> = wanted
+            .iter()
+            .filter_map(|key| {
+                let meta = self.secret_metadata.iter().find_map(|s| s.get(key))?;
+                let version = meta
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some((key, version))
+            })
+            .collect();
+        self.secrets.retain(|key, _| versions.contains_key(key));
+        for (key, version) in versions {
+            if self
+                .secrets
+                .get(key)
+                .is_some_and(|cached| cached.version == version)
+            {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), &key.0, &SECRETS.resource());
+            let object = match api.get_opt(&key.1).await {
+                Ok(Some(mut secret)) => {
+                    if secret.types.is_none() {
+                        secret.types = Some(kube::core::TypeMeta {
+                            api_version: "v1".to_owned(),
+                            kind: "Secret".to_owned(),
+                        });
+                    }
+                    serde_json::to_value(&secret).ok().map(Arc::new)
+                }
+                Ok(None) => None,
+                Err(error) => {
+                    // The name, never the contents; the listener reports it as unreadable.
+                    tracing::warn!(
+                        namespace = %key.0,
+                        secret = %key.1,
+                        "failed to read a Secret an interceptor names: {}",
+                        reflect::describe(&error)
+                    );
+                    None
+                }
+            };
+            self.secrets
+                .insert(key.clone(), CachedSecret { version, object });
+        }
+    }
+}

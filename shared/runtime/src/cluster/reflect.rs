@@ -1,0 +1,324 @@
+//! One resource's objects kept in step with the API server, as a controller's informer
+//! keeps them: list (in pages), then watch from the list's `resourceVersion` with bookmarks;
+//! a watch that ends or breaks resumes from the last version seen, and `410 Gone` (the
+//! version is too old for the server's watch cache) lists again. Every change wakes the
+//! configuration builder.
+//!
+//! Full objects for the Tekton kinds; metadata only (`PartialObjectMetadata`) for Secrets,
+//! whose contents are read one by one and never listed or watched.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use kube::api::{
+    Api, DynamicObject, ListParams, ObjectList, PartialObjectMeta, WatchEvent, WatchParams,
+};
+use kube::core::{ApiResource, ObjectMeta, TypeMeta};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+/// Objects by namespace (empty for cluster-scoped ones) and name.
+pub type Key = (String, String);
+
+/// How long one watch request lasts before the server ends it and it is made again; below
+/// the API server's own limit, like client-go's informers.
+const WATCH_TIMEOUT_SECS: u32 = 290;
+/// List pages: enough that a large namespace costs few round trips, small enough that no
+/// page is a burden on the API server.
+const PAGE_SIZE: u32 = 500;
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// What is read of each object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// The whole object.
+    Full,
+    /// `metadata` only: what changes, never what it holds.
+    Metadata,
+}
+
+/// The objects one reflector keeps, and whether its first list completed.
+#[derive(Debug, Default)]
+pub struct Store {
+    objects: Mutex<BTreeMap<Key, Arc<Value>>>,
+    synced: AtomicBool,
+}
+
+impl Store {
+    /// A copy of every object held, by key.
+    pub fn snapshot(&self) -> BTreeMap<Key, Arc<Value>> {
+        self.lock().clone()
+    }
+
+    /// The object `key`, when held.
+    pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Whether the first list completed (and the store holds what it returned).
+    pub fn synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Arc<Value>>> {
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn replace(&self, objects: BTreeMap<Key, Arc<Value>>) {
+        *self.lock() = objects;
+        self.synced.store(true, Ordering::Release);
+    }
+
+    fn apply(&self, change: Change) {
+        let mut objects = self.lock();
+        match change {
+            Change::Upsert(key, value) => {
+                objects.insert(key, value);
+            }
+            Change::Remove(key) => {
+                objects.remove(&key);
+            }
+        }
+    }
+}
+
+enum Change {
+    Upsert(Key, Arc<Value>),
+    Remove(Key),
+}
+
+/// Why a watch stopped.
+enum Ended {
+    /// The server closed it (its timeout) or the connection broke: watch again from the
+    /// last version seen.
+    Resume,
+    /// `410 Gone`: the version is too old; list again.
+    Relist,
+}
+
+/// Keeps `store` in step with `api`'s objects until the task is aborted; `changed` is
+/// notified on every change. `what` names the resource in logs.
+pub fn spawn(
+    api: Api<DynamicObject>,
+    resource: ApiResource,
+    shape: Shape,
+    what: String,
+    store: Arc<Store>,
+    changed: Arc<Notify>,
+) -> tokio::task::JoinHandle<()> {
+    let types = TypeMeta {
+        api_version: resource.api_version,
+        kind: resource.kind,
+    };
+    tokio::spawn(async move {
+        let mut backoff = Backoff::default();
+        loop {
+            let version = match list(&api, shape, &types).await {
+                Ok((objects, version)) => {
+                    tracing::debug!(resource = %what, objects = objects.len(), "listed");
+                    store.replace(objects);
+                    changed.notify_one();
+                    backoff.reset();
+                    version
+                }
+                Err(error) => {
+                    backoff.failed(&what, "list", &error).await;
+                    continue;
+                }
+            };
+            let mut version = version;
+            loop {
+                match watch(&api, shape, &types, &mut version, &store, &changed).await {
+                    Ok(Ended::Resume) => backoff.reset(),
+                    Ok(Ended::Relist) => {
+                        tracing::info!(resource = %what, "watch expired (410 Gone): listing again");
+                        break;
+                    }
+                    Err(error) => {
+                        if is_gone(&error) {
+                            tracing::info!(resource = %what, "watch expired (410 Gone): listing again");
+                            break;
+                        }
+                        backoff.failed(&what, "watch", &error).await;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Every object, page by page, and the list's resourceVersion to watch from.
+async fn list(
+    api: &Api<DynamicObject>,
+    shape: Shape,
+    types: &TypeMeta,
+) -> kube::Result<(BTreeMap<Key, Arc<Value>>, String)> {
+    let mut objects = BTreeMap::new();
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    loop {
+        let (items, meta) = match shape {
+            Shape::Full => {
+                let page: ObjectList<DynamicObject> = api.list(&params).await?;
+                let items = page.items.into_iter().map(|object| full(object, types));
+                let items = items.collect::<Vec<_>>();
+                (items, page.metadata)
+            }
+            Shape::Metadata => {
+                let page = api.list_metadata(&params).await?;
+                let items = page.items.into_iter().map(metadata).collect::<Vec<_>>();
+                (items, page.metadata)
+            }
+        };
+        objects.extend(items.into_iter().flatten());
+        match meta.continue_.filter(|token| !token.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok((objects, meta.resource_version.unwrap_or_default())),
+        }
+    }
+}
+
+/// Watches from `version` until the watch ends, applying each event to `store`.
+async fn watch(
+    api: &Api<DynamicObject>,
+    shape: Shape,
+    types: &TypeMeta,
+    version: &mut String,
+    store: &Store,
+    changed: &Notify,
+) -> kube::Result<Ended> {
+    let params = WatchParams {
+        bookmarks: true,
+        timeout: Some(WATCH_TIMEOUT_SECS),
+        ..WatchParams::default()
+    };
+    match shape {
+        Shape::Full => {
+            let events = api.watch(&params, version).await?;
+            follow(
+                events,
+                |object| full(object, types),
+                version,
+                store,
+                changed,
+            )
+            .await
+        }
+        Shape::Metadata => {
+            let events = api.watch_metadata(&params, version).await?;
+            follow(events, metadata, version, store, changed).await
+        }
+    }
+}
+
+async fn follow<K, S>(
+    events: S,
+    read: impl Fn(K) -> Option<(Key, Arc<Value>)>,
+    version: &mut String,
+    store: &Store,
+    changed: &Notify,
+) -> kube::Result<Ended>
+where
+    S: Stream<Item = kube::Result<WatchEvent<K>>>,
+    K: kube::Resource,
+{
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        let (object, deleted) = match event? {
+            WatchEvent::Added(object) | WatchEvent::Modified(object) => (object, false),
+            WatchEvent::Deleted(object) => (object, true),
+            WatchEvent::Bookmark(bookmark) => {
+                *version = bookmark.metadata.resource_version;
+                continue;
+            }
+            WatchEvent::Error(status) if status.code == 410 => return Ok(Ended::Relist),
+            WatchEvent::Error(status) => return Err(kube::Error::Api(status)),
+        };
+        if let Some(seen) = object.meta().resource_version.clone() {
+            *version = seen;
+        }
+        let Some((key, value)) = read(object) else {
+            continue;
+        };
+        store.apply(if deleted {
+            Change::Remove(key)
+        } else {
+            Change::Upsert(key, value)
+        });
+        changed.notify_one();
+    }
+    Ok(Ended::Resume)
+}
+
+fn key(meta: &ObjectMeta) -> Option<Key> {
+    Some((
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone()?,
+    ))
+}
+
+/// The whole object, with its `apiVersion` and `kind` (which list items may leave out).
+fn full(mut object: DynamicObject, types: &TypeMeta) -> Option<(Key, Arc<Value>)> {
+    let key = key(&object.metadata)?;
+    if object.types.is_none() {
+        object.types = Some(types.clone());
+    }
+    let value = serde_json::to_value(&object).ok()?;
+    Some((key, Arc::new(value)))
+}
+
+fn metadata(object: PartialObjectMeta<DynamicObject>) -> Option<(Key, Arc<Value>)> {
+    let key = key(&object.metadata)?;
+    let value = serde_json::json!({ "metadata": object.metadata });
+    Some((key, Arc::new(value)))
+}
+
+fn is_gone(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 410)
+}
+
+/// Waits between failed requests, doubling from [`BACKOFF_FIRST`] to [`BACKOFF_MAX`] with
+/// jitter, and logs a failure that repeats once per wait at most.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    async fn failed(&mut self, what: &str, request: &str, error: &kube::Error) {
+        self.failures += 1;
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let ceiling = BACKOFF_FIRST.saturating_mul(1 << exponent).min(BACKOFF_MAX);
+        // Full jitter over the upper half: replicas that lost the API server together do
+        // not come back together.
+        let wait = ceiling.mul_f64(0.5 + fastrand::f64() / 2.0);
+        if self.failures == 1 || ceiling == BACKOFF_MAX {
+            tracing::warn!(
+                resource = what,
+                request,
+                failures = self.failures,
+                retry_in_ms = wait.as_millis() as u64,
+                "Kubernetes API request failed: {}",
+                describe(error)
+            );
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// An API error as a log line shows it: the server's status message, else the error.
+pub(crate) fn describe(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        other => other.to_string(),
+    }
+}
