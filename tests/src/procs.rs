@@ -206,6 +206,11 @@ impl Ingest {
     /// Starts ingest and waits until it answers `/healthz` (not `/readyz`: NATS may be down
     /// on purpose).
     pub async fn start(nats_url: &str, config_dir: &Path, extra: &[&str]) -> Ingest {
+        Self::start_from(nats_url, ConfigFrom::Dir(config_dir), extra).await
+    }
+
+    /// [`Ingest::start`] reading its configuration from `config`.
+    pub async fn start_from(nats_url: &str, config: ConfigFrom<'_>, extra: &[&str]) -> Ingest {
         let port = free_port();
         let metrics_port = free_port();
         let mut args = vec![
@@ -215,13 +220,8 @@ impl Ingest {
             format!("127.0.0.1:{metrics_port}"),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let env = vec![
-            ("SLUICE_NATS_URL".to_owned(), nats_url.to_owned()),
-            (
-                "SLUICE_CONFIG_DIR".to_owned(),
-                config_dir.display().to_string(),
-            ),
-        ];
+        let mut env = vec![("SLUICE_NATS_URL".to_owned(), nats_url.to_owned())];
+        env.push(config.env());
         let ingest = Ingest {
             process: Process::spawn("sluice-ingest", &args, &env),
             url: format!("http://127.0.0.1:{port}"),
@@ -252,6 +252,26 @@ impl Ingest {
 
     pub fn hook_url(&self, namespace: &str, listener: &str) -> String {
         format!("{}/hooks/{namespace}/{listener}", self.url)
+    }
+}
+
+/// Where a server reads its Tekton Triggers configuration.
+#[derive(Clone, Copy, Debug)]
+pub enum ConfigFrom<'a> {
+    /// `--config-dir`.
+    Dir(&'a Path),
+    /// The Kubernetes API this kubeconfig describes (no `--config-dir`).
+    Cluster(&'a Path),
+}
+
+impl ConfigFrom<'_> {
+    fn env(self) -> (String, String) {
+        match self {
+            ConfigFrom::Dir(dir) => ("SLUICE_CONFIG_DIR".to_owned(), dir.display().to_string()),
+            ConfigFrom::Cluster(kubeconfig) => {
+                ("KUBECONFIG".to_owned(), kubeconfig.display().to_string())
+            }
+        }
     }
 }
 
@@ -289,6 +309,16 @@ impl Dispatcher {
         sink: SinkTarget<'_>,
         extra: &[&str],
     ) -> Dispatcher {
+        Self::spawn_from(nats_url, ConfigFrom::Dir(config_dir), sink, extra)
+    }
+
+    /// [`Dispatcher::spawn`] reading its configuration from `config`.
+    pub fn spawn_from(
+        nats_url: &str,
+        config: ConfigFrom<'_>,
+        sink: SinkTarget<'_>,
+        extra: &[&str],
+    ) -> Dispatcher {
         let metrics_port = free_port();
         let mut args = vec![
             "--metrics-addr".to_owned(),
@@ -298,13 +328,10 @@ impl Dispatcher {
             "--retry-max".to_owned(),
             "1s".to_owned(),
         ];
-        let mut env = vec![
-            ("SLUICE_NATS_URL".to_owned(), nats_url.to_owned()),
-            (
-                "SLUICE_CONFIG_DIR".to_owned(),
-                config_dir.display().to_string(),
-            ),
-        ];
+        let mut env = vec![("SLUICE_NATS_URL".to_owned(), nats_url.to_owned())];
+        if !matches!(config, ConfigFrom::Cluster(_)) || matches!(sink, SinkTarget::Dir(_)) {
+            env.push(config.env());
+        }
         match sink {
             SinkTarget::Kube(kubeconfig) => {
                 env.push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()))
