@@ -20,6 +20,8 @@ use kube::core::{ApiResource, ObjectMeta, TypeMeta};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::retry;
+
 /// Objects by namespace (empty for cluster-scoped ones) and name.
 pub type Key = (String, String);
 
@@ -280,26 +282,24 @@ fn is_gone(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 410)
 }
 
-/// Waits between failed requests, doubling from [`BACKOFF_FIRST`] to [`BACKOFF_MAX`] with
-/// jitter, and logs a failure that repeats once per wait at most.
+/// Waits between failed requests ([`retry::Backoff`] from [`BACKOFF_FIRST`] to
+/// [`BACKOFF_MAX`]), and logs a failure that repeats once per wait at its longest.
 #[derive(Default)]
 struct Backoff {
     failures: u32,
 }
 
 impl Backoff {
+    const DELAYS: retry::Backoff = retry::Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
+
     fn reset(&mut self) {
         self.failures = 0;
     }
 
     async fn failed(&mut self, what: &str, request: &str, error: &kube::Error) {
         self.failures += 1;
-        let exponent = self.failures.saturating_sub(1).min(16);
-        let ceiling = BACKOFF_FIRST.saturating_mul(1 << exponent).min(BACKOFF_MAX);
-        // Full jitter over the upper half: replicas that lost the API server together do
-        // not come back together.
-        let wait = ceiling.mul_f64(0.5 + fastrand::f64() / 2.0);
-        if self.failures == 1 || ceiling == BACKOFF_MAX {
+        let wait = Self::DELAYS.delay(self.failures);
+        if self.failures == 1 || Self::DELAYS.ceiling(self.failures) == BACKOFF_MAX {
             tracing::warn!(
                 resource = what,
                 request,
