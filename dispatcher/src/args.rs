@@ -27,6 +27,22 @@ pub struct Args {
     #[arg(long, env = "SLUICE_SINK_DIR")]
     pub sink_dir: Option<PathBuf>,
 
+    /// The base URL senders post webhooks to (`https://hooks.example.com`): with the
+    /// configuration read from the Kubernetes API, each EventListener's `status.address.url`
+    /// is `<public-url>/hooks/<namespace>/<name>`.
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Namespace of the `sluice-status` Lease that elects the one replica writing
+    /// EventListener status; the pod's namespace when not set (else the kubeconfig's).
+    #[arg(long, env = "SLUICE_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long the status writer's Lease lasts without renewal before another replica may
+    /// take it over.
+    #[arg(long, env = "SLUICE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
     /// Name of the durable JetStream consumer that every dispatcher replica shares.
     #[arg(long, env = "SLUICE_CONSUMER", default_value = "sluice-dispatcher")]
     pub consumer: String,

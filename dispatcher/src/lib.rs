@@ -18,3 +18,4 @@ pub mod ledger;
 pub mod metrics;
 pub mod ratelimit;
 pub mod sink;
+pub mod status;

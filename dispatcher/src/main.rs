@@ -14,6 +14,7 @@ use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
 use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
+use sluice_dispatcher::status;
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
 use sluice_runtime::flags::Loaded;
 use sluice_runtime::retry::Backoff;
@@ -26,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         catalogue,
         policy,
         synced,
+        cluster,
     } = args.common.start().await?;
     let nats = args.common.nats.resolve()?;
 
@@ -61,6 +63,34 @@ async fn main() -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let metrics = DispatchMetrics::register(&mut registry);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    if let Some(watching) = &cluster {
+        let client = sluice_runtime::cluster::client()
+            .await
+            .context("failed to configure the Kubernetes client (KUBECONFIG or in-cluster)")?;
+        let settings = status::StatusSettings {
+            public_url: args.public_url.clone(),
+            lease_namespace: args
+                .lease_namespace
+                .clone()
+                .unwrap_or_else(|| status::default_lease_namespace(&client)),
+            lease_duration: args.lease_duration,
+            identity: status::identity(),
+        };
+        tracing::info!(
+            lease_namespace = %settings.lease_namespace,
+            identity = %settings.identity,
+            "writing EventListener status while holding the `sluice-status` Lease"
+        );
+        status::spawn(
+            client,
+            catalogue.clone(),
+            watching.listeners.clone(),
+            settings,
+            status::StatusMetrics::register(&mut registry),
+            shutdown.clone(),
+        );
+    }
     // Ready only once everything an event needs is open: the events stream, and below the
     // ledger, the dead-letter stream and the rate-limit buckets.
     let starting = ops::Starting::new("opening the dispatch ledger");
@@ -115,7 +145,6 @@ async fn main() -> anyhow::Result<()> {
         stream: args.common.stream_settings(),
     };
     starting.done();
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         ops::shutdown_signal().await;
         let _ = stop.send(true);

@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         catalogue,
         policy,
         synced,
+        ..
     } = args.common.start().await?;
     let nats = args.common.nats.resolve()?;
 

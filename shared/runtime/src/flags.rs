@@ -115,7 +115,7 @@ impl CommonArgs {
         let Some(dir) = &self.config_dir else {
             let client = crate::cluster::client().await.map_err(LoadError::Kube)?;
             let catalogue = Arc::new(ArcSwap::from_pointee(Catalogue::default()));
-            let synced = crate::cluster::start(
+            let watching = crate::cluster::start(
                 client,
                 crate::cluster::Scope::from_flag(&self.watch_namespaces),
                 options_now,
@@ -126,7 +126,8 @@ impl CommonArgs {
             return Ok(Loaded {
                 catalogue,
                 policy,
-                synced,
+                synced: watching.synced.clone(),
+                cluster: Some(watching),
             });
         };
         let catalogue =
@@ -152,6 +153,7 @@ impl CommonArgs {
             catalogue,
             policy,
             synced: crate::cluster::Synced::done(),
+            cluster: None,
         })
     }
 
@@ -228,6 +230,8 @@ pub struct Loaded {
     /// Whether the configuration was read: at once from a directory; from the Kubernetes
     /// API once the first lists completed. A server is not ready before.
     pub synced: crate::cluster::Synced,
+    /// What is watched in the Kubernetes API; `None` with `--config-dir`.
+    pub cluster: Option<crate::cluster::Watching>,
 }
 
 /// Why the configuration could not be loaded at startup.

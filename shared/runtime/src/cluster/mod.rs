@@ -39,7 +39,7 @@ struct Watched {
 
 const TRIGGERS: &str = "triggers.tekton.dev";
 
-/// Tekton Triggers' kinds, in the order the builder adds them.
+/// Tekton Triggers' kinds, in the order the builder adds them (EventListeners first).
 const WATCHED: [Watched; 7] = [
     Watched::tekton("v1beta1", "EventListener", "eventlisteners", true),
     Watched::tekton("v1beta1", "Trigger", "triggers", true),
@@ -142,6 +142,25 @@ impl Scope {
     }
 }
 
+/// The EventListener objects as the API server holds them (with `metadata.generation` and
+/// `status`, which the catalogue does not keep): what a status writer compares against.
+#[derive(Clone, Debug, Default)]
+pub struct ListenerObjects(Vec<Arc<Store>>);
+
+impl ListenerObjects {
+    /// Every EventListener held, by namespace and name.
+    pub fn all(&self) -> BTreeMap<Key, Arc<Value>> {
+        self.0.iter().flat_map(|store| store.snapshot()).collect()
+    }
+}
+
+/// What [`start`] keeps current besides the catalogue.
+#[derive(Clone, Debug)]
+pub struct Watching {
+    pub synced: Synced,
+    pub listeners: ListenerObjects,
+}
+
 /// Whether the first lists completed and the first catalogue was built from them.
 #[derive(Clone, Debug, Default)]
 pub struct Synced(Arc<AtomicBool>);
@@ -180,7 +199,7 @@ pub fn start(
     options: Arc<dyn Fn() -> LoadOptions + Send + Sync>,
     catalogue: Arc<ArcSwap<Catalogue>>,
     recheck: Duration,
-) -> Synced {
+) -> Watching {
     let changed = Arc::new(Notify::new());
     let reflectors = |watched: &Watched, shape: Shape| -> Vec<Arc<Store>> {
         let resource = watched.resource();
@@ -212,10 +231,11 @@ pub fn start(
             })
             .collect()
     };
-    let kinds = WATCHED
+    let kinds: Vec<(&'static Watched, Vec<Arc<Store>>)> = WATCHED
         .iter()
         .map(|watched| (watched, reflectors(watched, Shape::Full)))
         .collect();
+    let listeners = ListenerObjects(kinds[0].1.clone());
     let secret_metadata = reflectors(&SECRETS, Shape::Metadata);
     let synced = Synced::default();
     let builder = Builder {
@@ -228,7 +248,7 @@ pub fn start(
         synced: synced.clone(),
     };
     tokio::spawn(builder.run(changed, recheck));
-    synced
+    Watching { synced, listeners }
 }
 
 /// A Secret as last read: its `resourceVersion`, and the object (`None`: not readable).

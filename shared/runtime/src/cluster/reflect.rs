@@ -314,7 +314,7 @@ impl Backoff {
 }
 
 /// An API error as a log line shows it: the server's status message, else the error.
-pub(crate) fn describe(error: &kube::Error) -> String {
+pub fn describe(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)
