@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         status::spawn(
             client,
             catalogue.clone(),
-            watching.listeners.clone(),
+            watching.objects.clone(),
             settings,
             status::StatusMetrics::register(&mut registry),
             shutdown.clone(),

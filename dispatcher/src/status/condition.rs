@@ -109,7 +109,7 @@ fn describe(own: &[&ConfigIssue], catalogue: &Catalogue) -> String {
 }
 
 /// The condition reason an issue stands for.
-fn reason_of(issue: &ConfigIssue) -> &'static str {
+pub fn reason_of(issue: &ConfigIssue) -> &'static str {
     let message = issue.message.as_str();
     let not_found = message.contains(" not found");
     let about = |kind: &str| message.starts_with(&format!("{kind} `"));

@@ -24,10 +24,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
-use sluice_runtime::cluster::ListenerObjects;
-use sluice_triggers::catalogue::Catalogue;
+use sluice_runtime::cluster::WatchedObjects;
+use sluice_triggers::catalogue::{Catalogue, ConfigIssue};
 
-use condition::{Desired, desired, is_current, status_patch};
+use condition::{Desired, desired, is_current, reason_of, status_patch};
 use lease::Elector;
 
 /// The Lease replicas take turns on.
@@ -86,7 +86,7 @@ impl StatusMetrics {
 pub fn spawn(
     client: kube::Client,
     catalogue: Arc<ArcSwap<Catalogue>>,
-    listeners: ListenerObjects,
+    objects: WatchedObjects,
     settings: StatusSettings,
     metrics: StatusMetrics,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -126,7 +126,7 @@ pub fn spawn(
                 continue;
             }
             let catalogue = catalogue.load_full();
-            writer.round(&catalogue, &listeners, &metrics).await;
+            writer.round(&catalogue, &objects, &metrics).await;
         }
     })
 }
@@ -136,65 +136,109 @@ struct Writer {
     settings: StatusSettings,
     /// What this replica last applied to each listener, and when.
     written: BTreeMap<(String, String), (Desired, Instant)>,
-    /// (listener, reason, message) already reported as an Event.
-    reported: HashSet<(String, String, String, String)>,
+    /// Problems already reported as an Event.
+    reported: HashSet<ProblemKey>,
     /// When the Events of the current window were created.
     sent: VecDeque<Instant>,
 }
+
+/// Something an Event reports: the object at fault and why.
+struct Problem {
+    kind: String,
+    namespace: String,
+    name: String,
+    object: Arc<Value>,
+    reason: String,
+    message: String,
+}
+
+impl Problem {
+    fn key(&self) -> ProblemKey {
+        (
+            format!("{}/{}/{}", self.kind, self.namespace, self.name),
+            self.reason.clone(),
+            self.message.clone(),
+        )
+    }
+}
+
+/// (kind/namespace/name, reason, message).
+type ProblemKey = (String, String, String);
 
 impl Writer {
     async fn round(
         &mut self,
         catalogue: &Catalogue,
-        listeners: &ListenerObjects,
+        watched: &WatchedObjects,
         metrics: &StatusMetrics,
     ) {
-        let objects = listeners.all();
+        let objects = watched.listeners();
         self.written.retain(|key, _| objects.contains_key(key));
-        self.reported
-            .retain(|(ns, name, ..)| objects.contains_key(&(ns.clone(), name.clone())));
+        let mut problems = problems_of_other_objects(catalogue, watched);
         for ((namespace, name), object) in objects {
             let want = desired(&object, catalogue, self.settings.public_url.as_deref());
             if !want.ready {
-                self.report(&namespace, &name, &object, &want, metrics)
-                    .await;
-            } else {
-                self.reported
-                    .retain(|(ns, n, ..)| !(ns == &namespace && n == &name));
+                problems.push(Problem {
+                    kind: "EventListener".to_owned(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    object: object.clone(),
+                    reason: want.reason.clone(),
+                    message: want.message.clone(),
+                });
             }
-            let current = object.get("status").cloned().unwrap_or(Value::Null);
-            if is_current(&current, &want) {
-                continue;
-            }
-            // Written a moment ago and not yet seen back through the watch.
-            let key = (namespace.clone(), name.clone());
-            if self
-                .written
-                .get(&key)
-                .is_some_and(|(last, at)| *last == want && at.elapsed() < Duration::from_secs(10))
-            {
-                continue;
-            }
-            let status = status_patch(&current, &want, &Timestamp::now().to_string());
-            match self.apply(&namespace, &name, &object, status).await {
-                Ok(()) => {
-                    metrics.writes.inc();
-                    tracing::info!(
-                        namespace = %namespace,
-                        listener = %name,
-                        ready = want.ready,
-                        reason = %want.reason,
-                        "listener status written"
-                    );
-                    self.written.insert(key, (want, Instant::now()));
-                }
-                Err(error) => tracing::warn!(
+            self.write_status(&namespace, &name, &object, want, metrics)
+                .await;
+        }
+        // A problem mended (or its object deleted) is forgotten: if it comes back, it is
+        // reported again.
+        let current: HashSet<ProblemKey> = problems.iter().map(Problem::key).collect();
+        self.reported.retain(|key| current.contains(key));
+        for problem in &problems {
+            self.report(problem, metrics).await;
+        }
+    }
+
+    async fn write_status(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        object: &Value,
+        want: Desired,
+        metrics: &StatusMetrics,
+    ) {
+        let current = object.get("status").cloned().unwrap_or(Value::Null);
+        if is_current(&current, &want) {
+            return;
+        }
+        // Written a moment ago and not yet seen back through the watch.
+        let key = (namespace.to_owned(), name.to_owned());
+        if self
+            .written
+            .get(&key)
+            .is_some_and(|(last, at)| *last == want && at.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        let status = status_patch(&current, &want, &Timestamp::now().to_string());
+        match self.apply(namespace, name, object, status).await {
+            Ok(()) => {
+                metrics.writes.inc();
+                tracing::info!(
                     namespace = %namespace,
                     listener = %name,
-                    "failed to write the listener's status: {}",
-                    sluice_runtime::cluster::reflect::describe(&error)
-                ),
+                    ready = want.ready,
+                    reason = %want.reason,
+                    "listener status written"
+                );
+                self.written.insert(key, (want, Instant::now()));
             }
+            Err(error) => tracing::warn!(
+                namespace = %namespace,
+                listener = %name,
+                "failed to write the listener's status: {}",
+                sluice_runtime::cluster::reflect::describe(&error)
+            ),
         }
     }
 
@@ -229,21 +273,9 @@ impl Writer {
         Ok(())
     }
 
-    /// An Event on the listener, once per reason and message, within the budget.
-    async fn report(
-        &mut self,
-        namespace: &str,
-        name: &str,
-        object: &Value,
-        want: &Desired,
-        metrics: &StatusMetrics,
-    ) {
-        let key = (
-            namespace.to_owned(),
-            name.to_owned(),
-            want.reason.clone(),
-            want.message.clone(),
-        );
+    /// An Event on the object at fault, once per reason and message, within the budget.
+    async fn report(&mut self, problem: &Problem, metrics: &StatusMetrics) {
+        let key = problem.key();
         if self.reported.contains(&key) {
             return;
         }
@@ -258,39 +290,44 @@ impl Writer {
             // Left for a later round, when the window has room.
             return;
         }
+        let Problem {
+            kind,
+            namespace,
+            name,
+            object,
+            reason,
+            message,
+        } = problem;
         let now = Time(Timestamp::now());
-        let mut message = want.message.clone();
-        if message.len() > EVENT_MESSAGE_MAX {
-            let mut end = EVENT_MESSAGE_MAX - 3;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-            message.push_str("...");
-        }
+        let meta = |field: &str| {
+            object
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        // Events of cluster-scoped objects go to `default`, as Kubernetes' recorders put them.
+        let event_namespace = if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        };
         let event = Event {
             metadata: ObjectMeta {
                 generate_name: Some(format!("{name}.")),
-                namespace: Some(namespace.to_owned()),
+                namespace: Some(event_namespace.to_owned()),
                 ..ObjectMeta::default()
             },
             involved_object: ObjectReference {
                 api_version: object["apiVersion"].as_str().map(str::to_owned),
-                kind: Some("EventListener".to_owned()),
-                name: Some(name.to_owned()),
-                namespace: Some(namespace.to_owned()),
-                uid: object
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                resource_version: object
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                kind: Some(kind.clone()),
+                name: Some(name.clone()),
+                namespace: (!namespace.is_empty()).then(|| namespace.clone()),
+                uid: meta("uid"),
+                resource_version: meta("resourceVersion"),
                 ..ObjectReference::default()
             },
-            reason: Some(want.reason.clone()),
-            message: Some(message),
+            reason: Some(reason.clone()),
+            message: Some(truncate(message, EVENT_MESSAGE_MAX)),
             type_: Some("Warning".to_owned()),
             count: Some(1),
             first_timestamp: Some(now.clone()),
@@ -303,7 +340,7 @@ impl Writer {
             reporting_instance: Some(self.settings.identity.clone()),
             ..Event::default()
         };
-        let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let events: Api<Event> = Api::namespaced(self.client.clone(), event_namespace);
         match events.create(&PostParams::default(), &event).await {
             Ok(_) => {
                 self.sent.push_back(Instant::now());
@@ -312,12 +349,79 @@ impl Writer {
             }
             Err(error) => tracing::warn!(
                 namespace = %namespace,
-                listener = %name,
-                "failed to create an Event about the listener: {}",
+                kind = %kind,
+                name = %name,
+                "failed to create an Event about a configuration problem: {}",
                 sluice_runtime::cluster::reflect::describe(&error)
             ),
         }
     }
+}
+
+/// The configuration issues of objects other than listeners (whose own problems their
+/// condition carries), one per object: the first, with how many more there are.
+fn problems_of_other_objects(catalogue: &Catalogue, watched: &WatchedObjects) -> Vec<Problem> {
+    let mut by_source: BTreeMap<&str, Vec<&ConfigIssue>> = BTreeMap::new();
+    for issue in catalogue.issues() {
+        let Some(source) = issue.file.to_str() else {
+            continue;
+        };
+        if !source.starts_with("eventlisteners.") {
+            by_source.entry(source).or_default().push(issue);
+        }
+    }
+    by_source
+        .into_iter()
+        .filter_map(|(source, issues)| {
+            let object = watched.by_source(source)?;
+            let first = issues[0];
+            let mut message = match &first.field {
+                Some(field) => format!("{field}: {}", first.message),
+                None => first.message.clone(),
+            };
+            if issues.len() > 1 {
+                message.push_str(&format!(" (and {} more)", issues.len() - 1));
+            }
+            let kind = object["kind"].as_str()?.to_owned();
+            // A missing reference keeps its own reason; anything else is the object's.
+            let reason = match reason_of(first) {
+                "InvalidListener" | "InvalidTrigger" => match kind.as_str() {
+                    "TriggerTemplate" => "InvalidTemplate",
+                    "TriggerBinding" | "ClusterTriggerBinding" => "InvalidBinding",
+                    "Interceptor" | "ClusterInterceptor" => "InvalidInterceptor",
+                    _ => "InvalidTrigger",
+                },
+                specific => specific,
+            };
+            Some(Problem {
+                kind,
+                namespace: object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                name: object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)?
+                    .to_owned(),
+                reason: reason.to_owned(),
+                message,
+                object,
+            })
+        })
+        .collect()
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked when cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }
 
 /// This replica's name in the Lease: the pod's (`POD_NAME`, else `HOSTNAME`), made unique.

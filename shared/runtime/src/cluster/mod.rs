@@ -39,7 +39,7 @@ struct Watched {
 
 const TRIGGERS: &str = "triggers.tekton.dev";
 
-/// Tekton Triggers' kinds, in the order the builder adds them (EventListeners first).
+/// Tekton Triggers' kinds, in the order the builder adds them.
 const WATCHED: [Watched; 7] = [
     Watched::tekton("v1beta1", "EventListener", "eventlisteners", true),
     Watched::tekton("v1beta1", "Trigger", "triggers", true),
@@ -142,15 +142,40 @@ impl Scope {
     }
 }
 
-/// The EventListener objects as the API server holds them (with `metadata.generation` and
-/// `status`, which the catalogue does not keep): what a status writer compares against.
+/// The Tekton objects as the API server holds them (with `metadata.uid`,
+/// `metadata.generation` and `status`, which the catalogue does not keep): what a status
+/// writer compares against and what Events refer to.
 #[derive(Clone, Debug, Default)]
-pub struct ListenerObjects(Vec<Arc<Store>>);
+pub struct WatchedObjects(Vec<(&'static str, Vec<Arc<Store>>)>);
 
-impl ListenerObjects {
+impl WatchedObjects {
     /// Every EventListener held, by namespace and name.
-    pub fn all(&self) -> BTreeMap<Key, Arc<Value>> {
-        self.0.iter().flat_map(|store| store.snapshot()).collect()
+    pub fn listeners(&self) -> BTreeMap<Key, Arc<Value>> {
+        self.stores("eventlisteners")
+            .flat_map(|store| store.snapshot())
+            .collect()
+    }
+
+    /// The object `name` of `plural` (`triggertemplates`…) in `namespace` (empty for
+    /// cluster-scoped kinds).
+    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        let key = (namespace.to_owned(), name.to_owned());
+        self.stores(plural).find_map(|store| store.get(&key))
+    }
+
+    /// The object an issue's source names (`triggertemplates.triggers.tekton.dev/ns/name`).
+    pub fn by_source(&self, source: &str) -> Option<Arc<Value>> {
+        let (resource, rest) = source.split_once('/')?;
+        let plural = resource.strip_suffix(&format!(".{TRIGGERS}"))?;
+        let (namespace, name) = rest.split_once('/').unwrap_or(("", rest));
+        self.get(plural, namespace, name)
+    }
+
+    fn stores(&self, plural: &str) -> impl Iterator<Item = &Arc<Store>> {
+        self.0
+            .iter()
+            .filter(move |(p, _)| *p == plural)
+            .flat_map(|(_, stores)| stores)
     }
 }
 
@@ -158,7 +183,7 @@ impl ListenerObjects {
 #[derive(Clone, Debug)]
 pub struct Watching {
     pub synced: Synced,
-    pub listeners: ListenerObjects,
+    pub objects: WatchedObjects,
 }
 
 /// Whether the first lists completed and the first catalogue was built from them.
@@ -235,7 +260,12 @@ pub fn start(
         .iter()
         .map(|watched| (watched, reflectors(watched, Shape::Full)))
         .collect();
-    let listeners = ListenerObjects(kinds[0].1.clone());
+    let objects = WatchedObjects(
+        kinds
+            .iter()
+            .map(|(watched, stores)| (watched.plural, stores.clone()))
+            .collect(),
+    );
     let secret_metadata = reflectors(&SECRETS, Shape::Metadata);
     let synced = Synced::default();
     let builder = Builder {
@@ -248,7 +278,7 @@ pub fn start(
         synced: synced.clone(),
     };
     tokio::spawn(builder.run(changed, recheck));
-    Watching { synced, listeners }
+    Watching { synced, objects }
 }
 
 /// A Secret as last read: its `resourceVersion`, and the object (`None`: not readable).
