@@ -9,8 +9,9 @@
 //!   or watched.
 //!
 //! Tekton's CRDs serve `v1beta1` and `v1alpha1` of the same stored objects without
-//! conversion: the Trigger kinds are read at `v1beta1`, the interceptor kinds at `v1alpha1`
-//! (the only version they have), and the loader reads either shape.
+//! conversion (only `apiVersion` changes): the Trigger kinds are read at `v1beta1`, as
+//! Tekton's controller reads them, the interceptor kinds at `v1alpha1` (the only version
+//! they have).
 
 pub mod reflect;
 
