@@ -1,14 +1,15 @@
-//! The resource operations — create, get, list, watch, delete — on an authorized request,
-//! with the API server's decoding, defaulting, validation and storage rules.
+//! The resource operations — create, get, list, watch, delete, and (in `write.rs`) update
+//! and patch — on an authorized request, with the API server's decoding, defaulting,
+//! validation and storage rules, and its metadata-only answers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
-use http::{StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
@@ -18,8 +19,9 @@ use super::request::{Query, ResourceRequest, Verb};
 use super::selector::{FieldSelector, LabelSelector};
 use super::server::{Shared, Shutdown, lock};
 use super::status::ApiError;
-use super::store::{Event, ObjectKey};
+use super::store::{Event, ObjectKey, Store};
 use super::validation::{FieldError, validate_object_meta};
+use super::write::{self, Written};
 
 /// The characters the API server draws `generateName` suffixes from.
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -30,22 +32,117 @@ const NAME_PREFIX_MAX: usize = 63 - NAME_SUFFIX_LEN;
 /// The API server retries a generated name that is taken this many times.
 const NAME_ATTEMPTS: usize = 8;
 
+/// The `apiVersion` of metadata-only answers.
+const META_API_VERSION: &str = "meta.k8s.io/v1";
+
 /// Serves an authorized resource request.
-pub fn serve(shared: &Shared, request: &ResourceRequest, query: &Query, body: &[u8]) -> Response {
-    let result = match request.verb {
-        Verb::Create => create(shared, request, query, body)
-            .map(|object| (StatusCode::CREATED, axum::Json(&*object)).into_response()),
-        Verb::Get => get(shared, request).map(|object| axum::Json(object).into_response()),
-        Verb::List => list(shared, request, query).map(|list| axum::Json(list).into_response()),
-        Verb::Delete => {
-            delete(shared, request, query).map(|object| axum::Json(object).into_response())
+pub fn serve(
+    shared: &Shared,
+    request: &ResourceRequest,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let result = negotiate(headers, request.verb).and_then(|form| {
+        let one = |object: &Value| axum::Json(form.object(object)).into_response();
+        let written = |written: Written| match written {
+            Written::Created(object) => {
+                let object = present(&object, request);
+                (StatusCode::CREATED, axum::Json(form.object(&object))).into_response()
+            }
+            Written::Stored(object) => one(&present(&object, request)),
+        };
+        match request.verb {
+            Verb::Create => create(shared, request, query, body).map(|object| {
+                let object = present(&object, request);
+                (StatusCode::CREATED, axum::Json(form.object(&object))).into_response()
+            }),
+            Verb::Get => get(shared, request).map(|object| one(&object)),
+            Verb::List => list(shared, request, query, form).map(|l| axum::Json(l).into_response()),
+            Verb::Delete => delete(shared, request, query).map(|object| one(&object)),
+            Verb::Watch => watch(shared, request, query, form),
+            Verb::Update => {
+                write::update(&mut lock(&shared.store), request, query, headers, body).map(written)
+            }
+            Verb::Patch => {
+                write::patch(&mut lock(&shared.store), request, query, headers, body).map(written)
+            }
         }
-        Verb::Watch => watch(shared, request, query),
-    };
+    });
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn dry_run(query: &Query) -> bool {
+/// What the client asked to receive: whole objects, or only their metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Full,
+    /// `PartialObjectMetadata` objects (get, watch, writes).
+    Metadata,
+    /// A `PartialObjectMetadataList` (list).
+    MetadataList,
+}
+
+impl Form {
+    /// An object as this form shows it.
+    fn object(self, object: &Value) -> Value {
+        match self {
+            Form::Full => object.clone(),
+            Form::Metadata | Form::MetadataList => json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": META_API_VERSION,
+                "metadata": object["metadata"],
+            }),
+        }
+    }
+}
+
+/// Reads `Accept` as the API server's content negotiation does for JSON: the first range it
+/// can serve wins; `as=PartialObjectMetadata;g=meta.k8s.io;v=v1` asks for metadata only
+/// (`…List` on lists). Ranges it cannot serve are skipped; 406 when none is left but some
+/// asked for a conversion.
+fn negotiate(headers: &HeaderMap, verb: Verb) -> Result<Form, ApiError> {
+    let Some(accept) = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Ok(Form::Full);
+    };
+    let mut asked_conversion = false;
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("");
+        let mut params = HashMap::new();
+        for param in parts {
+            if let Some((name, value)) = param.split_once('=') {
+                params.insert(name.trim(), value.trim());
+            }
+        }
+        if !matches!(media, "application/json" | "application/*" | "*/*") {
+            continue;
+        }
+        let Some(target) = params.get("as") else {
+            return Ok(Form::Full);
+        };
+        asked_conversion = true;
+        let meta = params.get("g") == Some(&"meta.k8s.io") && params.get("v") == Some(&"v1");
+        match (*target, verb) {
+            ("PartialObjectMetadataList", Verb::List) if meta => return Ok(Form::MetadataList),
+            ("PartialObjectMetadata", verb) if meta && verb != Verb::List => {
+                return Ok(Form::Metadata);
+            }
+            _ => {}
+        }
+    }
+    if asked_conversion {
+        Err(ApiError::not_acceptable(
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+        ))
+    } else {
+        Ok(Form::Full)
+    }
+}
+
+pub(super) fn dry_run(query: &Query) -> bool {
     query.get("dryRun").is_some_and(|v| v == "All")
 }
 
@@ -57,7 +154,7 @@ fn present(object: &Value, request: &ResourceRequest) -> Value {
     object
 }
 
-fn key(request: &ResourceRequest) -> ObjectKey {
+pub(super) fn key(request: &ResourceRequest) -> ObjectKey {
     ObjectKey::new(
         request.namespace.as_deref().unwrap_or(""),
         request.name.as_deref().unwrap_or(""),
@@ -94,7 +191,12 @@ fn selectors(query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> 
     Ok((labels, fields))
 }
 
-fn list(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Value, ApiError> {
+fn list(
+    shared: &Shared,
+    request: &ResourceRequest,
+    query: &Query,
+    form: Form,
+) -> Result<Value, ApiError> {
     let (labels, fields) = selectors(query)?;
     let limit = query
         .get("limit")
@@ -114,11 +216,25 @@ fn list(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Val
 
     let resource = request.group_resource();
     let store = lock(&shared.store);
+    // A list at an exact resource version needs history the server may have compacted; any
+    // other list is served from the current state, which is never older than asked.
+    let exact = query
+        .get("resourceVersionMatch")
+        .is_some_and(|m| m == "Exact");
+    let version = query
+        .get("resourceVersion")
+        .and_then(|version| version.parse::<u64>().ok())
+        .unwrap_or(0);
+    if exact && version != 0 && version < store.compacted() {
+        return Err(ApiError::expired(
+            "The resourceVersion for the provided list is too old.".to_owned(),
+        ));
+    }
     let selected: Vec<(ObjectKey, Value)> = store
         .list(&resource, request.namespace.as_deref())
         .into_iter()
         .filter(|object| labels.matches(object) && fields.matches(object))
-        .map(|object| (object_key(object), present(object, request)))
+        .map(|object| (object_key(object), form.object(&present(object, request))))
         .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
         .collect();
     let page = limit.unwrap_or(selected.len()).min(selected.len());
@@ -131,12 +247,21 @@ fn list(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Val
         metadata["remainingItemCount"] = json!(remaining);
     }
     let items: Vec<Value> = selected.into_iter().take(page).map(|(_, o)| o).collect();
-    let kind = store
-        .kind(&resource)
-        .map_or_else(|| "List".to_owned(), |kind| format!("{kind}List"));
+    let (kind, api_version) = match form {
+        Form::Full => (
+            store
+                .kind(&resource)
+                .map_or_else(|| "List".to_owned(), |kind| format!("{kind}List")),
+            request.api_version(),
+        ),
+        Form::Metadata | Form::MetadataList => (
+            "PartialObjectMetadataList".to_owned(),
+            META_API_VERSION.to_owned(),
+        ),
+    };
     Ok(json!({
         "kind": kind,
-        "apiVersion": request.api_version(),
+        "apiVersion": api_version,
         "metadata": metadata,
         "items": items,
     }))
@@ -152,18 +277,29 @@ fn object_key(object: &Value) -> ObjectKey {
     ObjectKey::new(text("/metadata/namespace"), text("/metadata/name"))
 }
 
-/// Decodes, defaults, validates and stores a new object, as the create handler and the
-/// registry's `BeforeCreate` do.
 fn create(
     shared: &Shared,
     request: &ResourceRequest,
     query: &Query,
     body: &[u8],
 ) -> Result<Arc<Value>, ApiError> {
+    create_in(&mut lock(&shared.store), request, query, body)
+}
+
+/// Decodes, defaults, validates and stores a new object, as the create handler and the
+/// registry's `BeforeCreate` do. `status` is dropped: it is written through its subresource.
+pub(super) fn create_in(
+    store: &mut Store,
+    request: &ResourceRequest,
+    query: &Query,
+    body: &[u8],
+) -> Result<Arc<Value>, ApiError> {
     let resource = request.group_resource();
-    let mut store = lock(&shared.store);
     let expected_kind = store.kind(&resource).map(str::to_owned);
-    let (mut object, kind) = decode(request, expected_kind.as_deref(), body)?;
+    let (mut object, kind) = decode(request, expected_kind.as_deref(), body, false)?;
+    if let Some(fields) = object.as_object_mut() {
+        fields.remove("status");
+    }
     let metadata = object
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
@@ -218,13 +354,15 @@ fn create(
     Ok(store.put(&resource, object))
 }
 
-/// Decodes a create body: a JSON object whose `apiVersion` and `kind` match the URL (and
-/// are defaulted from it when absent), whose metadata fields have their schema types, with
-/// no `resourceVersion`, and with the namespace of the URL. Returns it and its kind.
-fn decode(
+/// Decodes a create or update body: a JSON object whose `apiVersion` and `kind` match the
+/// URL (and are defaulted from it when absent), whose metadata fields have their schema
+/// types, with no `resourceVersion` unless `updating`, and with the namespace of the URL.
+/// Returns it and its kind.
+pub(super) fn decode(
     request: &ResourceRequest,
     expected_kind: Option<&str>,
     body: &[u8],
+    updating: bool,
 ) -> Result<(Value, String), ApiError> {
     let type_name = expected_kind.unwrap_or(&request.resource);
     let unrecognized = |why: &dyn std::fmt::Display| {
@@ -279,7 +417,7 @@ fn decode(
     check_metadata_types(metadata).map_err(|(field, value)| {
         cannot_decode(type_name, request, &format!("metadata.{field}"), &value)
     })?;
-    if !text(metadata, "resourceVersion").is_empty() {
+    if !updating && !text(metadata, "resourceVersion").is_empty() {
         return Err(ApiError::bad_request(
             "resourceVersion should not be set on objects to be created",
         ));
@@ -389,12 +527,22 @@ fn summarize(body: &[u8]) -> String {
 /// What a watch sends, and until when.
 struct WatchStream {
     initial: VecDeque<Arc<Event>>,
+    /// The streaming list's end-of-initial-events bookmark, still to send.
     bookmark: Option<Value>,
     events: broadcast::Receiver<Arc<Event>>,
     request: ResourceRequest,
+    form: Form,
+    kind: String,
     labels: LabelSelector,
     fields: FieldSelector,
     deadline: Option<Instant>,
+    /// How often to send a bookmark, when the client allows them.
+    bookmark_every: Option<Duration>,
+    next_bookmark: Instant,
+    /// The revision this watch has seen every change up to.
+    seen: u64,
+    /// Whether the watch has ended (after its closing bookmark).
+    ended: bool,
     shutdown: Shutdown,
 }
 
@@ -412,35 +560,80 @@ impl WatchStream {
             && self.fields.matches(&event.object)
     }
 
-    /// The next line to send, or `None` when the watch ends (timeout, shutdown, or the
-    /// watcher fell too far behind).
+    /// A `BOOKMARK`: an object of the watched kind with only its `resourceVersion`.
+    fn bookmark_line(&self) -> Bytes {
+        let (kind, api_version) = match self.form {
+            Form::Full => (self.kind.clone(), self.request.api_version()),
+            Form::Metadata | Form::MetadataList => (
+                "PartialObjectMetadata".to_owned(),
+                META_API_VERSION.to_owned(),
+            ),
+        };
+        let object = json!({
+            "kind": kind,
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": self.seen.to_string()},
+        });
+        event_line("BOOKMARK", &object)
+    }
+
+    /// The next line to send, or `None` when the watch ends (timeout, shutdown, dropped
+    /// watches, or the watcher fell too far behind). A watch that allows bookmarks gets one
+    /// every `bookmark_every` and one as it times out.
     async fn next_line(&mut self) -> Option<Bytes> {
         loop {
-            let event = match self.initial.pop_front() {
-                Some(event) => event,
-                None => {
-                    if let Some(bookmark) = self.bookmark.take() {
-                        return Some(event_line("BOOKMARK", &bookmark));
-                    }
-                    let deadline = self.deadline;
-                    let until_deadline = async move {
-                        match deadline {
-                            Some(deadline) => tokio::time::sleep_until(deadline).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        received = self.events.recv() => received.ok()?,
-                        () = until_deadline => return None,
-                        () = self.shutdown.wait() => return None,
-                    }
+            if self.ended {
+                return None;
+            }
+            if let Some(event) = self.initial.pop_front() {
+                if self.selects(&event) {
+                    return Some(self.event_line(&event));
+                }
+                continue;
+            }
+            if let Some(bookmark) = self.bookmark.take() {
+                return Some(event_line("BOOKMARK", &bookmark));
+            }
+            let deadline = self.deadline;
+            let until_deadline = async move {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
                 }
             };
-            if self.selects(&event) {
-                let object = present(&event.object, &self.request);
-                return Some(event_line(event.event_type.as_str(), &object));
+            let bookmark_at = self.bookmark_every.map(|_| self.next_bookmark);
+            let until_bookmark = async move {
+                match bookmark_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = self.events.recv() => {
+                    let event = received.ok()?;
+                    self.seen = self.seen.max(event.resource_version);
+                    if self.selects(&event) {
+                        return Some(self.event_line(&event));
+                    }
+                }
+                () = until_deadline => {
+                    self.ended = true;
+                    return self.bookmark_every.map(|_| self.bookmark_line());
+                }
+                () = until_bookmark => {
+                    if let Some(every) = self.bookmark_every {
+                        self.next_bookmark = Instant::now() + every;
+                    }
+                    return Some(self.bookmark_line());
+                }
+                () = self.shutdown.wait() => return None,
             }
         }
+    }
+
+    fn event_line(&self, event: &Event) -> Bytes {
+        let object = self.form.object(&present(&event.object, &self.request));
+        event_line(event.event_type.as_str(), &object)
     }
 }
 
@@ -451,12 +644,30 @@ fn event_line(event_type: &str, object: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// A watch answered with a single `ERROR` event, as for a compacted resource version.
+fn error_watch(error: &ApiError) -> Response {
+    let line = event_line("ERROR", &error.body());
+    let body = futures_util::stream::iter([Ok::<_, Infallible>(line)]);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
 /// A watch: newline-delimited `{"type","object"}` events, starting from the current state
-/// (no or zero `resourceVersion`) or after the given one.
-fn watch(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Response, ApiError> {
+/// (no or zero `resourceVersion`) or after the given one, which must not be compacted away.
+fn watch(
+    shared: &Shared,
+    request: &ResourceRequest,
+    query: &Query,
+    form: Form,
+) -> Result<Response, ApiError> {
     let (labels, fields) = selectors(query)?;
     let flag = |name: &str| query.get(name).is_some_and(|v| v == "true");
     let send_initial_events = flag("sendInitialEvents");
+    let allow_bookmarks = flag("allowWatchBookmarks");
     let since =
         match query.get("resourceVersion").map(String::as_str) {
             None | Some("") => None,
@@ -469,22 +680,41 @@ fn watch(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Re
         .and_then(|seconds| seconds.parse::<u64>().ok())
         .filter(|seconds| *seconds > 0)
         .map(|seconds| Instant::now() + Duration::from_secs(seconds));
+    let bookmark_every = allow_bookmarks.then(|| *lock(&shared.bookmark_interval));
 
     let resource = request.group_resource();
     let store = lock(&shared.store);
     let since = if send_initial_events { None } else { since };
-    let (initial, events) = store.watch(&resource, since);
+    let (initial, events) = match store.watch(&resource, since) {
+        Ok(started) => started,
+        Err(compacted) => {
+            let message = format!(
+                "too old resource version: {} ({compacted})",
+                since.unwrap_or(0)
+            );
+            return Ok(error_watch(&ApiError::expired(message)));
+        }
+    };
+    let kind = store.kind(&resource).unwrap_or("List").to_owned();
     // Streaming lists: after the initial state, a bookmark marks its end.
-    let bookmark = (send_initial_events && flag("allowWatchBookmarks")).then(|| {
+    let bookmark = (send_initial_events && allow_bookmarks).then(|| {
+        let (kind, api_version) = match form {
+            Form::Full => (kind.clone(), request.api_version()),
+            Form::Metadata | Form::MetadataList => (
+                "PartialObjectMetadata".to_owned(),
+                META_API_VERSION.to_owned(),
+            ),
+        };
         json!({
-            "kind": store.kind(&resource).unwrap_or("List"),
-            "apiVersion": request.api_version(),
+            "kind": kind,
+            "apiVersion": api_version,
             "metadata": {
                 "resourceVersion": store.revision().to_string(),
                 "annotations": {"k8s.io/initial-events-end": "true"},
             },
         })
     });
+    let seen = store.revision();
     drop(store);
 
     let stream = WatchStream {
@@ -492,9 +722,15 @@ fn watch(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<Re
         bookmark,
         events,
         request: request.clone(),
+        form,
+        kind,
         labels,
         fields,
         deadline,
+        bookmark_every,
+        next_bookmark: Instant::now() + bookmark_every.unwrap_or_default(),
+        seen,
+        ended: false,
         shutdown: shared.shutdown.clone(),
     };
     let body = futures_util::stream::unfold(stream, |mut stream| async move {

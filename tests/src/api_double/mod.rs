@@ -5,18 +5,46 @@
 //! a client sees it, for any group, version and resource (as if every CRD were installed),
 //! and never special-cases Sluice:
 //!
-//! - **Resources**: create, get, list, watch and delete of namespaced objects, cluster-wide
-//!   lists, and cluster-scoped objects (`request.rs` has the paths). Objects are JSON; the
-//!   double keeps one copy per group and resource and serves it at any version.
+//! - **Resources**: create, get, list, watch, update, patch and delete of namespaced
+//!   objects, cluster-wide lists, cluster-scoped objects, and the `status` subresource of
+//!   every resource (`request.rs` has the paths). Objects are JSON; the double keeps one copy
+//!   per group and resource and serves it at any version.
 //! - **Create**: `apiVersion`/`kind` defaulted from the URL and checked against it, namespace
 //!   defaulted and checked, `generateName` (five characters from the API server's
 //!   alphabet), `uid`, `resourceVersion` (one global counter, like etcd's revision),
 //!   `creationTimestamp`, `generation`, metadata validation (names, label keys and values,
 //!   annotation keys) with 422 `Invalid` and field causes, 409 `AlreadyExists`, `dryRun=All`.
+//!   `status` is dropped, as for a custom resource with a status subresource.
+//! - **Update and patch** (`write.rs`), of the object or of `/status`: a `resourceVersion`
+//!   that is not the stored one is 409 `Conflict` ("the object has been modified"); an
+//!   update without one is unconditional for built-in groups (core, `*.k8s.io`, unqualified
+//!   ones) and 422 for custom resources, as their strategies say. Writes to the object
+//!   ignore `status`, writes to `/status` ignore everything else; `generation` counts
+//!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), strategic
+//!   merge patch on built-in groups only (merged as a JSON merge patch), and server-side
+//!   apply (`fieldManager` required, 422 without; JSON bodies; creates an absent
+//!   object, not through `/status`). Apply merges maps recursively, replaces lists, merges
+//!   `conditions` lists by `type` (`listType=map`), and removes what the manager applied
+//!   before and no longer does unless another manager owns it. `managedFields` gets one
+//!   entry per manager, operation (`Apply`/`Update`) and subresource, with a `fieldsV1` set:
+//!   for apply, the fields its configuration names; for update, the fields it changed
+//!   (taken from other managers). A write that changes nothing stores nothing: same
+//!   `resourceVersion`, no watch event. RBAC verbs `update` and `patch`, on
+//!   `{plural}/status` for the subresource.
 //! - **List and watch**: `labelSelector` (equality, set and existence forms),
 //!   `fieldSelector` on `metadata.name`/`metadata.namespace`, `limit`/`continue`, list
 //!   `resourceVersion`; watches replay from a `resourceVersion` or start from the current
 //!   state, honour `timeoutSeconds`, and support streaming lists (`sendInitialEvents`).
+//!   With `allowWatchBookmarks=true` a watch gets a `BOOKMARK` every
+//!   [`set_bookmark_interval`](ApiDouble::set_bookmark_interval) (a minute by default) and
+//!   one as it times out. After [`ApiDouble::compact`] a watch from an older version gets
+//!   one `ERROR` event with a 410 `Expired` status, as does a list at such a version with
+//!   `resourceVersionMatch=Exact`; other lists at old versions get the current state.
+//!   [`ApiDouble::drop_watches`] closes every watch connection.
+//! - **Metadata only**: `Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1`
+//!   on lists and `as=PartialObjectMetadata` on single objects and watches (what kube's
+//!   `list_metadata`, `get_metadata` and `watch_metadata` send) answer `meta.k8s.io/v1`
+//!   objects with only `metadata`; 406 when no offered form can be served.
 //! - **Errors** are `metav1.Status` bodies with the real codes, reasons, details and message
 //!   shapes (`status.rs`).
 //! - **Security**: bearer-token authentication (401), `Impersonate-User`/`-Group`/`-Uid`
@@ -25,13 +53,15 @@
 //! - **Faults**: injected failures, latency and hangs (`faults.rs`); every request is
 //!   recorded (`record.rs`).
 //!
-//! It does not model: update, patch and the status subresource (so no `MODIFIED` from
-//! clients, though [`ApiDouble::insert`] of an existing object emits one), finalizers and
-//! graceful deletion, garbage collection, admission webhooks, OpenAPI schema validation and
-//! pruning of custom resources, defaulting beyond metadata, namespace existence,
-//! discovery, server-side apply and `managedFields`, protobuf, TLS, watch bookmarks other than
-//! the streaming-list one, `410 Gone` for compacted resource versions, and consistent
-//! snapshots across list pages.
+//! It does not model: apply conflicts (409 between managers; `force` is accepted and has no
+//! effect) and the exact `fieldsV1` sets of the real structured-merge-diff (schema-driven
+//! list types other than `conditions`, `managedFields` entries for creates), JSON patch
+//! (415), strategic merge patch directives, subresources other than `status`, lists at an
+//! exact past `resourceVersion` (the current state is served) and waiting for a future one,
+//! expired `continue` tokens, finalizers and graceful deletion, garbage collection,
+//! admission webhooks, OpenAPI schema validation and pruning of custom resources,
+//! defaulting beyond metadata, namespace existence, discovery, protobuf and YAML
+//! responses, TLS, and consistent snapshots across list pages.
 //!
 //! ```ignore
 //! let api = ApiDouble::start().await;
@@ -51,9 +81,14 @@ mod server;
 mod status;
 mod store;
 mod validation;
+mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_watch;
+#[cfg(test)]
+mod tests_writes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -484,6 +519,32 @@ impl ApiDouble {
     /// are kept.
     pub fn clear(&self) {
         lock(&self.shared.store).clear();
+    }
+
+    // --- Watches ------------------------------------------------------------------------
+
+    /// Forgets the change history up to the current `resourceVersion`, as etcd's compaction
+    /// does. A watch from an older version then gets one `ERROR` event carrying a `410`
+    /// `Expired` status (`too old resource version: X (Y)`), and so does a list at such a
+    /// version with `resourceVersionMatch=Exact`; other lists are served from the current
+    /// state. Returns the compacted revision.
+    pub fn compact(&self) -> u64 {
+        let mut store = lock(&self.shared.store);
+        store.compact();
+        store.compacted()
+    }
+
+    /// Closes every open watch connection, as an API server restart or a load balancer
+    /// does; each watch first sends what it had already queued.
+    pub fn drop_watches(&self) {
+        lock(&self.shared.store).drop_watches();
+    }
+
+    /// How often watches that allow bookmarks (`allowWatchBookmarks=true`) get a `BOOKMARK`
+    /// event; applies to watches started afterwards. The real server's period, and the
+    /// default, is about a minute.
+    pub fn set_bookmark_interval(&self, interval: std::time::Duration) {
+        *lock(&self.shared.bookmark_interval) = interval;
     }
 }
 

@@ -156,6 +156,7 @@ impl Rbac {
             if !self.allows(actor, "impersonate", "", resource, namespace) {
                 return Err(ApiError::forbidden(
                     &GroupResource::new("", resource),
+                    resource,
                     name,
                     &actor.user,
                     "impersonate",
@@ -199,6 +200,7 @@ impl Rbac {
         identity: &Identity,
         verb: Verb,
         resource: &GroupResource,
+        rbac_resource: &str,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<(), ApiError> {
@@ -206,13 +208,14 @@ impl Rbac {
             identity,
             verb.as_str(),
             &resource.group,
-            &resource.resource,
+            rbac_resource,
             namespace,
         ) {
             Ok(())
         } else {
             Err(ApiError::forbidden(
                 resource,
+                rbac_resource,
                 name,
                 &identity.user,
                 verb.as_str(),

@@ -19,6 +19,8 @@ pub struct RecordedRequest {
     pub resource: Option<String>,
     pub namespace: Option<String>,
     pub name: Option<String>,
+    /// `Some("status")` for requests on the status subresource.
+    pub subresource: Option<String>,
     /// Who the bearer token authenticated, if anyone.
     pub authenticated_user: Option<String>,
     /// Who the request acted as: the impersonated user if impersonation was allowed, else
@@ -49,6 +51,7 @@ impl RecordedRequest {
             resource: None,
             namespace: None,
             name: None,
+            subresource: None,
             authenticated_user: None,
             user: None,
             impersonated_user: None,

@@ -3,12 +3,18 @@
 //!
 //! Served paths, for any group, version and resource (`/api/v1` is the core group):
 //!
-//! | path | GET | POST | DELETE |
-//! | --- | --- | --- | --- |
-//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}` | list, watch | create | – |
-//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}/{name}` | get | – | delete |
-//! | `/apis/{g}/{v}/{plural}` | list, watch across namespaces | create cluster-scoped | – |
-//! | `/apis/{g}/{v}/{plural}/{name}` | get cluster-scoped | – | delete cluster-scoped |
+//! | path | GET | POST | PUT | PATCH | DELETE |
+//! | --- | --- | --- | --- | --- | --- |
+//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}` | list, watch | create | – | – | – |
+//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}/{name}` | get | – | update | patch | delete |
+//! | `/apis/{g}/{v}/namespaces/{ns}/{plural}/{name}/status` | get | – | update | patch | – |
+//! | `/apis/{g}/{v}/{plural}` | list, watch across namespaces | create cluster-scoped | – | – | – |
+//! | `/apis/{g}/{v}/{plural}/{name}` | get | – | update | patch | delete |
+//! | `/apis/{g}/{v}/{plural}/{name}/status` | get | – | update | patch | – |
+//!
+//! The last two rows are cluster-scoped. `status` is the only subresource served, and every
+//! resource has it, as custom resources whose CRD declares `subresources.status` do. RBAC
+//! names a subresource `{plural}/status`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,6 +31,10 @@ pub enum Verb {
     List,
     Watch,
     Delete,
+    /// PUT of a whole object (or of its status).
+    Update,
+    /// PATCH: merge, JSON or server-side apply.
+    Patch,
 }
 
 impl Verb {
@@ -36,6 +46,8 @@ impl Verb {
             Verb::List => "list",
             Verb::Watch => "watch",
             Verb::Delete => "delete",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
         }
     }
 }
@@ -56,11 +68,26 @@ pub struct ResourceRequest {
     /// `None` for cluster-scoped paths (including lists across all namespaces).
     pub namespace: Option<String>,
     pub name: Option<String>,
+    /// `Some("status")` for the status subresource.
+    pub subresource: Option<String>,
 }
 
 impl ResourceRequest {
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(&self.group, &self.resource)
+    }
+
+    /// The resource as RBAC names it: `{plural}` or `{plural}/{subresource}`.
+    pub fn rbac_resource(&self) -> String {
+        match &self.subresource {
+            Some(subresource) => format!("{}/{subresource}", self.resource),
+            None => self.resource.clone(),
+        }
+    }
+
+    /// Whether this addresses the status subresource.
+    pub fn is_status(&self) -> bool {
+        self.subresource.as_deref() == Some("status")
     }
 
     /// `v1` for the core group, else `group/version`.
@@ -87,11 +114,17 @@ pub fn resolve(method: &Method, path: &str, query: &Query) -> Result<ResourceReq
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return Err(ApiError::path_not_found()),
     };
-    let (namespace, resource, name) = match rest {
-        ["namespaces", namespace, resource] => (Some(*namespace), *resource, None),
-        ["namespaces", namespace, resource, name] => (Some(*namespace), *resource, Some(*name)),
-        [resource] => (None, *resource, None),
-        [resource, name] => (None, *resource, Some(*name)),
+    let (namespace, resource, name, subresource) = match rest {
+        ["namespaces", namespace, resource] => (Some(*namespace), *resource, None, None),
+        ["namespaces", namespace, resource, name] => {
+            (Some(*namespace), *resource, Some(*name), None)
+        }
+        ["namespaces", namespace, resource, name, "status"] => {
+            (Some(*namespace), *resource, Some(*name), Some("status"))
+        }
+        [resource] => (None, *resource, None, None),
+        [resource, name] => (None, *resource, Some(*name), None),
+        [resource, name, "status"] => (None, *resource, Some(*name), Some("status")),
         _ => return Err(ApiError::path_not_found()),
     };
     let watch = matches!(
@@ -103,7 +136,9 @@ pub fn resolve(method: &Method, path: &str, query: &Query) -> Result<ResourceReq
         (&Method::GET, None) if watch => Verb::Watch,
         (&Method::GET, None) => Verb::List,
         (&Method::POST, None) => Verb::Create,
-        (&Method::DELETE, Some(_)) => Verb::Delete,
+        (&Method::PUT, Some(_)) => Verb::Update,
+        (&Method::PATCH, Some(_)) => Verb::Patch,
+        (&Method::DELETE, Some(_)) if subresource.is_none() => Verb::Delete,
         _ => return Err(ApiError::method_not_allowed()),
     };
     Ok(ResourceRequest {
@@ -113,6 +148,7 @@ pub fn resolve(method: &Method, path: &str, query: &Query) -> Result<ResourceReq
         resource: resource.to_owned(),
         namespace: namespace.map(str::to_owned),
         name: name.map(str::to_owned),
+        subresource: subresource.map(str::to_owned),
     })
 }
 
@@ -148,7 +184,21 @@ mod tests {
         assert_eq!(get("/apis/tekton.dev", &[]), Err(404));
         assert_eq!(get("/api/v1/namespaces/ns/pods/p/log", &[]), Err(404));
         assert_eq!(get("/healthz", &[]), Err(404));
-        let put = resolve(&Method::PUT, "/api/v1/namespaces/ns/pods/p", &Query::new());
+        let status = get("/api/v1/namespaces/ns/pods/p/status", &[]).unwrap();
+        assert_eq!(
+            (status.verb, status.rbac_resource().as_str()),
+            (Verb::Get, "pods/status")
+        );
+        let put = resolve(&Method::PUT, "/api/v1/namespaces/ns/pods", &Query::new());
         assert_eq!(put.map_err(|e| e.code()), Err(405));
+        let patch = resolve(
+            &Method::PATCH,
+            "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l/status",
+            &Query::new(),
+        )
+        .unwrap();
+        assert_eq!((patch.verb, patch.is_status()), (Verb::Patch, true));
+        let delete = resolve(&Method::DELETE, "/api/v1/pods/p/status", &Query::new());
+        assert_eq!(delete.map_err(|e| e.code()), Err(405));
     }
 }

@@ -31,8 +31,13 @@ pub struct Shared {
     pub rbac: Mutex<Rbac>,
     pub faults: Mutex<Faults>,
     pub log: Mutex<Vec<RecordedRequest>>,
+    /// How often a watch that allows bookmarks gets one.
+    pub bookmark_interval: Mutex<Duration>,
     pub shutdown: Shutdown,
 }
+
+/// The real API server bookmarks a watch about once a minute.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Shared {
     pub fn new(shutdown: Shutdown) -> Self {
@@ -41,6 +46,7 @@ impl Shared {
             rbac: Mutex::default(),
             faults: Mutex::default(),
             log: Mutex::default(),
+            bookmark_interval: Mutex::new(BOOKMARK_INTERVAL),
             shutdown,
         }
     }
@@ -167,6 +173,7 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
     entry.resource = Some(request.resource.clone());
     entry.namespace = request.namespace.clone();
     entry.name = request.name.clone();
+    entry.subresource = request.subresource.clone();
     let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
         return ApiError::too_large(MAX_BODY).into_response();
     };
@@ -199,13 +206,14 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
         &identity,
         request.verb,
         &request.group_resource(),
+        &request.rbac_resource(),
         request.namespace.as_deref(),
         request.name.as_deref().unwrap_or(""),
     );
     if let Err(error) = authorized {
         return error.into_response();
     }
-    handlers::serve(shared, &request, &query, &body)
+    handlers::serve(shared, &request, &query, &parts.headers, &body)
 }
 
 /// Paths outside the resource API that clients probe.
@@ -263,18 +271,14 @@ fn injected(
         Failure::Timeout => ApiError::timeout(),
         Failure::Forbidden => ApiError::forbidden(
             &resource,
+            &request.rbac_resource(),
             request.name.as_deref().unwrap_or(""),
             &identity.user,
             request.verb.as_str(),
             request.namespace.as_deref(),
         ),
         Failure::AlreadyExists => ApiError::already_exists(&resource, &name),
-        Failure::Conflict => ApiError::conflict(
-            &resource,
-            &name,
-            "the object has been modified; please apply your changes to the latest version \
-             and try again",
-        ),
+        Failure::Conflict => ApiError::modified(&resource, &name),
         Failure::Invalid => {
             let kind = lock(&shared.store)
                 .kind(&resource)

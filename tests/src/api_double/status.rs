@@ -107,8 +107,11 @@ impl ApiError {
     /// 403 as the RBAC authorizer phrases it, e.g. `pipelineruns.tekton.dev is forbidden:
     /// User "u" cannot create resource "pipelineruns" in API group "tekton.dev" in the
     /// namespace "ns"`. `name` is empty for creates and collections.
+    /// `rbac_resource` is the resource as RBAC names it (`{plural}/status` for the status
+    /// subresource).
     pub fn forbidden(
         resource: &GroupResource,
+        rbac_resource: &str,
         name: &str,
         user: &str,
         verb: &str,
@@ -121,8 +124,9 @@ impl ApiError {
             _ => "at the cluster scope".to_owned(),
         };
         let reason = format!(
-            "User \"{user}\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
-            resource.resource, resource.group
+            "User \"{user}\" cannot {verb} resource \"{rbac_resource}\" in API group \"{}\" \
+             {scope}",
+            resource.group
         );
         let message = if name.is_empty() {
             format!("{resource} is forbidden: {reason}")
@@ -169,6 +173,43 @@ impl ApiError {
             format!("{qualified_kind} \"{name}\" is invalid: {aggregate}"),
         )
         .with_details(details)
+    }
+
+    /// 409 for a write whose `resourceVersion` precondition no longer holds.
+    pub fn modified(resource: &GroupResource, name: &str) -> Self {
+        Self::conflict(
+            resource,
+            name,
+            "the object has been modified; please apply your changes to the latest version \
+             and try again",
+        )
+    }
+
+    /// 410 for a watch or list from a resource version older than the server keeps:
+    /// `too old resource version: 3 (10)`.
+    pub fn expired(message: String) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    /// 406 for an `Accept` header the server cannot answer.
+    pub fn not_acceptable(accepted: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: {accepted}"),
+        )
+    }
+
+    /// 415 for a PATCH body in a format the resource does not take.
+    pub fn unsupported_media_type(accepted: &str) -> Self {
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types \
+                 include: {accepted}"
+            ),
+        )
     }
 
     /// 400 with a free-form message, as for undecodable bodies and mismatched namespaces.

@@ -71,10 +71,16 @@ pub struct Event {
     pub object: Arc<Value>,
 }
 
+/// How a watch starts: the events to send first, and a receiver for what follows them.
+pub type Started = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 /// The whole state of the cluster's objects.
 #[derive(Debug)]
 pub struct Store {
     revision: u64,
+    /// The revision the event log was last compacted at: watches from older ones get
+    /// `410 Gone`.
+    compacted: u64,
     collections: HashMap<GroupResource, BTreeMap<ObjectKey, Arc<Value>>>,
     kinds: HashMap<GroupResource, String>,
     log: Vec<Arc<Event>>,
@@ -97,6 +103,7 @@ impl Default for Store {
         .collect();
         Store {
             revision: 0,
+            compacted: 0,
             collections: HashMap::new(),
             kinds,
             log: Vec::new(),
@@ -206,15 +213,32 @@ impl Store {
         }
     }
 
+    /// The oldest revision a watch may still start from.
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    /// Forgets the event log up to the current revision, as etcd's compaction does: a watch
+    /// from an older revision then fails with `410 Gone`.
+    pub fn compact(&mut self) {
+        self.compacted = self.revision;
+        self.log.clear();
+    }
+
+    /// Ends every open watch (each sees its stream close once it has sent what it had).
+    pub fn drop_watches(&mut self) {
+        self.events = broadcast::channel(WATCH_BUFFER).0;
+    }
+
     /// The events a new watch starts with, and a receiver for what follows them.
     ///
     /// With no resource version (or `0`) the watch starts from the current state: one
-    /// `ADDED` per existing object. With a resource version it replays every change after it.
-    pub fn watch(
-        &self,
-        resource: &GroupResource,
-        since: Option<u64>,
-    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+    /// `ADDED` per existing object. With a resource version it replays every change after it,
+    /// or, when that version was compacted away, answers `Err` with the compacted revision.
+    pub fn watch(&self, resource: &GroupResource, since: Option<u64>) -> Result<Started, u64> {
+        if since.is_some_and(|since| since != 0 && since < self.compacted) {
+            return Err(self.compacted);
+        }
         let initial = match since {
             None | Some(0) => self
                 .shared(resource, None)
@@ -236,7 +260,7 @@ impl Store {
                     .collect()
             }
         };
-        (initial, self.events.subscribe())
+        Ok((initial, self.events.subscribe()))
     }
 
     fn emit(&mut self, event_type: EventType, resource: &GroupResource, object: Arc<Value>) {
@@ -282,10 +306,16 @@ mod tests {
         store.delete(&gr, &ObjectKey::new("ns", "a")).unwrap();
         assert_eq!(store.revision(), 3);
 
-        let (replay, _) = store.watch(&gr, Some(1));
+        let (replay, _) = store.watch(&gr, Some(1)).unwrap();
         let types: Vec<_> = replay.iter().map(|e| e.event_type).collect();
         assert_eq!(types, vec![EventType::Added, EventType::Deleted]);
-        let (current, _) = store.watch(&gr, None);
+        let (current, _) = store.watch(&gr, None).unwrap();
         assert_eq!(current.len(), 1);
+
+        store.compact();
+        assert_eq!(store.watch(&gr, Some(2)).err(), Some(3));
+        let (after, _) = store.watch(&gr, Some(3)).unwrap();
+        assert!(after.is_empty());
+        assert_eq!(store.watch(&gr, Some(0)).unwrap().0.len(), 1);
     }
 }

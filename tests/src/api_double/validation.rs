@@ -33,6 +33,8 @@ pub struct FieldError {
 pub enum Problem {
     /// `FieldValueInvalid`: the value and why it is not accepted.
     Invalid { value: String, detail: String },
+    /// `FieldValueInvalid` of a value that is not a string.
+    InvalidLiteral { value: String, detail: String },
     /// `FieldValueRequired`.
     Required { detail: String },
     /// `FieldValueTooLong`.
@@ -50,7 +52,19 @@ impl FieldError {
         }
     }
 
-    fn required(field: &str, detail: &str) -> Self {
+    /// Like [`invalid`](Self::invalid), the value printed as is (Go's `%#v` of a number,
+    /// e.g. `0x0`), not quoted.
+    pub fn invalid_literal(field: &str, value: &str, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_owned(),
+            problem: Problem::InvalidLiteral {
+                value: value.to_owned(),
+                detail: detail.into(),
+            },
+        }
+    }
+
+    pub fn required(field: &str, detail: &str) -> Self {
         FieldError {
             field: field.to_owned(),
             problem: Problem::Required {
@@ -62,7 +76,7 @@ impl FieldError {
     /// `details.causes[].reason`.
     pub fn reason(&self) -> &'static str {
         match self.problem {
-            Problem::Invalid { .. } => "FieldValueInvalid",
+            Problem::Invalid { .. } | Problem::InvalidLiteral { .. } => "FieldValueInvalid",
             Problem::Required { .. } => "FieldValueRequired",
             Problem::TooLong { .. } => "FieldValueTooLong",
         }
@@ -73,6 +87,9 @@ impl FieldError {
         match &self.problem {
             Problem::Invalid { value, detail } => {
                 format!("Invalid value: {}: {detail}", quote(value))
+            }
+            Problem::InvalidLiteral { value, detail } => {
+                format!("Invalid value: {value}: {detail}")
             }
             Problem::Required { detail } => format!("Required value: {detail}"),
             Problem::TooLong { max } => format!("Too long: must have at most {max} bytes"),
