@@ -20,7 +20,8 @@
 //!   update without one is unconditional for built-in groups (core, `*.k8s.io`, unqualified
 //!   ones) and 422 for custom resources, as their strategies say. Writes to the object
 //!   ignore `status`, writes to `/status` ignore everything else; `generation` counts
-//!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), strategic
+//!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), JSON patch
+//!   (RFC 6902; a failed operation is 422), strategic
 //!   merge patch on built-in groups only (merged as a JSON merge patch), and server-side
 //!   apply (`fieldManager` required, 422 without; JSON bodies; creates an absent
 //!   object, not through `/status`). Apply merges maps recursively, replaces lists, merges
@@ -55,8 +56,8 @@
 //!
 //! It does not model: apply conflicts (409 between managers; `force` is accepted and has no
 //! effect) and the exact `fieldsV1` sets of the real structured-merge-diff (schema-driven
-//! list types other than `conditions`, `managedFields` entries for creates), JSON patch
-//! (415), strategic merge patch directives, subresources other than `status`, lists at an
+//! list types other than `conditions`, `managedFields` entries for creates), strategic merge
+//! patch directives, subresources other than `status`, lists at an
 //! exact past `resourceVersion` (the current state is served) and waiting for a future one,
 //! expired `continue` tokens, finalizers and graceful deletion, garbage collection,
 //! admission webhooks, OpenAPI schema validation and pruning of custom resources,

@@ -212,6 +212,17 @@ impl ApiError {
         )
     }
 
+    /// 422 for a JSON patch that does not apply: the API server answers this generic message
+    /// and drops the patch library's reason.
+    pub fn unprocessable() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request".to_owned(),
+        )
+        .with_details(json!({}))
+    }
+
     /// 400 with a free-form message, as for undecodable bodies and mismatched namespaces.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message.into())

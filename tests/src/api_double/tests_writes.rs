@@ -484,3 +484,39 @@ async fn leases_take_optimistic_concurrency() {
         .unwrap();
     assert_eq!(stored["spec"]["holderIdentity"], "pod-b");
 }
+
+#[tokio::test]
+async fn json_patch_applies_operations_and_tests_preconditions() {
+    let (api, listeners) = started().await;
+    listeners
+        .create(&PostParams::default(), &listener("el"))
+        .await
+        .unwrap();
+    let patch = |operations: Value| {
+        http::Request::patch(format!(
+            "/apis/{GROUP}/v1beta1/namespaces/{NS}/eventlisteners/el"
+        ))
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .body(serde_json::to_vec(&operations).unwrap())
+        .unwrap()
+    };
+    let client = api.client().await;
+    let patched: Value = client
+        .request(patch(json!([
+            {"op": "test", "path": "/spec/serviceAccountName", "value": "sa"},
+            {"op": "add", "path": "/spec/triggers/-", "value": {"name": "push"}},
+        ])))
+        .await
+        .unwrap();
+    assert_eq!(patched["spec"]["triggers"], json!([{"name": "push"}]));
+    assert_eq!(patched["metadata"]["generation"], 2);
+
+    let failed = status(
+        client
+            .request::<Value>(patch(json!([
+                {"op": "test", "path": "/spec/serviceAccountName", "value": "other"},
+            ])))
+            .await,
+    );
+    assert_eq!((failed.code, failed.reason.as_str()), (422, "Invalid"));
+}

@@ -1,6 +1,6 @@
-//! Writes to existing objects — update (PUT), merge patch and server-side apply — on the
-//! object and on its status subresource, with the API server's optimistic concurrency,
-//! `generation` and `managedFields` rules.
+//! Writes to existing objects — update (PUT), merge patch, JSON patch and server-side
+//! apply — on the object and on its status subresource, with the API server's optimistic
+//! concurrency, `generation` and `managedFields` rules.
 //!
 //! Every resource behaves as a custom resource whose CRD declares `subresources.status`:
 //! a write to the object ignores `status`, a write to `/status` ignores everything else.
@@ -120,6 +120,12 @@ pub fn patch(
     match content_type.as_str() {
         "application/apply-patch+yaml" => apply(store, request, query, body),
         "application/merge-patch+json" => merge_patch(store, request, query, headers, body),
+        "application/json-patch+json" => {
+            let operations = parse_json_patch(body)?;
+            write_patched(store, request, query, headers, |current| {
+                json_patch(current, &operations)
+            })
+        }
         // Built-in kinds take strategic merge patches; the double merges them as JSON merge
         // patches, which is what they are for maps.
         "application/strategic-merge-patch+json" if built_in => {
@@ -143,9 +149,24 @@ fn merge_patch(
             "the server rejected our request due to an error in our request",
         ));
     }
+    write_patched(store, request, query, headers, |current| {
+        let mut patched = current.clone();
+        merge(&mut patched, &patch);
+        Ok(patched)
+    })
+}
+
+/// A non-apply patch: `patch` turns the stored object into the one to write, whose
+/// `resourceVersion` (the stored one unless the patch set it) is the precondition.
+fn write_patched(
+    store: &mut Store,
+    request: &ResourceRequest,
+    query: &Query,
+    headers: &HeaderMap,
+    patch: impl FnOnce(&Value) -> Result<Value, ApiError>,
+) -> Result<Written, ApiError> {
     let current = current(store, request)?;
-    let mut patched = current.clone();
-    merge(&mut patched, &patch);
+    let patched = patch(&current)?;
     let name = request.name.as_deref().unwrap_or("");
     if version_of(&patched) != version_of(&current) {
         return Err(ApiError::modified(&request.group_resource(), name));
@@ -549,6 +570,109 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Decodes an RFC 6902 JSON patch: an array of operations.
+fn parse_json_patch(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(operations)) if operations.iter().all(Value::is_object) => Ok(operations),
+        Ok(_) => Err(ApiError::bad_request(
+            "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+        )),
+        Err(e) => Err(ApiError::bad_request(e.to_string())),
+    }
+}
+
+/// Applies RFC 6902 operations (`add`, `remove`, `replace`, `move`, `copy`, `test`); a
+/// failed one is 422, as the API server answers.
+fn json_patch(current: &Value, operations: &[Value]) -> Result<Value, ApiError> {
+    let mut document = current.clone();
+    for operation in operations {
+        let field = |name: &str| operation.get(name).and_then(Value::as_str);
+        let path = field("path").ok_or_else(ApiError::unprocessable)?;
+        let value = || {
+            operation
+                .get("value")
+                .cloned()
+                .ok_or_else(ApiError::unprocessable)
+        };
+        let from = || field("from").ok_or_else(ApiError::unprocessable);
+        match field("op").unwrap_or("") {
+            "add" => pointer_add(&mut document, path, value()?)?,
+            "remove" => {
+                pointer_remove(&mut document, path)?;
+            }
+            "replace" => {
+                pointer_remove(&mut document, path)?;
+                pointer_add(&mut document, path, value()?)?;
+            }
+            "move" => {
+                let moved = pointer_remove(&mut document, from()?)?;
+                pointer_add(&mut document, path, moved)?;
+            }
+            "copy" => {
+                let copied = document
+                    .pointer(from()?)
+                    .cloned()
+                    .ok_or_else(ApiError::unprocessable)?;
+                pointer_add(&mut document, path, copied)?;
+            }
+            "test" => {
+                if document.pointer(path) != Some(&value()?) {
+                    return Err(ApiError::unprocessable());
+                }
+            }
+            _ => return Err(ApiError::unprocessable()),
+        }
+    }
+    Ok(document)
+}
+
+/// Splits a JSON pointer into its parent's pointer and its last token, unescaped.
+fn split_pointer(path: &str) -> Result<(&str, String), ApiError> {
+    let cut = path.rfind('/').ok_or_else(ApiError::unprocessable)?;
+    let last = path[cut + 1..].replace("~1", "/").replace("~0", "~");
+    Ok((&path[..cut], last))
+}
+
+fn pointer_add(document: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
+    let (parent, last) = split_pointer(path)?;
+    let missing = ApiError::unprocessable;
+    match document.pointer_mut(parent).ok_or_else(missing)? {
+        Value::Object(fields) => {
+            fields.insert(last, value);
+        }
+        Value::Array(items) => {
+            let index = if last == "-" {
+                items.len()
+            } else {
+                last.parse::<usize>()
+                    .ok()
+                    .filter(|index| *index <= items.len())
+                    .ok_or_else(missing)?
+            };
+            items.insert(index, value);
+        }
+        _ => return Err(missing()),
+    }
+    Ok(())
+}
+
+fn pointer_remove(document: &mut Value, path: &str) -> Result<Value, ApiError> {
+    let (parent, last) = split_pointer(path)?;
+    let missing = ApiError::unprocessable;
+    match document.pointer_mut(parent).ok_or_else(missing)? {
+        Value::Object(fields) => fields.remove(&last).ok_or_else(missing),
+        Value::Array(items) => {
+            let index = last
+                .parse::<usize>()
+                .ok()
+                .filter(|index| *index < items.len())
+                .ok_or_else(missing)?;
+            Ok(items.remove(index))
+        }
+        _ => Err(missing()),
+    }
+}
+
 /// Whether a list is a `listType=map` keyed by `type`, as status conditions are.
 fn keyed_by_type(field: &str, items: &[Value]) -> bool {
     field == "conditions"
@@ -720,6 +844,35 @@ mod tests {
         let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}, "l": [1, 2]});
         merge(&mut target, &json!({"a": "z", "c": {"f": null}, "l": [3]}));
         assert_eq!(target, json!({"a": "z", "c": {"d": "e"}, "l": [3]}));
+    }
+
+    #[test]
+    fn json_patch_follows_rfc_6902() {
+        let document = json!({"spec": {"a": 1, "l": [1, 2]}, "x~/y": true});
+        let patched = json_patch(
+            &document,
+            &[
+                json!({"op": "test", "path": "/spec/a", "value": 1}),
+                json!({"op": "replace", "path": "/spec/a", "value": 2}),
+                json!({"op": "add", "path": "/spec/l/-", "value": 3}),
+                json!({"op": "add", "path": "/spec/l/0", "value": 0}),
+                json!({"op": "move", "from": "/spec/a", "path": "/spec/b"}),
+                json!({"op": "copy", "from": "/spec/b", "path": "/spec/c"}),
+                json!({"op": "remove", "path": "/x~0~1y"}),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            patched,
+            json!({"spec": {"b": 2, "c": 2, "l": [0, 1, 2, 3]}})
+        );
+        let failed = json_patch(
+            &document,
+            &[json!({"op": "test", "path": "/spec/a", "value": 2})],
+        );
+        assert_eq!(failed.map_err(|e| e.code()), Err(422));
+        let missing = json_patch(&document, &[json!({"op": "remove", "path": "/nope"})]);
+        assert_eq!(missing.map_err(|e| e.code()), Err(422));
     }
 
     #[test]
