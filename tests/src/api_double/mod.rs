@@ -23,7 +23,7 @@
 //!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), JSON patch
 //!   (RFC 6902; a failed operation is 422), strategic
 //!   merge patch on built-in groups only (merged as a JSON merge patch), and server-side
-//!   apply (`fieldManager` required, 422 without; JSON bodies; creates an absent
+//!   apply (`fieldManager` required, 422 without; JSON or YAML bodies; creates an absent
 //!   object, not through `/status`). Apply merges maps recursively, replaces lists, merges
 //!   `conditions` lists by `type` (`listType=map`), and removes what the manager applied
 //!   before and no longer does unless another manager owns it. `managedFields` gets one

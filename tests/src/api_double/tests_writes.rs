@@ -520,3 +520,24 @@ async fn json_patch_applies_operations_and_tests_preconditions() {
     );
     assert_eq!((failed.code, failed.reason.as_str()), (422, "Invalid"));
 }
+
+#[tokio::test]
+async fn apply_takes_yaml_as_kubectl_sends_it() {
+    let (api, _listeners) = started().await;
+    let yaml = "apiVersion: triggers.tekton.dev/v1beta1\n\
+                kind: EventListener\n\
+                metadata:\n  name: el\n\
+                spec:\n  serviceAccountName: sa\n";
+    let request = http::Request::patch(format!(
+        "/apis/{GROUP}/v1beta1/namespaces/{NS}/eventlisteners/el?fieldManager=kubectl"
+    ))
+    .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
+    .body(yaml.as_bytes().to_vec())
+    .unwrap();
+    let created: Value = api.client().await.request(request).await.unwrap();
+    assert_eq!(created["spec"]["serviceAccountName"], "sa");
+    assert_eq!(
+        created["metadata"]["managedFields"][0]["manager"],
+        "kubectl"
+    );
+}

@@ -316,10 +316,13 @@ fn apply(
     )
 }
 
-/// An apply body: JSON, or YAML (of which JSON is a subset).
+/// An apply body: JSON (what kube sends), or YAML (what kubectl sends).
 fn parse_apply(body: &[u8]) -> Result<Value, ApiError> {
-    let config: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    let config: Value = match serde_json::from_slice(body) {
+        Ok(config) => config,
+        Err(_) => serde_norway::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+    };
     if config.is_object() {
         Ok(config)
     } else {
