@@ -16,9 +16,10 @@
 //!   annotation keys) with 422 `Invalid` and field causes, 409 `AlreadyExists`, `dryRun=All`.
 //!   `status` is dropped, as for a custom resource with a status subresource.
 //! - **Update and patch** (`write.rs`), of the object or of `/status`: a `resourceVersion`
-//!   that is not the stored one is 409 `Conflict` ("the object has been modified"); an
-//!   update without one is unconditional for built-in groups (core, `*.k8s.io`, unqualified
-//!   ones) and 422 for custom resources, as their strategies say. Writes to the object
+//!   that is not the stored one is 409 `Conflict` ("the object has been modified"). As the
+//!   registries' strategies say, an update without one is 422 for custom resources and
+//!   Leases and unconditional for other built-in kinds, and a PUT of an absent object is
+//!   404 except for Leases and Events, which it creates (201). Writes to the object
 //!   ignore `status`, writes to `/status` ignore everything else; `generation` counts
 //!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), JSON patch
 //!   (RFC 6902; a failed operation is 422), strategic

@@ -483,6 +483,25 @@ async fn leases_take_optimistic_concurrency() {
         )
         .unwrap();
     assert_eq!(stored["spec"]["holderIdentity"], "pod-b");
+
+    // Leases take no unconditional update, but a PUT may create one.
+    let mut unversioned = late.clone();
+    unversioned.metadata.resource_version = None;
+    let refused = status(
+        leases
+            .replace("sluice-leader", &PostParams::default(), &unversioned)
+            .await,
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    let mut other = late;
+    other.metadata.name = Some("other".into());
+    let created = leases
+        .replace("other", &PostParams::default(), &other)
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.name.as_deref(), Some("other"));
+    let puts = api.requests_for(Verb::Update, "leases");
+    assert_eq!(puts.last().unwrap().status, Some(201));
 }
 
 #[tokio::test]

@@ -74,13 +74,27 @@ pub fn update(
         let error = FieldError::invalid("kind", &kind, format!("must be {expected}"));
         return Err(ApiError::invalid(&request.group, expected, name, &[error]));
     }
+    let strategy = UpdateStrategy::of(&request.group, &request.resource);
+    if strategy.create_on_update
+        && !request.is_status()
+        && !store.contains(&resource, &key(request))
+    {
+        // The resourceVersion of an object that does not exist is no precondition: storage
+        // versions the new object afresh.
+        let mut object = sent;
+        if let Some(metadata) = object["metadata"].as_object_mut() {
+            metadata.remove("resourceVersion");
+        }
+        let body = serde_json::to_vec(&object).map_err(|e| ApiError::internal(&e.to_string()))?;
+        return super::handlers::create_in(store, request, query, &body).map(Written::Created);
+    }
     let current = current(store, request)?;
     let sent_version = sent
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
     if sent_version.is_empty() {
-        if !allows_unconditional_update(&request.group) {
+        if !strategy.unconditional_update {
             let error = FieldError::invalid_literal(
                 "metadata.resourceVersion",
                 "0x0",
@@ -116,7 +130,7 @@ pub fn patch(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let built_in = allows_unconditional_update(&request.group);
+    let built_in = built_in(&request.group);
     match content_type.as_str() {
         "application/apply-patch+yaml" => apply(store, request, query, body),
         "application/merge-patch+json" => merge_patch(store, request, query, headers, body),
@@ -456,10 +470,35 @@ fn written_part(current: &Value, sent: &Value, request: &ResourceRequest) -> Val
     }
 }
 
-/// Custom resources need a `resourceVersion` on update; built-in kinds (core and
-/// `*.k8s.io` groups, and unqualified ones such as `apps`) take unconditional updates.
-fn allows_unconditional_update(group: &str) -> bool {
+/// Whether a group is one of Kubernetes' own: core, `*.k8s.io`, or unqualified (`apps`).
+fn built_in(group: &str) -> bool {
     group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+/// What a resource's registry strategy allows on update.
+struct UpdateStrategy {
+    /// An update without `resourceVersion` overwrites whatever is stored.
+    unconditional_update: bool,
+    /// A PUT of an absent object creates it.
+    create_on_update: bool,
+}
+
+impl UpdateStrategy {
+    /// Custom resources allow neither; Leases need a `resourceVersion` but may be created by
+    /// PUT; Events (core and `events.k8s.io`) allow both; other built-in kinds allow
+    /// unconditional updates only.
+    fn of(group: &str, resource: &str) -> Self {
+        let (unconditional_update, create_on_update) = match (group, resource) {
+            ("coordination.k8s.io", "leases") => (false, true),
+            ("" | "events.k8s.io", "events") => (true, true),
+            (group, _) if built_in(group) => (true, false),
+            _ => (false, false),
+        };
+        UpdateStrategy {
+            unconditional_update,
+            create_on_update,
+        }
+    }
 }
 
 /// The `fieldManager` query parameter, else what the server derives from the user agent.
