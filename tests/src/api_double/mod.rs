@@ -19,18 +19,20 @@
 //!   that is not the stored one is 409 `Conflict` ("the object has been modified"). As the
 //!   registries' strategies say, an update without one is 422 for custom resources and
 //!   Leases and unconditional for other built-in kinds, and a PUT of an absent object is
-//!   404 except for Leases and Events, which it creates (201). Writes to the object
-//!   ignore `status`, writes to `/status` ignore everything else; `generation` counts
-//!   changes outside metadata and status. Patches: JSON merge patch (RFC 7386), JSON patch
-//!   (RFC 6902; a failed operation is 422), strategic
-//!   merge patch on built-in groups only (merged as a JSON merge patch), and server-side
-//!   apply (`fieldManager` required, 422 without; JSON or YAML bodies; creates an absent
-//!   object, not through `/status`). Apply merges maps recursively, replaces lists, merges
-//!   `conditions` lists by `type` (`listType=map`), and removes what the manager applied
-//!   before and no longer does unless another manager owns it. `managedFields` gets one
-//!   entry per manager, operation (`Apply`/`Update`) and subresource, with a `fieldsV1` set:
-//!   for apply, the fields its configuration names; for update, the fields it changed
-//!   (taken from other managers). A write that changes nothing stores nothing: same
+//!   404 except for Leases and Events, which it creates (201). Writes to the object ignore
+//!   `status`, writes to `/status` ignore everything else; `generation` counts changes
+//!   outside metadata and status. Patches: JSON merge patch (RFC 7386), JSON patch
+//!   (RFC 6902; a failed operation is 422), strategic merge patch on built-in groups only
+//!   (merged as a JSON merge patch; 415 for custom resources), and server-side apply
+//!   (`fieldManager` required, 422 without; JSON or YAML bodies; creates an absent object,
+//!   not through `/status`). Apply refuses (409, one `FieldManagerConflict` cause per
+//!   field, the real message) to change a field another manager owns unless `force=true`,
+//!   which takes it over; merges maps recursively, replaces lists and merges `conditions`
+//!   lists by `type` (`listType=map`); and removes what the manager applied before and no
+//!   longer does unless another manager owns it. `managedFields` gets one entry per
+//!   manager, operation (`Apply`/`Update`) and subresource, with a `fieldsV1` set: for
+//!   apply, the fields its configuration names; for update, the fields it changed (taken
+//!   from other managers). A write that changes nothing stores nothing: same
 //!   `resourceVersion`, no watch event. RBAC verbs `update` and `patch`, on
 //!   `{plural}/status` for the subresource.
 //! - **List and watch**: `labelSelector` (equality, set and existence forms),
@@ -55,12 +57,13 @@
 //! - **Faults**: injected failures, latency and hangs (`faults.rs`); every request is
 //!   recorded (`record.rs`).
 //!
-//! It does not model: apply conflicts (409 between managers; `force` is accepted and has no
-//! effect) and the exact `fieldsV1` sets of the real structured-merge-diff (schema-driven
-//! list types other than `conditions`, `managedFields` entries for creates), strategic merge
-//! patch directives, subresources other than `status`, lists at an
-//! exact past `resourceVersion` (the current state is served) and waiting for a future one,
-//! expired `continue` tokens, finalizers and graceful deletion, garbage collection,
+//! It does not model: the exact `fieldsV1` sets of the real structured-merge-diff
+//! (schema-driven list types other than `conditions`, `managedFields` entries for creates,
+//! defaulted fields), strategic merge patch directives, subresources other than `status`
+//! (which every resource has, even kinds that have none, such as Secrets and Leases),
+//! shared storage between core and `events.k8s.io` Events (two collections here), lists at
+//! an exact past `resourceVersion` (the current state is served) and waiting for a future
+//! one, expired `continue` tokens, finalizers and graceful deletion, garbage collection,
 //! admission webhooks, OpenAPI schema validation and pruning of custom resources,
 //! defaulting beyond metadata, namespace existence, discovery, protobuf and YAML
 //! responses, TLS, and consistent snapshots across list pages.

@@ -185,6 +185,44 @@ impl ApiError {
         )
     }
 
+    /// 409 for a server-side apply that would change fields other managers own, with one
+    /// `FieldManagerConflict` cause per field. `conflicts` holds (printed manager, path).
+    pub fn apply_conflict(conflicts: &[(String, String)]) -> Self {
+        let message = match conflicts {
+            [(manager, path)] => {
+                format!("Apply failed with 1 conflict: conflict with {manager}: {path}")
+            }
+            _ => {
+                let mut managers: Vec<&str> = conflicts.iter().map(|(m, _)| m.as_str()).collect();
+                managers.sort_unstable();
+                managers.dedup();
+                let mut lines = Vec::new();
+                for manager in managers {
+                    lines.push(format!("conflicts with {manager}:"));
+                    for (_, path) in conflicts.iter().filter(|(m, _)| m == manager) {
+                        lines.push(format!("- {path}"));
+                    }
+                }
+                format!(
+                    "Apply failed with {} conflicts: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                )
+            }
+        };
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|(manager, path)| {
+                json!({
+                    "reason": "FieldManagerConflict",
+                    "message": format!("conflict with {manager}"),
+                    "field": path,
+                })
+            })
+            .collect();
+        Self::new(409, "Conflict", message).with_details(json!({"causes": causes}))
+    }
+
     /// 410 for a watch or list from a resource version older than the server keeps:
     /// `too old resource version: 3 (10)`.
     pub fn expired(message: String) -> Self {

@@ -560,3 +560,78 @@ async fn apply_takes_yaml_as_kubectl_sends_it() {
         "kubectl"
     );
 }
+
+#[tokio::test]
+async fn apply_conflicts_with_other_managers_unless_forced() {
+    let (_api, listeners) = started().await;
+    listeners
+        .create(&PostParams::default(), &listener("el"))
+        .await
+        .unwrap();
+    listeners
+        .patch_status(
+            "el",
+            &PatchParams::apply("tekton"),
+            &Patch::Apply(ready("True", "Serving")),
+        )
+        .await
+        .unwrap();
+
+    // The same value is shared ownership, not a conflict.
+    listeners
+        .patch_status(
+            "el",
+            &PatchParams::apply("sluice"),
+            &Patch::Apply(ready("True", "Serving")),
+        )
+        .await
+        .unwrap();
+
+    let refused = status(
+        listeners
+            .patch_status(
+                "el",
+                &PatchParams::apply("sluice"),
+                &Patch::Apply(ready("False", "Stopped")),
+            )
+            .await,
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        refused.message,
+        "Apply failed with 2 conflicts: conflicts with \"tekton\" with subresource \"status\":\n\
+         - .status.conditions[type=\"Ready\"].reason\n\
+         - .status.conditions[type=\"Ready\"].status"
+    );
+    let causes = refused.details.unwrap().causes;
+    assert_eq!(causes.len(), 2);
+    assert_eq!(causes[0].reason, "FieldManagerConflict");
+    assert_eq!(
+        causes[0].message,
+        "conflict with \"tekton\" with subresource \"status\""
+    );
+
+    // Forced, the fields change hands: tekton no longer owns them.
+    let forced = listeners
+        .patch_status(
+            "el",
+            &PatchParams::apply("sluice").force(),
+            &Patch::Apply(ready("False", "Stopped")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forced.data["status"]["conditions"][0]["status"], "False");
+    let tekton = forced
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|entry| entry.manager.as_deref() == Some("tekton"))
+        .unwrap();
+    let owned = tekton.fields_v1.unwrap().0;
+    assert_eq!(
+        owned["f:status"]["f:conditions"]["k:{\"type\":\"Ready\"}"],
+        json!({".": {}, "f:type": {}}),
+        "the keys stay shared, the changed fields moved"
+    );
+}

@@ -199,11 +199,12 @@ fn write_patched(
     commit(store, request, query, &current, candidate, manager)
 }
 
-/// Server-side apply: the configuration's fields are merged into the object (maps
-/// recursively, lists replaced, `conditions` lists merged by `type`), fields this manager
-/// applied before and no longer names are removed unless another manager owns them, and
-/// the manager's `managedFields` entry records what it now owns. Creates the object when
-/// absent (not through `/status`).
+/// Server-side apply: fields other managers own and the configuration sets to other values
+/// are 409 conflicts unless `force=true` takes them over; the configuration's fields are
+/// merged into the object (maps recursively, lists replaced, `conditions` lists merged by
+/// `type`); fields this manager applied before and no longer names are removed unless
+/// another manager owns them; and the manager's `managedFields` entry records what it now
+/// owns. Creates the object when absent (not through `/status`).
 fn apply(
     store: &mut Store,
     request: &ResourceRequest,
@@ -306,7 +307,34 @@ fn apply(
     }
     let mut candidate = current.clone();
     let subresource = request.subresource.as_deref().unwrap_or("");
-    let entries = managed_fields(&current);
+    let mut entries = managed_fields(&current);
+
+    // Fields other managers own and this configuration sets to other values conflict;
+    // forced, they change hands.
+    let force = query.get("force").is_some_and(|force| force == "true");
+    let mut conflicts = Vec::new();
+    for other in &mut entries {
+        if is_entry(other, &manager, "Apply", subresource) {
+            continue;
+        }
+        let mut paths = Vec::new();
+        let lost = conflicting(
+            &fields,
+            &other["fieldsV1"],
+            Some(&current),
+            Some(&applied),
+            "",
+            &mut paths,
+        );
+        conflicts.extend(paths.into_iter().map(|path| (printed_manager(other), path)));
+        if force {
+            subtract(&mut other["fieldsV1"], &lost);
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        return Err(ApiError::apply_conflict(&conflicts));
+    }
+    set_managed_fields(&mut candidate, entries.clone());
     let previous = entries
         .iter()
         .find(|e| is_entry(e, &manager, "Apply", subresource))
@@ -363,7 +391,7 @@ fn commit(
         candidate["metadata"]["generation"] = json!(generation + 1);
     }
     let subresource = request.subresource.as_deref().unwrap_or("");
-    let mut entries = managed_fields(current);
+    let mut entries = managed_fields(&candidate);
     let (manager, operation_name, fields) = match operation {
         Operation::Apply { manager, fields } => (manager, "Apply", Some(fields)),
         Operation::Update(manager) => {
@@ -819,6 +847,85 @@ fn subtract(set: &mut Value, less: &Value) {
             }
         }
     }
+}
+
+/// The part of set `mine` that set `theirs` owns too and whose applied value differs from
+/// the stored one; `paths` gets each such field as the API server prints it
+/// (`.status.conditions[type="Ready"].status`).
+fn conflicting(
+    mine: &Value,
+    theirs: &Value,
+    stored: Option<&Value>,
+    applied: Option<&Value>,
+    prefix: &str,
+    paths: &mut Vec<String>,
+) -> Value {
+    let leaf = |set: &Value| set.as_object().is_none_or(Map::is_empty);
+    let mut set = Map::new();
+    for (element, below) in mine.as_object().into_iter().flatten() {
+        if element == "." {
+            continue;
+        }
+        let Some(their_below) = theirs.get(element) else {
+            continue;
+        };
+        let stored = stored.and_then(|value| element_of(value, element));
+        let applied = applied.and_then(|value| element_of(value, element));
+        let path = format!("{prefix}{}", printed_element(element));
+        if leaf(below) || leaf(their_below) {
+            if stored != applied {
+                paths.push(path);
+                set.insert(element.clone(), json!({}));
+            }
+        } else {
+            let lost = conflicting(below, their_below, stored, applied, &path, paths);
+            if !leaf(&lost) {
+                set.insert(element.clone(), lost);
+            }
+        }
+    }
+    Value::Object(set)
+}
+
+/// A `fieldsV1` path element as a field path prints it: `.field` or `[key="value"]`.
+fn printed_element(element: &str) -> String {
+    if let Some(field) = element.strip_prefix("f:") {
+        return format!(".{field}");
+    }
+    let keys = element
+        .strip_prefix("k:")
+        .and_then(|keys| serde_json::from_str::<Map<String, Value>>(keys).ok())
+        .unwrap_or_default();
+    let keys: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("[{}]", keys.join(","))
+}
+
+/// A manager as conflict messages name it: `"name"`, with its subresource, and for updates
+/// the API version and time.
+fn printed_manager(entry: &Value) -> String {
+    let text = |field: &str| entry.get(field).and_then(Value::as_str).unwrap_or("");
+    let mut printed = format!("{:?}", text("manager"));
+    if !text("subresource").is_empty() {
+        printed = format!("{printed} with subresource {:?}", text("subresource"));
+    }
+    if text("operation") == "Update" {
+        printed = format!("{printed} using {}", text("apiVersion"));
+        if !text("time").is_empty() {
+            printed = format!("{printed} at {}", text("time"));
+        }
+    }
+    printed
+}
+
+fn element_of<'a>(value: &'a Value, element: &str) -> Option<&'a Value> {
+    if let Some(field) = element.strip_prefix("f:") {
+        return value.get(field);
+    }
+    let selector: Value = serde_json::from_str(element.strip_prefix("k:")?).ok()?;
+    value
+        .as_array()?
+        .iter()
+        .find(|item| element_matches(item, &selector))
 }
 
 /// Removes from `object` what set `before` names and set `after` does not, unless one of
