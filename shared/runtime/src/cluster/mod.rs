@@ -15,7 +15,7 @@
 
 pub mod reflect;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::Value;
 use sluice_triggers::catalogue::Catalogue;
-use sluice_triggers::config::{LoadOptions, Objects};
+use sluice_triggers::config::{LoadOptions, Objects, log_issue};
 use tokio::sync::Notify;
 
 use reflect::{Key, Shape, Store};
@@ -150,8 +150,8 @@ impl Scope {
 pub struct WatchedObjects(Vec<(&'static str, Vec<Arc<Store>>)>);
 
 impl WatchedObjects {
-    /// Every EventListener held, by namespace and name.
-    pub fn listeners(&self) -> BTreeMap<Key, Arc<Value>> {
+    /// Every EventListener held, by namespace and name, as JSON text.
+    pub fn listeners(&self) -> BTreeMap<Key, Arc<str>> {
         self.stores("eventlisteners")
             .flat_map(|store| store.snapshot())
             .collect()
@@ -159,13 +159,14 @@ impl WatchedObjects {
 
     /// The object `name` of `plural` (`triggertemplates`…) in `namespace` (empty for
     /// cluster-scoped kinds).
-    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let key = (namespace.to_owned(), name.to_owned());
-        self.stores(plural).find_map(|store| store.get(&key))
+        let text = self.stores(plural).find_map(|store| store.get(&key))?;
+        serde_json::from_str(&text).ok()
     }
 
     /// The object an issue's source names (`triggertemplates.triggers.tekton.dev/ns/name`).
-    pub fn by_source(&self, source: &str) -> Option<Arc<Value>> {
+    pub fn by_source(&self, source: &str) -> Option<Value> {
         let (resource, rest) = source.split_once('/')?;
         let plural = resource.strip_suffix(&format!(".{TRIGGERS}"))?;
         let (namespace, name) = rest.split_once('/').unwrap_or(("", rest));
@@ -282,10 +283,11 @@ pub fn start(
     Watching { synced, objects }
 }
 
-/// A Secret as last read: its `resourceVersion`, and the object (`None`: not readable).
+/// A Secret as last read: its `resourceVersion`, and the object as JSON text (`None`: not
+/// readable).
 struct CachedSecret {
     version: String,
-    object: Option<Arc<Value>>,
+    object: Option<Arc<str>>,
 }
 
 struct Builder {
@@ -304,6 +306,7 @@ impl Builder {
             let _ = tokio::time::timeout(Duration::from_millis(100), changed.notified()).await;
         }
         let mut named: Vec<Key> = Vec::new();
+        let mut reported: HashSet<String> = HashSet::new();
         loop {
             let options = (self.options)();
             let started = Instant::now();
@@ -315,9 +318,12 @@ impl Builder {
                 built = self.build(&named, &options).await;
             }
             let first = !self.synced.0.load(Ordering::Acquire);
+            let (new, resolved) = log_issue_changes(&mut reported, &built);
             tracing::info!(
                 listeners = built.listeners().count(),
                 issues = built.issues().len(),
+                new_issues = new,
+                resolved_issues = resolved,
                 build_ms = started.elapsed().as_millis() as u64,
                 "{}",
                 if first {
@@ -355,7 +361,7 @@ impl Builder {
         for (watched, stores) in &self.kinds {
             for store in stores {
                 for (key, object) in store.snapshot() {
-                    objects.add(&watched.source(&key), Value::clone(&object));
+                    objects.add_json(&watched.source(&key), &object);
                 }
             }
         }
@@ -365,7 +371,7 @@ impl Builder {
                 ..
             }) = self.secrets.get(key)
             {
-                objects.add(&SECRETS.source(key), Value::clone(object));
+                objects.add_json(&SECRETS.source(key), object);
             }
         }
         let options = options.clone();
@@ -380,13 +386,8 @@ impl Builder {
         let versions: BTreeMap<&Key, String> = wanted
             .iter()
             .filter_map(|key| {
-                let meta = self.secret_metadata.iter().find_map(|s| s.get(key))?;
-                let version = meta
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                Some((key, version))
+                let version = self.secret_metadata.iter().find_map(|s| s.get(key))?;
+                Some((key, version.to_string()))
             })
             .collect();
         self.secrets.retain(|key, _| versions.contains_key(key));
@@ -408,7 +409,7 @@ impl Builder {
                             kind: "Secret".to_owned(),
                         });
                     }
-                    serde_json::to_value(&secret).ok().map(Arc::new)
+                    serde_json::to_string(&secret).ok().map(Arc::from)
                 }
                 Ok(None) => None,
                 Err(error) => {
@@ -426,4 +427,23 @@ impl Builder {
                 .insert(key.clone(), CachedSecret { version, object });
         }
     }
+}
+
+/// Logs the issues `built` has that the previous build did not (a rebuild after each change
+/// would otherwise repeat every standing issue); returns how many are new and how many
+/// went away.
+fn log_issue_changes(reported: &mut HashSet<String>, built: &Catalogue) -> (usize, usize) {
+    let mut current = HashSet::with_capacity(built.issues().len());
+    let mut new = 0;
+    for issue in built.issues() {
+        let text = issue.to_string();
+        if !reported.contains(&text) {
+            log_issue(issue);
+            new += 1;
+        }
+        current.insert(text);
+    }
+    let resolved = reported.difference(&current).count();
+    *reported = current;
+    (new, resolved)
 }

@@ -17,7 +17,6 @@ use kube::api::{
     Api, DynamicObject, ListParams, ObjectList, PartialObjectMeta, WatchEvent, WatchParams,
 };
 use kube::core::{ApiResource, ObjectMeta, TypeMeta};
-use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::retry;
@@ -43,21 +42,23 @@ pub enum Shape {
     Metadata,
 }
 
-/// The objects one reflector keeps, and whether its first list completed.
+/// The objects one reflector keeps (as JSON text: a few thousand objects cost their size,
+/// not a tree of values), and whether its first list completed. For a metadata-only
+/// reflector, each object is its `resourceVersion`.
 #[derive(Debug, Default)]
 pub struct Store {
-    objects: Mutex<BTreeMap<Key, Arc<Value>>>,
+    objects: Mutex<BTreeMap<Key, Arc<str>>>,
     synced: AtomicBool,
 }
 
 impl Store {
     /// A copy of every object held, by key.
-    pub fn snapshot(&self) -> BTreeMap<Key, Arc<Value>> {
+    pub fn snapshot(&self) -> BTreeMap<Key, Arc<str>> {
         self.lock().clone()
     }
 
     /// The object `key`, when held.
-    pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &Key) -> Option<Arc<str>> {
         self.lock().get(key).cloned()
     }
 
@@ -66,11 +67,11 @@ impl Store {
         self.synced.load(Ordering::Acquire)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Arc<Value>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Arc<str>>> {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn replace(&self, objects: BTreeMap<Key, Arc<Value>>) {
+    fn replace(&self, objects: BTreeMap<Key, Arc<str>>) {
         *self.lock() = objects;
         self.synced.store(true, Ordering::Release);
     }
@@ -89,7 +90,7 @@ impl Store {
 }
 
 enum Change {
-    Upsert(Key, Arc<Value>),
+    Upsert(Key, Arc<str>),
     Remove(Key),
 }
 
@@ -158,7 +159,7 @@ async fn list(
     api: &Api<DynamicObject>,
     shape: Shape,
     types: &TypeMeta,
-) -> kube::Result<(BTreeMap<Key, Arc<Value>>, String)> {
+) -> kube::Result<(BTreeMap<Key, Arc<str>>, String)> {
     let mut objects = BTreeMap::new();
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
@@ -218,7 +219,7 @@ async fn watch(
 
 async fn follow<K, S>(
     events: S,
-    read: impl Fn(K) -> Option<(Key, Arc<Value>)>,
+    read: impl Fn(K) -> Option<(Key, Arc<str>)>,
     version: &mut String,
     store: &Store,
     changed: &Notify,
@@ -262,20 +263,30 @@ fn key(meta: &ObjectMeta) -> Option<Key> {
     ))
 }
 
-/// The whole object, with its `apiVersion` and `kind` (which list items may leave out).
-fn full(mut object: DynamicObject, types: &TypeMeta) -> Option<(Key, Arc<Value>)> {
+/// The annotation `kubectl apply` keeps a second copy of the whole object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// The whole object as JSON text, with its `apiVersion` and `kind` (which list items may
+/// leave out), without what only the API server's bookkeeping needs: `managedFields` and
+/// `kubectl apply`'s copy of the object, which would double what thousands of objects cost.
+fn full(mut object: DynamicObject, types: &TypeMeta) -> Option<(Key, Arc<str>)> {
     let key = key(&object.metadata)?;
     if object.types.is_none() {
         object.types = Some(types.clone());
     }
-    let value = serde_json::to_value(&object).ok()?;
-    Some((key, Arc::new(value)))
+    object.metadata.managed_fields = None;
+    if let Some(annotations) = &mut object.metadata.annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+    let text = serde_json::to_string(&object).ok()?;
+    Some((key, Arc::from(text)))
 }
 
-fn metadata(object: PartialObjectMeta<DynamicObject>) -> Option<(Key, Arc<Value>)> {
+/// The object's name and `resourceVersion`: all a metadata-only watch keeps.
+fn metadata(object: PartialObjectMeta<DynamicObject>) -> Option<(Key, Arc<str>)> {
     let key = key(&object.metadata)?;
-    let value = serde_json::json!({ "metadata": object.metadata });
-    Some((key, Arc::new(value)))
+    let version = object.metadata.resource_version.unwrap_or_default();
+    Some((key, Arc::from(version)))
 }
 
 fn is_gone(error: &kube::Error) -> bool {

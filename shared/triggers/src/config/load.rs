@@ -280,6 +280,19 @@ impl Loaded {
         }
     }
 
+    /// Reads one object that arrived as JSON text, parsed straight into the loader's values.
+    pub(super) fn read_json_text(&mut self, source: &Path, json: &str) {
+        let origin = Origin {
+            file: source.to_owned(),
+            document: 0,
+            prefix: String::new(),
+        };
+        match serde_json::from_str::<Value>(json) {
+            Ok(value) => self.read_value(origin, value),
+            Err(error) => self.issues.push(origin.issue(None, error.to_string())),
+        }
+    }
+
     /// Dispatches one document (or `List` item) on its `apiVersion` and `kind`.
     fn read_value(&mut self, origin: Origin, value: Value) {
         let Value::Mapping(object) = &value else {

@@ -27,7 +27,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use crate::catalogue::Catalogue;
+use crate::catalogue::{Catalogue, ConfigIssue};
 
 use load::Loaded;
 use walk::Format;
@@ -123,6 +123,14 @@ pub fn load_str_with(name: &str, yaml: &str, options: &LoadOptions) -> Catalogue
 }
 
 fn build(loaded: Loaded, options: &LoadOptions) -> Catalogue {
+    let catalogue = resolve_catalogue(loaded, options);
+    for issue in catalogue.issues() {
+        log_issue(issue);
+    }
+    catalogue
+}
+
+fn resolve_catalogue(loaded: Loaded, options: &LoadOptions) -> Catalogue {
     let resolve::Resolved {
         listeners,
         mut issues,
@@ -130,17 +138,19 @@ fn build(loaded: Loaded, options: &LoadOptions) -> Catalogue {
     } = resolve::resolve(loaded, options);
     // Stable: within one document, issues stay in the order they were found.
     issues.sort_by(|a, b| (&a.file, a.document).cmp(&(&b.file, b.document)));
-    for issue in &issues {
-        // Issues never hold secret values: Secret parse errors name only the field.
-        tracing::warn!(
-            file = %issue.file.display(),
-            document = issue.document,
-            field = issue.field.as_deref().unwrap_or_default(),
-            "configuration skipped: {}",
-            issue.message
-        );
-    }
     Catalogue::new(listeners, issues).with_secrets_named(secrets_named)
+}
+
+/// Logs a configuration issue as every loader reports one. Issues never hold secret
+/// values: Secret parse errors name only the field.
+pub fn log_issue(issue: &ConfigIssue) {
+    tracing::warn!(
+        file = %issue.file.display(),
+        document = issue.document,
+        field = issue.field.as_deref().unwrap_or_default(),
+        "configuration skipped: {}",
+        issue.message
+    );
 }
 
 /// Configuration from objects that are not files: the API server's. Each object is added
@@ -176,8 +186,15 @@ impl Objects {
         self.loaded.read_json(Path::new(source), object);
     }
 
-    /// Resolves every object added into a catalogue.
+    /// Adds one object given as JSON text; text that is not JSON is reported as the issue
+    /// of `source`.
+    pub fn add_json(&mut self, source: &str, json: &str) {
+        self.loaded.read_json_text(Path::new(source), json);
+    }
+
+    /// Resolves every object added into a catalogue. Its issues are not logged: a source
+    /// that rebuilds on every change logs what changed ([`log_issue`]).
     pub fn build(self, options: &LoadOptions) -> Catalogue {
-        build(self.loaded, options)
+        resolve_catalogue(self.loaded, options)
     }
 }
