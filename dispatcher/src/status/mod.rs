@@ -147,7 +147,7 @@ struct Problem {
     kind: String,
     namespace: String,
     name: String,
-    object: Arc<Value>,
+    object: Value,
     reason: String,
     message: String,
 }
@@ -175,7 +175,10 @@ impl Writer {
         let objects = watched.listeners();
         self.written.retain(|key, _| objects.contains_key(key));
         let mut problems = problems_of_other_objects(catalogue, watched);
-        for ((namespace, name), object) in objects {
+        for ((namespace, name), text) in objects {
+            let Ok(object) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
             let want = desired(&object, catalogue, self.settings.public_url.as_deref());
             if !want.ready {
                 problems.push(Problem {
@@ -313,7 +316,8 @@ impl Writer {
         };
         let event = Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{name}.")),
+                // As client-go's recorders name Events: the object's name and the time.
+                name: Some(format!("{name}.{:x}", unique_nanos())),
                 namespace: Some(event_namespace.to_owned()),
                 ..ObjectMeta::default()
             },
@@ -410,6 +414,19 @@ fn problems_of_other_objects(catalogue: &Catalogue, watched: &WatchedObjects) ->
             })
         })
         .collect()
+}
+
+/// Nanoseconds since the epoch, never the same twice in this process.
+fn unique_nanos() -> u128 {
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *last = now.max(*last + 1);
+    *last
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, marked when cut.
