@@ -35,7 +35,7 @@ fn resource_of(kind: &str) -> (&'static str, &'static str) {
 
 /// `kubectl apply` of a multi-document YAML text: each document stored as the API server
 /// stores it (a Secret's `stringData` written into `data`, base64-encoded).
-fn apply(api: &ApiDouble, yaml: &str) {
+pub fn apply(api: &ApiDouble, yaml: &str) {
     for document in yaml.split("\n---") {
         let value: Value = serde_norway::from_str(document).expect("valid YAML");
         if value.is_null() {
@@ -66,7 +66,7 @@ fn apply(api: &ApiDouble, yaml: &str) {
 }
 
 /// `kubectl delete`.
-fn delete(api: &ApiDouble, kind: &str, namespace: &str, name: &str) {
+pub fn delete(api: &ApiDouble, kind: &str, namespace: &str, name: &str) {
     let (group, resource) = resource_of(kind);
     api.remove(group, resource, namespace, name)
         .unwrap_or_else(|| panic!("no {kind} {namespace}/{name} to delete"));
@@ -74,17 +74,25 @@ fn delete(api: &ApiDouble, kind: &str, namespace: &str, name: &str) {
 
 /// NATS, the API double holding the tenants' objects, and ingest plus one dispatcher
 /// replica that read their configuration from it.
-struct ClusterStack {
-    nats: NatsServer,
-    api: ApiDouble,
-    ingest: Ingest,
-    dispatcher: Dispatcher,
+pub struct ClusterStack {
+    pub nats: NatsServer,
+    pub api: ApiDouble,
+    pub ingest: Ingest,
+    pub dispatcher: Dispatcher,
     kubeconfig: PathBuf,
     _kube_dir: tempfile::TempDir,
 }
 
 impl ClusterStack {
-    async fn start(prepare: impl FnOnce(&ApiDouble)) -> ClusterStack {
+    pub async fn start(prepare: impl FnOnce(&ApiDouble)) -> ClusterStack {
+        Self::start_with(prepare, &[]).await
+    }
+
+    /// [`ClusterStack::start`] with flags for the dispatcher.
+    pub async fn start_with(
+        prepare: impl FnOnce(&ApiDouble),
+        dispatcher_flags: &[&str],
+    ) -> ClusterStack {
         let nats = NatsServer::start().await;
         let api = ApiDouble::start().await;
         prepare(&api);
@@ -96,7 +104,7 @@ impl ClusterStack {
             &nats.url(),
             ConfigFrom::Cluster(&kubeconfig),
             SinkTarget::Kube(&kubeconfig),
-            &[],
+            dispatcher_flags,
         );
         dispatcher.wait_ready().await;
         ClusterStack {
@@ -109,6 +117,16 @@ impl ClusterStack {
         }
     }
 
+    /// Another dispatcher replica reading the same API, not waited for.
+    pub fn another_dispatcher(&self, flags: &[&str]) -> Dispatcher {
+        Dispatcher::spawn_from(
+            &self.nats.url(),
+            ConfigFrom::Cluster(&self.kubeconfig),
+            SinkTarget::Kube(&self.kubeconfig),
+            flags,
+        )
+    }
+
     /// Another ingest replica reading the same API.
     async fn another_ingest(&self) -> Ingest {
         let ingest =
@@ -117,7 +135,7 @@ impl ClusterStack {
         ingest
     }
 
-    fn runs(&self, namespace: &str) -> Vec<Value> {
+    pub fn runs(&self, namespace: &str) -> Vec<Value> {
         self.api.objects("tekton.dev", "pipelineruns", namespace)
     }
 }
@@ -200,7 +218,7 @@ where
     None
 }
 
-async fn status_of(client: &reqwest::Client, url: &str, body: &[u8], secret: &str) -> u16 {
+pub async fn status_of(client: &reqwest::Client, url: &str, body: &[u8], secret: &str) -> u16 {
     post(
         client,
         url,
@@ -414,4 +432,53 @@ async fn ingest_is_unready_until_it_could_list_the_configuration() {
     )
     .await;
     assert_eq!(status, 202, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_or_expired_watch_misses_no_change() {
+    let stack = ClusterStack::start(|api| {
+        apply(api, &github_listener("team-a", "builder"));
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let body = push_body("d00d");
+    let renamed = |name: &str| {
+        github_listener("team-a", "builder").replace(
+            "metadata: {name: github, namespace: team-a}\nspec:\n  serviceAccountName",
+            &format!("metadata: {{name: {name}, namespace: team-a}}\nspec:\n  serviceAccountName"),
+        )
+    };
+
+    // Every watch connection closed, as an API server restart closes them: the watches
+    // resume, and a listener applied meanwhile is served.
+    stack.api.drop_watches();
+    apply(&stack.api, &renamed("after-drop"));
+    let url = stack.ingest.hook_url("team-a", "after-drop");
+    let served = eventually(Duration::from_secs(5), || async {
+        status_of(&client, &url, &body, SECRET).await == 202
+    })
+    .await;
+    assert!(served, "{}", stack.ingest.process.logs());
+
+    // Watches refused while changes happen and the history is compacted: resuming from the
+    // last version seen is answered 410 Gone, and listing again finds the change.
+    stack.api.fail_all(Verb::Watch, Failure::ServiceUnavailable);
+    stack.api.drop_watches();
+    apply(&stack.api, &renamed("after-compaction"));
+    delete(&stack.api, "EventListener", "team-a", "after-drop");
+    stack.api.compact();
+    stack.api.clear_faults();
+    let url = stack.ingest.hook_url("team-a", "after-compaction");
+    let served = eventually(Duration::from_secs(20), || async {
+        status_of(&client, &url, &body, SECRET).await == 202
+    })
+    .await;
+    assert!(served, "{}", stack.ingest.process.logs());
+    let dropped = stack.ingest.hook_url("team-a", "after-drop");
+    assert_eq!(status_of(&client, &dropped, &body, SECRET).await, 404);
+    assert!(
+        stack.ingest.process.logs().contains("410 Gone"),
+        "the watch was expired and listed again:\n{}",
+        stack.ingest.process.logs()
+    );
 }
