@@ -151,6 +151,11 @@ async fn the_examples_applied_to_the_api_carry_a_push_to_the_same_run_as_the_dir
             let path = entry.expect("entry").path();
             apply(api, &std::fs::read_to_string(&path).expect("read example"));
         }
+        // A Secret no interceptor names: never read.
+        apply(
+            api,
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: unrelated, namespace: team-a}\nstringData: {password: hunter2}\n",
+        );
         api.grant(
             "system:serviceaccount:team-a:team-a-triggers",
             &["create"],
@@ -183,6 +188,33 @@ async fn the_examples_applied_to_the_api_carry_a_push_to_the_same_run_as_the_dir
     })
     .await;
     assert!(created, "no run:\n{}", stack.dispatcher.process.logs());
+    // Secrets: their contents read one by one, only the one an interceptor names; listed
+    // and watched for metadata only.
+    let secrets: Vec<_> = stack
+        .api
+        .requests()
+        .into_iter()
+        .filter(|request| request.resource.as_deref() == Some("secrets"))
+        .collect();
+    assert!(
+        secrets.iter().any(|r| r.verb == Some(Verb::Watch))
+            && secrets.iter().any(|r| r.verb == Some(Verb::Get)),
+        "{secrets:?}"
+    );
+    for request in secrets {
+        match request.verb {
+            Some(Verb::List | Verb::Watch) => assert!(
+                request.metadata_only(),
+                "Secret contents listed or watched: {request:?}"
+            ),
+            Some(Verb::Get) => assert_eq!(
+                (request.namespace.as_deref(), request.name.as_deref()),
+                (Some("team-a"), Some("github-webhook")),
+                "{request:?}"
+            ),
+            _ => panic!("unexpected request on Secrets: {request:?}"),
+        }
+    }
     // What the directory source makes of the same files (`scripts/demo.sh`, tests/it/cli.rs).
     let run = &stack.runs("team-a")[0];
     assert_eq!(param(run, "git-revision"), Some("0123abcd"));

@@ -38,10 +38,17 @@ pub struct RecordedRequest {
     pub at: SystemTime,
     /// When it was answered (for a successful create: when the object was stored).
     pub answered_at: Option<SystemTime>,
+    /// The `Accept` header: `as=PartialObjectMetadata…` when only metadata was asked for.
+    pub accept: Option<String>,
 }
 
 impl RecordedRequest {
-    pub(crate) fn arrived(method: Method, path: &str, query: Option<&str>) -> Self {
+    pub(crate) fn arrived(
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        accept: Option<&str>,
+    ) -> Self {
         RecordedRequest {
             method,
             path: path.to_owned(),
@@ -60,7 +67,15 @@ impl RecordedRequest {
             faulted: false,
             at: SystemTime::now(),
             answered_at: None,
+            accept: accept.map(str::to_owned),
         }
+    }
+
+    /// Whether it asked for metadata only (`PartialObjectMetadata` or its list).
+    pub fn metadata_only(&self) -> bool {
+        self.accept
+            .as_deref()
+            .is_some_and(|accept| accept.contains("as=PartialObjectMetadata"))
     }
 
     /// Whether this was `verb` on `resource` (plural, any group).

@@ -107,6 +107,10 @@ impl Recording {
             request.method().clone(),
             request.uri().path(),
             request.uri().query(),
+            request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|value| value.to_str().ok()),
         );
         let index = {
             let mut log = lock(&shared.log);
