@@ -514,3 +514,80 @@ async fn a_dropped_or_expired_watch_misses_no_change() {
         stack.ingest.process.logs()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_binding_reaches_the_runs_of_every_dispatcher_replica_within_two_seconds() {
+    let stack = ClusterStack::start(|api| {
+        apply(api, &github_listener("team-a", "builder"));
+        api.grant(
+            TEAM_A_SA,
+            &["create"],
+            "tekton.dev",
+            "pipelineruns",
+            "team-a",
+        );
+    })
+    .await;
+    let second = stack.another_dispatcher(&[]);
+    second.wait_ready().await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let mut pushes = 0;
+    // Posts a push and waits for its run: the `event` param the binding gave it.
+    let mut probe = || {
+        pushes += 1;
+        let revision = format!("probe-{pushes}");
+        let (client, url, api) = (client.clone(), url.clone(), &stack.api);
+        async move {
+            let (status, answer) = post_push(&client, &url, &push_body(&revision)).await;
+            assert_eq!(status, 202, "{answer}");
+            let started = Instant::now();
+            loop {
+                let run = api
+                    .objects("tekton.dev", "pipelineruns", "team-a")
+                    .into_iter()
+                    .find(|run| param(run, "revision") == Some(revision.as_str()));
+                if let Some(run) = run {
+                    return param(&run, "event").map(str::to_owned);
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no run for {revision}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let mut took = Vec::new();
+    for round in 0..10 {
+        let value = format!("changed-{round}");
+        let binding = format!(
+            "apiVersion: triggers.tekton.dev/v1beta1\nkind: TriggerBinding\nmetadata: {{name: push, namespace: team-a}}\nspec:\n  params:\n    - {{name: revision, value: $(body.head_commit.id)}}\n    - {{name: url, value: $(body.repository.clone_url)}}\n    - {{name: event, value: {value}}}\n"
+        );
+        let started = Instant::now();
+        apply(&stack.api, &binding);
+        loop {
+            if probe().await.as_deref() == Some(value.as_str()) {
+                took.push(started.elapsed());
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "binding change {round} never reached a run"
+            );
+        }
+        // From then on, whichever replica takes the event.
+        for _ in 0..4 {
+            assert_eq!(probe().await.as_deref(), Some(value.as_str()));
+        }
+    }
+    took.sort();
+    println!(
+        "binding change in runs after: min {:?}, median {:?}, max {:?}",
+        took[0],
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+    assert!(took[took.len() - 1] <= Duration::from_secs(2), "{took:?}");
+    drop(second);
+}
