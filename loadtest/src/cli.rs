@@ -33,6 +33,9 @@ pub enum Command {
     E2e(E2eArgs),
     /// Measures how fast sluice-dispatcher drains a backlog of events into runs.
     Dispatcher(DispatcherArgs),
+    /// Measures start-up, memory and API requests of ingest and the dispatcher reading many
+    /// namespaces' configuration from the Kubernetes API (the in-process API double).
+    ConfigScale(ConfigScaleArgs),
 }
 
 /// Which listeners exist and the secret they share.
@@ -263,6 +266,49 @@ pub struct DispatcherArgs {
     pub report_json: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ConfigScaleArgs {
+    /// Namespaces (tenants) held in the API: `team-0001`, `team-0002`…
+    #[arg(long, env = "SLUICE_LOADTEST_NAMESPACES", default_value = "2000", value_parser = positive)]
+    pub namespaces: u32,
+
+    /// EventListeners per namespace, named after their provider (`github`, `gitlab`, `github-2`…).
+    #[arg(long, env = "SLUICE_LOADTEST_LISTENERS", default_value = "2", value_parser = positive)]
+    pub listeners_per_namespace: u32,
+
+    /// Which providers the listeners are for (by default GitHub and GitLab alternate, as in
+    /// the other 2,000-namespace figures).
+    #[arg(long, env = "SLUICE_LOADTEST_PROVIDER", value_enum, default_value_t = ProviderMix::Mixed)]
+    pub provider: ProviderMix,
+
+    /// The webhook secret held by every namespace's Secret.
+    #[arg(long, env = "SLUICE_LOADTEST_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true)]
+    pub secret: String,
+
+    /// Fresh runs (new nats-server, API double and processes each time).
+    #[arg(long, env = "SLUICE_LOADTEST_ROUNDS", default_value = "3", value_parser = positive)]
+    pub rounds: u32,
+
+    /// How long the added listener may take to answer 202.
+    #[arg(long, env = "SLUICE_LOADTEST_CHANGE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub change_timeout: Duration,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Extra flag for sluice-ingest (repeatable).
+    #[arg(long = "ingest-arg", allow_hyphen_values = true)]
+    pub ingest_args: Vec<String>,
+
+    /// Extra flag for sluice-dispatcher (repeatable).
+    #[arg(long = "dispatcher-arg", allow_hyphen_values = true)]
+    pub dispatcher_args: Vec<String>,
+
+    /// Writes the report as JSON to this file.
+    #[arg(long, env = "SLUICE_LOADTEST_REPORT_JSON")]
+    pub report_json: Option<PathBuf>,
+}
+
 fn parse_factor(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(factor) if factor.is_finite() && factor > 1.0 => Ok(factor),
@@ -310,5 +356,32 @@ mod tests {
             Cli::try_parse_from(["sluice-loadtest", "run", "--url", "x", "--rate", "0"]).is_err()
         );
         assert!(parse_factor("1").is_err());
+    }
+
+    #[test]
+    fn config_scale_defaults_to_two_thousand_namespaces() {
+        let cli = Cli::try_parse_from(["sluice-loadtest", "config-scale"]).unwrap();
+        let Command::ConfigScale(args) = cli.command else {
+            panic!("not config-scale")
+        };
+        assert_eq!(args.namespaces, 2000);
+        assert_eq!(args.listeners_per_namespace, 2);
+        assert_eq!(args.rounds, 3);
+        let cli = Cli::try_parse_from([
+            "sluice-loadtest",
+            "config-scale",
+            "--namespaces",
+            "500",
+            "--listeners-per-namespace",
+            "3",
+            "--rounds",
+            "1",
+        ])
+        .unwrap();
+        let Command::ConfigScale(args) = cli.command else {
+            panic!("not config-scale")
+        };
+        assert_eq!((args.namespaces, args.listeners_per_namespace), (500, 3));
+        assert!(Cli::try_parse_from(["sluice-loadtest", "config-scale", "--rounds", "0"]).is_err());
     }
 }

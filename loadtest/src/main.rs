@@ -6,12 +6,15 @@
 //! - `ingest`: ingest against the reference, round by round ([`bench_ingest`]).
 //! - `e2e`: webhook → PipelineRun latency through the whole path ([`e2e`]).
 //! - `dispatcher`: backlog drain rate of the dispatcher ([`bench_dispatcher`]).
+//! - `config-scale`: start-up and memory with many namespaces' configuration read from the
+//!   Kubernetes API ([`config_scale`]).
 
 mod bench_dispatcher;
 mod bench_ingest;
 mod cli;
 mod client;
 mod config_dir;
+mod config_scale;
 mod e2e;
 mod generator;
 mod payload;
@@ -52,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => bench_ingest::run(args).await,
         Command::E2e(args) => e2e::run(args).await,
         Command::Dispatcher(args) => bench_dispatcher::run(args).await,
+        Command::ConfigScale(args) => config_scale::run(args).await,
     }
 }

@@ -91,7 +91,10 @@ impl Service {
             .with_context(|| format!("failed to create {}", log.display()))?;
         let errors = file.try_clone().context("failed to share the log file")?;
         let spawned = Instant::now();
+        // Benchmarks that want a configuration directory pass it; one inherited from the
+        // shell would turn a run against the Kubernetes API into one against files.
         let child = Command::new(program)
+            .env_remove("SLUICE_CONFIG_DIR")
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -118,6 +121,11 @@ impl Service {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The process's whole output so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Fails with the log when the process has exited.
