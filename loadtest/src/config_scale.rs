@@ -10,14 +10,16 @@
 //! stopped, so that every request the double records after that is the dispatcher's, and
 //! `sluice-dispatcher` (writing runs to a directory, `--sink-dir`, so that it creates no runs
 //! through the API) is timed to ready the same way, then until it has written the run of
-//! that push. Both binaries' API requests are counted by verb and resource (those the double
-//! does not serve, such as a status PATCH, by method), and the time each took to build a
-//! catalogue is read from their logs (`build_ms`).
+//! that push, and until it has written every listener's status (it is granted what the
+//! documented RBAC grants, so it takes the status Lease as when deployed). Both binaries'
+//! API requests are counted by verb and resource (any the double does not serve, by method
+//! and path without names), and the time each took to build a catalogue is read from their
+//! logs (`build_ms`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,11 @@ pub struct Round {
     pub ready_to_run_written_ms: Option<f64>,
     pub dispatcher_requests: BTreeMap<String, u64>,
     pub dispatcher_secret_reads_ms: f64,
+    /// EventListener statuses the dispatcher wrote (PATCHes of `eventlisteners/status`
+    /// answered 2xx).
+    pub statuses_written: u64,
+    /// From the dispatcher's ready until the answer to its last status PATCH.
+    pub ready_to_statuses_written_ms: Option<f64>,
 }
 
 /// min / median / max across rounds.
@@ -132,6 +139,7 @@ async fn one_round(
 ) -> anyhow::Result<(Round, BTreeMap<String, u64>)> {
     let nats = Nats::start(args.stack.nats.as_deref()).await?;
     let api = Api::start().await?;
+    grant_status_writer(&api);
     let mut objects: BTreeMap<String, u64> = BTreeMap::new();
     let started = Instant::now();
     for tenant in 0..scenario.tenants {
@@ -196,6 +204,7 @@ async fn one_round(
         .wait_ready(dispatcher.addr, "/readyz")
         .await?;
     let ready = Instant::now();
+    let ready_wall = SystemTime::now();
     while ready.elapsed() < args.change_timeout {
         dispatcher.service.check_running()?;
         if files_under(sink.path()) > 0 {
@@ -204,6 +213,30 @@ async fn one_round(
         }
         tokio::time::sleep(POLL).await;
     }
+    // Then every listener's status, once: wait until the PATCHes stop.
+    let listeners = u64::from(scenario.tenants) * u64::from(scenario.listeners) + 1;
+    let mut last = (0, Instant::now());
+    while ready.elapsed() < args.change_timeout {
+        dispatcher.service.check_running()?;
+        let written = status_patches(&api);
+        if written.len() as u64 >= listeners {
+            break;
+        }
+        if written.len() != last.0 {
+            last = (written.len(), Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let written = status_patches(&api);
+    round.statuses_written = written.len() as u64;
+    round.ready_to_statuses_written_ms = written
+        .iter()
+        .filter_map(|r| r.answered_at)
+        .max()
+        .and_then(|at| at.duration_since(ready_wall).ok())
+        .map(|span| span.as_secs_f64() * 1000.0);
     dispatcher.service.measure();
     round.dispatcher = dispatcher.service.figures.clone();
     round.dispatcher_builds_ms = builds_ms(&dispatcher.service.log());
@@ -212,6 +245,37 @@ async fn one_round(
     round.dispatcher_secret_reads_ms = secret_reads_ms(requests);
     drop(dispatcher);
     Ok((round, objects))
+}
+
+/// What the dispatcher's service account is granted to write EventListener status, Events
+/// and its Lease (the RBAC `docs/kubernetes.md` gives), so that it runs as deployed.
+fn grant_status_writer(api: &Api) {
+    let controller = api.double.controller_user().to_owned();
+    let double = &api.double;
+    double.grant(
+        &controller,
+        &["patch"],
+        "triggers.tekton.dev",
+        "eventlisteners/status",
+        "*",
+    );
+    double.grant(&controller, &["create"], "", "events", "*");
+    double.grant(
+        &controller,
+        &["get", "create", "update"],
+        "coordination.k8s.io",
+        "leases",
+        "*",
+    );
+}
+
+/// The dispatcher's PATCHes of EventListener status answered 2xx.
+fn status_patches(api: &Api) -> Vec<RecordedRequest> {
+    let mut patches = api.double.requests_for(Verb::Patch, "eventlisteners");
+    patches.retain(|r| {
+        r.subresource.as_deref() == Some("status") && r.status.is_some_and(|s| s / 100 == 2)
+    });
+    patches
 }
 
 /// Stores `object` in the double as the API server would hold it, counting it by kind.
@@ -317,14 +381,17 @@ async fn push_until_accepted(
     }
 }
 
-/// Requests by `verb resource` (`get secrets`). Methods the double does not serve (PUT,
-/// PATCH) have no verb and are keyed by method, resource and subresource (`patch
-/// eventlisteners/status`); answers other than 2xx are appended (`→ 405`).
+/// Requests by `verb resource` (`get secrets`, `patch eventlisteners/status`). Requests the
+/// double does not serve have no verb and are keyed by method, resource and subresource;
+/// answers other than 2xx are appended (`→ 405`).
 fn by_verb_and_resource(requests: &[RecordedRequest]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for request in requests {
         let mut key = match (&request.verb, &request.resource) {
-            (Some(verb), Some(resource)) => format!("{verb} {resource}"),
+            (Some(verb), Some(resource)) => match &request.subresource {
+                Some(subresource) => format!("{verb} {resource}/{subresource}"),
+                None => format!("{verb} {resource}"),
+            },
             _ => unresolved(request.method.as_str(), &request.path),
         };
         if let Some(status) = request.status.filter(|status| !(200..300).contains(status)) {
@@ -471,6 +538,16 @@ fn round_table(number: u32, round: &Round) -> String {
             .ready_to_run_written_ms
             .map_or("NOT within the timeout".to_owned(), |ms| format!(
                 "{ms:.0} ms after ready"
+            ))
+    );
+    let _ = writeln!(
+        out,
+        "              {} EventListener statuses written{}",
+        round.statuses_written,
+        round
+            .ready_to_statuses_written_ms
+            .map_or(String::new(), |ms| format!(
+                ", the last {ms:.0} ms after ready"
             ))
     );
     let _ = writeln!(
