@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::Value;
 use sluice_triggers::catalogue::Catalogue;
@@ -150,10 +151,11 @@ impl Scope {
 pub struct WatchedObjects(Vec<(&'static str, Vec<Arc<Store>>)>);
 
 impl WatchedObjects {
-    /// Every EventListener held, by namespace and name, as JSON text.
-    pub fn listeners(&self) -> BTreeMap<Key, Arc<str>> {
+    /// Every EventListener held, by namespace and name: the object and its status, as JSON
+    /// text.
+    pub fn listeners(&self) -> BTreeMap<Key, reflect::Held> {
         self.stores("eventlisteners")
-            .flat_map(|store| store.snapshot())
+            .flat_map(|store| store.entries())
             .collect()
     }
 
@@ -391,40 +393,59 @@ impl Builder {
             })
             .collect();
         self.secrets.retain(|key, _| versions.contains_key(key));
-        for (key, version) in versions {
-            if self
-                .secrets
-                .get(key)
-                .is_some_and(|cached| cached.version == version)
-            {
-                continue;
-            }
-            let api: Api<DynamicObject> =
-                Api::namespaced_with(self.client.clone(), &key.0, &SECRETS.resource());
-            let object = match api.get_opt(&key.1).await {
-                Ok(Some(mut secret)) => {
-                    if secret.types.is_none() {
-                        secret.types = Some(kube::core::TypeMeta {
-                            api_version: "v1".to_owned(),
-                            kind: "Secret".to_owned(),
-                        });
-                    }
-                    serde_json::to_string(&secret).ok().map(Arc::from)
-                }
-                Ok(None) => None,
-                Err(error) => {
-                    // The name, never the contents; the listener reports it as unreadable.
-                    tracing::warn!(
-                        namespace = %key.0,
-                        secret = %key.1,
-                        "failed to read a Secret an interceptor names: {}",
-                        reflect::describe(&error)
-                    );
-                    None
-                }
-            };
-            self.secrets
-                .insert(key.clone(), CachedSecret { version, object });
+        let stale: Vec<(Key, String)> = versions
+            .into_iter()
+            .filter(|(key, version)| {
+                self.secrets
+                    .get(*key)
+                    .is_none_or(|cached| &cached.version != version)
+            })
+            .map(|(key, version)| (key.clone(), version))
+            .collect();
+        // A few at a time: thousands of tenants' Secrets at start would otherwise take a
+        // round trip each, one after the other.
+        let client = &self.client;
+        let mut reads = futures_util::stream::iter(stale)
+            .map(|(key, version)| async move {
+                let object = read_secret(client, &key).await;
+                (key, CachedSecret { version, object })
+            })
+            .buffer_unordered(SECRET_READS_AT_ONCE);
+        while let Some((key, cached)) = reads.next().await {
+            self.secrets.insert(key, cached);
+        }
+    }
+}
+
+/// Secrets read at the same time.
+const SECRET_READS_AT_ONCE: usize = 16;
+
+/// One Secret, kept as the loader needs it: its name and `data`, nothing else (not the
+/// copies of its values in `kubectl apply`'s annotation or in `managedFields`). `None`: it
+/// does not exist or could not be read.
+async fn read_secret(client: &kube::Client, (namespace, name): &Key) -> Option<Arc<str>> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &SECRETS.resource());
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => {
+            let kept = serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": namespace},
+                "data": secret.data.get("data").cloned().unwrap_or_else(|| serde_json::json!({})),
+            });
+            Some(Arc::from(kept.to_string()))
+        }
+        Ok(None) => None,
+        Err(error) => {
+            // The name, never the contents; the listener reports the Secret as missing.
+            tracing::warn!(
+                namespace = %namespace,
+                secret = %name,
+                "failed to read a Secret an interceptor names: {}",
+                reflect::describe(&error)
+            );
+            None
         }
     }
 }

@@ -43,23 +43,39 @@ pub enum Shape {
 }
 
 /// The objects one reflector keeps (as JSON text: a few thousand objects cost their size,
-/// not a tree of values), and whether its first list completed. For a metadata-only
-/// reflector, each object is its `resourceVersion`.
+/// not a tree of values), and whether its first list completed. An object's `status` is
+/// kept apart: a change of status alone (a status writer's) changes no configuration. For a
+/// metadata-only reflector, each object is its `resourceVersion`.
 #[derive(Debug, Default)]
 pub struct Store {
-    objects: Mutex<BTreeMap<Key, Arc<str>>>,
+    objects: Mutex<BTreeMap<Key, Held>>,
     synced: AtomicBool,
 }
 
+/// One object: everything but its `status`, and its `status`.
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub object: Arc<str>,
+    pub status: Option<Arc<str>>,
+}
+
 impl Store {
-    /// A copy of every object held, by key.
+    /// Every object held (without its status), by key.
     pub fn snapshot(&self) -> BTreeMap<Key, Arc<str>> {
+        self.lock()
+            .iter()
+            .map(|(key, held)| (key.clone(), held.object.clone()))
+            .collect()
+    }
+
+    /// Every object held, with its status, by key.
+    pub fn entries(&self) -> BTreeMap<Key, Held> {
         self.lock().clone()
     }
 
-    /// The object `key`, when held.
+    /// The object `key` (without its status), when held.
     pub fn get(&self, key: &Key) -> Option<Arc<str>> {
-        self.lock().get(key).cloned()
+        self.lock().get(key).map(|held| held.object.clone())
     }
 
     /// Whether the first list completed (and the store holds what it returned).
@@ -67,30 +83,36 @@ impl Store {
         self.synced.load(Ordering::Acquire)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Arc<str>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Held>> {
         self.objects.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn replace(&self, objects: BTreeMap<Key, Arc<str>>) {
+    fn replace(&self, objects: BTreeMap<Key, Held>) {
         *self.lock() = objects;
         self.synced.store(true, Ordering::Release);
     }
 
-    fn apply(&self, change: Change) {
+    /// Applies a change; whether anything but a status changed.
+    fn apply(&self, change: Change) -> bool {
         let mut objects = self.lock();
         match change {
-            Change::Upsert(key, value) => {
-                objects.insert(key, value);
-            }
-            Change::Remove(key) => {
-                objects.remove(&key);
-            }
+            Change::Upsert(key, held) => match objects.get_mut(&key) {
+                Some(current) if current.object == held.object => {
+                    current.status = held.status;
+                    false
+                }
+                _ => {
+                    objects.insert(key, held);
+                    true
+                }
+            },
+            Change::Remove(key) => objects.remove(&key).is_some(),
         }
     }
 }
 
 enum Change {
-    Upsert(Key, Arc<str>),
+    Upsert(Key, Held),
     Remove(Key),
 }
 
@@ -159,7 +181,7 @@ async fn list(
     api: &Api<DynamicObject>,
     shape: Shape,
     types: &TypeMeta,
-) -> kube::Result<(BTreeMap<Key, Arc<str>>, String)> {
+) -> kube::Result<(BTreeMap<Key, Held>, String)> {
     let mut objects = BTreeMap::new();
     let mut params = ListParams::default().limit(PAGE_SIZE);
     loop {
@@ -219,7 +241,7 @@ async fn watch(
 
 async fn follow<K, S>(
     events: S,
-    read: impl Fn(K) -> Option<(Key, Arc<str>)>,
+    read: impl Fn(K) -> Option<(Key, Held)>,
     version: &mut String,
     store: &Store,
     changed: &Notify,
@@ -246,12 +268,14 @@ where
         let Some((key, value)) = read(object) else {
             continue;
         };
-        store.apply(if deleted {
+        let configuration_changed = store.apply(if deleted {
             Change::Remove(key)
         } else {
             Change::Upsert(key, value)
         });
-        changed.notify_one();
+        if configuration_changed {
+            changed.notify_one();
+        }
     }
     Ok(Ended::Resume)
 }
@@ -269,24 +293,43 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// The whole object as JSON text, with its `apiVersion` and `kind` (which list items may
 /// leave out), without what only the API server's bookkeeping needs: `managedFields` and
 /// `kubectl apply`'s copy of the object, which would double what thousands of objects cost.
-fn full(mut object: DynamicObject, types: &TypeMeta) -> Option<(Key, Arc<str>)> {
+fn full(mut object: DynamicObject, types: &TypeMeta) -> Option<(Key, Held)> {
     let key = key(&object.metadata)?;
     if object.types.is_none() {
         object.types = Some(types.clone());
     }
     object.metadata.managed_fields = None;
+    // Changes with every write, status ones included; nothing Sluice reads.
+    object.metadata.resource_version = None;
     if let Some(annotations) = &mut object.metadata.annotations {
         annotations.remove(LAST_APPLIED);
     }
+    let status = object
+        .data
+        .as_object_mut()
+        .and_then(|fields| fields.remove("status"))
+        .map(|status| Arc::from(status.to_string()));
     let text = serde_json::to_string(&object).ok()?;
-    Some((key, Arc::from(text)))
+    Some((
+        key,
+        Held {
+            object: Arc::from(text),
+            status,
+        },
+    ))
 }
 
 /// The object's name and `resourceVersion`: all a metadata-only watch keeps.
-fn metadata(object: PartialObjectMeta<DynamicObject>) -> Option<(Key, Arc<str>)> {
+fn metadata(object: PartialObjectMeta<DynamicObject>) -> Option<(Key, Held)> {
     let key = key(&object.metadata)?;
     let version = object.metadata.resource_version.unwrap_or_default();
-    Some((key, Arc::from(version)))
+    Some((
+        key,
+        Held {
+            object: Arc::from(version),
+            status: None,
+        },
+    ))
 }
 
 fn is_gone(error: &kube::Error) -> bool {
@@ -331,5 +374,56 @@ pub fn describe(error: &kube::Error) -> String {
             format!("{} {}: {}", status.code, status.reason, status.message)
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(version: &str, status: &str, spec: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "triggers.tekton.dev/v1beta1",
+            "kind": "EventListener",
+            "metadata": {
+                "name": "github", "namespace": "team-a", "resourceVersion": version,
+                "annotations": {LAST_APPLIED: "{\"a copy\": true}", "team": "a"},
+                "managedFields": [{"manager": "kubectl"}]
+            },
+            "spec": {"serviceAccountName": spec},
+            "status": {"conditions": [{"type": "Ready", "status": status}]}
+        }))
+        .unwrap()
+    }
+
+    fn held(object: DynamicObject) -> (Key, Held) {
+        let types = TypeMeta {
+            api_version: "triggers.tekton.dev/v1beta1".to_owned(),
+            kind: "EventListener".to_owned(),
+        };
+        full(object, &types).unwrap()
+    }
+
+    #[test]
+    fn a_change_of_status_alone_is_no_change_of_configuration() {
+        let store = Store::default();
+        let (key, first) = held(listener("1", "Unknown", "builder"));
+        assert!(!first.object.contains("a copy"), "{}", first.object);
+        assert!(!first.object.contains("managedFields"), "{}", first.object);
+        assert!(!first.object.contains("status"), "{}", first.object);
+        assert!(first.object.contains("\"team\":\"a\""), "{}", first.object);
+        assert!(store.apply(Change::Upsert(key.clone(), first)));
+
+        let (_, written) = held(listener("2", "True", "builder"));
+        assert!(!store.apply(Change::Upsert(key.clone(), written)));
+        let kept = store.entries().remove(&key).unwrap();
+        assert!(
+            kept.status.unwrap().contains("True"),
+            "the new status is kept"
+        );
+
+        let (_, edited) = held(listener("3", "True", "deployer"));
+        assert!(store.apply(Change::Upsert(key.clone(), edited)));
+        assert!(store.apply(Change::Remove(key)));
     }
 }
