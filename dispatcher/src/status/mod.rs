@@ -103,6 +103,9 @@ pub fn spawn(
         settings,
         written: BTreeMap::new(),
         reported: HashSet::new(),
+        judged: BTreeMap::new(),
+        judged_with: None,
+        other_problems: Vec::new(),
         sent: VecDeque::new(),
     };
     // client-go retries every 2 s with a 15 s Lease; the same ratio for other durations.
@@ -138,11 +141,17 @@ struct Writer {
     written: BTreeMap<(String, String), (Desired, Instant)>,
     /// Problems already reported as an Event.
     reported: HashSet<ProblemKey>,
+    /// Each listener as last judged, when its status then showed what it should.
+    judged: BTreeMap<(String, String), Judged>,
+    /// The catalogue the listeners were judged with, and the problems of other objects in it.
+    judged_with: Option<Arc<Catalogue>>,
+    other_problems: Vec<Problem>,
     /// When the Events of the current window were created.
     sent: VecDeque<Instant>,
 }
 
 /// Something an Event reports: the object at fault and why.
+#[derive(Clone)]
 struct Problem {
     kind: String,
     namespace: String,
@@ -162,36 +171,87 @@ impl Problem {
     }
 }
 
+/// A listener as last judged: the texts it was judged from, and its problem if any.
+struct Judged {
+    object: Arc<str>,
+    status: Option<Arc<str>>,
+    problem: Option<Problem>,
+}
+
+fn same_text(a: Option<&Arc<str>>, b: Option<&Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// (kind/namespace/name, reason, message).
 type ProblemKey = (String, String, String);
 
 impl Writer {
     async fn round(
         &mut self,
-        catalogue: &Catalogue,
+        catalogue: &Arc<Catalogue>,
         watched: &WatchedObjects,
         metrics: &StatusMetrics,
     ) {
-        let objects = watched.listeners();
-        self.written.retain(|key, _| objects.contains_key(key));
-        let mut problems = problems_of_other_objects(catalogue, watched);
-        for ((namespace, name), text) in objects {
-            let Ok(object) = serde_json::from_str::<Value>(&text) else {
+        // A listener is judged again only when it, its status or the catalogue changed: at
+        // thousands of listeners, parsing each one every second would cost more than all the
+        // rest.
+        let same_catalogue = self
+            .judged_with
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, catalogue));
+        if !same_catalogue {
+            self.other_problems = problems_of_other_objects(catalogue, watched);
+            self.judged_with = Some(catalogue.clone());
+        }
+        let mut problems = self.other_problems.clone();
+        let listeners = watched.listeners();
+        self.written.retain(|key, _| listeners.contains_key(key));
+        self.judged.retain(|key, _| listeners.contains_key(key));
+        for (key, held) in listeners {
+            if same_catalogue
+                && let Some(judged) = self.judged.get(&key)
+                && Arc::ptr_eq(&judged.object, &held.object)
+                && same_text(judged.status.as_ref(), held.status.as_ref())
+            {
+                problems.extend(judged.problem.clone());
+                continue;
+            }
+            let Ok(mut object) = serde_json::from_str::<Value>(&held.object) else {
                 continue;
             };
-            let want = desired(&object, catalogue, self.settings.public_url.as_deref());
-            if !want.ready {
-                problems.push(Problem {
-                    kind: "EventListener".to_owned(),
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    object: object.clone(),
-                    reason: want.reason.clone(),
-                    message: want.message.clone(),
-                });
+            if let Some(status) = held.status.as_deref()
+                && let Ok(status) = serde_json::from_str::<Value>(status)
+            {
+                object["status"] = status;
             }
-            self.write_status(&namespace, &name, &object, want, metrics)
+            let (namespace, name) = key.clone();
+            let want = desired(&object, catalogue, self.settings.public_url.as_deref());
+            let problem = (!want.ready).then(|| Problem {
+                kind: "EventListener".to_owned(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                object: object.clone(),
+                reason: want.reason.clone(),
+                message: want.message.clone(),
+            });
+            problems.extend(problem.clone());
+            let current = self
+                .write_status(&namespace, &name, &object, want, metrics)
                 .await;
+            if current {
+                self.judged.insert(
+                    key,
+                    Judged {
+                        object: held.object,
+                        status: held.status,
+                        problem,
+                    },
+                );
+            }
         }
         // A problem mended (or its object deleted) is forgotten: if it comes back, it is
         // reported again.
@@ -202,6 +262,7 @@ impl Writer {
         }
     }
 
+    /// Applies `want` unless the object already shows it; whether it already did.
     async fn write_status(
         &mut self,
         namespace: &str,
@@ -209,10 +270,10 @@ impl Writer {
         object: &Value,
         want: Desired,
         metrics: &StatusMetrics,
-    ) {
+    ) -> bool {
         let current = object.get("status").cloned().unwrap_or(Value::Null);
         if is_current(&current, &want) {
-            return;
+            return true;
         }
         // Written a moment ago and not yet seen back through the watch.
         let key = (namespace.to_owned(), name.to_owned());
@@ -221,7 +282,7 @@ impl Writer {
             .get(&key)
             .is_some_and(|(last, at)| *last == want && at.elapsed() < Duration::from_secs(10))
         {
-            return;
+            return false;
         }
         let status = status_patch(&current, &want, &Timestamp::now().to_string());
         match self.apply(namespace, name, object, status).await {
@@ -243,6 +304,7 @@ impl Writer {
                 sluice_runtime::cluster::reflect::describe(&error)
             ),
         }
+        false
     }
 
     async fn apply(
