@@ -317,6 +317,9 @@ impl Builder {
             // it: twice only when the configuration names a new Secret.
             if built.secrets_named() != named.as_slice() {
                 named = built.secrets_named().to_vec();
+                // Gone before the next is built: two catalogues of thousands of listeners
+                // at once are what a replica's memory peaks at.
+                drop(built);
                 built = self.build(&named, &options).await;
             }
             let first = !self.synced.0.load(Ordering::Acquire);
