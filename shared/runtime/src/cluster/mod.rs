@@ -15,7 +15,7 @@
 
 pub mod reflect;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -307,7 +307,9 @@ impl Builder {
         while !self.stores().all(|store| store.synced()) {
             let _ = tokio::time::timeout(Duration::from_millis(100), changed.notified()).await;
         }
-        let mut named: Vec<Key> = Vec::new();
+        // Guessed from the interceptors before the first build, so that the start usually
+        // builds once: a wrong guess only costs the second build it saves.
+        let mut named: Vec<Key> = self.interceptor_secrets();
         let mut reported: HashSet<String> = HashSet::new();
         loop {
             let options = (self.options)();
@@ -351,6 +353,27 @@ impl Builder {
             }
             tokio::time::sleep(SETTLE).await;
         }
+    }
+
+    /// The Secrets the interceptors of EventListeners and Triggers name (`secretName`
+    /// anywhere inside an `interceptors` list), by the object's namespace, sorted: what the
+    /// resolver will name, read from the objects without resolving them.
+    fn interceptor_secrets(&self) -> Vec<Key> {
+        let mut names = BTreeSet::new();
+        let kinds = self
+            .kinds
+            .iter()
+            .filter(|(watched, _)| matches!(watched.plural, "eventlisteners" | "triggers"));
+        for (_, stores) in kinds {
+            for store in stores {
+                for ((namespace, _), text) in store.snapshot() {
+                    if let Ok(object) = serde_json::from_str::<Value>(&text) {
+                        collect_interceptor_secrets(&object, false, &namespace, &mut names);
+                    }
+                }
+            }
+        }
+        names.into_iter().collect()
     }
 
     fn stores(&self) -> impl Iterator<Item = &Arc<Store>> {
@@ -420,6 +443,35 @@ impl Builder {
     }
 }
 
+/// Adds every `secretName` found inside an `interceptors` list of `value` to `names`.
+fn collect_interceptor_secrets(
+    value: &Value,
+    in_interceptors: bool,
+    namespace: &str,
+    names: &mut BTreeSet<Key>,
+) {
+    match value {
+        Value::Object(fields) => {
+            for (field, inner) in fields {
+                if in_interceptors
+                    && field == "secretName"
+                    && let Some(name) = inner.as_str()
+                {
+                    names.insert((namespace.to_owned(), name.to_owned()));
+                }
+                let inside = in_interceptors || field == "interceptors";
+                collect_interceptor_secrets(inner, inside, namespace, names);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_interceptor_secrets(item, in_interceptors, namespace, names);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Secrets read at the same time.
 const SECRET_READS_AT_ONCE: usize = 16;
 
@@ -470,4 +522,37 @@ fn log_issue_changes(reported: &mut HashSet<String>, built: &Catalogue) -> (usiz
     let resolved = reported.difference(&current).count();
     *reported = current;
     (new, resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_secrets_inside_interceptors_are_guessed() {
+        let listener = serde_json::json!({
+            "spec": {
+                "triggers": [{
+                    "interceptors": [{"params": [{"name": "secretRef",
+                        "value": {"secretName": "github", "secretKey": "token"}}]}],
+                    "template": {"spec": {"resourcetemplates": [{"spec": {"workspaces": [
+                        {"name": "creds", "secret": {"secretName": "deploy-key"}}
+                    ]}}]}}
+                }],
+                "triggerGroups": [{"interceptors": [{"github": {"secretRef":
+                    {"secretName": "legacy", "secretKey": "t"}}}]}]
+            }
+        });
+        let mut names = BTreeSet::new();
+        collect_interceptor_secrets(&listener, false, "team-a", &mut names);
+        let names: Vec<Key> = names.into_iter().collect();
+        assert_eq!(
+            names,
+            [
+                ("team-a".to_owned(), "github".to_owned()),
+                ("team-a".to_owned(), "legacy".to_owned())
+            ],
+            "a workspace's Secret is no interceptor's"
+        );
+    }
 }
