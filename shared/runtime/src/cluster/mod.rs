@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::Value;
 use sluice_triggers::catalogue::Catalogue;
@@ -312,6 +312,9 @@ impl Builder {
         let mut named: Vec<Key> = self.interceptor_secrets();
         let mut reported: HashSet<String> = HashSet::new();
         loop {
+            // What woke this build is in what it reads; only a change from here on must
+            // wake the next (the first lists each left a wake-up, for one).
+            let _ = changed.notified().now_or_never();
             let options = (self.options)();
             let started = Instant::now();
             let mut built = self.build(&named, &options).await;
