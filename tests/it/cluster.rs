@@ -250,6 +250,15 @@ where
     None
 }
 
+/// [`github_listener`] of team-a, its EventListener named `name` (the Secret, binding and
+/// template are the same objects).
+fn listener_named(name: &str) -> String {
+    github_listener("team-a", "builder").replace(
+        "metadata: {name: github, namespace: team-a}\nspec:\n  serviceAccountName",
+        &format!("metadata: {{name: {name}, namespace: team-a}}\nspec:\n  serviceAccountName"),
+    )
+}
+
 pub async fn status_of(client: &reqwest::Client, url: &str, body: &[u8], secret: &str) -> u16 {
     post(
         client,
@@ -309,10 +318,7 @@ async fn listeners_and_secrets_changed_in_the_api_are_served_within_two_seconds(
     let mut took = Vec::new();
     for round in 0..25 {
         let name = format!("added-{round}");
-        let yaml = github_listener("team-a", "builder").replace(
-            "metadata: {name: github, namespace: team-a}\nspec:\n  serviceAccountName",
-            &format!("metadata: {{name: {name}, namespace: team-a}}\nspec:\n  serviceAccountName"),
-        );
+        let yaml = listener_named(&name);
         apply(&stack.api, &yaml);
         let served = time_until(limit, all_answer(name.clone(), SECRET, 202)).await;
         took.push(served.unwrap_or_else(|| panic!("listener {name} never served")));
@@ -474,17 +480,11 @@ async fn a_dropped_or_expired_watch_misses_no_change() {
     .await;
     let client = reqwest::Client::new();
     let body = push_body("d00d");
-    let renamed = |name: &str| {
-        github_listener("team-a", "builder").replace(
-            "metadata: {name: github, namespace: team-a}\nspec:\n  serviceAccountName",
-            &format!("metadata: {{name: {name}, namespace: team-a}}\nspec:\n  serviceAccountName"),
-        )
-    };
 
     // Every watch connection closed, as an API server restart closes them: the watches
     // resume, and a listener applied meanwhile is served.
     stack.api.drop_watches();
-    apply(&stack.api, &renamed("after-drop"));
+    apply(&stack.api, &listener_named("after-drop"));
     let url = stack.ingest.hook_url("team-a", "after-drop");
     let served = eventually(Duration::from_secs(5), || async {
         status_of(&client, &url, &body, SECRET).await == 202
@@ -496,7 +496,7 @@ async fn a_dropped_or_expired_watch_misses_no_change() {
     // last version seen is answered 410 Gone, and listing again finds the change.
     stack.api.fail_all(Verb::Watch, Failure::ServiceUnavailable);
     stack.api.drop_watches();
-    apply(&stack.api, &renamed("after-compaction"));
+    apply(&stack.api, &listener_named("after-compaction"));
     delete(&stack.api, "EventListener", "team-a", "after-drop");
     stack.api.compact();
     stack.api.clear_faults();
