@@ -88,6 +88,22 @@ impl ClusterStack {
         Self::start_with(prepare, &[]).await
     }
 
+    /// The stack with team-a's GitHub listener ([`github_listener`]), whose runs its
+    /// service account may create.
+    pub async fn team_a() -> ClusterStack {
+        Self::start(|api| {
+            apply(api, &github_listener("team-a", "builder"));
+            api.grant(
+                TEAM_A_SA,
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+        })
+        .await
+    }
+
     /// [`ClusterStack::start`] with flags for the dispatcher.
     pub async fn start_with(
         prepare: impl FnOnce(&ApiDouble),
@@ -275,17 +291,7 @@ pub async fn status_of(client: &reqwest::Client, url: &str, body: &[u8], secret:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listeners_and_secrets_changed_in_the_api_are_served_within_two_seconds() {
-    let stack = ClusterStack::start(|api| {
-        apply(api, &github_listener("team-a", "builder"));
-        api.grant(
-            TEAM_A_SA,
-            &["create"],
-            "tekton.dev",
-            "pipelineruns",
-            "team-a",
-        );
-    })
-    .await;
+    let stack = ClusterStack::team_a().await;
     let replicas = [&stack.ingest, &stack.another_ingest().await];
     let client = reqwest::Client::new();
     let body = push_body("feedface");
@@ -517,17 +523,7 @@ async fn a_dropped_or_expired_watch_misses_no_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_binding_reaches_the_runs_of_every_dispatcher_replica_within_two_seconds() {
-    let stack = ClusterStack::start(|api| {
-        apply(api, &github_listener("team-a", "builder"));
-        api.grant(
-            TEAM_A_SA,
-            &["create"],
-            "tekton.dev",
-            "pipelineruns",
-            "team-a",
-        );
-    })
-    .await;
+    let stack = ClusterStack::team_a().await;
     let second = stack.another_dispatcher(&[]);
     second.wait_ready().await;
     let client = reqwest::Client::new();
