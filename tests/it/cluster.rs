@@ -65,6 +65,19 @@ pub fn apply(api: &ApiDouble, yaml: &str) {
     }
 }
 
+/// team-b's template `build`, broken: it uses a param no one declares.
+pub const BROKEN_TEMPLATE: &str = r#"
+apiVersion: triggers.tekton.dev/v1beta1
+kind: TriggerTemplate
+metadata: {name: build, namespace: team-b}
+spec:
+  resourcetemplates:
+    - apiVersion: tekton.dev/v1
+      kind: PipelineRun
+      metadata: {generateName: build-}
+      spec: {params: [{name: x, value: $(tt.params.undeclared)}]}
+"#;
+
 /// `kubectl delete`.
 pub fn delete(api: &ApiDouble, kind: &str, namespace: &str, name: &str) {
     let (group, resource) = resource_of(kind);
@@ -392,20 +405,7 @@ async fn a_broken_object_in_the_api_spoils_only_its_listener() {
     let team_b = stack.ingest.hook_url("team-b", "github");
 
     // team-b's template now refers to a param no one declares: its trigger is skipped.
-    apply(
-        &stack.api,
-        r#"
-apiVersion: triggers.tekton.dev/v1beta1
-kind: TriggerTemplate
-metadata: {name: build, namespace: team-b}
-spec:
-  resourcetemplates:
-    - apiVersion: tekton.dev/v1
-      kind: PipelineRun
-      metadata: {generateName: build-}
-      spec: {params: [{name: x, value: $(tt.params.undeclared)}]}
-"#,
-    );
+    apply(&stack.api, BROKEN_TEMPLATE);
     let broken = eventually(Duration::from_secs(5), || async {
         status_of(&client, &team_b, &body, SECRET).await == 500
     })
@@ -439,7 +439,6 @@ spec:
     })
     .await;
     assert!(back, "{}", stack.ingest.process.logs());
-    drop(stack.nats);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sluice_tests::ApiDouble;
 use sluice_tests::procs::eventually;
 
-use crate::cluster::{ClusterStack, apply};
+use crate::cluster::{BROKEN_TEMPLATE, ClusterStack, apply};
 use crate::support::{github_listener, metric_sum};
 
 const TRIGGERS: &str = "triggers.tekton.dev";
@@ -44,18 +44,6 @@ fn condition<'v>(listener: &'v Value, kind: &str) -> Option<&'v Value> {
         .iter()
         .find(|c| c["type"] == kind)
 }
-
-const BROKEN_TEMPLATE: &str = r#"
-apiVersion: triggers.tekton.dev/v1beta1
-kind: TriggerTemplate
-metadata: {name: build, namespace: team-b}
-spec:
-  resourcetemplates:
-    - apiVersion: tekton.dev/v1
-      kind: PipelineRun
-      metadata: {generateName: build-}
-      spec: {params: [{name: x, value: $(tt.params.undeclared)}]}
-"#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_listener_shows_its_url_and_why_it_does_not_serve() {
@@ -235,5 +223,4 @@ async fn one_replica_writes_status_and_another_takes_over_when_it_dies() {
     .await;
     assert!(written, "{}", survivor.process.logs());
     drop(second);
-    let _ = &mut stack;
 }
