@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod cluster;
+mod cluster_changes;
 mod cluster_status;
 mod compat;
 mod dlq_cli;
