@@ -85,6 +85,26 @@ pub fn delete(api: &ApiDouble, kind: &str, namespace: &str, name: &str) {
         .unwrap_or_else(|| panic!("no {kind} {namespace}/{name} to delete"));
 }
 
+/// What the dispatcher's service account needs to write status, Events and its Lease.
+pub fn grant_status_writer(api: &ApiDouble) {
+    let controller = api.controller_user().to_owned();
+    api.grant(
+        &controller,
+        &["patch"],
+        "triggers.tekton.dev",
+        "eventlisteners/status",
+        "*",
+    );
+    api.grant(&controller, &["create"], "", "events", "*");
+    api.grant(
+        &controller,
+        &["get", "create", "update"],
+        "coordination.k8s.io",
+        "leases",
+        "*",
+    );
+}
+
 /// NATS, the API double holding the tenants' objects, and ingest plus one dispatcher
 /// replica that read their configuration from it.
 pub struct ClusterStack {
@@ -173,50 +193,99 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_examples_applied_to_the_api_carry_a_push_to_the_same_run_as_the_directory() {
-    let stack = ClusterStack::start(|api| {
-        for entry in std::fs::read_dir(examples_dir()).expect("examples") {
-            let path = entry.expect("entry").path();
-            apply(api, &std::fs::read_to_string(&path).expect("read example"));
-        }
-        // A Secret no interceptor names: never read.
-        apply(
-            api,
-            "apiVersion: v1\nkind: Secret\nmetadata: {name: unrelated, namespace: team-a}\nstringData: {password: hunter2}\n",
-        );
-        api.grant(
-            "system:serviceaccount:team-a:team-a-triggers",
-            &["create"],
-            "tekton.dev",
-            "pipelineruns",
-            "team-a",
-        );
-    })
-    .await;
-    let client = reqwest::Client::new();
-    let body = push_body("0123abcd");
+/// The push `examples/push.json` stands for, as GitHub would sign and send it.
+async fn push_the_example(client: &reqwest::Client, ingest: &Ingest, body: &[u8]) {
     let (status, answer) = post(
-        &client,
-        &stack.ingest.hook_url("team-a", "github"),
-        &body,
+        client,
+        &ingest.hook_url("team-a", "github"),
+        body,
         &[
             ("X-GitHub-Event", "push"),
             ("X-GitHub-Delivery", "cluster-delivery-1"),
             (
                 "X-Hub-Signature-256",
-                &github_signature("demo-webhook-secret", &body),
+                &github_signature("demo-webhook-secret", body),
             ),
         ],
     )
     .await;
     assert_eq!(status, 202, "{answer}");
+}
 
+/// What of a run both sources must agree on: everything but what the API server or the
+/// event gives it (uid, the event id label…). Its name, made from the delivery id, too.
+fn comparable(run: &Value) -> Value {
+    let mut run = run.clone();
+    let metadata = run["metadata"].as_object_mut().expect("metadata");
+    for generated in ["uid", "resourceVersion", "creationTimestamp"] {
+        metadata.remove(generated);
+    }
+    if let Some(labels) = metadata.get_mut("labels").and_then(Value::as_object_mut) {
+        labels.remove("triggers.tekton.dev/triggers-eventid");
+    }
+    run
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_examples_applied_to_the_api_carry_a_push_to_the_same_run_as_the_directory() {
+    let stack = ClusterStack::start_with(
+        |api| {
+            for entry in std::fs::read_dir(examples_dir()).expect("examples") {
+                let path = entry.expect("entry").path();
+                apply(api, &std::fs::read_to_string(&path).expect("read example"));
+            }
+            // A Secret no interceptor names: never read.
+            apply(
+                api,
+                "apiVersion: v1\nkind: Secret\nmetadata: {name: unrelated, namespace: team-a}\nstringData: {password: hunter2}\n",
+            );
+            api.grant(
+                "system:serviceaccount:team-a:team-a-triggers",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+            grant_status_writer(api);
+        },
+        &["--public-url", "https://hooks.example.com"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let body = push_body("0123abcd");
+    push_the_example(&client, &stack.ingest, &body).await;
     let created = eventually(Duration::from_secs(20), || async {
         stack.runs("team-a").len() == 1
     })
     .await;
     assert!(created, "no run:\n{}", stack.dispatcher.process.logs());
+
+    // The listener says where senders reach it and that it serves.
+    let ready = eventually(Duration::from_secs(10), || async {
+        stack
+            .api
+            .object("triggers.tekton.dev", "eventlisteners", "team-a", "github")
+            .is_some_and(|listener| {
+                listener["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|conditions| {
+                        conditions
+                            .iter()
+                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    })
+            })
+    })
+    .await;
+    let listener = stack
+        .api
+        .object("triggers.tekton.dev", "eventlisteners", "team-a", "github")
+        .expect("the listener");
+    assert!(ready, "{listener}");
+    assert_eq!(
+        listener["status"]["address"]["url"],
+        "https://hooks.example.com/hooks/team-a/github"
+    );
+
     // Secrets: their contents read one by one, only the one an interceptor names; listed
     // and watched for metadata only.
     let secrets: Vec<_> = stack
@@ -244,22 +313,47 @@ async fn the_examples_applied_to_the_api_carry_a_push_to_the_same_run_as_the_dir
             _ => panic!("unexpected request on Secrets: {request:?}"),
         }
     }
-    // What the directory source makes of the same files (`scripts/demo.sh`, tests/it/cli.rs).
-    let run = &stack.runs("team-a")[0];
-    assert_eq!(param(run, "git-revision"), Some("0123abcd"));
-    assert_eq!(param(run, "git-ref"), Some("refs/heads/main"));
-    assert_eq!(
-        param(run, "git-url"),
-        Some("https://github.com/example/app.git")
+
+    // The same files as a configuration directory, on a NATS of their own, creating through
+    // the same API: the same push makes the same run (the first one deleted, or the second
+    // would find it there: its name comes from the delivery id).
+    let from_api = comparable(&stack.runs("team-a")[0]);
+    let name = from_api["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    stack
+        .api
+        .remove("tekton.dev", "pipelineruns", "team-a", &name)
+        .expect("the run");
+    let nats = NatsServer::start().await;
+    let dir = examples_dir();
+    let ingest = Ingest::start_from(&nats.url(), ConfigFrom::Dir(&dir), &[]).await;
+    ingest.wait_ready().await;
+    let dispatcher = Dispatcher::spawn_from(
+        &nats.url(),
+        ConfigFrom::Dir(&dir),
+        SinkTarget::Kube(&stack.kubeconfig),
+        &[],
     );
+    dispatcher.wait_ready().await;
+    push_the_example(&client, &ingest, &body).await;
+    let again = eventually(Duration::from_secs(20), || async {
+        stack.runs("team-a").len() == 1
+    })
+    .await;
+    assert!(
+        again,
+        "no run from the directory:\n{}",
+        dispatcher.process.logs()
+    );
+    assert_eq!(comparable(&stack.runs("team-a")[0]), from_api);
+    let run = &from_api;
+    assert_eq!(param(run, "git-revision"), Some("0123abcd"));
     assert_eq!(run["spec"]["pipelineRef"]["name"], "build-and-test");
     assert_eq!(
         run["metadata"]["annotations"]["example.com/github-delivery"],
         "cluster-delivery-1"
-    );
-    assert_eq!(
-        run["metadata"]["labels"]["triggers.tekton.dev/eventlistener"],
-        "github"
     );
 }
 

@@ -8,30 +8,10 @@ use serde_json::Value;
 use sluice_tests::ApiDouble;
 use sluice_tests::procs::eventually;
 
-use crate::cluster::{BROKEN_TEMPLATE, ClusterStack, apply};
+use crate::cluster::{BROKEN_TEMPLATE, ClusterStack, apply, grant_status_writer};
 use crate::support::{github_listener, metric_sum};
 
 const TRIGGERS: &str = "triggers.tekton.dev";
-
-/// What the dispatcher's service account needs to write status, Events and its Lease.
-fn grant_status_writer(api: &ApiDouble) {
-    let controller = api.controller_user().to_owned();
-    api.grant(
-        &controller,
-        &["patch"],
-        TRIGGERS,
-        "eventlisteners/status",
-        "*",
-    );
-    api.grant(&controller, &["create"], "", "events", "*");
-    api.grant(
-        &controller,
-        &["get", "create", "update"],
-        "coordination.k8s.io",
-        "leases",
-        "*",
-    );
-}
 
 fn listener(api: &ApiDouble, namespace: &str) -> Value {
     api.object(TRIGGERS, "eventlisteners", namespace, "github")
