@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use sluice_dispatcher::args::Args;
 use sluice_dispatcher::consumer::{self, ConsumeSettings};
 use sluice_dispatcher::dispatch::{DeadLetters, Dispatcher};
@@ -61,8 +60,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    let mut registry = Registry::default();
+    let mut registry = sluice_runtime::metrics::registry();
     let metrics = DispatchMetrics::register(&mut registry);
+    sluice_runtime::metrics::follow_listeners(catalogue.clone(), Duration::from_secs(1), {
+        let metrics = metrics.clone();
+        move |added, removed| metrics.listeners_changed(added, removed)
+    });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     if let Some(watching) = &cluster {
         let client = sluice_runtime::cluster::client()

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sluice_runtime::metrics::ListenerKey;
 use sluice_runtime::retry::FailureKind;
 
 /// What became of one delivery of an event.
@@ -43,6 +44,28 @@ pub enum TriggerOutcome {
     Filtered,
     /// The ledger says an earlier delivery of the same webhook already ran it.
     Duplicate,
+}
+
+impl EventOutcome {
+    const ALL: [EventOutcome; 5] = [
+        EventOutcome::Done,
+        EventOutcome::Retry,
+        EventOutcome::GaveUp,
+        EventOutcome::Malformed,
+        EventOutcome::UnknownListener,
+    ];
+}
+
+impl TriggerOutcome {
+    const ALL: [TriggerOutcome; 7] = [
+        TriggerOutcome::Created,
+        TriggerOutcome::Transient,
+        TriggerOutcome::Permanent,
+        TriggerOutcome::Error,
+        TriggerOutcome::Missing,
+        TriggerOutcome::Filtered,
+        TriggerOutcome::Duplicate,
+    ];
 }
 
 sluice_runtime::label_values!(EventOutcome {
@@ -186,6 +209,51 @@ impl DispatchMetrics {
             paused,
             create,
             webhook_to_created,
+        }
+    }
+
+    /// Starts the counters of `added` listeners at zero (events done, triggers created, dead
+    /// letters of every kind: what alerts and dashboards rate) and drops every series of
+    /// `removed` ones.
+    pub fn listeners_changed(&self, added: &[ListenerKey], removed: &[ListenerKey]) {
+        let event = |(namespace, listener): &ListenerKey, outcome| EventLabels {
+            namespace: namespace.clone(),
+            listener: listener.clone(),
+            outcome,
+        };
+        let trigger = |(namespace, listener): &ListenerKey, outcome| TriggerLabels {
+            namespace: namespace.clone(),
+            listener: listener.clone(),
+            outcome,
+        };
+        let letter = |(namespace, listener): &ListenerKey, kind| DeadLetterLabels {
+            namespace: namespace.clone(),
+            listener: listener.clone(),
+            kind,
+        };
+        for key in added {
+            self.events
+                .get_or_create(&event(key, EventOutcome::Done))
+                .inc_by(0);
+            self.triggers
+                .get_or_create(&trigger(key, TriggerOutcome::Created))
+                .inc_by(0);
+            for kind in FailureKind::ALL {
+                self.dead_letters
+                    .get_or_create(&letter(key, kind))
+                    .inc_by(0);
+            }
+        }
+        for key in removed {
+            for outcome in EventOutcome::ALL {
+                self.events.remove(&event(key, outcome));
+            }
+            for outcome in TriggerOutcome::ALL {
+                self.triggers.remove(&trigger(key, outcome));
+            }
+            for kind in FailureKind::ALL {
+                self.dead_letters.remove(&letter(key, kind));
+            }
         }
     }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use prometheus_client::registry::Registry;
 use sluice_ingest::admission::AdmissionLimits;
 use sluice_ingest::app::{AppState, BodyLimit, router};
 use sluice_ingest::args::Args;
@@ -56,8 +55,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
 
-    let mut registry = Registry::default();
+    let mut registry = sluice_runtime::metrics::registry();
     let metrics = IngestMetrics::register(&mut registry);
+    sluice_runtime::metrics::follow_listeners(catalogue.clone(), Duration::from_secs(1), {
+        let metrics = metrics.clone();
+        move |added, removed| metrics.listeners_changed(added, removed)
+    });
     // Ready once NATS and the events stream have been reached, and from then on through a
     // NATS outage: ingest answers senders `503 queue_unavailable` with `Retry-After` itself,
     // where a load balancer that dropped every unready replica would refuse connections.

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sluice_runtime::metrics::ListenerKey;
 
 /// What happened to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +31,30 @@ pub enum Outcome {
     Unavailable,
     /// Over its namespace's admission limit: answered 429.
     RateLimited,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 10] = [
+        Outcome::Accepted,
+        Outcome::Duplicate,
+        Outcome::Filtered,
+        Outcome::BadRequest,
+        Outcome::Unauthorized,
+        Outcome::Misconfigured,
+        Outcome::NotFound,
+        Outcome::TooLarge,
+        Outcome::Unavailable,
+        Outcome::RateLimited,
+    ];
+
+    /// What each configured listener shows from the start, at zero: what its senders see
+    /// go right, and the answers alerts are made of (401: a wrong secret; 5xx).
+    const FROM_THE_START: [Outcome; 4] = [
+        Outcome::Accepted,
+        Outcome::Unauthorized,
+        Outcome::Misconfigured,
+        Outcome::Unavailable,
+    ];
 }
 
 sluice_runtime::label_values!(Outcome {
@@ -148,6 +173,29 @@ impl IngestMetrics {
             .inc();
     }
 
+    /// Starts the counters of `added` listeners at zero ([`Outcome::FROM_THE_START`]) and
+    /// drops every series of `removed` ones.
+    pub fn listeners_changed(&self, added: &[ListenerKey], removed: &[ListenerKey]) {
+        let labels = |(namespace, listener): &ListenerKey, outcome| RequestLabels {
+            namespace: namespace.clone(),
+            listener: listener.clone(),
+            outcome,
+        };
+        for key in added {
+            for outcome in Outcome::FROM_THE_START {
+                self.0
+                    .requests
+                    .get_or_create(&labels(key, outcome))
+                    .inc_by(0);
+            }
+        }
+        for key in removed {
+            for outcome in Outcome::ALL {
+                self.0.requests.remove(&labels(key, outcome));
+            }
+        }
+    }
+
     /// Counts a request refused by `limit`.
     pub fn limited(&self, limit: Limit) {
         self.0.limited.get_or_create(&LimitLabels { limit }).inc();
@@ -179,5 +227,36 @@ pub struct ConnectionGuard(Gauge);
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposed(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn a_listener_starts_at_zero_and_its_series_leave_with_it() {
+        let mut registry = Registry::default();
+        let metrics = IngestMetrics::register(&mut registry);
+        let github = ("team-a".to_owned(), "github".to_owned());
+        metrics.listeners_changed(std::slice::from_ref(&github), &[]);
+        let text = exposed(&registry);
+        assert!(
+            text.contains(
+                "sluice_ingest_requests_total{namespace=\"team-a\",listener=\"github\",outcome=\"accepted\"} 0"
+            ),
+            "{text}"
+        );
+
+        metrics.request(Some(("team-a", "github")), Outcome::NotFound);
+        metrics.listeners_changed(&[], std::slice::from_ref(&github));
+        let text = exposed(&registry);
+        assert!(!text.contains("team-a"), "{text}");
     }
 }

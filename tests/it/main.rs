@@ -16,6 +16,7 @@ mod faults;
 mod hardening;
 mod ingest_reliability;
 mod interceptors;
+mod metrics;
 mod nats_auth;
 mod pipeline;
 mod reliability;

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus_client::encoding::prometheus_text;
 use prometheus_client::registry::Registry;
 
 /// Decides readiness: `Ok` when ready, else the reason it is not.
@@ -134,17 +135,56 @@ pub async fn serve(addr: SocketAddr, router: Router) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn metrics(State(state): State<OpsState>) -> Response {
+/// The exposition formats `/metrics` answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// OpenMetrics 1.0, for scrapers that ask for it (Prometheus does, by default).
+    OpenMetrics,
+    /// Prometheus' text format 0.0.4: what every other scraper and `promtool` read.
+    PrometheusText,
+}
+
+impl Format {
+    /// OpenMetrics only when the `Accept` header names it (with a weight above zero).
+    fn negotiate(accept: Option<&str>) -> Format {
+        let wants_openmetrics = accept.is_some_and(|accept| {
+            accept.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next().unwrap_or_default();
+                let refused = parts.any(|param| {
+                    param
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                        .is_some_and(|q| q <= 0.0)
+                });
+                media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+            })
+        });
+        if wants_openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::PrometheusText
+        }
+    }
+}
+
+async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-        Ok(()) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
+    let (encoded, content_type) = match Format::negotiate(accept) {
+        Format::OpenMetrics => (
+            prometheus_client::encoding::text::encode(&mut text, &state.registry),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+        Format::PrometheusText => (
+            prometheus_text::encode(&mut text, &state.registry),
+            prometheus_text::CONTENT_TYPE,
+        ),
+    };
+    match encoded {
+        Ok(()) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -238,5 +278,22 @@ mod tests {
         assert_eq!(ready(), Err("shutting down".to_owned()));
         let not_ready = draining.readiness(Arc::new(|| Err("no NATS".to_owned())));
         assert_eq!(not_ready(), Err("shutting down".to_owned()));
+    }
+
+    #[test]
+    fn openmetrics_only_for_scrapers_that_ask_for_it() {
+        // What Prometheus 2.x sends by default.
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prometheus)), Format::OpenMetrics);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;version=0.0.4")),
+            Format::PrometheusText
+        );
+        assert_eq!(Format::negotiate(Some("*/*")), Format::PrometheusText);
+        assert_eq!(Format::negotiate(None), Format::PrometheusText);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text; q=0, text/plain")),
+            Format::PrometheusText
+        );
     }
 }

@@ -24,6 +24,9 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 3] = [Self::Transient, Self::Permanent, Self::BadInput];
+
     /// Whether trying again later may help.
     pub fn is_transient(self) -> bool {
         self == Self::Transient
@@ -40,9 +43,7 @@ impl FailureKind {
 
     /// The kind [`Self::as_str`] names.
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Transient, Self::Permanent, Self::BadInput]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
