@@ -24,8 +24,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && install -D -m 0755 -t /out \
       target/release/sluice-ingest target/release/sluice-dispatcher target/release/sluice
 
-# glibc, libgcc_s and CA certificates (the Kubernetes client and NATS TLS read the system's
-# roots), no shell, no package manager; `nonroot` is UID/GID 65532.
+# glibc, libgcc_s and the CA certificates (an https webhook interceptor without a caBundle is
+# verified against the system's roots); no shell, no package manager. `nonroot` is 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot
 
 ARG VERSION=0.1.0
