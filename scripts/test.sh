@@ -7,9 +7,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 SLUICE_NATS_SERVER=$(scripts/install-nats.sh)
 export SLUICE_NATS_SERVER
-# `promtool check metrics` judges what /metrics serves.
-SLUICE_PROMTOOL=$(scripts/install-prometheus.sh)/promtool
-export SLUICE_PROMTOOL
+# `promtool check metrics` judges what /metrics serves; a real Prometheus scrapes a run for
+# the dashboard's test.
+prometheus_bin=$(scripts/install-prometheus.sh)
+SLUICE_PROMTOOL=$prometheus_bin/promtool
+SLUICE_PROMETHEUS=$prometheus_bin/prometheus
+export SLUICE_PROMTOOL SLUICE_PROMETHEUS
 # The integration tests start the binaries as users do, so build them first.
 cargo build --locked --bins
 cargo test --locked --workspace "$@"

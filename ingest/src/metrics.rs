@@ -141,6 +141,10 @@ impl IngestMetrics {
             publish_ack.clone(),
         );
         let limited = Family::<LimitLabels, Counter>::default();
+        // Every limit from the start, at zero: the label set is known.
+        for limit in [Limit::Concurrency, Limit::BodyReadTimeout] {
+            limited.get_or_create(&LimitLabels { limit }).inc_by(0);
+        }
         registry.register(
             "sluice_ingest_limited_requests",
             "Requests refused by a hardening limit (load shedding, body read timeout)",

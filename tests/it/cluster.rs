@@ -142,12 +142,23 @@ impl ClusterStack {
         prepare: impl FnOnce(&ApiDouble),
         dispatcher_flags: &[&str],
     ) -> ClusterStack {
-        let nats = NatsServer::start().await;
+        Self::start_on(NatsServer::start().await, prepare, &[], dispatcher_flags).await
+    }
+
+    /// [`ClusterStack::start`] on a nats-server started by the caller, with flags for each
+    /// binary.
+    pub async fn start_on(
+        nats: NatsServer,
+        prepare: impl FnOnce(&ApiDouble),
+        ingest_flags: &[&str],
+        dispatcher_flags: &[&str],
+    ) -> ClusterStack {
         let api = ApiDouble::start().await;
         prepare(&api);
         let kube_dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = api.write_kubeconfig(kube_dir.path());
-        let ingest = Ingest::start_from(&nats.url(), ConfigFrom::Cluster(&kubeconfig), &[]).await;
+        let ingest =
+            Ingest::start_from(&nats.url(), ConfigFrom::Cluster(&kubeconfig), ingest_flags).await;
         ingest.wait_ready().await;
         let dispatcher = Dispatcher::spawn_from(
             &nats.url(),

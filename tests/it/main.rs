@@ -11,6 +11,7 @@ mod cluster;
 mod cluster_changes;
 mod cluster_status;
 mod compat;
+mod dashboard;
 mod dlq_cli;
 mod faults;
 mod hardening;
