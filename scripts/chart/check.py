@@ -370,6 +370,36 @@ def assert_refused(chart: Path, values: dict[str, Any], pattern: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# the NATS chart's example values
+
+
+def payload_bytes(text: str) -> int:
+    match = re.fullmatch(r"(?:<<\s*)?([0-9]+)\s*(B|KB|MB|GB)?(?:\s*>>)?", str(text).strip())
+    assert match, f"cannot read max_payload {text!r}"
+    return int(match.group(1)) * {None: 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}[
+        match.group(2)
+    ]
+
+
+def assert_nats_example(chart_values: dict[str, Any]) -> None:
+    """examples/nats-values.yaml gives the durability and payload size Sluice needs."""
+    example = yaml.safe_load((CHART / "examples" / "nats-values.yaml").read_text())
+    config = example["config"]
+    assert config["cluster"]["enabled"] is True and config["cluster"]["replicas"] == 3
+    js = config["jetstream"]
+    assert js["enabled"] is True, "JetStream is off"
+    assert js["fileStore"]["enabled"] and js["fileStore"]["pvc"]["enabled"], "no file storage PVC"
+    assert not js["memoryStore"]["enabled"], "memory storage is on"
+    assert js["merge"]["sync_interval"] == "always", "sync_interval is not always"
+    envelope = 4096 + 2 * 32768  # docs/reliability.md: 4 KiB + 2 x --max-header-bytes
+    needed = chart_values["ingest"]["maxBodyBytes"] + envelope
+    payload = payload_bytes(config["merge"]["max_payload"])
+    assert payload > needed, f"max_payload {payload} does not carry {needed} bytes"
+    assert payload <= 64 * 1024**2, "nats-server refuses max_payload above 64 MB"
+    assert example["promExporter"]["enabled"] is True, "the Prometheus exporter is off"
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def main() -> int:
@@ -455,6 +485,11 @@ def main() -> int:
         ):
             results.check(f"values {bad} are refused",
                           lambda bad=bad, pattern=pattern: assert_refused(chart, bad, pattern))
+
+        with helm.Chart.load(chart) as loaded:
+            chart_defaults = loaded.values
+        results.check("examples/nats-values.yaml: 3 servers, synced file storage, max_payload",
+                      lambda: assert_nats_example(chart_defaults))
 
         unittests.run(chart, CHART / "tests", render, results)
 
