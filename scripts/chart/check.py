@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -370,6 +372,68 @@ def assert_refused(chart: Path, values: dict[str, Any], pattern: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# the binaries themselves, when they are built
+
+
+def binaries() -> Path | None:
+    """The folder of the built binaries: $SLUICE_BIN_DIR, else target/debug or target/release."""
+    candidates = [os.environ.get("SLUICE_BIN_DIR")] + [
+        str(ROOT / "target" / profile) for profile in ("debug", "release")
+    ]
+    for candidate in candidates:
+        if candidate and all(
+            (Path(candidate) / name).is_file() for name in ("sluice-ingest", "sluice-dispatcher", "sluice")
+        ):
+            return Path(candidate)
+    return None
+
+
+_FLAGS: dict[str, set[str]] = {}
+
+
+def flags_of(binary: Path) -> set[str]:
+    if binary.name not in _FLAGS:
+        help_text = subprocess.run(
+            [binary, "--help"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout
+        _FLAGS[binary.name] = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z0-9-]+)", help_text))
+    return _FLAGS[binary.name]
+
+
+def assert_flags_exist(objects: list[dict[str, Any]], bin_dir: Path) -> None:
+    """Every flag the chart passes is one the binary it starts takes."""
+    checked = 0
+    for obj in objects:
+        if obj["kind"] not in POD_KINDS:
+            continue
+        for c in pod_spec(obj)["containers"]:
+            command = c.get("command") or []
+            if not command or not command[0].startswith("/usr/local/bin/sluice"):
+                continue
+            known = flags_of(bin_dir / Path(command[0]).name)
+            for arg in c.get("args") or []:
+                name = arg.split("=", 1)[0]
+                assert name in known, f"{ident(obj)}: {Path(command[0]).name} has no {name}"
+                checked += 1
+    assert checked, "no flags found"
+
+
+def assert_tenants_file_valid(objects: list[dict[str, Any]], bin_dir: Path) -> None:
+    """The rendered tenants file is one `sluice validate --tenants-file` accepts."""
+    for obj in objects:
+        if obj["kind"] != "ConfigMap" or "tenants.yaml" not in (obj.get("data") or {}):
+            continue
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as file:
+            file.write(obj["data"]["tenants.yaml"])
+            file.flush()
+            run = subprocess.run(
+                [bin_dir / "sluice", "validate", "--tenants-file", file.name],
+                capture_output=True, text=True, timeout=30,
+            )
+        assert run.returncode == 0, f"{ident(obj)}: {run.stdout.strip()} {run.stderr.strip()}"
+
+
+# ---------------------------------------------------------------------------------------
 # the NATS chart's example values
 
 
@@ -412,6 +476,12 @@ def main() -> int:
         chart = chart_for_checks(Path(tmp))
         versions = newest_versions()
         print(f"Kubernetes schemas: {', '.join(versions)}")
+        bin_dir = binaries()
+        if bin_dir:
+            print(f"binaries: {bin_dir}")
+        else:
+            results.skipped += 1
+            print("note: no built binaries (cargo build --bins); flags and tenants files unchecked")
         # A removed built-in apiVersion must fail, not be skipped as a custom resource.
         def removed_api_fails() -> None:
             for api_version, kind in (("policy/v1beta1", "PodDisruptionBudget"),
@@ -427,13 +497,15 @@ def main() -> int:
 
         counts = {"objects": 0, "validated": 0, "skipped": 0}
         for name, values in ci_values().items():
-            def lint(values: dict[str, Any] = values) -> None:
-                report = helm.lint(chart, values, strict=True, namespace=NAMESPACE)
-                problems = [m for m in report["messages"] if m["severity"] >= 2]
-                problems += [{"error": e} for e in report.get("errors") or []]
-                assert not problems, "; ".join(m["error"].strip() for m in problems)
+            for version in versions:
+                def lint(values: dict[str, Any] = values, version: str = version) -> None:
+                    report = helm.lint(chart, values, strict=True, namespace=NAMESPACE,
+                                       kube_version=f"v{version}.0")
+                    problems = [m for m in report["messages"] if m["severity"] >= 2]
+                    problems += [{"error": e} for e in report.get("errors") or []]
+                    assert not problems, "; ".join(m["error"].strip() for m in problems)
 
-            results.check(f"{name}: helm lint --strict", lint)
+                results.check(f"{name}: helm lint --strict --kube-version {version}", lint)
 
             box: dict[str, Any] = {}
 
@@ -471,6 +543,11 @@ def main() -> int:
                                   lambda obj=obj: assert_sluice_pod(obj))
             results.check(f"{name}: RBAC as docs/kubernetes.md, no *",
                           lambda o=objects, v=merged: assert_rbac(o, v))
+            if bin_dir:
+                results.check(f"{name}: every flag exists in its binary",
+                              lambda o=objects: assert_flags_exist(o, bin_dir))
+                results.check(f"{name}: the tenants file passes sluice validate",
+                              lambda o=objects: assert_tenants_file_valid(o, bin_dir))
 
         schema = json.loads((CHART / "values.schema.json").read_text())
         results.check("values.schema.json refuses unknown keys at every level",
@@ -497,7 +574,8 @@ def main() -> int:
         f"rendered {counts['objects']} objects from {len(ci_values())} values files; "
         f"{counts['validated']} validated, {counts['skipped']} custom resources skipped"
     )
-    print(f"chart: {results.passed} passed, {results.failed} failed")
+    skipped = f", {results.skipped} skipped" if results.skipped else ""
+    print(f"chart: {results.passed} passed, {results.failed} failed{skipped}")
     return 1 if results.failed else 0
 
 
