@@ -358,8 +358,8 @@ def assert_schema_strict(schema: dict[str, Any], path: str = "") -> None:
     for key in ("oneOf", "anyOf", "allOf"):
         for sub in schema.get(key) or []:
             assert_schema_strict(sub, path)
-    for key, sub in (schema.get("$defs") or {}).items():
-        assert_schema_strict(sub, f"$defs.{key}")
+    for key, sub in (schema.get("definitions") or {}).items():
+        assert_schema_strict(sub, f"definitions.{key}")
 
 
 def assert_refused(chart: Path, values: dict[str, Any], pattern: str) -> None:
