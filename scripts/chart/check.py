@@ -461,6 +461,7 @@ def assert_nats_example(chart_values: dict[str, Any]) -> None:
     assert payload > needed, f"max_payload {payload} does not carry {needed} bytes"
     assert payload <= 64 * 1024**2, "nats-server refuses max_payload above 64 MB"
     assert example["promExporter"]["enabled"] is True, "the Prometheus exporter is off"
+    assert example["promExporter"]["podMonitor"]["enabled"] is True, "the exporter is not scraped"
 
 
 # ---------------------------------------------------------------------------------------
