@@ -96,6 +96,12 @@ fn event_of(run: &Value) -> Option<&str> {
     param(run, "event")
 }
 
+/// A tenant's `kubectl apply` of a YAML text, or `kubectl delete` of a kind and name.
+enum Edit<'a> {
+    Apply(&'a str),
+    Delete(&'static str, &'static str),
+}
+
 /// A change the dispatchers apply: what it set, read back from a run.
 struct RunChange {
     kind: &'static str,
@@ -106,6 +112,7 @@ struct RunChange {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_kind_of_change_applies_within_two_seconds_while_pushes_flow_unharmed() {
+    // 6 rounds of 6 listener changes and 2 run changes, then 8 changes of team-b: 56.
     let stack = ClusterStack::start(|api| {
         for team in ["team-a", "team-b"] {
             apply(api, &github_listener(team, "builder"));
@@ -129,21 +136,28 @@ async fn every_kind_of_change_applies_within_two_seconds_while_pushes_flow_unhar
 
     let mut took: Vec<(String, Duration)> = Vec::new();
     let mut run_changes: Vec<RunChange> = Vec::new();
-    for round in 0..4 {
-        // A listener added, then deleted: both ingest replicas answer as the API says.
-        let name = format!("extra-{round}");
-        apply(&stack.api, &listener_named(&name));
-        let added = until_every_replica_answers(&client, &ingests, ("team-a", &name), SECRET, 202);
-        took.push((
-            format!("{name} added"),
-            added.await.expect("listener served"),
-        ));
-        delete(&stack.api, "EventListener", "team-a", &name);
-        let gone = until_every_replica_answers(&client, &ingests, ("team-a", &name), SECRET, 404);
-        took.push((
-            format!("{name} deleted"),
-            gone.await.expect("listener gone"),
-        ));
+    for round in 0..6 {
+        // Listeners added, then deleted: both ingest replicas answer as the API says.
+        for extra in 0..3 {
+            let name = format!("extra-{round}-{extra}");
+            apply(&stack.api, &listener_named(&name));
+            let added =
+                until_every_replica_answers(&client, &ingests, ("team-a", &name), SECRET, 202);
+            took.push((
+                format!("{name} added"),
+                added.await.expect("listener served"),
+            ));
+        }
+        for extra in 0..3 {
+            let name = format!("extra-{round}-{extra}");
+            delete(&stack.api, "EventListener", "team-a", &name);
+            let gone =
+                until_every_replica_answers(&client, &ingests, ("team-a", &name), SECRET, 404);
+            took.push((
+                format!("{name} deleted"),
+                gone.await.expect("listener gone"),
+            ));
+        }
 
         // team-a's own template and binding, changed under its flowing pushes: timed until
         // the first run shows the change.
@@ -188,32 +202,53 @@ async fn every_kind_of_change_applies_within_two_seconds_while_pushes_flow_unhar
         }
     }
 
-    // team-b breaks its template, then repairs it; then rotates its Secret.
-    apply(&stack.api, BROKEN_TEMPLATE);
-    let broken = until_every_replica_answers(&client, &ingests, ("team-b", "github"), SECRET, 500);
-    took.push(("team-b broken".to_owned(), broken.await.expect("broken")));
-    apply(&stack.api, &github_listener("team-b", "builder"));
-    let repaired =
-        until_every_replica_answers(&client, &ingests, ("team-b", "github"), SECRET, 202);
-    took.push((
-        "team-b repaired".to_owned(),
-        repaired.await.expect("repaired"),
-    ));
-    apply(
-        &stack.api,
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: github, namespace: team-b}\nstringData: {token: rotated-webhook-secret}\n",
+    // team-b breaks its template, deletes its binding, its Secret and at last its listener,
+    // repairing each in between, and rotates its Secret: each change timed until both ingest
+    // replicas answer as it says.
+    let team_b = github_listener("team-b", "builder");
+    let rotated = "rotated-webhook-secret";
+    let rotated_secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: github, namespace: team-b}}\nstringData: {{token: {rotated}}}\n"
     );
-    let rotated = until_every_replica_answers(
-        &client,
-        &ingests,
-        ("team-b", "github"),
-        "rotated-webhook-secret",
-        202,
-    );
-    took.push((
-        "team-b Secret rotated".to_owned(),
-        rotated.await.expect("rotated"),
-    ));
+    let steps = [
+        ("template broken", Edit::Apply(BROKEN_TEMPLATE), SECRET, 500),
+        ("template repaired", Edit::Apply(&team_b), SECRET, 202),
+        (
+            "binding deleted",
+            Edit::Delete("TriggerBinding", "push"),
+            SECRET,
+            500,
+        ),
+        ("binding applied", Edit::Apply(&team_b), SECRET, 202),
+        (
+            "Secret deleted",
+            Edit::Delete("Secret", "github"),
+            SECRET,
+            500,
+        ),
+        ("Secret applied", Edit::Apply(&team_b), SECRET, 202),
+        ("Secret rotated", Edit::Apply(&rotated_secret), rotated, 202),
+        (
+            "listener deleted",
+            Edit::Delete("EventListener", "github"),
+            rotated,
+            404,
+        ),
+    ];
+    for (what, edit, secret, status) in steps {
+        match edit {
+            Edit::Apply(yaml) => apply(&stack.api, yaml),
+            Edit::Delete(kind, name) => delete(&stack.api, kind, "team-b", name),
+        }
+        let served =
+            until_every_replica_answers(&client, &ingests, ("team-b", "github"), secret, status);
+        took.push((
+            format!("team-b {what}"),
+            served
+                .await
+                .unwrap_or_else(|| panic!("team-b {what}: never answered {status}")),
+        ));
+    }
 
     stop.store(true, Ordering::Relaxed);
     let sent = pushes.await.expect("the flow");
@@ -229,6 +264,7 @@ async fn every_kind_of_change_applies_within_two_seconds_while_pushes_flow_unhar
         p99,
         sent.len()
     );
+    assert!(took.len() >= 50, "{} changes", took.len());
     let slow: Vec<_> = took.iter().filter(|(_, t)| *t > SERVED_WITHIN).collect();
     assert!(
         slow.is_empty(),
