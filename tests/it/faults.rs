@@ -253,3 +253,52 @@ async fn the_dispatcher_is_unready_until_its_ledger_dead_letters_and_rate_bucket
         );
     }
 }
+
+/// `--nats-url` with several servers, the first of them down (a node of a cluster that is
+/// being restarted): ingest, the dispatcher and the command line reach the one that answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_of_servers_is_served_by_the_one_that_answers() {
+    use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, free_port};
+
+    let nats = sluice_tests::NatsServer::start().await;
+    let servers = format!("nats://127.0.0.1:{}, {}", free_port(), nats.url());
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let ingest = Ingest::start(&servers, config.path(), &[]).await;
+    ingest.wait_ready().await;
+    let runs = tempfile::tempdir().expect("tempdir");
+    let dispatcher =
+        Dispatcher::start(&servers, config.path(), SinkTarget::Dir(runs.path()), &[]).await;
+
+    let client = reqwest::Client::new();
+    let (status, answer) = post_push(
+        &client,
+        &ingest.hook_url("team-a", "github"),
+        &push_body("a1b2c3"),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let created = eventually(Duration::from_secs(20), || async {
+        walk_files(runs.path()) == 1
+    })
+    .await;
+    assert!(created, "{}", dispatcher.process.logs());
+    let listed = crate::support::sluice(&["dlq", "list", "--nats-url", &servers]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+}
+
+/// Files under `dir`, however deep.
+fn walk_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() { walk_files(&path) } else { 1 }
+        })
+        .sum()
+}

@@ -369,7 +369,7 @@ pub async fn connect(nats: &NatsConnect, name: &str) -> Result<async_nats::Clien
                 other => tracing::debug!(event = %other, "NATS event"),
             }
         })
-        .connect(nats.url())
+        .connect(nats.servers())
         .await
         .map_err(|source| Error::Connect { url, source })
 }

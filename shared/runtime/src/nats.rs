@@ -98,6 +98,8 @@ pub struct NatsArgs {
 /// Why the NATS flags cannot be used. Names flags and files, never a secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum NatsConfigError {
+    #[error("--nats-url: {server} is not a NATS server URL: {problem}")]
+    Url { server: String, problem: String },
     #[error("only one NATS authentication method may be configured, got {}", .0.join(" and "))]
     Conflict(Vec<&'static str>),
     #[error("{given} needs {missing}")]
@@ -158,6 +160,7 @@ impl Auth {
 #[derive(Debug, Clone)]
 pub struct NatsConnect {
     url: String,
+    servers: Vec<async_nats::ServerAddr>,
     auth: Auth,
     tls_required: bool,
     tls_ca: Option<PathBuf>,
@@ -271,12 +274,11 @@ impl NatsArgs {
         if let Some(ca) = &self.tls_ca {
             check_pem(TLS_CA, ca)?;
         }
-        let tls_url = self
-            .url
-            .split(',')
-            .any(|server| server.trim().to_ascii_lowercase().starts_with("tls://"));
+        let servers = parse_servers(&self.url)?;
+        let tls_url = servers.iter().any(|server| server.tls_required());
         Ok(NatsConnect {
             url: self.url.clone(),
+            servers,
             auth,
             tls_required: tls_url || self.tls_ca.is_some() || client_cert.is_some(),
             tls_ca: self.tls_ca.clone(),
@@ -290,6 +292,12 @@ impl NatsConnect {
     /// [`Self::shown_url`] instead.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The servers of `--nats-url`, in the order given: the client connects to one of them
+    /// and learns the rest of a cluster from it.
+    pub fn servers(&self) -> Vec<async_nats::ServerAddr> {
+        self.servers.clone()
     }
 
     /// The URL with any credentials in it replaced by `***`.
@@ -402,6 +410,33 @@ fn block_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 }
 
 /// `url` with the user information of each server replaced by `***`.
+/// The servers of a `--nats-url` value: one URL, or several separated by commas
+/// (`nats://a:4222,nats://b:4222`); each may leave out `nats://` and the port.
+fn parse_servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, NatsConfigError> {
+    let servers: Vec<&str> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .collect();
+    if servers.is_empty() {
+        return Err(NatsConfigError::Url {
+            server: format!("{url:?}"),
+            problem: "no server given".to_owned(),
+        });
+    }
+    servers
+        .into_iter()
+        .map(|server| {
+            server
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|error| NatsConfigError::Url {
+                    server: redact_url(server),
+                    problem: error.to_string(),
+                })
+        })
+        .collect()
+}
+
 pub fn redact_url(url: &str) -> String {
     url.split(',')
         .map(|server| {

@@ -155,3 +155,43 @@ fn credentials_in_the_url_are_not_shown_anywhere() {
     assert_eq!(redact_url("127.0.0.1:4222"), "127.0.0.1:4222");
     assert_eq!(redact_url("u:p@h"), "***@h");
 }
+
+#[test]
+fn several_servers_are_read_from_one_url_flag() {
+    let connect = NatsArgs::with_url("nats://10.0.0.1:4222, nats://10.0.0.2:4223,10.0.0.3")
+        .resolve()
+        .expect("three servers");
+    let servers: Vec<(String, u16)> = connect
+        .servers()
+        .iter()
+        .map(|server| (server.host().to_owned(), server.port()))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            ("10.0.0.1".to_owned(), 4222),
+            ("10.0.0.2".to_owned(), 4223),
+            ("10.0.0.3".to_owned(), 4222)
+        ]
+    );
+    assert!(!connect.tls_required());
+    let tls = NatsArgs::with_url("nats://a:4222,tls://b:4222")
+        .resolve()
+        .expect("two");
+    assert!(tls.tls_required(), "one tls:// server asks for TLS");
+}
+
+#[test]
+fn a_server_that_is_no_url_is_named_without_its_password() {
+    let error = NatsArgs::with_url(format!("nats://a:4222,nats://sluice:{SECRET}@b:port"))
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("--nats-url: nats://***@b:port"),
+        "{error}"
+    );
+    assert!(!error.contains(SECRET), "{error}");
+    let error = NatsArgs::with_url(" , ").resolve().unwrap_err().to_string();
+    assert!(error.contains("no server given"), "{error}");
+}

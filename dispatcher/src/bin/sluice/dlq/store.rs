@@ -91,7 +91,7 @@ impl Store {
             .name("sluice-cli")
             .connection_timeout(CONNECT_TIMEOUT)
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .connect(nats.url());
+            .connect(nats.servers());
         let client = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
             Ok(Ok(client)) => client,
             Ok(Err(error)) => bail!("cannot connect to NATS at {shown}: {error}"),
