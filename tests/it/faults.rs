@@ -302,3 +302,66 @@ fn walk_files(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// A tenant's consumer deleted under a running dispatcher (by an operator, or lost with a
+/// JetStream cluster's state): its pull loop makes it again and carries on, backing off
+/// meanwhile instead of pulling again at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenants_consumer_deleted_under_the_dispatcher_is_made_again_without_spinning() {
+    use futures_util::StreamExt;
+
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let stack = Stack::start(
+        config,
+        |api| {
+            let account = "system:serviceaccount:team-a:builder";
+            api.grant(account, &["create"], "tekton.dev", "pipelineruns", "team-a");
+        },
+        &[],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let runs = |count: usize| {
+        let api = &stack.api;
+        move || async move { api.objects("tekton.dev", "pipelineruns", "team-a").len() >= count }
+    };
+    let (status, answer) = post_push(&client, &url, &push_body("before")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(eventually(Duration::from_secs(20), runs(1)).await);
+
+    let js = async_nats::jetstream::new(
+        async_nats::connect(stack.nats.url())
+            .await
+            .expect("connect"),
+    );
+    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
+    let names: Vec<String> = stream
+        .consumer_names()
+        .filter_map(|name| async move { name.ok() })
+        .filter(|name| std::future::ready(name.ends_with("team-a")))
+        .collect()
+        .await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    let failures_before = stack
+        .dispatcher
+        .process
+        .logs()
+        .matches("events failed")
+        .count();
+    stream
+        .delete_consumer(&names[0])
+        .await
+        .expect("delete the tenant's consumer");
+
+    let (status, answer) = post_push(&client, &url, &push_body("after")).await;
+    assert_eq!(status, 202, "{answer}");
+    let recovered = eventually(Duration::from_secs(20), runs(2)).await;
+    let logs = stack.dispatcher.process.logs();
+    assert!(recovered, "the event after the deletion never ran:\n{logs}");
+    let failures = logs.matches("events failed").count() - failures_before;
+    assert!(
+        failures <= 10,
+        "{failures} failed pulls logged: the loop spins\n{logs}"
+    );
+}

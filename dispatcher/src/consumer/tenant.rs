@@ -10,6 +10,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt;
 use sluice_runtime::envelope::Envelope;
+use sluice_runtime::retry;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::task::JoinSet;
 
@@ -33,16 +34,17 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     let mut backlog: Option<u64> = None;
     let mut pause = Pause::default();
     let mut idle = false;
+    let mut failing = Failing::default();
     while !*shutdown.borrow() {
         if consumer.is_none() {
             match bind(&shared.js, settings, &namespace).await {
                 Ok(bound) => consumer = Some(bound),
                 Err(error) => {
-                    tracing::warn!(%namespace, %error, "cannot bind the tenant's consumer; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                        _ = shutdown.wait_for(|stop| *stop) => break,
+                    let what = "cannot bind the tenant's consumer";
+                    if failing.wait(&namespace, what, &error, &mut shutdown).await {
+                        continue;
                     }
+                    break;
                 }
             }
         }
@@ -77,12 +79,18 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
         let mut batch = match batch {
             Ok(batch) => batch,
             Err(error) => {
-                tracing::warn!(%namespace, %error, "cannot pull events; retrying");
                 consumer = None;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+                if failing
+                    .wait(&namespace, PULL_FAILED, &error, &mut shutdown)
+                    .await
+                {
+                    continue;
+                }
+                break;
             }
         };
+        // Why the pull ended early, when it did.
+        let mut failed: Option<String> = None;
         let mut received = 0usize;
         // Delivered events waiting for a slot. The pull is read to its end meanwhile:
         // async-nats ends a pull that is not read from 5 s past its expiry and drops what it
@@ -106,7 +114,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                     match next {
                         Some(Ok(message)) => message,
                         Some(Err(error)) => {
-                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            failed = Some(error.to_string());
                             break;
                         }
                         None => break,
@@ -149,7 +157,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                     next = batch.next(), if !pulled_all => match next {
                         Some(Ok(message)) => waiting.push_back(message),
                         Some(Err(error)) => {
-                            tracing::warn!(%namespace, %error, "pulling events failed");
+                            failed = Some(error.to_string());
                             pulled_all = true;
                         }
                         None => pulled_all = true,
@@ -179,6 +187,25 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             });
         }
         while tasks.try_join_next().is_some() {}
+        match failed {
+            // Nothing came of it (the consumer gone, its stream without a leader…): bound
+            // again, after a wait that grows while it keeps failing.
+            Some(error) if received == 0 => {
+                consumer = None;
+                if !failing
+                    .wait(&namespace, PULL_FAILED, &error, &mut shutdown)
+                    .await
+                {
+                    break;
+                }
+                continue;
+            }
+            Some(error) => {
+                tracing::warn!(%namespace, %error, "{PULL_FAILED}");
+                failing.reset();
+            }
+            None => failing.reset(),
+        }
         idle = received == 0;
         if idle && backlog.is_some_and(|pending| pending > 0) {
             // Nothing came although events were pending: they are in flight elsewhere (or
@@ -191,6 +218,52 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+const PULL_FAILED: &str = "pulling events failed";
+
+/// Waits between failed binds and pulls: from 100 ms, doubling, up to 5 s, jittered. An
+/// error a pull answers at once (a consumer gone, a stream without a leader) would
+/// otherwise be asked again hundreds of times a second.
+const PULL_BACKOFF: retry::Backoff =
+    retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// Failures of one tenant's binds and pulls in a row.
+#[derive(Default)]
+struct Failing {
+    failures: u32,
+}
+
+impl Failing {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Counts a failure and waits before the next try. Logged the first time, then once per
+    /// wait at its longest, not per attempt. `false` when shutdown came first.
+    async fn wait(
+        &mut self,
+        namespace: &str,
+        what: &str,
+        error: &(dyn std::fmt::Display + Sync),
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        self.failures += 1;
+        let wait = PULL_BACKOFF.delay(self.failures);
+        if self.failures == 1 || PULL_BACKOFF.ceiling(self.failures) == PULL_BACKOFF.max {
+            tracing::warn!(
+                %namespace,
+                %error,
+                failures = self.failures,
+                retry_in_ms = wait.as_millis() as u64,
+                "{what}; retrying"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            _ = shutdown.wait_for(|stop| *stop) => false,
+        }
+    }
 }
 
 /// Sets the tenant's backlog gauge when the count changed.
