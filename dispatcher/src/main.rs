@@ -17,7 +17,7 @@ use sluice_dispatcher::status;
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
 use sluice_runtime::flags::Loaded;
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::{jetstream, ops};
+use sluice_runtime::{jetstream, ops, retry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -156,19 +156,26 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens what the dispatcher needs before it consumes, trying again every second (each
-/// failure logged) until it opens.
+/// Opens what the dispatcher needs before it consumes, trying again after 200 ms doubling to
+/// 5 s, jittered, until it opens; the first failure is logged, then one per longest wait.
 async fn keep_trying<T, E, F>(what: &str, mut open: impl FnMut() -> F) -> T
 where
     E: std::fmt::Display,
     F: Future<Output = Result<T, E>>,
 {
+    let mut retrying = retry::Retrying::new(Backoff::new(
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    ));
     loop {
         match open().await {
             Ok(opened) => return opened,
             Err(error) => {
-                tracing::warn!(%error, "cannot open {what}; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                let next = retrying.failed();
+                if next.log {
+                    tracing::warn!(%error, failures = next.failures, "cannot open {what}; retrying");
+                }
+                tokio::time::sleep(next.wait).await;
             }
         }
     }

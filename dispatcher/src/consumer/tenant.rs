@@ -229,18 +229,21 @@ const PULL_BACKOFF: retry::Backoff =
     retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Failures of one tenant's binds and pulls in a row.
-#[derive(Default)]
-struct Failing {
-    failures: u32,
+struct Failing(retry::Retrying);
+
+impl Default for Failing {
+    fn default() -> Self {
+        Self(retry::Retrying::new(PULL_BACKOFF))
+    }
 }
 
 impl Failing {
     fn reset(&mut self) {
-        self.failures = 0;
+        self.0.reset();
     }
 
-    /// Counts a failure and waits before the next try. Logged the first time, then once per
-    /// wait at its longest, not per attempt. `false` when shutdown came first.
+    /// Counts a failure, logs it as [`retry::Retrying`] says, and waits before the next
+    /// try. `false` when shutdown came first.
     async fn wait(
         &mut self,
         namespace: &str,
@@ -248,19 +251,18 @@ impl Failing {
         error: &(dyn std::fmt::Display + Sync),
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
-        self.failures += 1;
-        let wait = PULL_BACKOFF.delay(self.failures);
-        if self.failures == 1 || PULL_BACKOFF.ceiling(self.failures) == PULL_BACKOFF.max {
+        let next = self.0.failed();
+        if next.log {
             tracing::warn!(
                 %namespace,
                 %error,
-                failures = self.failures,
-                retry_in_ms = wait.as_millis() as u64,
+                failures = next.failures,
+                retry_in_ms = next.wait.as_millis() as u64,
                 "{what}; retrying"
             );
         }
         tokio::select! {
-            () = tokio::time::sleep(wait) => true,
+            () = tokio::time::sleep(next.wait) => true,
             _ = shutdown.wait_for(|stop| *stop) => false,
         }
     }
@@ -294,14 +296,26 @@ async fn wait_for_tokens(
     let throttle = shared.dispatcher.throttle(&envelope.meta);
     let metrics = shared.dispatcher.metrics();
     let mut throttled = false;
+    let mut unavailable = retry::Retrying::new(PULL_BACKOFF);
     for (key, rate) in &throttle.buckets {
         loop {
             let wait = match shared.dispatcher.limiter().take(key, *rate).await {
                 Ok(Take::Granted) => break,
-                Ok(Take::Wait(wait)) => wait,
+                Ok(Take::Wait(wait)) => {
+                    unavailable.reset();
+                    wait
+                }
                 Err(error) => {
-                    tracing::warn!(%namespace, %error, "rate limit unavailable; waiting");
-                    Duration::from_secs(1)
+                    let next = unavailable.failed();
+                    if next.log {
+                        tracing::warn!(
+                            %namespace,
+                            %error,
+                            failures = next.failures,
+                            "rate limit unavailable; waiting"
+                        );
+                    }
+                    next.wait
                 }
             };
             if !throttled {

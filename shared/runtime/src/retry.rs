@@ -84,9 +84,72 @@ impl Backoff {
     }
 }
 
+/// Something tried again until it works (a bind, a pull, a list): its failures in a row, the
+/// wait before each next try from [`Backoff`], and whether to log a failure. The first is
+/// logged, then one per wait at its longest: a failure that lasts is seen every few seconds,
+/// not once per attempt.
+#[derive(Debug, Clone)]
+pub struct Retrying {
+    delays: Backoff,
+    failures: u32,
+}
+
+/// What to do after a failure: wait `wait`, and log it if `log` (the `failures`-th in a row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextTry {
+    pub wait: Duration,
+    pub log: bool,
+    pub failures: u32,
+}
+
+impl Retrying {
+    pub const fn new(delays: Backoff) -> Self {
+        Self {
+            delays,
+            failures: 0,
+        }
+    }
+
+    /// It worked: the next failure is the first again.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Counts a failure.
+    pub fn failed(&mut self) -> NextTry {
+        self.failures = self.failures.saturating_add(1);
+        NextTry {
+            wait: self.delays.delay(self.failures),
+            log: self.failures == 1 || self.delays.ceiling(self.failures) == self.delays.max,
+            failures: self.failures,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lasting_failure_is_logged_first_then_once_per_longest_wait() {
+        let mut retrying = Retrying::new(Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(400),
+        ));
+        let tries: Vec<NextTry> = (0..5).map(|_| retrying.failed()).collect();
+        let logged: Vec<bool> = tries.iter().map(|t| t.log).collect();
+        assert_eq!(logged, [true, false, true, true, true]);
+        assert!(
+            tries[0].wait >= Duration::from_millis(50)
+                && tries[0].wait <= Duration::from_millis(100)
+        );
+        assert!(
+            tries[4].wait >= Duration::from_millis(200)
+                && tries[4].wait <= Duration::from_millis(400)
+        );
+        retrying.reset();
+        assert_eq!(retrying.failed().failures, 1);
+    }
 
     #[test]
     fn delays_double_up_to_the_cap_and_keep_half_to_all_of_it() {

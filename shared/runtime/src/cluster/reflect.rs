@@ -338,32 +338,35 @@ fn is_gone(error: &kube::Error) -> bool {
 
 /// Waits between failed requests ([`retry::Backoff`] from [`BACKOFF_FIRST`] to
 /// [`BACKOFF_MAX`]), and logs a failure that repeats once per wait at its longest.
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
+struct Backoff(retry::Retrying);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(retry::Retrying::new(retry::Backoff::new(
+            BACKOFF_FIRST,
+            BACKOFF_MAX,
+        )))
+    }
 }
 
 impl Backoff {
-    const DELAYS: retry::Backoff = retry::Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
-
     fn reset(&mut self) {
-        self.failures = 0;
+        self.0.reset();
     }
 
     async fn failed(&mut self, what: &str, request: &str, error: &kube::Error) {
-        self.failures += 1;
-        let wait = Self::DELAYS.delay(self.failures);
-        if self.failures == 1 || Self::DELAYS.ceiling(self.failures) == BACKOFF_MAX {
+        let next = self.0.failed();
+        if next.log {
             tracing::warn!(
                 resource = what,
                 request,
-                failures = self.failures,
-                retry_in_ms = wait.as_millis() as u64,
+                failures = next.failures,
+                retry_in_ms = next.wait.as_millis() as u64,
                 "Kubernetes API request failed: {}",
                 describe(error)
             );
         }
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep(next.wait).await;
     }
 }
 
