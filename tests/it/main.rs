@@ -19,6 +19,7 @@ mod ingest_reliability;
 mod interceptors;
 mod metrics;
 mod nats_auth;
+mod nats_cluster;
 mod pipeline;
 mod reliability;
 mod support;

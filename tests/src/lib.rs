@@ -18,4 +18,4 @@ pub mod procs;
 pub mod prometheus;
 
 pub use api_double::ApiDouble;
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};

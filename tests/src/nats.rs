@@ -13,6 +13,8 @@
 //! certificates for TLS tests; [`OperatorMode`](crate::nats_jwt::OperatorMode) makes an
 //! operator, accounts and `.creds` files for JWT tests.
 //!
+//! [`NatsCluster::start`] runs three of them as one JetStream cluster on loopback.
+//!
 //! The binary is `$SLUICE_NATS_SERVER` when set, else `nats-server` on `PATH`; it must be 2.10
 //! or newer. `scripts/install-nats.sh` installs one.
 
@@ -252,6 +254,12 @@ impl NatsServer {
 
     /// Spawns the process and waits until it serves JetStream, or returns why not.
     async fn spawn_and_wait(&self, deadline: Instant) -> Result<(), String> {
+        self.spawn()?;
+        self.wait_ready(deadline).await
+    }
+
+    /// Spawns the process, logging to [`Self::log_path`].
+    fn spawn(&self) -> Result<(), String> {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -273,7 +281,7 @@ impl NatsServer {
             .spawn()
             .unwrap_or_else(|e| panic!("{}", missing_binary_message(&self.binary, &e)));
         *self.lock() = Some(child);
-        self.wait_ready(deadline).await
+        Ok(())
     }
 
     async fn wait_ready(&self, deadline: Instant) -> Result<(), String> {
@@ -300,6 +308,81 @@ impl NatsServer {
             "JetStream was not ready in time: {last_error}\n--- log ---\n{}",
             self.log()
         ))
+    }
+}
+
+/// Three `nats-server`s on loopback forming one JetStream cluster (routes between them,
+/// each node its own store), as production runs it. Each node is a [`NatsServer`] that can be
+/// killed, stopped and restarted on its own ports and store.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes named `n1`, `n2`… and waits until JetStream answers on every one
+    /// (which needs a meta leader, so a quorum of them).
+    pub async fn start(size: usize) -> NatsCluster {
+        let binary = binary().clone();
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route)| format!("nats-route://127.0.0.1:{route}"))
+            .collect();
+        let nodes: Vec<NatsServer> = ports
+            .iter()
+            .enumerate()
+            .map(|(index, (port, route))| {
+                let dir = tempfile::Builder::new()
+                    .prefix("sluice-nats-cluster-")
+                    .tempdir()
+                    .expect("failed to create a temporary directory for nats-server");
+                std::fs::create_dir_all(dir.path().join("store"))
+                    .expect("failed to create the JetStream store directory");
+                let conf = format!(
+                    "server_name: n{}\nmax_payload: {TEST_MAX_PAYLOAD}\n\
+                     cluster {{\n  name: sluice-test\n  listen: 127.0.0.1:{route}\n  routes: [{}]\n}}\n",
+                    index + 1,
+                    routes.join(", ")
+                );
+                std::fs::write(dir.path().join("nats.conf"), conf)
+                    .expect("failed to write the nats-server configuration");
+                NatsServer {
+                    binary: binary.clone(),
+                    port: *port,
+                    child: Mutex::new(None),
+                    probe: Arc::new(async_nats::ConnectOptions::new),
+                    dir,
+                }
+            })
+            .collect();
+        for node in &nodes {
+            node.spawn().unwrap_or_else(|error| panic!("{error}"));
+        }
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for node in &nodes {
+            if let Err(error) = node.wait_ready(deadline).await {
+                panic!("JetStream cluster did not form: {error}");
+            }
+        }
+        NatsCluster { nodes }
+    }
+
+    /// Every node's URL, comma-separated, as `--nats-url` takes them.
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node named `name` (`n1`…), as JetStream names stream and consumer leaders.
+    pub fn node(&self, name: &str) -> &NatsServer {
+        let index: usize = name
+            .strip_prefix('n')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no node {name}"));
+        &self.nodes[index - 1]
     }
 }
 
