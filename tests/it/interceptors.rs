@@ -532,10 +532,17 @@ spec:
     assert!(created, "{}", stack.dispatcher.process.logs());
     assert_eq!(param(&runs()[0], "id"), Some("same"));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    let metrics = metrics_text(&client, &stack.dispatcher.metrics_url).await;
-    assert!(
-        !metrics.contains("sluice_dispatch_dead_letters_total{"),
-        "nothing dead-lettered: {metrics}"
+    // Each listener's dead-letter counters are there from the start: all still at zero.
+    assert_eq!(
+        metric_sum(
+            &stack.dispatcher.metrics_url,
+            "sluice_dispatch_dead_letters_total",
+            &[]
+        )
+        .await,
+        0,
+        "nothing dead-lettered: {}",
+        metrics_text(&client, &stack.dispatcher.metrics_url).await
     );
     server.abort();
 }
@@ -598,10 +605,17 @@ async fn a_cel_filter_on_a_missing_key_fails_the_trigger_without_dead_letters() 
     .await;
     assert!(all, "{}", stack.dispatcher.process.logs());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let metrics = metrics_text(&client, &stack.dispatcher.metrics_url).await;
-    assert!(
-        !metrics.contains("sluice_dispatch_dead_letters_total{"),
-        "no dead letter: {metrics}"
+    // Each listener's dead-letter counters are there from the start: all still at zero.
+    assert_eq!(
+        metric_sum(
+            &stack.dispatcher.metrics_url,
+            "sluice_dispatch_dead_letters_total",
+            &[]
+        )
+        .await,
+        0,
+        "no dead letter: {}",
+        metrics_text(&client, &stack.dispatcher.metrics_url).await
     );
     for outcome in ["permanent", "transient", "created"] {
         assert_eq!(
