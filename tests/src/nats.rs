@@ -223,6 +223,28 @@ impl NatsServer {
         }
     }
 
+    /// Stops the process in its tracks (`SIGSTOP`): connections stay open and nothing
+    /// answers, as with a stalled or cut-off node. [`Self::resume`] lets it go on.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`paused`](Self::pause) server go on (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the server runs");
+        // `kill(1)`: `std` sends no other signal than SIGKILL, and this crate forbids `unsafe`.
+        let status = Command::new("kill")
+            .arg(signal)
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid} failed");
+    }
+
     /// Starts the server again on the same port with the same store and waits until
     /// JetStream answers. Stops it first if it is running. Retries for a while when the port
     /// is still held (for example by the old process's socket), then panics with the log.

@@ -334,6 +334,9 @@ fn describe_changes(changes: &[StreamChange]) -> String {
         .join(", ")
 }
 
+/// How often the client pings its server.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Connects to NATS, retrying the first connection and reconnecting forever, with reconnect
 /// delays capped at one second so service resumes quickly after an outage. Authentication
 /// and TLS come from `nats`; a refused login or TLS handshake is logged and retried, and the
@@ -352,6 +355,10 @@ pub async fn connect(nats: &NatsConnect, name: &str) -> Result<async_nats::Clien
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
+        // A server that stops answering (stalled, cut off) is given up after three pings
+        // without a pong, 3–4 s, and another of the cluster's servers taken: the default
+        // (a ping every 2 minutes) kept a connection to a stalled node for minutes.
+        .ping_interval(PING_INTERVAL)
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((100 * attempts as u64).min(1000))
         })
