@@ -17,7 +17,9 @@ use sluice_tests::procs::{eventually, free_port};
 
 use futures_util::StreamExt;
 
-use crate::support::{ConfigDir, Stack, metric_sum, metrics_text, param, post, sluice};
+use crate::support::{
+    ConfigDir, Stack, assert_nothing_dead_lettered, metric_sum, metrics_text, param, post, sluice,
+};
 
 const SA: &str = "system:serviceaccount:team-a:builder";
 
@@ -532,18 +534,7 @@ spec:
     assert!(created, "{}", stack.dispatcher.process.logs());
     assert_eq!(param(&runs()[0], "id"), Some("same"));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    // Each listener's dead-letter counters are there from the start: all still at zero.
-    assert_eq!(
-        metric_sum(
-            &stack.dispatcher.metrics_url,
-            "sluice_dispatch_dead_letters_total",
-            &[]
-        )
-        .await,
-        0,
-        "nothing dead-lettered: {}",
-        metrics_text(&client, &stack.dispatcher.metrics_url).await
-    );
+    assert_nothing_dead_lettered(&stack.dispatcher.metrics_url).await;
     server.abort();
 }
 
@@ -605,18 +596,7 @@ async fn a_cel_filter_on_a_missing_key_fails_the_trigger_without_dead_letters() 
     .await;
     assert!(all, "{}", stack.dispatcher.process.logs());
     tokio::time::sleep(Duration::from_secs(1)).await;
-    // Each listener's dead-letter counters are there from the start: all still at zero.
-    assert_eq!(
-        metric_sum(
-            &stack.dispatcher.metrics_url,
-            "sluice_dispatch_dead_letters_total",
-            &[]
-        )
-        .await,
-        0,
-        "no dead letter: {}",
-        metrics_text(&client, &stack.dispatcher.metrics_url).await
-    );
+    assert_nothing_dead_lettered(&stack.dispatcher.metrics_url).await;
     for outcome in ["permanent", "transient", "created"] {
         assert_eq!(
             trigger_outcomes(&stack.dispatcher.metrics_url, "merges", outcome).await,

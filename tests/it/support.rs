@@ -288,6 +288,17 @@ pub fn sluice(args: &[&str]) -> std::process::Output {
 
 /// The sum of a process's `name` samples whose labels contain every one of `labels`
 /// (`outcome="created"`), from its `/metrics`.
+/// Asserts that `metrics_url`'s dispatcher dead-lettered nothing: each listener's
+/// dead-letter counters exist from the start, and all still read zero.
+pub async fn assert_nothing_dead_lettered(metrics_url: &str) {
+    assert_eq!(
+        metric_sum(metrics_url, "sluice_dispatch_dead_letters_total", &[]).await,
+        0,
+        "dead letters counted: {}",
+        metrics_text(&reqwest::Client::new(), metrics_url).await
+    );
+}
+
 pub async fn metric_sum(metrics_url: &str, name: &str, labels: &[&str]) -> u64 {
     let text = metrics_text(&reqwest::Client::new(), metrics_url).await;
     text.lines()

@@ -949,13 +949,7 @@ async fn a_paused_tenants_events_wait_in_the_stream_and_run_once_when_it_is_resu
     for outcome in ["retry", "gave_up"] {
         assert_eq!(deliveries(outcome).await, 0, "{outcome}");
     }
-    // Each listener's dead-letter counters are there from the start: all still at zero.
-    assert_eq!(
-        crate::support::metric_sum(url, "sluice_dispatch_dead_letters_total", &[]).await,
-        0,
-        "nothing dead-lettered: {}",
-        crate::support::metrics_text(&client, url).await
-    );
+    crate::support::assert_nothing_dead_lettered(url).await;
     let js = async_nats::jetstream::new(async_nats::connect(stack.nats.url()).await.unwrap());
     if let Ok(mut dlq) = js.get_stream("SLUICE_DLQ").await {
         assert_eq!(dlq.info().await.unwrap().state.messages, 0);
