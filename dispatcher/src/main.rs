@@ -17,7 +17,7 @@ use sluice_dispatcher::status;
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
 use sluice_runtime::flags::Loaded;
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::{jetstream, ops, retry};
+use sluice_runtime::{event_status, jetstream, ops, retry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("failed to connect to NATS")?;
     let js = jetstream::context(client.clone(), Duration::from_secs(5));
+    let status_writer = event_status::writer(&client, &js, args.common.status_settings());
     let stream = jetstream::StreamHealth::watch(
         client,
         js.clone(),
@@ -127,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         flags: args.common.policy.interceptor_allow.clone(),
         policy: Some(policy.clone()),
     });
+    let redelivery = Backoff::new(args.retry_base, args.retry_max);
     let dispatcher = Arc::new(
         Dispatcher::new(
             catalogue,
@@ -136,14 +138,15 @@ async fn main() -> anyhow::Result<()> {
             ledger,
             DeadLetters::new(js.clone()),
         )
-        .with_limits(policy, limiter),
+        .with_limits(policy, limiter)
+        .with_status(status_writer, redelivery),
     );
     let settings = ConsumeSettings {
         consumer: args.consumer,
         concurrency: args.concurrency.max(1),
         max_deliver: args.max_deliver.max(1),
         ack_wait: args.ack_wait,
-        retry: Backoff::new(args.retry_base, args.retry_max),
+        retry: redelivery,
         shutdown_timeout: args.shutdown_timeout,
         stream: args.common.stream_settings(),
     };

@@ -20,10 +20,11 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sluice_runtime::clock::now_ms;
 use sluice_runtime::envelope::{EventMetaRef, RequestHeaders, SCHEMA_VERSION, new_event_id};
+use sluice_runtime::event_status::{EventRecord, RefusedRecord, StatusWriter, rfc3339};
 use sluice_runtime::ops::{ReadinessCheck, health_routes};
 use sluice_runtime::subject::event_subject;
 use sluice_triggers::catalogue::{Catalogue, Listener};
-use sluice_triggers::idempotency::{event_key, idempotency_key};
+use sluice_triggers::idempotency::{delivery_id, event_key, idempotency_key};
 use sluice_triggers::names::{is_dns1123_label, is_dns1123_subdomain};
 use tracing::Instrument;
 
@@ -71,6 +72,8 @@ pub struct AppState {
     pub max_body_bytes: BodyLimit,
     /// Per-tenant admission limits; `None`: off.
     pub admission: Option<Arc<AdmissionLimits>>,
+    /// Where each stored event and refused delivery is recorded (`sluice events`).
+    pub status: Arc<StatusWriter>,
 }
 
 /// `POST /hooks/{namespace}/{listener}` behind the request-level limits, plus `/healthz`
@@ -130,6 +133,18 @@ async fn receive(
         Err(error) => {
             state.metrics.request(None, error.outcome());
             report::refused(&parts, None, &error);
+            // Kept for namespaces that have listeners: a mistyped URL shows up beside them,
+            // and nobody can fill the store with names of their choosing.
+            if let IngestError::UnknownListener {
+                namespace,
+                listener,
+            } = &error
+                && catalogue.has_namespace(namespace)
+            {
+                state
+                    .status
+                    .refused(refused_record(namespace, listener, &parts, &error), false);
+            }
             return error.into_response();
         }
     };
@@ -152,8 +167,30 @@ async fn receive(
         Err(error) => {
             state.metrics.request(labels, error.outcome());
             report::refused(&parts, Some(listener), &error);
+            state.status.refused(
+                refused_record(&listener.namespace, &listener.name, &parts, &error),
+                true,
+            );
             error.into_response()
         }
+    }
+}
+
+/// What `sluice events list --state refused` shows of a refused delivery.
+fn refused_record(
+    namespace: &str,
+    listener: &str,
+    request: &Parts,
+    error: &IngestError,
+) -> RefusedRecord {
+    RefusedRecord {
+        namespace: namespace.to_owned(),
+        event_listener: listener.to_owned(),
+        status: error.status().as_u16(),
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        delivery_id: delivery_id(&request.headers).map(str::to_owned),
+        at: rfc3339(now_ms()),
     }
 }
 
@@ -222,12 +259,13 @@ async fn accept(
     };
     let event_id = new_event_id();
     let idempotency_key = idempotency_key(listener, headers, &body);
+    let received_at_ms = now_ms();
     let meta = EventMetaRef {
         schema: SCHEMA_VERSION,
         event_id: &event_id,
         namespace: &listener.namespace,
         listener: &listener.name,
-        received_at_ms: now_ms(),
+        received_at_ms,
         idempotency_key: &idempotency_key,
         triggers: &triggers,
         traceparent: header_str(headers, "traceparent"),
@@ -255,7 +293,22 @@ async fn accept(
             }
         })?;
     match stored {
-        Stored::New { .. } => Ok((Outcome::Accepted, accepted(listener, Some(&event_id)))),
+        Stored::New { sequence } => {
+            if state.status.is_enabled() {
+                let record = EventRecord {
+                    event_id: event_id.clone(),
+                    namespace: listener.namespace.clone(),
+                    event_listener: listener.name.clone(),
+                    delivery_id: delivery_id(headers).map(str::to_owned),
+                    received_at: rfc3339(received_at_ms),
+                    selected_triggers: triggers.clone(),
+                    sequence,
+                    last_duplicate_at: None,
+                };
+                state.status.event(&record).await;
+            }
+            Ok((Outcome::Accepted, accepted(listener, Some(&event_id))))
+        }
         Stored::Duplicate { sequence, original } => {
             // Equal message ids with different keys would be a SHA-256 collision; the check
             // costs nothing and guarantees an answer never names another listener's event.
@@ -268,6 +321,21 @@ async fn accept(
                 original_event_id = original_id.unwrap_or("unknown"),
                 "duplicate delivery: already stored, not stored again"
             );
+            if let Some(original) = &original
+                && state.status.is_enabled()
+            {
+                let record = EventRecord {
+                    event_id: original.event_id.clone(),
+                    namespace: original.namespace.clone(),
+                    event_listener: original.listener.clone(),
+                    delivery_id: delivery_id(headers).map(str::to_owned),
+                    received_at: rfc3339(original.received_at_ms),
+                    selected_triggers: original.triggers.clone(),
+                    sequence,
+                    last_duplicate_at: Some(rfc3339(received_at_ms)),
+                };
+                state.status.event(&record).await;
+            }
             Ok((Outcome::Duplicate, duplicate(listener, original_id)))
         }
     }
@@ -447,6 +515,7 @@ spec:
             metrics: IngestMetrics::register(&mut Registry::default()),
             max_body_bytes: 1024.into(),
             admission: None,
+            status: Arc::new(StatusWriter::disabled()),
         };
         router(state, Arc::new(|| Ok(())), &LimitArgs::default())
     }
@@ -571,6 +640,7 @@ spec:
             metrics: IngestMetrics::register(&mut Registry::default()),
             max_body_bytes: 4096.into(),
             admission: None,
+            status: Arc::new(StatusWriter::disabled()),
         };
         router(state, Arc::new(|| Ok(())), &LimitArgs::default())
     }

@@ -13,7 +13,7 @@ use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::Publisher;
 use sluice_ingest::server;
 use sluice_runtime::flags::Loaded;
-use sluice_runtime::{jetstream, ops};
+use sluice_runtime::{event_status, jetstream, ops};
 
 /// A request allocates and frees a few dozen blocks on whichever worker thread runs it. At
 /// saturation glibc's allocator took a fifth of ingest's CPU, part of it merging free lists
@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         limit_read.clone(),
     ));
     let js = jetstream::context(client.clone(), args.publish_timeout);
+    let status = event_status::writer(&client, &js, args.common.status_settings());
     let stream = jetstream::StreamHealth::watch(
         client.clone(),
         js,
@@ -92,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         max_body_bytes: max_body_bytes.clone(),
         admission: Some(Arc::new(AdmissionLimits::new(policy))),
+        status: Arc::new(status),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -37,6 +37,14 @@ impl TriggerError {
         }
     }
 
+    /// The HTTP status the API answered, when the failure was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Create { source, .. } => source.status,
+            _ => None,
+        }
+    }
+
     /// The delay the API asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

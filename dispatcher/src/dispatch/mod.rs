@@ -31,6 +31,9 @@ use crate::ledger::{Entry as LedgerEntry, Ledger, RunOutcome};
 use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::sink::{Created, Sink};
+use record::Transition;
+use sluice_runtime::event_status::StatusWriter;
+use sluice_runtime::retry::Backoff;
 
 /// Logs at `$level` with the run's identity first: namespace, listener, trigger and event.
 /// Runs carry no span at the default level, so every line names them itself.
@@ -68,6 +71,7 @@ mod create;
 mod error;
 pub mod letters;
 mod plan;
+mod record;
 mod throttle;
 
 #[cfg(test)]
@@ -109,6 +113,10 @@ pub struct Dispatcher {
     dead_letters: DeadLetters,
     policy: Arc<ArcSwap<TenantPolicy>>,
     limiter: RateLimiter,
+    /// Where each trigger's state is recorded (`sluice events`).
+    status: Arc<StatusWriter>,
+    /// The consumer's redelivery backoff, for the time a retrying trigger is tried next.
+    retry: Backoff,
 }
 
 /// What became of one trigger in one delivery.
@@ -140,7 +148,16 @@ impl Dispatcher {
             dead_letters,
             policy: Arc::new(ArcSwap::from_pointee(TenantPolicy::default())),
             limiter: RateLimiter::disabled(),
+            status: Arc::new(StatusWriter::disabled()),
+            retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
         }
+    }
+
+    /// Records each trigger's state with `status`; `retry` is the consumer's backoff.
+    pub fn with_status(mut self, status: StatusWriter, retry: Backoff) -> Self {
+        self.status = Arc::new(status);
+        self.retry = retry;
+        self
     }
 
     /// Enforces the platform's per-tenant limits, with buckets shared through `limiter`.
@@ -219,8 +236,26 @@ impl Dispatcher {
                     &reason,
                     FailureKind::Transient,
                 );
-                keep |= !self.store_letter(&letter).await;
+                let stored = self.store_letter(&letter).await;
+                keep |= !stored;
+                let transition = if stored {
+                    Transition::dead_lettered(&reason, &error)
+                } else {
+                    Transition::dead_letter_unstored(&reason, &error)
+                };
+                self.record(meta, trigger, delivery.attempt, transition)
+                    .await;
             }
+        }
+        for (trigger, min_delay, error) in &retries {
+            let delay = self.soonest_retry(delivery.attempt, *min_delay);
+            self.record(
+                meta,
+                trigger,
+                delivery.attempt,
+                Transition::retrying(error, delay),
+            )
+            .await;
         }
         let min_delay = retries.iter().map(|(_, delay, _)| *delay).max();
         match (min_delay, keep) {
@@ -263,6 +298,16 @@ impl Dispatcher {
         };
         match self.ledger.get(&run_key).await {
             Ok(Some(entry)) => {
+                // The same event again (a redelivery, a replay) keeps what it recorded.
+                if entry.event_id != meta.event_id {
+                    self.record(
+                        meta,
+                        trigger,
+                        delivery.attempt,
+                        Transition::duplicate(&entry),
+                    )
+                    .await;
+                }
                 run_log!(
                     info, listener, trigger, meta,
                     first_event_id = %entry.event_id,
@@ -285,12 +330,19 @@ impl Dispatcher {
         let outcome = self
             .run_trigger(listener, trigger, meta, &run_key, input, groups)
             .await;
-        let (entry, created) = match outcome {
-            Ok(None) => {
+        let (entry, created, transition) = match outcome {
+            Ok(Ran::Filtered {
+                interceptor,
+                reason,
+            }) => {
                 count(TriggerOutcome::Filtered);
-                (ledger_entry(meta, RunOutcome::Filtered, &[]), None)
+                (
+                    ledger_entry(meta, RunOutcome::Filtered, &[]),
+                    None,
+                    Transition::filtered(&interceptor, &reason),
+                )
             }
-            Ok(Some(created)) => {
+            Ok(Ran::Created(created)) => {
                 count(TriggerOutcome::Created);
                 self.metrics
                     .webhook_to_created(seconds_since(meta.received_at_ms));
@@ -299,9 +351,11 @@ impl Dispatcher {
                     created = %objects_text(&created),
                     "trigger created its objects"
                 );
+                let transition = Transition::created(&created);
                 (
                     ledger_entry(meta, RunOutcome::Created, &created),
                     Some(created),
+                    transition,
                 )
             }
             Err(error) if error.kind().is_transient() => {
@@ -321,7 +375,8 @@ impl Dispatcher {
                     %error,
                     "trigger failed for this event; not retried"
                 );
-                (ledger_entry(meta, RunOutcome::Error, &[]), None)
+                let transition = Transition::error(&error);
+                (ledger_entry(meta, RunOutcome::Error, &[]), None, transition)
             }
             Err(error) => {
                 count(TriggerOutcome::Permanent);
@@ -338,12 +393,21 @@ impl Dispatcher {
                     FailureKind::Permanent,
                 );
                 return if self.store_letter(&letter).await {
+                    let transition = Transition::dead_lettered(&reason, &error);
+                    self.record(meta, trigger, delivery.attempt, transition)
+                        .await;
                     Step::Finished
                 } else {
+                    let transition = Transition::dead_letter_unstored(&reason, &error);
+                    self.record(meta, trigger, delivery.attempt, transition)
+                        .await;
                     Step::Keep
                 };
             }
         };
+        // Written before the ledger: the objects exist whatever the ledger says next.
+        self.record(meta, trigger, delivery.attempt, transition)
+            .await;
         if let Err(error) = self.ledger.record(&run_key, &entry).await {
             // The objects exist; a redelivery finds them by name and records again.
             run_log!(
@@ -360,7 +424,7 @@ impl Dispatcher {
         Step::Finished
     }
 
-    /// `None`: an interceptor stopped the trigger (logged here).
+    /// What the trigger did: created its objects, or an interceptor stopped it (logged here).
     async fn run_trigger(
         &self,
         listener: &Listener,
@@ -369,7 +433,7 @@ impl Dispatcher {
         run_key: &str,
         input: &EventState,
         groups: &mut GroupOutcomes,
-    ) -> Result<Option<Vec<Created>>, TriggerError> {
+    ) -> Result<Ran, TriggerError> {
         let plan = plan_trigger(
             &self.interceptors,
             listener,
@@ -381,7 +445,9 @@ impl Dispatcher {
         )
         .await?;
         match plan {
-            Plan::Create(objects) => Ok(Some(self.create_objects(trigger, &objects).await?)),
+            Plan::Create(objects) => {
+                Ok(Ran::Created(self.create_objects(trigger, &objects).await?))
+            }
             Plan::Filtered {
                 interceptor,
                 reason,
@@ -392,10 +458,19 @@ impl Dispatcher {
                     %reason,
                     "trigger filtered: an interceptor stopped it"
                 );
-                Ok(None)
+                Ok(Ran::Filtered {
+                    interceptor,
+                    reason,
+                })
             }
         }
     }
+}
+
+/// What a trigger that ran did.
+enum Ran {
+    Created(Vec<Created>),
+    Filtered { interceptor: String, reason: String },
 }
 
 fn ledger_entry(meta: &EventMeta, outcome: RunOutcome, created: &[Created]) -> LedgerEntry {

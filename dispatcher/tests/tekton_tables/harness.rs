@@ -219,7 +219,9 @@ pub fn created(handled: &Handled) -> String {
             let mut others = Vec::new();
             for (name, outcome) in outcomes {
                 match outcome {
-                    Outcome::Created(created) => objects.extend(created.iter().map(without_key)),
+                    Outcome::Created(created) => {
+                        objects.extend(created.iter().map(without_sluice_annotations))
+                    }
                     Outcome::Filtered(why) => others.push(format!("{name} filtered by {why}")),
                     Outcome::Failed(error) => {
                         others.push(format!("{name} failed ({:?}): {error}", error.kind()))
@@ -236,14 +238,15 @@ pub fn created(handled: &Handled) -> String {
     }
 }
 
-fn without_key(object: &Value) -> Value {
+fn without_sluice_annotations(object: &Value) -> Value {
     let mut object = object.clone();
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut)
         && let Some(annotations) = metadata
             .get_mut("annotations")
             .and_then(Value::as_object_mut)
     {
-        annotations.remove(ANNOTATION);
+        // Sluice's own annotations (the key, the event and delivery ids) are its additions.
+        annotations.retain(|key, _| key != ANNOTATION && !key.starts_with("sluice.dev/"));
         if annotations.is_empty() {
             metadata.remove("annotations");
         }

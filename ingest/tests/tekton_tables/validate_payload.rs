@@ -112,6 +112,7 @@ pub fn answer(yaml: &str, request: Request<Body>) -> Result<Answer, String> {
         metrics: IngestMetrics::register(&mut Registry::default()),
         max_body_bytes: (1 << 20).into(),
         admission: None,
+        status: Arc::new(sluice_runtime::event_status::StatusWriter::disabled()),
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
     let runtime = tokio::runtime::Builder::new_current_thread()

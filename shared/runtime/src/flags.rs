@@ -83,6 +83,12 @@ pub struct CommonArgs {
     /// replaced by this one.
     #[arg(long, env = "SLUICE_STREAM_MAX_CONSUMERS", default_value_t = crate::jetstream::DEFAULT_MAX_CONSUMERS)]
     pub stream_max_consumers: u32,
+
+    /// Record what becomes of each event (`sluice events`, the status API) in the
+    /// `SLUICE_STATUS` bucket and refused deliveries in `SLUICE_REFUSED`, kept as long as
+    /// events and with as many replicas.
+    #[arg(long, env = "SLUICE_EVENT_STATUS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub event_status: bool,
 }
 
 impl CommonArgs {
@@ -155,6 +161,15 @@ impl CommonArgs {
             synced: crate::cluster::Synced::done(),
             cluster: None,
         })
+    }
+
+    /// Where event status is kept; `None` with `--event-status=false`.
+    pub fn status_settings(&self) -> Option<crate::event_status::StatusSettings> {
+        self.event_status
+            .then_some(crate::event_status::StatusSettings {
+                max_age: self.stream_max_age,
+                replicas: self.stream_replicas,
+            })
     }
 
     pub fn stream_settings(&self) -> crate::jetstream::StreamSettings {

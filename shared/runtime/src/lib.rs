@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cluster;
 pub mod dlq;
 pub mod envelope;
+pub mod event_status;
 pub mod flags;
 pub mod jetstream;
 pub mod metrics;

@@ -58,6 +58,11 @@ impl Catalogue {
         self.listeners.get(namespace)?.get(name)
     }
 
+    /// Whether any listener is configured in `namespace`.
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.listeners.contains_key(namespace)
+    }
+
     pub fn listeners(&self) -> impl Iterator<Item = &Arc<Listener>> {
         self.listeners.values().flat_map(HashMap::values)
     }

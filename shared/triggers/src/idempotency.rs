@@ -12,6 +12,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Listener, Trigger};
+use crate::headers::Headers;
 
 /// Headers that carry a provider's delivery id on their own, in order of preference, with
 /// the tag that names them in the idempotency key.
@@ -153,11 +154,26 @@ fn push_tagged(key: &mut String, tag: &str, id: &[u8]) {
 /// delivery headers, `ce-id` and `Idempotency-Key` that is present, when it is printable
 /// ASCII of at most 128 bytes (anything else is a sender's noise, not an id to look up).
 pub fn delivery_id(headers: &HeaderMap) -> Option<&str> {
+    first_delivery_id(|name| header_bytes(headers, name))
+}
+
+/// [`delivery_id`] of a stored event's headers.
+pub fn stored_delivery_id(headers: &Headers) -> Option<&str> {
+    first_delivery_id(|name| {
+        headers
+            .get_all(name)
+            .and_then(<[String]>::first)
+            .map(|value| value.as_bytes().trim_ascii())
+            .filter(|value| !value.is_empty())
+    })
+}
+
+fn first_delivery_id<'h>(value: impl Fn(&str) -> Option<&'h [u8]>) -> Option<&'h str> {
     DELIVERY_ID_HEADERS
         .iter()
         .map(|(name, _)| *name)
         .chain(["ce-id", "idempotency-key"])
-        .find_map(|name| header_bytes(headers, name))
+        .find_map(value)
         .filter(|id| id.len() <= MAX_VERBATIM_ID && id.iter().all(|b| b.is_ascii_graphic()))
         .and_then(|id| std::str::from_utf8(id).ok())
 }

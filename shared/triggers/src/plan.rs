@@ -15,6 +15,11 @@ use crate::template::{self, RenderError};
 pub const LABEL_EVENTLISTENER: &str = "triggers.tekton.dev/eventlistener";
 pub const LABEL_TRIGGER: &str = "triggers.tekton.dev/trigger";
 pub const LABEL_EVENT_ID: &str = "triggers.tekton.dev/triggers-eventid";
+/// The event that created the object (`sluice events get`), beside Tekton's label.
+pub const ANNOTATION_EVENT_ID: &str = "sluice.dev/event-id";
+/// The sender's delivery id (`X-GitHub-Delivery`…) when it named one
+/// (`sluice events find --delivery`).
+pub const ANNOTATION_DELIVERY_ID: &str = "sluice.dev/delivery-id";
 
 /// What a trigger makes of an event.
 #[derive(Debug)]
@@ -60,8 +65,24 @@ pub fn render(
             index,
             reason: "metadata.name or metadata.generateName is required".to_owned(),
         })?;
+        annotate(object, ctx);
     }
     Ok(objects)
+}
+
+/// Names the event and the sender's delivery on a stamped object (whose annotations are an
+/// object), so that whoever finds the run can ask what happened to its webhook.
+fn annotate(object: &mut Value, ctx: &EventContext<'_>) {
+    let Some(annotations) = object
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    annotations.insert(ANNOTATION_EVENT_ID.into(), ctx.event_id.into());
+    if let Some(delivery) = idempotency::stored_delivery_id(ctx.headers) {
+        annotations.insert(ANNOTATION_DELIVERY_ID.into(), delivery.into());
+    }
 }
 
 /// The user a trigger's objects are created as.

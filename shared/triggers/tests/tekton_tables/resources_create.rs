@@ -58,7 +58,8 @@ fn reduced(object: &Value, namespace: &str) -> Value {
     if let Some(annotations) = object["metadata"]["annotations"].as_object() {
         let others: Map<String, Value> = annotations
             .iter()
-            .filter(|(key, _)| key.as_str() != ANNOTATION)
+            // Sluice's own (the key, the event and delivery ids) are its additions.
+            .filter(|(key, _)| key.as_str() != ANNOTATION && !key.starts_with("sluice.dev/"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         assert!(others.is_empty(), "unexpected annotations {others:?}");

@@ -1,0 +1,133 @@
+//! Writing status records: plain publishes onto the bucket's and the stream's subjects,
+//! never awaited for an acknowledgement.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use super::{
+    EventRecord, KV_PREFIX, RefusedRecord, TriggerRecord, event_key, refused_subject, trigger_key,
+};
+use crate::clock::now_ms;
+use crate::token_bucket::{Refill, TokenBucket};
+
+/// Refused deliveries recorded per second at most, per process, so that a flood of forged
+/// or over-limit requests costs NATS little; the rest are only counted.
+const REFUSED_PER_SECOND: f64 = 50.0;
+const REFUSED_BURST: f64 = 200.0;
+
+/// Writes status records; a disabled writer writes nothing.
+pub struct StatusWriter {
+    client: Option<async_nats::Client>,
+    refused_budget: Mutex<TokenBucket>,
+    refused_unrecorded: AtomicU64,
+}
+
+impl StatusWriter {
+    /// Writes through `client` (the bucket and stream exist: see [`super::ensure`]).
+    pub fn new(client: async_nats::Client) -> Self {
+        Self::with(Some(client))
+    }
+
+    /// Writes nothing (`--event-status=false`, offline tools, unit tests).
+    pub fn disabled() -> Self {
+        Self::with(None)
+    }
+
+    fn with(client: Option<async_nats::Client>) -> Self {
+        Self {
+            client,
+            refused_budget: Mutex::new(TokenBucket::full(refill(), now_ms())),
+            refused_unrecorded: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.client.is_some()
+    }
+
+    /// Records a stored event (again, with `last_duplicate_at`, for a duplicate).
+    pub async fn event(&self, record: &EventRecord) {
+        let Some(client) = &self.client else { return };
+        let delivery = super::delivery_token(record.delivery_id.as_deref());
+        let key = event_key(
+            Some(&record.namespace),
+            Some(&record.event_listener),
+            Some(&delivery),
+            Some(&record.event_id),
+        );
+        publish(client, format!("{KV_PREFIX}.{key}"), record).await;
+    }
+
+    /// Records a trigger's new state for an event of `namespace`/`listener`.
+    pub async fn trigger(
+        &self,
+        namespace: &str,
+        listener: &str,
+        event_id: &str,
+        record: &TriggerRecord,
+    ) {
+        let Some(client) = &self.client else { return };
+        let key = trigger_key(
+            namespace,
+            Some(listener),
+            Some(event_id),
+            Some(&record.name),
+        );
+        publish(client, format!("{KV_PREFIX}.{key}"), record).await;
+    }
+
+    /// Records a refused delivery, within the per-process budget; `listener_exists: false`
+    /// files it under the namespace's `_`. Never waits: the publish runs on its own task,
+    /// since a refusal may come while NATS is away.
+    pub fn refused(&self, record: RefusedRecord, listener_exists: bool) {
+        let Some(client) = &self.client else { return };
+        if !self.take_refused_budget() {
+            self.refused_unrecorded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let subject = refused_subject(
+            &record.namespace,
+            listener_exists.then_some(record.event_listener.as_str()),
+        );
+        let client = client.clone();
+        tokio::spawn(async move { publish(&client, subject, &record).await });
+    }
+
+    /// Refused deliveries left unrecorded because they came faster than the budget.
+    pub fn refused_unrecorded(&self) -> u64 {
+        self.refused_unrecorded.load(Ordering::Relaxed)
+    }
+
+    fn take_refused_budget(&self) -> bool {
+        let mut bucket = self
+            .refused_budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match bucket.take(refill(), now_ms()) {
+            Ok(next) => {
+                *bucket = next;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn refill() -> Refill {
+    Refill::per_second(REFUSED_PER_SECOND, REFUSED_BURST)
+}
+
+async fn publish<T: serde::Serialize>(client: &async_nats::Client, subject: String, record: &T) {
+    let payload = match serde_json::to_vec(record) {
+        Ok(payload) => Bytes::from(payload),
+        Err(error) => {
+            tracing::warn!(%error, "status record cannot be encoded; not written");
+            return;
+        }
+    };
+    if let Err(error) = client.publish(subject, payload).await {
+        tracing::debug!(%error, "status record not written");
+    }
+}
