@@ -13,6 +13,7 @@ mod cluster_status;
 mod compat;
 mod dashboard;
 mod dlq_cli;
+mod event_status;
 mod faults;
 mod hardening;
 mod ingest_reliability;

@@ -3,8 +3,8 @@
 //! Exit codes: 0 done; 1 a dead letter was not found or could not be replayed; 2 the command
 //! could not run (NATS unreachable, a JetStream error, a refused `purge --all`).
 
-mod store;
-mod view;
+pub(crate) mod store;
+pub(crate) mod view;
 
 use std::process::ExitCode;
 

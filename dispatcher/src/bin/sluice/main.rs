@@ -1,9 +1,11 @@
 //! `sluice`: the operator's command line. `validate` checks a configuration directory and
 //! the tenants file; `render` shows offline what a webhook would do: which triggers
 //! authenticate it, which interceptor stops which trigger, and the objects the others would
-//! create; `dlq` lists, shows, replays and purges dead letters.
+//! create; `dlq` lists, shows, replays and purges dead letters; `events` tells what
+//! happened to a webhook.
 
 mod dlq;
+mod events;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -77,6 +79,9 @@ enum Command {
     /// Dead letters: events (or one trigger of an event) the dispatcher gave up on, kept in
     /// the JetStream stream SLUICE_DLQ. List them, show one, replay or purge them.
     Dlq(dlq::DlqArgs),
+    /// What happened to a webhook: an event's triggers by event id or the sender's delivery
+    /// id, a listener's recent events and refused deliveries; redeliver an event.
+    Events(events::EventsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -166,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Dlq(args) => dlq::run(args),
+        Command::Events(args) => events::run(args),
     }
 }
 

@@ -119,6 +119,11 @@ impl Store {
         Ok(Store { js, dlq })
     }
 
+    /// The JetStream context the store reads and publishes through.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     /// The message with stream sequence `id`, or `None` when there is none.
     pub async fn get(&self, id: u64) -> anyhow::Result<Option<Stored>> {
         let Some(dlq) = &self.dlq else {
