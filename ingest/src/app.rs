@@ -141,9 +141,9 @@ async fn receive(
             } = &error
                 && catalogue.has_namespace(namespace)
             {
-                state
-                    .status
-                    .refused(refused_record(namespace, listener, &parts, &error), false);
+                state.status.refused(false, || {
+                    refused_record(namespace, listener, &parts, &error)
+                });
             }
             return error.into_response();
         }
@@ -167,10 +167,9 @@ async fn receive(
         Err(error) => {
             state.metrics.request(labels, error.outcome());
             report::refused(&parts, Some(listener), &error);
-            state.status.refused(
-                refused_record(&listener.namespace, &listener.name, &parts, &error),
-                true,
-            );
+            state.status.refused(true, || {
+                refused_record(&listener.namespace, &listener.name, &parts, &error)
+            });
             error.into_response()
         }
     }
@@ -253,6 +252,9 @@ async fn accept(
         Admission::Accepted(triggers) => triggers,
         Admission::Filtered => {
             report::filtered(request, listener, &body);
+            state
+                .status
+                .refused(true, || report::filtered_record(request, listener, &body));
             // No `eventID`: nothing was stored, so there is no event to name.
             return Ok((Outcome::Filtered, accepted(listener, None)));
         }

@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         metrics: metrics.clone(),
         max_body_bytes: max_body_bytes.clone(),
         admission: Some(Arc::new(AdmissionLimits::new(policy))),
-        status: Arc::new(status),
+        status: Arc::new(status.counting_unrecorded(metrics.refusals_unrecorded())),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -122,6 +122,7 @@ struct Families {
     publish_ack: Family<PublishLabels, Histogram>,
     limited: Family<LimitLabels, Counter>,
     connections: Gauge,
+    refusals_unrecorded: Counter,
 }
 
 impl IngestMetrics {
@@ -156,12 +157,24 @@ impl IngestMetrics {
             "Open connections to the webhook server",
             connections.clone(),
         );
+        let refusals_unrecorded = Counter::default();
+        registry.register(
+            "sluice_ingest_refusals_unrecorded",
+            "Refused deliveries not kept for `sluice events` because they came faster than its budget",
+            refusals_unrecorded.clone(),
+        );
         Self(Arc::new(Families {
             requests,
             publish_ack,
             limited,
             connections,
+            refusals_unrecorded,
         }))
+    }
+
+    /// Refused deliveries the status store did not keep (the counter it increments).
+    pub fn refusals_unrecorded(&self) -> Counter {
+        self.0.refusals_unrecorded.clone()
     }
 
     /// Counts a request; pass `None` as `listener` when the listener is not configured.

@@ -14,6 +14,9 @@ use sluice_triggers::auth::{event_type, filtering_triggers};
 use sluice_triggers::catalogue::Listener;
 use sluice_triggers::idempotency::delivery_id;
 
+use sluice_runtime::clock::now_ms;
+use sluice_runtime::event_status::{RefusedRecord, rfc3339};
+
 use crate::error::IngestError;
 
 /// Lines a second about refused and filtered webhooks, all listeners together.
@@ -135,6 +138,25 @@ pub fn filtered(request: &Parts, listener: &Listener, body: &[u8]) {
         suppressed,
         "webhook filtered: its event type is not in these triggers' eventTypes; nothing stored"
     );
+}
+
+/// A filtered webhook as `sluice events list --state refused` shows it: `202`, nothing
+/// stored, and which triggers' `eventTypes` left its event type out.
+pub fn filtered_record(request: &Parts, listener: &Listener, body: &[u8]) -> RefusedRecord {
+    let triggers = filtering_triggers(listener, &request.headers, body, SystemTime::now());
+    RefusedRecord {
+        namespace: listener.namespace.clone(),
+        event_listener: listener.name.clone(),
+        status: 202,
+        code: "filtered".to_owned(),
+        message: format!(
+            "event type {:?} is not in the eventTypes of triggers {}; nothing stored",
+            event_type(&request.headers).unwrap_or(""),
+            triggers.join(", ")
+        ),
+        delivery_id: delivery_id(&request.headers).map(str::to_owned),
+        at: rfc3339(now_ms()),
+    }
 }
 
 #[cfg(test)]

@@ -234,6 +234,13 @@ fn comparable(run: &Value) -> Value {
     if let Some(labels) = metadata.get_mut("labels").and_then(Value::as_object_mut) {
         labels.remove("triggers.tekton.dev/triggers-eventid");
     }
+    // Each stack gave the push its own event id (the delivery id is the same).
+    if let Some(annotations) = metadata
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove("sluice.dev/event-id");
+    }
     run
 }
 

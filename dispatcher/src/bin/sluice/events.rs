@@ -61,8 +61,8 @@ enum EventsCommand {
         output: Output,
     },
     /// A listener's (or a namespace's) events received recently, oldest first, one line per
-    /// trigger; with `--state refused`, the deliveries ingest refused (401, 404, 413, 429,
-    /// 5xx), the last 100 per listener.
+    /// trigger; with `--state refused`, the deliveries ingest did not store (refused with
+    /// 401, 404, 413, 429, 5xx, or filtered at the edge with 202), the last 100 per listener.
     List {
         /// The listener, as NAMESPACE/NAME.
         #[arg(

@@ -2,9 +2,9 @@
 //! never awaited for an acknowledgement.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{
     EventRecord, KV_PREFIX, RefusedRecord, TriggerRecord, event_key, refused_subject, trigger_key,
@@ -21,7 +21,8 @@ const REFUSED_BURST: f64 = 200.0;
 pub struct StatusWriter {
     client: Option<async_nats::Client>,
     refused_budget: Mutex<TokenBucket>,
-    refused_unrecorded: AtomicU64,
+    /// Refused deliveries over the budget, not recorded.
+    refused_unrecorded: Counter,
 }
 
 impl StatusWriter {
@@ -39,7 +40,7 @@ impl StatusWriter {
         Self {
             client,
             refused_budget: Mutex::new(TokenBucket::full(refill(), now_ms())),
-            refused_unrecorded: AtomicU64::new(0),
+            refused_unrecorded: Counter::default(),
         }
     }
 
@@ -78,15 +79,17 @@ impl StatusWriter {
         publish(client, format!("{KV_PREFIX}.{key}"), record).await;
     }
 
-    /// Records a refused delivery, within the per-process budget; `listener_exists: false`
+    /// Records a delivery ingest did not store (refused, or filtered at the edge), within
+    /// the per-process budget: `record` is only built within it. `listener_exists: false`
     /// files it under the namespace's `_`. Never waits: the publish runs on its own task,
     /// since a refusal may come while NATS is away.
-    pub fn refused(&self, record: RefusedRecord, listener_exists: bool) {
+    pub fn refused(&self, listener_exists: bool, record: impl FnOnce() -> RefusedRecord) {
         let Some(client) = &self.client else { return };
         if !self.take_refused_budget() {
-            self.refused_unrecorded.fetch_add(1, Ordering::Relaxed);
+            self.refused_unrecorded.inc();
             return;
         }
+        let record = record();
         let subject = refused_subject(
             &record.namespace,
             listener_exists.then_some(record.event_listener.as_str()),
@@ -95,9 +98,10 @@ impl StatusWriter {
         tokio::spawn(async move { publish(&client, subject, &record).await });
     }
 
-    /// Refused deliveries left unrecorded because they came faster than the budget.
-    pub fn refused_unrecorded(&self) -> u64 {
-        self.refused_unrecorded.load(Ordering::Relaxed)
+    /// Counts refused deliveries left unrecorded (over the budget) in `counter`.
+    pub fn counting_unrecorded(mut self, counter: Counter) -> Self {
+        self.refused_unrecorded = counter;
+        self
     }
 
     fn take_refused_budget(&self) -> bool {
