@@ -20,20 +20,41 @@ async fn events_leader(urls: &str) -> Option<String> {
     info.cluster.as_ref()?.leader.clone()
 }
 
-/// What happens to the events stream's leader while webhooks flow.
+/// What strikes the cluster while webhooks flow.
 #[derive(Clone, Copy, Debug)]
 enum Fault {
-    /// `kill -9` at 3 s, started again at 8 s.
+    /// The events stream's leader `kill -9`ed at 3 s, started again at 8 s.
     Killed,
-    /// `SIGSTOP` at 3 s for 15 s: connections stay open and nothing answers. Ingest is given
-    /// this node's URL only, so it must notice and leave for another node by itself.
+    /// The events stream's leader `SIGSTOP`ped at 3 s for 15 s: connections stay open and
+    /// nothing answers. Ingest is given this node's URL only, so it must notice and leave for
+    /// another node by itself.
     Stalled,
+    /// From 3 s, each node in turn stopped cleanly and started again, the next one once the
+    /// last answers again: a rolling upgrade.
+    RollingRestart,
+    /// The node the dispatcher was given (its only URL; it learns the others from the
+    /// cluster) `kill -9`ed at 3 s, started again at 8 s.
+    DispatchersNodeKilled,
 }
 
-/// A 3-node cluster with the stream and buckets at three replicas, a dispatcher given every
-/// node, webhooks every 20 ms through ingest while `fault` strikes the events stream's
-/// leader. Checks that every 202 became exactly one run and that refusals were 503s only;
-/// returns how long the 503s lasted.
+/// The longest stretch of consecutive refusals, from the first to the last of them.
+fn longest_refusal(answers: &[(Duration, String, u16)]) -> Duration {
+    let mut longest = Duration::ZERO;
+    let mut first_refused: Option<Duration> = None;
+    for (at, _, status) in answers {
+        if *status == 202 {
+            first_refused = None;
+        } else {
+            let first = *first_refused.get_or_insert(*at);
+            longest = longest.max(*at - first);
+        }
+    }
+    longest
+}
+
+/// A 3-node cluster with the stream and buckets at three replicas, a dispatcher, webhooks
+/// every 20 ms through ingest while `fault` strikes. Checks that every 202 became exactly
+/// one run and that refusals were 503s only; returns the longest stretch of 503s.
 async fn webhooks_through(fault: Fault) -> Duration {
     let cluster = NatsCluster::start(3).await;
     let urls = cluster.urls();
@@ -49,53 +70,75 @@ async fn webhooks_through(fault: Fault) -> Duration {
     let kube_dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = api.write_kubeconfig(kube_dir.path());
     let replicated = ["--stream-replicas", "3"];
+    let dispatchers_node = cluster.node("n2");
+    let dispatcher_urls = match fault {
+        Fault::DispatchersNodeKilled => dispatchers_node.url(),
+        _ => urls.clone(),
+    };
     let _dispatcher = Dispatcher::start(
-        &urls,
+        &dispatcher_urls,
         config.path(),
         SinkTarget::Kube(&kubeconfig),
         &replicated,
     )
     .await;
     let leader = events_leader(&urls).await.expect("the stream has a leader");
-    let victim = cluster.node(&leader);
+    let victim = match fault {
+        Fault::DispatchersNodeKilled => dispatchers_node,
+        _ => cluster.node(&leader),
+    };
     let ingest_urls = match fault {
-        Fault::Killed => urls.clone(),
         Fault::Stalled => victim.url(),
+        _ => urls.clone(),
     };
     let ingest = Ingest::start(&ingest_urls, config.path(), &replicated).await;
     ingest.wait_ready().await;
 
-    let (strike, heal, run) = match fault {
-        Fault::Killed => (3, 8, 16),
-        Fault::Stalled => (3, 18, 22),
+    let run = match fault {
+        Fault::Killed | Fault::DispatchersNodeKilled => 16,
+        Fault::Stalled => 22,
+        Fault::RollingRestart => 30,
+    };
+    let strike = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        match fault {
+            Fault::Killed | Fault::DispatchersNodeKilled => {
+                victim.kill();
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                victim.restart().await;
+            }
+            Fault::Stalled => {
+                victim.pause();
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                victim.resume();
+            }
+            Fault::RollingRestart => {
+                for node in &cluster.nodes {
+                    node.stop().await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    node.restart().await;
+                    // Time to catch up with its peers before the next one goes.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+            }
+        }
     };
     let client = reqwest::Client::new();
     let url = ingest.hook_url("team-a", "github");
-    let started = Instant::now();
-    let mut answers: Vec<(Duration, String, u16)> = Vec::new();
-    let (mut struck, mut healed) = (false, false);
-    let mut sent = 0;
-    while started.elapsed() < Duration::from_secs(run) {
-        if !struck && started.elapsed() >= Duration::from_secs(strike) {
-            match fault {
-                Fault::Killed => victim.kill(),
-                Fault::Stalled => victim.pause(),
-            }
-            struck = true;
+    let send = async {
+        let started = Instant::now();
+        let mut answers: Vec<(Duration, String, u16)> = Vec::new();
+        let mut sent = 0;
+        while started.elapsed() < Duration::from_secs(run) {
+            sent += 1;
+            let revision = format!("cluster-{sent}");
+            let (status, _) = post_push(&client, &url, &push_body(&revision)).await;
+            answers.push((started.elapsed(), revision, status));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if !healed && started.elapsed() >= Duration::from_secs(heal) {
-            match fault {
-                Fault::Killed => victim.restart().await,
-                Fault::Stalled => victim.resume(),
-            }
-            healed = true;
-        }
-        sent += 1;
-        let revision = format!("cluster-{sent}");
-        let (status, _) = post_push(&client, &url, &push_body(&revision)).await;
-        answers.push((started.elapsed(), revision, status));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        answers
+    };
+    let ((), answers) = tokio::join!(strike, send);
 
     let accepted: Vec<&str> = answers
         .iter()
@@ -110,12 +153,9 @@ async fn webhooks_through(fault: Fault) -> Duration {
         refused.iter().all(|(_, _, status)| *status == 503),
         "only 503 while the leader is elected: {refused:?}"
     );
-    let unavailable = match (refused.first(), refused.last()) {
-        (Some(first), Some(last)) => last.0 - first.0,
-        _ => Duration::ZERO,
-    };
+    let unavailable = longest_refusal(&answers);
     println!(
-        "{fault:?}: {} webhooks, {} accepted, {} answered 503 over {unavailable:?}; leader {leader}",
+        "{fault:?}: {} webhooks, {} accepted, {} answered 503, the longest stretch {unavailable:?}; leader {leader}",
         answers.len(),
         accepted.len(),
         refused.len()
@@ -156,6 +196,25 @@ async fn the_events_streams_leader_killed_while_webhooks_flow_loses_and_doubles_
     assert!(
         unavailable <= Duration::from_secs(10),
         "503s lasted {unavailable:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_of_every_node_loses_and_doubles_nothing() {
+    let unavailable = webhooks_through(Fault::RollingRestart).await;
+    // Each node in turn: at most one election at a time, each over well within 10 s.
+    assert!(
+        unavailable <= Duration::from_secs(10),
+        "503s lasted {unavailable:?} at a stretch"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dispatchers_node_killed_loses_and_doubles_nothing() {
+    let unavailable = webhooks_through(Fault::DispatchersNodeKilled).await;
+    assert!(
+        unavailable <= Duration::from_secs(10),
+        "503s lasted {unavailable:?} at a stretch"
     );
 }
 
