@@ -53,7 +53,9 @@
 //!   shapes (`status.rs`).
 //! - **Security**: bearer-token authentication (401), `Impersonate-User`/`-Group`/`-Uid`
 //!   checked against the `impersonate` verb, and RBAC on the effective user (403), from a
-//!   small rule table the test edits (`rbac.rs`).
+//!   small rule table the test edits (`rbac.rs`);
+//!   and the review APIs servers use to check their own clients against the same tokens
+//!   and table: TokenReview and SubjectAccessReview (`reviews.rs`).
 //! - **Faults**: injected failures, latency and hangs (`faults.rs`); every request is
 //!   recorded (`record.rs`).
 //!
@@ -64,9 +66,11 @@
 //! shared storage between core and `events.k8s.io` Events (two collections here), lists at
 //! an exact past `resourceVersion` (the current state is served) and waiting for a future
 //! one, expired `continue` tokens, finalizers and graceful deletion, garbage collection,
-//! admission webhooks, OpenAPI schema validation and pruning of custom resources,
-//! defaulting beyond metadata, namespace existence, discovery, protobuf and YAML
-//! responses, TLS, and consistent snapshots across list pages.
+//! admission webhooks, the other access reviews (Local- and SelfSubjectAccessReview,
+//! SelfSubjectRulesReview), token audiences and expiry, OpenAPI schema validation and
+//! pruning of custom resources, defaulting beyond metadata, namespace existence,
+//! discovery, protobuf and YAML responses, TLS, and consistent snapshots across list
+//! pages.
 //!
 //! ```ignore
 //! let api = ApiDouble::start().await;
@@ -81,6 +85,7 @@ mod handlers;
 mod rbac;
 mod record;
 mod request;
+mod reviews;
 mod selector;
 mod server;
 mod status;
@@ -90,6 +95,8 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_reviews;
 #[cfg(test)]
 mod tests_watch;
 #[cfg(test)]
@@ -293,6 +300,19 @@ impl ApiDouble {
         lock(&self.shared.rbac).add_token(&token, user);
         let config = config_from_yaml(&self.kubeconfig_yaml_for(&token)).await;
         kube::Client::try_from(config).expect("failed to build a kube client")
+    }
+
+    /// Registers a new bearer token that authenticates as `user` with `groups` (plus
+    /// `system:authenticated`, and a service account's groups when `groups` is empty) and a
+    /// fresh uid, as a token file or an identity provider would; returns the token. Requests
+    /// may carry it, and a TokenReview of it answers this identity.
+    pub fn add_token(&self, user: &str, groups: &[&str]) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut identity =
+            rbac::Identity::new(user, groups.iter().map(|g| (*g).to_owned()).collect());
+        identity.uid = Some(uuid::Uuid::new_v4().to_string());
+        lock(&self.shared.rbac).add_identity(&token, identity);
+        token
     }
 
     // --- RBAC -------------------------------------------------------------------------

@@ -20,6 +20,9 @@ const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 pub struct Identity {
     pub user: String,
     pub groups: Vec<String>,
+    /// The uid a token authenticates with (a TokenReview returns it); none when
+    /// impersonated without `Impersonate-Uid`.
+    pub uid: Option<String>,
 }
 
 impl Identity {
@@ -39,6 +42,7 @@ impl Identity {
         Identity {
             user: user.to_owned(),
             groups,
+            uid: None,
         }
     }
 }
@@ -111,8 +115,12 @@ impl std::fmt::Debug for Rbac {
 impl Rbac {
     /// Makes `token` authenticate as `user`.
     pub fn add_token(&mut self, token: &str, user: &str) {
-        self.tokens
-            .push((token.to_owned(), Identity::new(user, Vec::new())));
+        self.add_identity(token, Identity::new(user, Vec::new()));
+    }
+
+    /// Makes `token` authenticate as `identity`.
+    pub fn add_identity(&mut self, token: &str, identity: Identity) {
+        self.tokens.push((token.to_owned(), identity));
     }
 
     /// The identity of the `Authorization: Bearer` token, if any is known.
@@ -122,9 +130,14 @@ impl Rbac {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return None;
         }
+        self.identity_of(token.trim())
+    }
+
+    /// The identity `token` authenticates as, if it is known.
+    pub fn identity_of(&self, token: &str) -> Option<Identity> {
         self.tokens
             .iter()
-            .find(|(known, _)| known == token.trim())
+            .find(|(known, _)| known == token)
             .map(|(_, identity)| identity.clone())
     }
 
@@ -164,7 +177,9 @@ impl Rbac {
                 ));
             }
         }
-        Ok(Identity::new(user, request.groups.clone()))
+        let mut identity = Identity::new(user, request.groups.clone());
+        identity.uid.clone_from(&request.uid);
+        Ok(identity)
     }
 
     /// Whether `identity` may do `verb` on `resource` of `group` in `namespace` (`None`:
@@ -177,8 +192,22 @@ impl Rbac {
         resource: &str,
         namespace: Option<&str>,
     ) -> bool {
+        self.rule_allowing(identity, verb, group, resource, namespace)
+            .is_some()
+    }
+
+    /// The first rule that lets `identity` do `verb` on `resource` of `group` in `namespace`
+    /// (`None`: cluster scope).
+    pub fn rule_allowing(
+        &self,
+        identity: &Identity,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Option<&Rule> {
         let matches = |pattern: &str, value: &str| pattern == "*" || pattern == value;
-        self.rules.iter().any(|rule| {
+        self.rules.iter().find(|rule| {
             let subject = match &rule.subject {
                 Subject::User(user) => *user == identity.user,
                 Subject::Group(group) => identity.groups.contains(group),

@@ -1,6 +1,7 @@
 //! The HTTP side: one axum handler for every path, running the API server's request
 //! pipeline — record, authenticate, impersonate, resolve, inject faults, authorize — before
-//! the resource operation in [`handlers`](super::handlers).
+//! the resource operation in [`handlers`](super::handlers) (or the review in
+//! [`reviews`](super::reviews)).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use super::handlers;
 use super::rbac::{Identity, Impersonation, Rbac};
 use super::record::RecordedRequest;
 use super::request::{Query, ResourceRequest, resolve};
+use super::reviews;
 use super::status::ApiError;
 use super::store::Store;
 use super::validation::FieldError;
@@ -216,6 +218,9 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
     );
     if let Err(error) = authorized {
         return error.into_response();
+    }
+    if let Some(response) = reviews::serve(shared, &request, &body) {
+        return response;
     }
     handlers::serve(shared, &request, &query, &parts.headers, &body)
 }
