@@ -8,11 +8,13 @@
 //! - [`ledger`] remembers finished runs for days (objects are named from the event's key by
 //!   `sluice_triggers::naming`, so a redelivery creates nothing twice),
 //! - [`sink`] creates the objects: the Kubernetes API (impersonating the tenant) or a directory,
-//! - [`metrics`] counts outcomes and times creates.
+//! - [`metrics`] counts outcomes and times creates,
+//! - [`events_api`] answers what became of a tenant's events, on the operations port.
 
 pub mod args;
 pub mod consumer;
 pub mod dispatch;
+pub mod events_api;
 pub mod interceptor;
 pub mod ledger;
 pub mod metrics;

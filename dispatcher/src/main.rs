@@ -8,6 +8,7 @@ use clap::Parser;
 use sluice_dispatcher::args::Args;
 use sluice_dispatcher::consumer::{self, ConsumeSettings};
 use sluice_dispatcher::dispatch::{DeadLetters, Dispatcher};
+use sluice_dispatcher::events_api::{self, Access};
 use sluice_dispatcher::interceptor::github::EnterpriseHosts;
 use sluice_dispatcher::ledger::Ledger;
 use sluice_dispatcher::metrics::DispatchMetrics;
@@ -15,6 +16,7 @@ use sluice_dispatcher::ratelimit::RateLimiter;
 use sluice_dispatcher::sink::{Sink, dir::DirSink, kube::KubeSink};
 use sluice_dispatcher::status;
 use sluice_runtime::dlq::{DlqSettings, ensure_dlq_stream};
+use sluice_runtime::event_status::StatusReader;
 use sluice_runtime::flags::Loaded;
 use sluice_runtime::retry::Backoff;
 use sluice_runtime::{event_status, jetstream, ops, retry};
@@ -30,9 +32,11 @@ async fn main() -> anyhow::Result<()> {
     } = args.common.start().await?;
     let nats = args.common.nats.resolve()?;
 
+    // The status API is open only where there is no cluster to ask whose token it is.
+    let mut access = Access::open();
     let sink = match &args.sink_dir {
         Some(dir) => {
-            tracing::info!(dir = %dir.display(), "writing objects to a directory");
+            tracing::info!(dir = %dir.display(), "writing objects to a directory; the event status API is open");
             Sink::Dir(DirSink::new(dir.clone()))
         }
         None => {
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             config.default_retry = false;
             let client =
                 kube::Client::try_from(config).context("failed to build the Kubernetes client")?;
+            access = Access::kubernetes(client.clone());
             Sink::Kube(KubeSink::new(client, args.create_timeout))
         }
     };
@@ -104,7 +109,8 @@ async fn main() -> anyhow::Result<()> {
     }));
     ops::serve(
         args.common.metrics_addr,
-        ops::router(Arc::new(registry), ready),
+        ops::router(Arc::new(registry), ready)
+            .merge(events_api::router(StatusReader::new(js.clone()), access)),
     )
     .await
     .context("failed to bind the metrics address")?;
