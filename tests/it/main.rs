@@ -14,6 +14,7 @@ mod compat;
 mod dashboard;
 mod dlq_cli;
 mod event_status;
+mod events_api;
 mod faults;
 mod hardening;
 mod ingest_reliability;
