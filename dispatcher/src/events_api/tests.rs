@@ -116,3 +116,16 @@ async fn a_kubernetes_api_out_of_reach_is_a_503_that_shows_no_token() {
     assert_eq!(headers[header::RETRY_AFTER], "5");
     assert!(!body.to_string().contains("secret-token-value"), "{body}");
 }
+
+#[tokio::test]
+async fn a_bad_namespace_is_refused_before_any_review() {
+    // The cluster is out of reach: had the token been reviewed, this would be a 503.
+    let (status, _, body) = get(
+        unreachable_cluster(),
+        "/v1/namespaces/..%2Fkube-system/events",
+        Some("some-token"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "invalid_parameter");
+}
