@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sluice_tests::api_double::Verb;
 use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually, github_signature};
 use sluice_tests::{ApiDouble, NatsServer};
 
@@ -222,6 +223,15 @@ async fn a_tenant_token_reads_its_own_events_and_is_refused_another_namespace() 
         .collect();
     assert_eq!(ids, [event_a.as_str()], "{listing}");
     assert_eq!(listing["truncated"], false);
+
+    // A page of reads costs the API server no review while the decision is kept.
+    stack.api.clear_requests();
+    for _ in 0..20 {
+        let (status, _, _) = get(&client, &base, &path_a, Some(&alice)).await;
+        assert_eq!(status, 200);
+    }
+    let reviews = stack.api.requests_for(Verb::Create, "tokenreviews").len();
+    assert!(reviews <= 1, "{reviews} TokenReviews for 20 reads");
 
     // team-b's event and listing are not team-a's to read, whatever it knows of them.
     for path in [
