@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use sluice_tests::NatsServer;
 use sluice_tests::api_double::Verb;
 use sluice_tests::procs::{Dispatcher, Ingest, SinkTarget, eventually, github_signature};
-use sluice_tests::{ApiDouble, NatsServer};
 
 use crate::cluster::{ClusterStack, apply};
 use crate::support::{ConfigDir, SECRET, github_listener, post, push_body};
@@ -16,25 +16,6 @@ use crate::support::{ConfigDir, SECRET, github_listener, post, push_body};
 const TEAM_A_SA: &str = "system:serviceaccount:team-a:builder";
 const TEAM_B_SA: &str = "system:serviceaccount:team-b:builder";
 const LISTENERS: &str = "triggers.tekton.dev";
-
-/// What the chart grants the dispatcher to check the API's bearer tokens.
-fn grant_reviews(api: &ApiDouble) {
-    let controller = api.controller_user().to_owned();
-    api.grant(
-        &controller,
-        &["create"],
-        "authentication.k8s.io",
-        "tokenreviews",
-        "*",
-    );
-    api.grant(
-        &controller,
-        &["create"],
-        "authorization.k8s.io",
-        "subjectaccessreviews",
-        "*",
-    );
-}
 
 /// A signed push to `namespace`'s `github` listener carrying `delivery`; its event id.
 async fn push(
@@ -147,7 +128,8 @@ async fn a_tenant_token_reads_its_own_events_and_is_refused_another_namespace() 
             "pipelineruns",
             "team-b",
         );
-        grant_reviews(api);
+        // What the chart grants the dispatcher to check the API's bearer tokens.
+        api.grant_reviews(api.controller_user());
         // team-a's developers through their group, team-b's reader by name.
         api.grant_group(
             "team-a-devs",

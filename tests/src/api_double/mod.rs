@@ -354,6 +354,25 @@ impl ApiDouble {
         self.grant(user, &["*"], "*", "*", "*");
     }
 
+    /// Allows `user` to create TokenReviews and SubjectAccessReviews: what a server that
+    /// checks its own clients' bearer tokens through the API needs.
+    pub fn grant_reviews(&self, user: &str) {
+        self.grant(
+            user,
+            &["create"],
+            "authentication.k8s.io",
+            "tokenreviews",
+            "*",
+        );
+        self.grant(
+            user,
+            &["create"],
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "*",
+        );
+    }
+
     /// Removes what [`grant`](Self::grant) with the same arguments added.
     pub fn revoke(&self, user: &str, verbs: &[&str], group: &str, resource: &str, namespace: &str) {
         lock(&self.shared.rbac).revoke(

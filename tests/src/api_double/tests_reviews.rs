@@ -49,24 +49,6 @@ async fn review_access(
         .await
 }
 
-fn grant_reviews(api: &ApiDouble) {
-    let controller = api.controller_user().to_owned();
-    api.grant(
-        &controller,
-        &["create"],
-        "authentication.k8s.io",
-        "tokenreviews",
-        "*",
-    );
-    api.grant(
-        &controller,
-        &["create"],
-        "authorization.k8s.io",
-        "subjectaccessreviews",
-        "*",
-    );
-}
-
 fn api_status(result: Result<impl std::fmt::Debug, kube::Error>) -> Box<kube::core::Status> {
     match result {
         Err(kube::Error::Api(status)) => status,
@@ -77,7 +59,7 @@ fn api_status(result: Result<impl std::fmt::Debug, kube::Error>) -> Box<kube::co
 #[tokio::test]
 async fn a_token_review_names_the_user_behind_a_known_token_only() {
     let api = ApiDouble::start().await;
-    grant_reviews(&api);
+    api.grant_reviews(api.controller_user());
     let token = api.add_token("alice", &["team-a-devs"]);
 
     let known = review_token(&api, &token).await.unwrap();
@@ -130,7 +112,7 @@ async fn reviews_need_the_right_to_create_them() {
 #[tokio::test]
 async fn an_access_review_answers_from_the_rbac_table_for_the_user_and_groups_given() {
     let api = ApiDouble::start().await;
-    grant_reviews(&api);
+    api.grant_reviews(api.controller_user());
     api.grant(
         "alice",
         &["get"],
@@ -171,7 +153,7 @@ async fn allowed(api: &ApiDouble, user: &str, groups: &[&str], namespace: &str) 
 #[tokio::test]
 async fn an_access_review_without_a_subject_or_attributes_is_invalid() {
     let api = ApiDouble::start().await;
-    grant_reviews(&api);
+    api.grant_reviews(api.controller_user());
     let mut review = may_get_listeners("", &[], "team-a");
     review.spec.groups = None;
     let invalid = api_status(review_access(&api, &review).await);
