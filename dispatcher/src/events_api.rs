@@ -25,7 +25,7 @@ use axum::extract::{FromRef, Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sluice_runtime::event_status::{EventStatus, StatusReader};
+use sluice_runtime::event_status::{EventStatus, RefusedRecord, StatusReader};
 
 pub use access::{Access, Tenant};
 pub use error::ApiError;
@@ -58,10 +58,13 @@ pub fn router(reader: StatusReader, access: Access) -> Router {
         .with_state(EventsApi { reader, access })
 }
 
-/// The events of one delivery.
+/// One delivery: its events, and what ingest did not store of it (refused, filtered at the
+/// edge, a duplicate within the window).
 #[derive(Debug, Serialize)]
-struct Items<T> {
-    items: Vec<T>,
+#[serde(rename_all = "camelCase")]
+struct Delivered {
+    items: Vec<EventStatus>,
+    not_stored: Vec<RefusedRecord>,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +108,7 @@ async fn deliveries(
     tenant: Tenant,
     State(api): State<EventsApi>,
     path: Result<Path<DeliveryPath>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<Items<EventStatus>>, ApiError> {
+) -> Result<Json<Delivered>, ApiError> {
     let Path(path) = path.map_err(ApiError::from_path)?;
     let listener = params::listener("eventlistener", &path.listener)?;
     let delivery_id = params::delivery_id(&path.delivery_id)?;
@@ -113,14 +116,18 @@ async fn deliveries(
         .reader
         .by_delivery(tenant.namespace(), listener, delivery_id)
         .await?;
-    if items.is_empty() {
+    let not_stored = api
+        .reader
+        .not_stored(tenant.namespace(), listener, delivery_id)
+        .await?;
+    if items.is_empty() && not_stored.is_empty() {
         return Err(ApiError::NotFound(format!(
             "no event of delivery {:?} for EventListener {}/{listener}",
             params::shown(delivery_id),
             tenant.namespace()
         )));
     }
-    Ok(Json(Items { items }))
+    Ok(Json(Delivered { items, not_stored }))
 }
 
 async fn list(

@@ -23,6 +23,12 @@ pub struct Entry {
     #[serde(default)]
     pub objects: Vec<String>,
     pub at_ms: u64,
+    /// The interceptor that filtered the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interceptor: Option<String>,
+    /// Why it was filtered, or how it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +111,8 @@ impl Ledger {
                     event_id: String::new(),
                     objects: Vec::new(),
                     at_ms: 0,
+                    interceptor: None,
+                    reason: None,
                 }))
             }
         }

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use sluice_runtime::clock::now_ms;
 use sluice_runtime::envelope::{EventMetaRef, RequestHeaders, SCHEMA_VERSION, new_event_id};
-use sluice_runtime::event_status::{EventRecord, RefusedRecord, StatusWriter, rfc3339};
+use sluice_runtime::event_status::{RefusedRecord, StatusWriter, rfc3339};
 use sluice_runtime::ops::{ReadinessCheck, health_routes};
 use sluice_runtime::subject::event_subject;
 use sluice_triggers::catalogue::{Catalogue, Listener};
@@ -295,22 +295,7 @@ async fn accept(
             }
         })?;
     match stored {
-        Stored::New { sequence } => {
-            if state.status.is_enabled() {
-                let record = EventRecord {
-                    event_id: event_id.clone(),
-                    namespace: listener.namespace.clone(),
-                    event_listener: listener.name.clone(),
-                    delivery_id: delivery_id(headers).map(str::to_owned),
-                    received_at: rfc3339(received_at_ms),
-                    selected_triggers: triggers.clone(),
-                    sequence,
-                    last_duplicate_at: None,
-                };
-                state.status.event(&record).await;
-            }
-            Ok((Outcome::Accepted, accepted(listener, Some(&event_id))))
-        }
+        Stored::New { .. } => Ok((Outcome::Accepted, accepted(listener, Some(&event_id)))),
         Stored::Duplicate { sequence, original } => {
             // Equal message ids with different keys would be a SHA-256 collision; the check
             // costs nothing and guarantees an answer never names another listener's event.
@@ -323,21 +308,18 @@ async fn accept(
                 original_event_id = original_id.unwrap_or("unknown"),
                 "duplicate delivery: already stored, not stored again"
             );
-            if let Some(original) = &original
-                && state.status.is_enabled()
-            {
-                let record = EventRecord {
-                    event_id: original.event_id.clone(),
-                    namespace: original.namespace.clone(),
-                    event_listener: original.listener.clone(),
-                    delivery_id: delivery_id(headers).map(str::to_owned),
-                    received_at: rfc3339(original.received_at_ms),
-                    selected_triggers: original.triggers.clone(),
-                    sequence,
-                    last_duplicate_at: Some(rfc3339(received_at_ms)),
-                };
-                state.status.event(&record).await;
-            }
+            state.status.refused(true, || RefusedRecord {
+                namespace: listener.namespace.clone(),
+                event_listener: listener.name.clone(),
+                status: 202,
+                code: "duplicate".to_owned(),
+                message: format!(
+                    "delivered again within the duplicate window: already stored as event {}; not stored again",
+                    original_id.unwrap_or("unknown")
+                ),
+                delivery_id: delivery_id(headers).map(str::to_owned),
+                at: rfc3339(received_at_ms),
+            });
             Ok((Outcome::Duplicate, duplicate(listener, original_id)))
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sluice_tests::api_double::{Failure, FaultRule, Verb};
-use sluice_tests::procs::{bin_path, eventually, github_signature};
+use sluice_tests::procs::{bin_path, github_signature};
 
 use crate::support::{ConfigDir, SECRET, Stack, post, push_body};
 
@@ -354,16 +354,45 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     assert_eq!(items[0]["deliveryID"], "delivery-forged");
     assert!(!items[0]["message"].as_str().unwrap().contains(SECRET));
 
-    // The same delivery again within the window: not stored again, and the event says so.
+    // The same delivery again within the window: not stored again, and `find` says so.
     let (status, answer) = push(&url_a, "a1", "delivery-created").await;
     assert_eq!(status, 202);
     assert_eq!(answer["duplicate"], true, "{answer}");
     assert_eq!(answer["eventID"], created_id.as_str());
+    let find_json = || async {
+        let run = events(
+            &nats,
+            &[
+                "find",
+                "--listener",
+                "team-a/github",
+                "--delivery",
+                "delivery-created",
+                "--output",
+                "json",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{run:?}");
+        serde_json::from_str::<Value>(&run.stdout).unwrap()
+    };
+    let mut found = Value::Null;
+    for _ in 0..50 {
+        found = find_json().await;
+        if found["notStored"].as_array().is_some_and(|n| !n.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let not_stored = &found["notStored"][0];
+    assert_eq!(not_stored["status"], 202, "{found:#}");
+    assert_eq!(not_stored["code"], "duplicate");
     assert!(
-        eventually(Duration::from_secs(5), || async {
-            get(&nats, &created_id).await["lastDuplicateAt"].is_string()
-        })
-        .await
+        not_stored["message"]
+            .as_str()
+            .unwrap()
+            .contains(&created_id),
+        "names the stored event: {not_stored}"
     );
     // Past the window: stored as a new event, whose triggers the ledger finds done.
     tokio::time::sleep(Duration::from_millis(1500)).await;

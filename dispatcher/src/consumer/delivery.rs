@@ -86,6 +86,7 @@ pub(super) async fn handle(
                     raw: &message.payload,
                     attempt,
                     last,
+                    sequence: message.info().map_or(0, |info| info.stream_sequence),
                 };
                 dispatcher.dispatch(delivery).await
             }

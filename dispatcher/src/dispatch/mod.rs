@@ -32,7 +32,7 @@ use crate::metrics::{DispatchMetrics, EventOutcome, TriggerOutcome};
 use crate::ratelimit::RateLimiter;
 use crate::sink::{Created, Sink};
 use record::Transition;
-use sluice_runtime::event_status::StatusWriter;
+use sluice_runtime::event_status::{StatusWriter, TriggerRecord};
 use sluice_runtime::retry::Backoff;
 
 /// Logs at `$level` with the run's identity first: namespace, listener, trigger and event.
@@ -101,6 +101,8 @@ pub struct Delivery<'a> {
     pub attempt: u64,
     /// No further delivery is allowed: what is still failing is dead-lettered now.
     pub last: bool,
+    /// The event's sequence in the events stream (0 when unknown).
+    pub sequence: u64,
 }
 
 /// Runs events; shared by every in-flight event of a replica.
@@ -197,7 +199,10 @@ impl Dispatcher {
         let labels = Some((listener.namespace.as_str(), listener.name.as_str()));
         let input = initial_state(delivery.envelope.body.clone(), meta);
         let event_key = idempotency::event_key(&meta.idempotency_key, &meta.event_id);
-        let mut groups = GroupOutcomes::default();
+        let mut outcomes = Outcomes {
+            groups: GroupOutcomes::default(),
+            states: Vec::with_capacity(meta.triggers.len()),
+        };
         let mut retries = Vec::new();
         let mut keep = false;
         for name in &meta.triggers {
@@ -217,7 +222,14 @@ impl Dispatcher {
                 event_id = %meta.event_id,
             );
             let step = self
-                .trigger_step(delivery, listener, trigger, &event_key, &input, &mut groups)
+                .trigger_step(
+                    delivery,
+                    listener,
+                    trigger,
+                    &event_key,
+                    &input,
+                    &mut outcomes,
+                )
                 .instrument(span)
                 .await;
             match step {
@@ -243,20 +255,27 @@ impl Dispatcher {
                 } else {
                     Transition::dead_letter_unstored(&reason, &error)
                 };
-                self.record(meta, trigger, delivery.attempt, transition)
-                    .await;
+                outcomes.states.retain(|state| state.name != trigger.name);
+                outcomes
+                    .states
+                    .push(transition.record(trigger, delivery.attempt));
             }
         }
         for (trigger, min_delay, error) in &retries {
+            // A run whose objects exist but whose ledger write failed stays `created`.
+            if outcomes
+                .states
+                .iter()
+                .any(|state| state.name == trigger.name)
+            {
+                continue;
+            }
             let delay = self.soonest_retry(delivery.attempt, *min_delay);
-            self.record(
-                meta,
-                trigger,
-                delivery.attempt,
-                Transition::retrying(error, delay),
-            )
-            .await;
+            outcomes
+                .states
+                .push(Transition::retrying(error, delay).record(trigger, delivery.attempt));
         }
+        self.write_status(delivery, outcomes.states).await;
         let min_delay = retries.iter().map(|(_, delay, _)| *delay).max();
         match (min_delay, keep) {
             (Some(min_delay), _) => {
@@ -288,7 +307,7 @@ impl Dispatcher {
         trigger: &Trigger,
         event_key: &str,
         input: &EventState,
-        groups: &mut GroupOutcomes,
+        outcomes: &mut Outcomes,
     ) -> Step {
         let meta = &delivery.envelope.meta;
         let run_key = idempotency::run_key(event_key, trigger);
@@ -298,16 +317,15 @@ impl Dispatcher {
         };
         match self.ledger.get(&run_key).await {
             Ok(Some(entry)) => {
-                // The same event again (a redelivery, a replay) keeps what it recorded.
-                if entry.event_id != meta.event_id {
-                    self.record(
-                        meta,
-                        trigger,
-                        delivery.attempt,
-                        Transition::duplicate(&entry),
-                    )
-                    .await;
-                }
+                // The same event again (a redelivery, a replay) shows what it did before.
+                let transition = if entry.event_id == meta.event_id {
+                    Transition::from_ledger(&entry)
+                } else {
+                    Transition::duplicate(&entry)
+                };
+                outcomes
+                    .states
+                    .push(transition.record(trigger, delivery.attempt));
                 run_log!(
                     info, listener, trigger, meta,
                     first_event_id = %entry.event_id,
@@ -328,7 +346,14 @@ impl Dispatcher {
             }
         }
         let outcome = self
-            .run_trigger(listener, trigger, meta, &run_key, input, groups)
+            .run_trigger(
+                listener,
+                trigger,
+                meta,
+                &run_key,
+                input,
+                &mut outcomes.groups,
+            )
             .await;
         let (entry, created, transition) = match outcome {
             Ok(Ran::Filtered {
@@ -336,11 +361,11 @@ impl Dispatcher {
                 reason,
             }) => {
                 count(TriggerOutcome::Filtered);
-                (
-                    ledger_entry(meta, RunOutcome::Filtered, &[]),
-                    None,
-                    Transition::filtered(&interceptor, &reason),
-                )
+                let transition = Transition::filtered(&interceptor, &reason);
+                let mut entry = ledger_entry(meta, RunOutcome::Filtered, &[]);
+                entry.interceptor = Some(interceptor);
+                entry.reason = Some(reason);
+                (entry, None, transition)
             }
             Ok(Ran::Created(created)) => {
                 count(TriggerOutcome::Created);
@@ -376,7 +401,9 @@ impl Dispatcher {
                     "trigger failed for this event; not retried"
                 );
                 let transition = Transition::error(&error);
-                (ledger_entry(meta, RunOutcome::Error, &[]), None, transition)
+                let mut entry = ledger_entry(meta, RunOutcome::Error, &[]);
+                entry.reason = Some(error.to_string());
+                (entry, None, transition)
             }
             Err(error) => {
                 count(TriggerOutcome::Permanent);
@@ -394,20 +421,23 @@ impl Dispatcher {
                 );
                 return if self.store_letter(&letter).await {
                     let transition = Transition::dead_lettered(&reason, &error);
-                    self.record(meta, trigger, delivery.attempt, transition)
-                        .await;
+                    outcomes
+                        .states
+                        .push(transition.record(trigger, delivery.attempt));
                     Step::Finished
                 } else {
                     let transition = Transition::dead_letter_unstored(&reason, &error);
-                    self.record(meta, trigger, delivery.attempt, transition)
-                        .await;
+                    outcomes
+                        .states
+                        .push(transition.record(trigger, delivery.attempt));
                     Step::Keep
                 };
             }
         };
-        // Written before the ledger: the objects exist whatever the ledger says next.
-        self.record(meta, trigger, delivery.attempt, transition)
-            .await;
+        // Recorded whatever the ledger says next: the objects exist.
+        outcomes
+            .states
+            .push(transition.record(trigger, delivery.attempt));
         if let Err(error) = self.ledger.record(&run_key, &entry).await {
             // The objects exist; a redelivery finds them by name and records again.
             run_log!(
@@ -467,6 +497,13 @@ impl Dispatcher {
     }
 }
 
+/// What one delivery's triggers did so far: the groups' decisions, and each trigger's
+/// state for the event status.
+struct Outcomes {
+    groups: GroupOutcomes,
+    states: Vec<TriggerRecord>,
+}
+
 /// What a trigger that ran did.
 enum Ran {
     Created(Vec<Created>),
@@ -482,6 +519,8 @@ fn ledger_entry(meta: &EventMeta, outcome: RunOutcome, created: &[Created]) -> L
             .map(|c| format!("{}/{}", c.kind, c.name))
             .collect(),
         at_ms: now_ms(),
+        interceptor: None,
+        reason: None,
     }
 }
 

@@ -1,17 +1,17 @@
-//! What each trigger's state becomes in the event status store (`sluice events`), written on
-//! each transition: the record says what a person asking "what happened to my webhook"
-//! needs, in words, with the error and the objects.
+//! What each trigger's state becomes in the event status store (`sluice events`): the event
+//! and every trigger's state, written once at the end of each delivery, saying what a person
+//! asking "what happened to my webhook" needs, in words, with the error and the objects.
 
 use std::time::Duration;
 
 use sluice_runtime::clock::now_ms;
-use sluice_runtime::envelope::EventMeta;
 use sluice_runtime::event_status::{
-    FailureRecord, ObjectRef, TriggerRecord, TriggerState, rfc3339,
+    EventRecord, EventStatus, FailureRecord, ObjectRef, TriggerRecord, TriggerState, rfc3339,
 };
 use sluice_triggers::catalogue::Trigger;
+use sluice_triggers::idempotency::stored_delivery_id;
 
-use super::{Dispatcher, TriggerError};
+use super::{Delivery, Dispatcher, TriggerError};
 use crate::ledger::{Entry as LedgerEntry, RunOutcome};
 use crate::sink::Created;
 
@@ -60,6 +60,26 @@ impl Transition {
         }
     }
 
+    /// What an earlier delivery of the same event did, as the ledger's `entry` has it.
+    pub fn from_ledger(entry: &LedgerEntry) -> Self {
+        let objects = ledger_objects(entry);
+        match entry.outcome {
+            RunOutcome::Created => Self {
+                objects,
+                ..Self::new(TriggerState::Created)
+            },
+            RunOutcome::Filtered => Self {
+                interceptor: entry.interceptor.clone(),
+                reason: entry.reason.clone(),
+                ..Self::new(TriggerState::Filtered)
+            },
+            RunOutcome::Error => Self {
+                reason: entry.reason.clone(),
+                ..Self::new(TriggerState::Error)
+            },
+        }
+    }
+
     /// An earlier event of the same delivery ran the trigger (the ledger's `entry`).
     pub fn duplicate(entry: &LedgerEntry) -> Self {
         let outcome = match entry.outcome {
@@ -73,15 +93,7 @@ impl Transition {
                 entry.event_id
             )),
             duplicate_of: Some(entry.event_id.clone()),
-            objects: entry
-                .objects
-                .iter()
-                .filter_map(|object| object.split_once('/'))
-                .map(|(kind, name)| ObjectRef {
-                    kind: kind.to_owned(),
-                    name: name.to_owned(),
-                })
-                .collect(),
+            objects: ledger_objects(entry),
             ..Self::new(TriggerState::Duplicate)
         }
     }
@@ -125,6 +137,19 @@ impl Transition {
     }
 }
 
+/// The ledger's `Kind/name` objects.
+fn ledger_objects(entry: &LedgerEntry) -> Vec<ObjectRef> {
+    entry
+        .objects
+        .iter()
+        .filter_map(|object| object.split_once('/'))
+        .map(|(kind, name)| ObjectRef {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        })
+        .collect()
+}
+
 fn failure(error: &TriggerError) -> FailureRecord {
     FailureRecord {
         kind: error.kind().as_str().to_owned(),
@@ -133,36 +158,44 @@ fn failure(error: &TriggerError) -> FailureRecord {
     }
 }
 
-impl Dispatcher {
-    /// Writes `transition` of `trigger` for the event, the `attempt`-th delivery.
-    pub(super) async fn record(
-        &self,
-        meta: &EventMeta,
-        trigger: &Trigger,
-        attempt: u64,
-        transition: Transition,
-    ) {
-        if !self.status.is_enabled() {
-            return;
-        }
+impl Transition {
+    /// The state of `trigger` after the `attempt`-th delivery.
+    pub fn record(self, trigger: &Trigger, attempt: u64) -> TriggerRecord {
         let now = now_ms();
-        let record = TriggerRecord {
+        TriggerRecord {
             name: trigger.name.clone(),
-            state: transition.state,
+            state: self.state,
             attempts: attempt,
-            reason: transition.reason,
-            error: transition.error,
-            interceptor: transition.interceptor,
-            next_attempt_at: transition
+            reason: self.reason,
+            error: self.error,
+            interceptor: self.interceptor,
+            next_attempt_at: self
                 .next_attempt_in
                 .map(|delay| rfc3339(now + u64::try_from(delay.as_millis()).unwrap_or(0))),
-            duplicate_of: transition.duplicate_of,
-            objects: transition.objects,
+            duplicate_of: self.duplicate_of,
+            objects: self.objects,
             updated_at: rfc3339(now),
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Records the event with its triggers' states after this delivery, in one write.
+    pub(super) async fn write_status(&self, delivery: Delivery<'_>, triggers: Vec<TriggerRecord>) {
+        if !self.status.is_enabled() || triggers.is_empty() {
+            return;
+        }
+        let meta = &delivery.envelope.meta;
+        let event = EventRecord {
+            event_id: meta.event_id.clone(),
+            namespace: meta.namespace.clone(),
+            event_listener: meta.listener.clone(),
+            delivery_id: stored_delivery_id(&meta.headers).map(str::to_owned),
+            received_at: rfc3339(meta.received_at_ms),
+            selected_triggers: meta.triggers.clone(),
+            sequence: delivery.sequence,
         };
-        self.status
-            .trigger(&meta.namespace, &meta.listener, &meta.event_id, &record)
-            .await;
+        self.status.event(&EventStatus::new(event, triggers)).await;
     }
 
     /// The soonest the `attempt`-th delivery's event comes back after failing, given what the

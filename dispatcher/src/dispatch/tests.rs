@@ -199,6 +199,7 @@ async fn a_redelivery_finds_its_objects_and_a_foreign_name_moves_the_run() {
             raw: &raw,
             attempt,
             last: false,
+            sequence: 1,
         };
         assert_eq!(dispatcher.dispatch(delivery).await, Disposition::Done);
     }

@@ -3,15 +3,20 @@
 //!
 //! Two places in JetStream hold it:
 //! - the key-value bucket `SLUICE_STATUS`, kept as long as the events stream keeps events:
-//!   - `ev.<namespace>.<listener>.<delivery>.<event id>`: the event as ingest stored it
-//!     ([`EventRecord`], written by ingest after the durable ack, and again when the same
-//!     delivery comes back within the duplicate window); `<delivery>` is [`delivery_token`]
-//!     of the sender's delivery id, so one delivery's events are found together;
-//!   - `tr.<namespace>.<listener>.<event id>.<trigger>`: one trigger's state
-//!     ([`TriggerRecord`], written by the dispatcher on each transition);
-//! - the stream `SLUICE_REFUSED`: deliveries ingest refused ([`RefusedRecord`]), the last
+//!   one entry per event, `ev.<namespace>.<listener>.<delivery>.<event id>`, holding the
+//!   event and each of its triggers' state ([`EventStatus`]), written by the dispatcher at
+//!   the end of each delivery of the event (so once for most events); `<delivery>` is
+//!   [`delivery_token`] of the sender's delivery id, so one delivery's events are found
+//!   together;
+//! - the stream `SLUICE_REFUSED`: deliveries ingest did not store ([`RefusedRecord`]:
+//!   refused, filtered at the edge, or duplicates within the stream's window), the last
 //!   [`REFUSED_PER_LISTENER`] per listener, on `sluice.refused.<namespace>.<listener>`
 //!   (`_` for a listener that does not exist in a namespace that has listeners).
+//!
+//! Ingest writes nothing for an event it stores: one more message per event would cost
+//! nats-server a third again of what storing the event does (docs/performance.md). An
+//! event waiting in its tenant's backlog is therefore not recorded until a dispatcher takes
+//! it.
 //!
 //! Every name is one subject token ([`encode_token`]), so no name can reach another's keys.
 //! Records are written with plain publishes, never awaited: status is what Sluice tells
@@ -28,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::subject::encode_token;
 
-pub use read::{EventStatus, ReadError, StatusReader};
+pub use read::{EventStatus, Listing, ReadError, StatusReader};
 pub use write::StatusWriter;
 
 /// The bucket of event and trigger records.
@@ -41,7 +46,7 @@ pub const REFUSED_PER_LISTENER: i64 = 100;
 const REFUSED_PREFIX: &str = "sluice.refused";
 const KV_PREFIX: &str = "$KV.SLUICE_STATUS";
 
-/// A stored event: what ingest knew when JetStream acknowledged it.
+/// A stored event, as its envelope tells it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventRecord {
@@ -63,17 +68,13 @@ pub struct EventRecord {
     pub selected_triggers: Vec<String>,
     /// The event's sequence in the events stream (`sluice events redeliver` reads it there).
     pub sequence: u64,
-    /// When the same delivery last came back within the duplicate window (answered `202`
-    /// with `"duplicate": true` and not stored again).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_duplicate_at: Option<String>,
 }
 
 /// Where one trigger stands for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerState {
-    /// Stored, not run yet (derived: no record written).
+    /// Selected, not run yet in any delivery (derived: nothing recorded for it).
     Pending,
     Created,
     /// An interceptor stopped it.
@@ -161,7 +162,8 @@ pub struct RefusedRecord {
     /// The listener asked for (as sent, cut to 64 characters, for an unknown one).
     pub event_listener: String,
     pub status: u16,
-    /// The answer's stable error code (`authentication_failed`…).
+    /// The answer's stable code (`signature_invalid`…; `filtered` and `duplicate` for a
+    /// `202` that stored nothing).
     pub code: String,
     pub message: String,
     #[serde(
@@ -212,26 +214,6 @@ fn event_key(
 ) -> String {
     let mut key = String::from("ev");
     for part in [namespace, listener, delivery, event_id] {
-        key.push('.');
-        match part {
-            Some(part) => encode_token(part, &mut key),
-            None => key.push('*'),
-        }
-    }
-    key
-}
-
-/// `tr.<namespace>.<listener>.<event>.<trigger>`; `None` parts are `*`, and without a
-/// trigger the key ends in `>` only if the event is named (all its triggers).
-fn trigger_key(
-    namespace: &str,
-    listener: Option<&str>,
-    event_id: Option<&str>,
-    trigger: Option<&str>,
-) -> String {
-    let mut key = String::from("tr.");
-    encode_token(namespace, &mut key);
-    for part in [listener, event_id, trigger] {
         key.push('.');
         match part {
             Some(part) => encode_token(part, &mut key),
@@ -346,10 +328,6 @@ mod tests {
         assert_eq!(
             event_key(Some("team-a"), None, None, Some("x.>")),
             "ev.team-a.*.*.x_2E_3E"
-        );
-        assert_eq!(
-            trigger_key("team-a", Some("gh"), Some(id), None),
-            format!("tr.team-a.gh.{id}.*")
         );
         assert_eq!(refused_subject("team-a", None), "sluice.refused.team-a._");
         assert_eq!(

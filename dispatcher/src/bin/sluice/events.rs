@@ -149,7 +149,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
                 output,
             } => {
                 let Some(event) = reader.event(namespace.as_deref(), &event_id).await? else {
-                    eprintln!("error: no event {} is recorded", one_line(&event_id));
+                    not_recorded(&event_id);
                     return Ok(ExitCode::from(1));
                 };
                 print(output, &event, || event_table(&event))?;
@@ -162,23 +162,33 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
             } => {
                 let (namespace, name) = split_listener(&listener)?;
                 let events = reader.by_delivery(namespace, name, &delivery).await?;
-                if events.is_empty() {
+                let not_stored = reader.not_stored(namespace, name, &delivery).await?;
+                if events.is_empty() && not_stored.is_empty() {
                     eprintln!(
-                        "error: no event of {listener} has delivery {}",
+                        "error: nothing is recorded of delivery {} to {listener}: not received, \
+                         or stored and not yet taken by a dispatcher (a backlog)",
                         one_line(&delivery)
                     );
                     return Ok(ExitCode::from(1));
                 }
-                let items = Items {
+                let found = Found {
                     items: &events,
-                    truncated: false,
+                    not_stored: &not_stored,
                 };
-                print(output, &items, || {
-                    events
+                print(output, &found, || {
+                    let mut text = events
                         .iter()
                         .map(event_table)
                         .collect::<Vec<_>>()
-                        .join("\n")
+                        .join("\n");
+                    if !not_stored.is_empty() {
+                        if !text.is_empty() {
+                            text.push('\n');
+                        }
+                        text.push_str("Not stored:\n");
+                        text.push_str(&refused_table(&not_stored));
+                    }
+                    text
                 })?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -237,6 +247,23 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `find` as JSON and YAML show it: the delivery's events, and its deliveries ingest did not
+/// store (refused, filtered, duplicates within the window).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Found<'a> {
+    items: &'a [EventStatus],
+    not_stored: &'a [RefusedRecord],
+}
+
+fn not_recorded(event_id: &str) {
+    eprintln!(
+        "error: no event {} is recorded: unknown, or stored and not yet taken by a dispatcher \
+         (a backlog)",
+        one_line(event_id)
+    );
+}
+
 /// A listing as JSON and YAML show it.
 #[derive(Serialize)]
 struct Items<'a, T> {
@@ -290,11 +317,6 @@ fn event_table(event: &EventStatus) -> String {
             .map_or("-".to_owned(), one_line),
         record.received_at,
     );
-    if let Some(at) = &record.last_duplicate_at {
-        text.push_str(&format!(
-            "Duplicate: delivered again at {at}; answered as a duplicate and not stored again\n"
-        ));
-    }
     let rows: Vec<Vec<String>> = event
         .triggers
         .iter()
@@ -441,7 +463,7 @@ async fn redeliver(
     trigger: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let Some(status) = reader.event(namespace, event_id).await? else {
-        eprintln!("error: no event {} is recorded", one_line(event_id));
+        not_recorded(event_id);
         return Ok(ExitCode::from(1));
     };
     let record = &status.event;

@@ -16,20 +16,22 @@ use crate::subject::encode_token;
 
 use super::{
     EventRecord, KV_PREFIX, REFUSED_STREAM, RefusedRecord, STATUS_BUCKET, TriggerRecord,
-    TriggerState, delivery_token, event_key, normalise_event_id, refused_subject, trigger_key,
+    TriggerState, delivery_token, event_key, normalise_event_id, refused_subject,
 };
 
-/// One event with each of its selected triggers: a trigger nothing has been recorded for yet
-/// is `pending`.
+/// One event with each of its selected triggers, as stored and as shown: a selected trigger
+/// nothing has been recorded for yet is shown `pending`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventStatus {
     #[serde(flatten)]
     pub event: EventRecord,
+    #[serde(default)]
     pub triggers: Vec<TriggerRecord>,
 }
 
 impl EventStatus {
-    fn new(event: EventRecord, mut recorded: Vec<TriggerRecord>) -> Self {
+    /// `event` with `recorded` states, and `pending` for each selected trigger without one.
+    pub fn new(event: EventRecord, mut recorded: Vec<TriggerRecord>) -> Self {
         let mut triggers = Vec::with_capacity(event.selected_triggers.len());
         for name in &event.selected_triggers {
             match recorded.iter().position(|t| &t.name == name) {
@@ -38,7 +40,7 @@ impl EventStatus {
                     name: name.clone(),
                     state: TriggerState::Pending,
                     attempts: 0,
-                    reason: Some("stored; not run yet".to_owned()),
+                    reason: Some("not run yet".to_owned()),
                     error: None,
                     interceptor: None,
                     next_attempt_at: None,
@@ -50,6 +52,11 @@ impl EventStatus {
         }
         triggers.extend(recorded);
         Self { event, triggers }
+    }
+
+    /// With `pending` for each selected trigger nothing is recorded for.
+    fn complete(self) -> Self {
+        Self::new(self.event, self.triggers)
     }
 
     /// Whether any trigger is in `state`.
@@ -99,13 +106,10 @@ impl StatusReader {
         let event_id = normalise_event_id(event_id);
         let filter = event_key(namespace, None, None, Some(&event_id));
         let events = self
-            .records::<EventRecord>(&filter, DeliverPolicy::LastPerSubject, 2)
+            .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 2)
             .await?
             .into_items();
-        match events.items.into_iter().next() {
-            Some(event) => Ok(Some(self.with_triggers(event).await?)),
-            None => Ok(None),
-        }
+        Ok(events.items.into_iter().next().map(EventStatus::complete))
     }
 
     /// The events of one delivery of `namespace`/`listener`, oldest first: the stored one,
@@ -119,16 +123,12 @@ impl StatusReader {
         let token = delivery_token(Some(delivery_id));
         let filter = event_key(Some(namespace), Some(listener), Some(&token), None);
         let mut events = self
-            .records::<EventRecord>(&filter, DeliverPolicy::LastPerSubject, 100)
+            .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 100)
             .await?
             .into_items()
             .items;
-        events.sort_by(|a, b| a.received_at.cmp(&b.received_at));
-        let mut found = Vec::with_capacity(events.len());
-        for event in events {
-            found.push(self.with_triggers(event).await?);
-        }
-        Ok(found)
+        events.sort_by(|a, b| a.event.received_at.cmp(&b.event.received_at));
+        Ok(events.into_iter().map(EventStatus::complete).collect())
     }
 
     /// The events of `namespace` (of one listener if named) received in the last `since`,
@@ -141,44 +141,51 @@ impl StatusReader {
         state: Option<TriggerState>,
         limit: usize,
     ) -> Result<Listing<EventStatus>, ReadError> {
-        let start = start_time(since);
         let events = self
-            .records::<EventRecord>(&scope("ev", namespace, listener), start, SCAN_BOUND)
+            .records::<EventStatus>(&scope(namespace, listener), start_time(since), SCAN_BOUND)
             .await?;
-        let triggers = self
-            .records::<TriggerRecord>(&scope("tr", namespace, listener), start, SCAN_BOUND)
-            .await?;
-        // Oldest first, so a later write of the same key replaces an earlier one.
-        let mut recorded: HashMap<String, Vec<TriggerRecord>> = HashMap::new();
-        for (key, trigger) in triggers.keyed {
-            // tr.<namespace>.<listener>.<event>.<trigger>
-            if let Some(event_id) = key.split('.').nth(3) {
-                let of_event = recorded.entry(event_id.to_owned()).or_default();
-                of_event.retain(|t| t.name != trigger.name);
-                of_event.push(trigger);
-            }
-        }
-        let mut latest: HashMap<String, EventRecord> = HashMap::new();
+        // Oldest first, each event once with its last record (an event retried is written
+        // once per delivery), in the order first seen.
+        let mut latest: HashMap<String, EventStatus> = HashMap::new();
         let mut order = Vec::new();
-        for (_, event) in events.keyed {
-            if !latest.contains_key(&event.event_id) {
-                order.push(event.event_id.clone());
+        for (_, status) in events.keyed {
+            if !latest.contains_key(&status.event.event_id) {
+                order.push(status.event.event_id.clone());
             }
-            latest.insert(event.event_id.clone(), event);
+            latest.insert(status.event.event_id.clone(), status);
         }
-        let mut items = Vec::new();
-        for event_id in order {
-            let Some(event) = latest.remove(&event_id) else {
-                continue;
-            };
-            let status = EventStatus::new(event, recorded.remove(&event_id).unwrap_or_default());
-            if state.is_none_or(|state| status.has(state)) {
-                items.push(status);
-            }
-        }
+        let mut items: Vec<EventStatus> = order
+            .iter()
+            .filter_map(|event_id| latest.remove(event_id))
+            .map(EventStatus::complete)
+            .filter(|status| state.is_none_or(|state| status.has(state)))
+            .collect();
         let truncated = events.truncated || items.len() > limit;
         items.truncate(limit);
         Ok(Listing { items, truncated })
+    }
+
+    /// What ingest did not store of one delivery of `namespace`/`listener` (refused,
+    /// filtered, a duplicate within the window), among the listener's last
+    /// [`super::REFUSED_PER_LISTENER`], oldest first.
+    pub async fn not_stored(
+        &self,
+        namespace: &str,
+        listener: &str,
+        delivery_id: &str,
+    ) -> Result<Vec<RefusedRecord>, ReadError> {
+        let mut found = self
+            .read::<RefusedRecord>(
+                REFUSED_STREAM,
+                &refused_subject(namespace, Some(listener)),
+                DeliverPolicy::All,
+                SCAN_BOUND,
+            )
+            .await?
+            .items;
+        found.retain(|(_, record)| record.delivery_id.as_deref() == Some(delivery_id));
+        found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
+        Ok(found.into_iter().map(|(_, record)| record).collect())
     }
 
     /// The deliveries ingest refused for `namespace` (one listener if named; `None` also
@@ -202,21 +209,6 @@ impl StatusReader {
             items: found.items.into_iter().map(|(_, record)| record).collect(),
             truncated: found.truncated,
         })
-    }
-
-    async fn with_triggers(&self, event: EventRecord) -> Result<EventStatus, ReadError> {
-        let filter = trigger_key(
-            &event.namespace,
-            Some(&event.event_listener),
-            Some(&event.event_id),
-            None,
-        );
-        let recorded = self
-            .records::<TriggerRecord>(&filter, DeliverPolicy::LastPerSubject, 1_000)
-            .await?
-            .into_items()
-            .items;
-        Ok(EventStatus::new(event, recorded))
     }
 
     async fn records<T: for<'de> Deserialize<'de>>(
@@ -341,9 +333,9 @@ fn start_time(since: Duration) -> DeliverPolicy {
     DeliverPolicy::ByStartTime { start_time: start }
 }
 
-/// `<kind>.<namespace>.>` or `<kind>.<namespace>.<listener>.>`.
-fn scope(kind: &str, namespace: &str, listener: Option<&str>) -> String {
-    let mut filter = String::from(kind);
+/// `ev.<namespace>.>` or `ev.<namespace>.<listener>.>`.
+fn scope(namespace: &str, listener: Option<&str>) -> String {
+    let mut filter = String::from("ev");
     for part in std::iter::once(namespace).chain(listener) {
         filter.push('.');
         encode_token(part, &mut filter);

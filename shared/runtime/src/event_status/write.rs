@@ -6,9 +6,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 
-use super::{
-    EventRecord, KV_PREFIX, RefusedRecord, TriggerRecord, event_key, refused_subject, trigger_key,
-};
+use super::{EventStatus, KV_PREFIX, RefusedRecord, event_key, refused_subject};
 use crate::clock::now_ms;
 use crate::token_bucket::{Refill, TokenBucket};
 
@@ -48,9 +46,10 @@ impl StatusWriter {
         self.client.is_some()
     }
 
-    /// Records a stored event (again, with `last_duplicate_at`, for a duplicate).
-    pub async fn event(&self, record: &EventRecord) {
+    /// Records an event and its triggers' states, replacing what was recorded before.
+    pub async fn event(&self, status: &EventStatus) {
         let Some(client) = &self.client else { return };
+        let record = &status.event;
         let delivery = super::delivery_token(record.delivery_id.as_deref());
         let key = event_key(
             Some(&record.namespace),
@@ -58,25 +57,7 @@ impl StatusWriter {
             Some(&delivery),
             Some(&record.event_id),
         );
-        publish(client, format!("{KV_PREFIX}.{key}"), record).await;
-    }
-
-    /// Records a trigger's new state for an event of `namespace`/`listener`.
-    pub async fn trigger(
-        &self,
-        namespace: &str,
-        listener: &str,
-        event_id: &str,
-        record: &TriggerRecord,
-    ) {
-        let Some(client) = &self.client else { return };
-        let key = trigger_key(
-            namespace,
-            Some(listener),
-            Some(event_id),
-            Some(&record.name),
-        );
-        publish(client, format!("{KV_PREFIX}.{key}"), record).await;
+        publish(client, format!("{KV_PREFIX}.{key}"), status).await;
     }
 
     /// Records a delivery ingest did not store (refused, or filtered at the edge), within
