@@ -228,3 +228,85 @@ async fn a_stalled_node_costs_ingest_no_more_than_an_election() {
         "503s lasted {unavailable:?} of a 15 s stall"
     );
 }
+
+/// Every stream and bucket Sluice keeps, with its number of replicas.
+async fn replicas_of_every_stream(urls: &str) -> Vec<(String, usize)> {
+    use futures_util::TryStreamExt;
+
+    let servers: Vec<&str> = urls.split(',').collect();
+    let client = async_nats::connect(servers.as_slice())
+        .await
+        .expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let mut found: Vec<(String, usize)> = js
+        .streams()
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("list streams")
+        .into_iter()
+        .map(|info| (info.config.name.clone(), info.config.num_replicas))
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_stream_and_bucket_follows_stream_replicas_when_it_changes() {
+    let cluster = NatsCluster::start(3).await;
+    let urls = cluster.urls();
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = dir.path().join("out");
+    // First with one copy of each, as a trial installation makes them.
+    let mut single = Dispatcher::start(
+        &urls,
+        config.path(),
+        SinkTarget::Dir(&sink),
+        &["--stream-replicas", "1"],
+    )
+    .await;
+    single.wait_ready().await;
+    let expected = [
+        "KV_SLUICE_LEDGER",
+        "KV_SLUICE_RATES",
+        "KV_SLUICE_STATUS",
+        "SLUICE_DLQ",
+        "SLUICE_EVENTS",
+        "SLUICE_REFUSED",
+    ];
+    let all_made = eventually(Duration::from_secs(20), || async {
+        let names: Vec<String> = replicas_of_every_stream(&urls)
+            .await
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        expected.iter().all(|name| names.iter().any(|n| n == name))
+    })
+    .await;
+    let before = replicas_of_every_stream(&urls).await;
+    assert!(all_made, "{before:?}");
+    assert!(
+        before.iter().all(|(_, replicas)| *replicas <= 1),
+        "{before:?}"
+    );
+    single.process.kill9();
+
+    // Then three, as production runs: a restarted dispatcher brings every one to three.
+    let replicated = Dispatcher::start(
+        &urls,
+        config.path(),
+        SinkTarget::Dir(&sink),
+        &["--stream-replicas", "3"],
+    )
+    .await;
+    replicated.wait_ready().await;
+    let followed = eventually(Duration::from_secs(30), || async {
+        let now = replicas_of_every_stream(&urls).await;
+        expected
+            .iter()
+            .all(|name| now.iter().any(|(n, replicas)| n == name && *replicas == 3))
+    })
+    .await;
+    let after = replicas_of_every_stream(&urls).await;
+    assert!(followed, "{after:?}\n{}", replicated.process.logs());
+}

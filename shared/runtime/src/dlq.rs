@@ -156,7 +156,9 @@ pub async fn ensure_dlq_stream(
     js: &jetstream::Context,
     settings: &DlqSettings,
 ) -> Result<stream::Stream, jetstream::context::CreateStreamError> {
-    js.get_or_create_stream(settings.config()).await
+    let stream = js.get_or_create_stream(settings.config()).await?;
+    crate::jetstream::follow_replicas(js, DLQ_STREAM, settings.replicas).await;
+    Ok(stream)
 }
 
 #[cfg(test)]

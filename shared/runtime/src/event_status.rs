@@ -254,7 +254,10 @@ pub enum OpenError {
 /// Creates the bucket and the stream when they do not exist; existing ones are used as they
 /// are.
 pub async fn ensure(js: &jetstream::Context, settings: &StatusSettings) -> Result<(), OpenError> {
-    if js.get_key_value(STATUS_BUCKET).await.is_err() {
+    if js.get_key_value(STATUS_BUCKET).await.is_ok() {
+        crate::jetstream::follow_replicas(js, &format!("KV_{STATUS_BUCKET}"), settings.replicas)
+            .await;
+    } else {
         js.create_key_value(kv::Config {
             bucket: STATUS_BUCKET.to_owned(),
             description: "Sluice: what became of each event, by trigger".to_owned(),
@@ -282,6 +285,7 @@ pub async fn ensure(js: &jetstream::Context, settings: &StatusSettings) -> Resul
     })
     .await
     .map_err(OpenError::Stream)?;
+    crate::jetstream::follow_replicas(js, REFUSED_STREAM, settings.replicas).await;
     Ok(())
 }
 

@@ -60,6 +60,7 @@ impl Bucket {
     /// it is.
     pub async fn open(&self, js: &jetstream::Context) -> Result<kv::Store, BucketError> {
         if let Ok(store) = js.get_key_value(self.name).await {
+            follow_replicas(js, &format!("KV_{}", self.name), self.replicas).await;
             return Ok(store);
         }
         js.create_key_value(kv::Config {
@@ -76,6 +77,47 @@ impl Bucket {
             bucket: self.name,
             source,
         })
+    }
+}
+
+/// Sets the existing stream `name` (a bucket's is `KV_<bucket>`) to `replicas` copies when it
+/// has another number, as `--stream-replicas` asks after a cluster grew or shrank. A refusal
+/// (3 replicas on a single server) is reported and the stream keeps working as it is; so is
+/// a stream that cannot be read.
+pub async fn follow_replicas(js: &jetstream::Context, name: &str, replicas: usize) {
+    let mut stream = match js.get_stream(name).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!(stream = name, %error, "cannot read the stream's replicas");
+            return;
+        }
+    };
+    let mut config = match stream.info().await {
+        Ok(info) => info.config.clone(),
+        Err(error) => {
+            tracing::warn!(stream = name, %error, "cannot read the stream's replicas");
+            return;
+        }
+    };
+    let (current, wanted) = (config.num_replicas.max(1), replicas.max(1));
+    if current == wanted {
+        return;
+    }
+    config.num_replicas = wanted;
+    match js.update_stream(&config).await {
+        Ok(_) => tracing::info!(
+            stream = name,
+            from = current,
+            to = wanted,
+            "stream replicas updated to --stream-replicas"
+        ),
+        Err(error) => tracing::warn!(
+            stream = name,
+            current,
+            wanted,
+            %error,
+            "stream replicas differ from --stream-replicas and JetStream refused the change; the stream keeps its own"
+        ),
     }
 }
 
