@@ -11,42 +11,16 @@ use sluice_runtime::dlq::{DeadLetter, DlqSettings, FailureKind, ensure_dlq_strea
 use sluice_runtime::envelope::{Envelope, EventMeta, SCHEMA_VERSION};
 use sluice_runtime::jetstream::{StreamSettings, ensure_events_stream};
 use sluice_tests::NatsServer;
-use sluice_tests::procs::{bin_path, free_port};
+use sluice_tests::procs::free_port;
 use sluice_triggers::headers::Headers;
 
-use crate::support::push_body;
+use crate::support::{CliRun, push_body, sluice_on};
 
-/// What one run of `sluice dlq …` did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `sluice dlq ARGS` with `SLUICE_NATS_URL=nats_url`.
-async fn dlq(nats_url: &str, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(bin_path("sluice"))
-        .arg("dlq")
-        .args(args)
-        .env("SLUICE_NATS_URL", nats_url)
-        .output()
-        .await
-        .expect("run sluice");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+/// Runs `sluice dlq ARGS` against `nats_url`.
+async fn dlq(nats_url: &str, args: &[&str]) -> CliRun {
+    let mut all = vec!["dlq"];
+    all.extend_from_slice(args);
+    sluice_on(nats_url, &all).await
 }
 
 /// `sluice dlq list --output json …`, parsed.

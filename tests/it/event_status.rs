@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sluice_tests::api_double::{Failure, FaultRule, Verb};
-use sluice_tests::procs::{bin_path, github_signature};
+use sluice_tests::procs::github_signature;
 
-use crate::support::{ConfigDir, SECRET, Stack, post, push_body};
+use crate::support::{CliRun, ConfigDir, SECRET, Stack, post, push_body, sluice_on};
 
 /// team-a's listener: `on-push` builds every push; `release-only` lets only pushes to
 /// `refs/heads/release` through its `cel` filter.
@@ -89,36 +89,11 @@ async fn push(url: &str, revision: &str, delivery: &str) -> (u16, Value) {
     .await
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Runs `sluice events ARGS` against `nats_url`.
-async fn events(nats_url: &str, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(bin_path("sluice"))
-        .arg("events")
-        .args(args)
-        .env("SLUICE_NATS_URL", nats_url)
-        .output()
-        .await
-        .expect("run sluice");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+async fn events(nats_url: &str, args: &[&str]) -> CliRun {
+    let mut all = vec!["events"];
+    all.extend_from_slice(args);
+    sluice_on(nats_url, &all).await
 }
 
 /// `sluice events get ID --output json`, parsed; `Value::Null` when not found.
@@ -330,15 +305,7 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     for _ in 0..50 {
         let run = events(
             &nats,
-            &[
-                "list",
-                "--listener",
-                "team-a/github",
-                "--state",
-                "refused",
-                "--output",
-                "json",
-            ],
+            &["refused", "--listener", "team-a/github", "--output", "json"],
         )
         .await;
         assert_eq!(run.code, 0, "{run:?}");

@@ -307,3 +307,35 @@ pub async fn metric_sum(metrics_url: &str, name: &str, labels: &[&str]) -> u64 {
         .map(|value| value as u64)
         .sum()
 }
+
+/// What one run of the `sluice` command line did.
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for CliRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `sluice ARGS` against the NATS server at `nats_url` (`SLUICE_NATS_URL`).
+pub async fn sluice_on(nats_url: &str, args: &[&str]) -> CliRun {
+    let output = tokio::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args(args)
+        .env("SLUICE_NATS_URL", nats_url)
+        .output()
+        .await
+        .expect("run sluice");
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}

@@ -61,27 +61,21 @@ enum EventsCommand {
         output: Output,
     },
     /// A listener's (or a namespace's) events received recently, oldest first, one line per
-    /// trigger; with `--state refused`, the deliveries ingest did not store (refused with
-    /// 401, 404, 413, 429, 5xx, or filtered at the edge with 202), the last 100 per listener.
+    /// trigger.
     List {
-        /// The listener, as NAMESPACE/NAME.
-        #[arg(
-            long,
-            required_unless_present = "namespace",
-            conflicts_with = "namespace"
-        )]
-        listener: Option<String>,
-        /// Every listener of this namespace (and requests for listeners it does not have).
-        #[arg(long)]
-        namespace: Option<String>,
-        /// Only events with a trigger in this state, or `refused`.
+        #[command(flatten)]
+        scope: Scope,
+        /// Only events with a trigger in this state.
         #[arg(long, value_enum)]
-        state: Option<ListState>,
-        /// How far back (e.g. `30m`, `1h`, `3d`).
-        #[arg(long, default_value = "1h", value_parser = parse_duration)]
-        since: Duration,
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
+        state: Option<TriggerState>,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// The deliveries ingest did not store, oldest first: refused (401, 404, 413, 429, 5xx),
+    /// filtered at the edge or duplicates within the window (202); the last 100 per listener.
+    Refused {
+        #[command(flatten)]
+        scope: Scope,
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -106,30 +100,37 @@ enum Output {
     Yaml,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ListState {
-    Pending,
-    Created,
-    Filtered,
-    Error,
-    Retrying,
-    DeadLettered,
-    Duplicate,
-    Refused,
+/// Which listener's (or namespace's) records, how far back, how many.
+#[derive(clap::Args)]
+struct Scope {
+    /// The listener, as NAMESPACE/NAME.
+    #[arg(
+        long,
+        required_unless_present = "namespace",
+        conflicts_with = "namespace"
+    )]
+    listener: Option<String>,
+    /// Every listener of this namespace (and requests for listeners it does not have).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// How far back (e.g. `30m`, `1h`, `3d`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    since: Duration,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
 }
 
-impl ListState {
-    fn trigger_state(self) -> Option<TriggerState> {
-        Some(match self {
-            Self::Pending => TriggerState::Pending,
-            Self::Created => TriggerState::Created,
-            Self::Filtered => TriggerState::Filtered,
-            Self::Error => TriggerState::Error,
-            Self::Retrying => TriggerState::Retrying,
-            Self::DeadLettered => TriggerState::DeadLettered,
-            Self::Duplicate => TriggerState::Duplicate,
-            Self::Refused => return None,
-        })
+impl Scope {
+    /// The namespace, and the listener's name if one is named.
+    fn names(&self) -> anyhow::Result<(&str, Option<&str>)> {
+        match (&self.listener, &self.namespace) {
+            (Some(listener), _) => {
+                let (namespace, name) = split_listener(listener)?;
+                Ok((namespace, Some(name)))
+            }
+            (None, Some(namespace)) => Ok((namespace, None)),
+            (None, None) => bail!("--listener or --namespace is required"),
+        }
     }
 }
 
@@ -193,49 +194,33 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             EventsCommand::List {
-                listener,
-                namespace,
+                scope,
                 state,
-                since,
-                limit,
                 output,
             } => {
-                let (namespace, name) = match (&listener, &namespace) {
-                    (Some(listener), _) => {
-                        let (namespace, name) = split_listener(listener)?;
-                        (namespace.to_owned(), Some(name))
-                    }
-                    (None, Some(namespace)) => (namespace.clone(), None),
-                    (None, None) => bail!("--listener or --namespace is required"),
+                let (namespace, name) = scope.names()?;
+                let found = reader
+                    .list(namespace, name, scope.since, state, scope.limit)
+                    .await?;
+                let items = Items {
+                    items: &found.items,
+                    truncated: found.truncated,
                 };
-                match state {
-                    Some(ListState::Refused) => {
-                        let found = reader.refused(&namespace, name, since, limit).await?;
-                        let items = Items {
-                            items: &found.items,
-                            truncated: found.truncated,
-                        };
-                        print(output, &items, || refused_table(&found.items))?;
-                        note_truncated(found.truncated, limit);
-                    }
-                    state => {
-                        let found = reader
-                            .list(
-                                &namespace,
-                                name,
-                                since,
-                                state.and_then(ListState::trigger_state),
-                                limit,
-                            )
-                            .await?;
-                        let items = Items {
-                            items: &found.items,
-                            truncated: found.truncated,
-                        };
-                        print(output, &items, || list_table(&found.items))?;
-                        note_truncated(found.truncated, limit);
-                    }
-                }
+                print(output, &items, || list_table(&found.items))?;
+                note_truncated(found.truncated, scope.limit);
+                Ok(ExitCode::SUCCESS)
+            }
+            EventsCommand::Refused { scope, output } => {
+                let (namespace, name) = scope.names()?;
+                let found = reader
+                    .refused(namespace, name, scope.since, scope.limit)
+                    .await?;
+                let items = Items {
+                    items: &found.items,
+                    truncated: found.truncated,
+                };
+                print(output, &items, || refused_table(&found.items))?;
+                note_truncated(found.truncated, scope.limit);
                 Ok(ExitCode::SUCCESS)
             }
             EventsCommand::Redeliver {
