@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         policy,
         synced,
         cluster,
-    } = args.common.start().await?;
+    } = args.common.start("sluice-dispatcher").await?;
     let nats = args.common.nats.resolve()?;
 
     // The status API is open only where there is no cluster to ask whose token it is.

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         policy,
         synced,
         ..
-    } = args.common.start().await?;
+    } = args.common.start("sluice-ingest").await?;
     let nats = args.common.nats.resolve()?;
 
     let client = jetstream::connect(&nats, "sluice-ingest")

@@ -92,9 +92,11 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// What every binary does first: log as `--log-format` says, then [`Self::load`].
-    pub async fn start(&self) -> Result<Loaded, LoadError> {
-        crate::telemetry::init_logging(self.log_format);
+    /// What every binary does first: log as `--log-format` says and export traces as
+    /// `service` when `OTEL_*` names a collector (see [`crate::telemetry::init`]), then
+    /// [`Self::load`].
+    pub async fn start(&self, service: &'static str) -> Result<Loaded, LoadError> {
+        crate::telemetry::init(self.log_format, service);
         self.load().await
     }
 

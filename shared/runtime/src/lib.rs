@@ -3,7 +3,7 @@
 //! - the queue: [`envelope`] (a webhook as stored), [`subject`] (where it is stored),
 //!   [`jetstream`] (connecting, the events stream and its health), [`dlq`] (dead letters);
 //! - operating: [`ops`] (`/metrics`, `/healthz`, `/readyz`, signals), [`telemetry`]
-//!   (logging), [`metrics`] (the registry, `process_*`, label values);
+//!   (logging, traces), [`metrics`] (the registry, `process_*`, label values);
 //! - configuring: [`flags`] (the flags every binary shares), [`reload`] (the configuration
 //!   directory kept current), [`cluster`] (the configuration read from the Kubernetes API),
 //!   [`tenants`] (the platform's per-tenant policy);

@@ -31,10 +31,12 @@ macro_rules! label_values {
     };
 }
 
-/// A registry holding the `process_*` metrics: what each binary registers its own in.
+/// A registry holding the `process_*` metrics and the count of trace spans dropped
+/// ([`crate::telemetry::export`]): what each binary registers its own in.
 pub fn registry() -> Registry {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(process::ProcessCollector));
+    crate::telemetry::export::register(&mut registry);
     registry
 }
 

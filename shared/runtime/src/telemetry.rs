@@ -1,6 +1,14 @@
-//! Logging setup: text for people, JSON for log pipelines; level from `RUST_LOG`.
+//! Logging and traces. Logs: text for people, JSON for log pipelines; level from
+//! `RUST_LOG`. Traces: OpenTelemetry over OTLP/HTTP when the standard `OTEL_*` variables name
+//! a collector ([`traces`]), with what could not be sent counted ([`export`]).
 
-use tracing_subscriber::EnvFilter;
+pub mod export;
+mod http;
+pub mod traces;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -9,16 +17,38 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// Installs the global subscriber: logs on stderr, `RUST_LOG` overriding the default `info`
+/// level; and traces exported as `service` (unless `OTEL_SERVICE_NAME` names it) when the
+/// environment names a collector. Must be called inside the Tokio runtime.
+pub fn init(format: LogFormat, service: &'static str) {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The spans made for export are not logging's: log lines read as they did without.
+    if let Ok(directive) = format!("{}=off", traces::TARGET).parse() {
+        filter = filter.add_directive(directive);
+    }
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    // A second initialisation (tests) keeps the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let logs = match format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs.json().flatten_event(true).boxed(),
     };
+    let mut settings = traces::Settings::from_env();
+    let traces = traces::layer(&mut settings, service);
+    // A second initialisation (tests) keeps the first subscriber.
+    let installed = tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(traces)
+        .try_init()
+        .is_ok();
+    if !installed {
+        return;
+    }
+    for note in settings.notes {
+        match note {
+            traces::Note::Info(message) => tracing::info!("{message}"),
+            traces::Note::Warn(message) => tracing::warn!("{message}"),
+            traces::Note::Error(message) => tracing::error!("{message}"),
+        }
+    }
 }
