@@ -33,7 +33,7 @@ use crate::error::IngestError;
 use crate::limits::LimitArgs;
 use crate::metrics::{IngestMetrics, Outcome};
 use crate::publish::{Publish, PublishError, Stored};
-use crate::report;
+use crate::{report, trace};
 use sluice_triggers::auth::{Admission, admit, is_credential_header, refuses_form_encoding};
 
 /// What the request path needs.
@@ -156,7 +156,10 @@ async fn receive(
         namespace = %listener.namespace,
         listener = %listener.name,
     );
-    match accept(&state, listener, &parts, body)
+    // Innermost, so that the publish finds it current whatever the log level.
+    let trace = trace::webhook(listener, &parts.headers);
+    let response = match accept(&state, listener, &parts, body)
+        .instrument(trace.clone())
         .instrument(span)
         .await
     {
@@ -172,7 +175,9 @@ async fn receive(
             });
             error.into_response()
         }
-    }
+    };
+    trace::answered(&trace, response.status());
+    response
 }
 
 /// What `sluice events list --state refused` shows of a refused delivery.
@@ -260,6 +265,7 @@ async fn accept(
         }
     };
     let event_id = new_event_id();
+    trace::event_id(&event_id);
     let idempotency_key = idempotency_key(listener, headers, &body);
     let received_at_ms = now_ms();
     let meta = EventMetaRef {

@@ -8,7 +8,8 @@
 //! - [`server`] accepts connections and serves them with those limits,
 //! - [`error`] maps every refusal to a status and a stable JSON `code`,
 //! - [`metrics`] counts outcomes and times publish acks,
-//! - [`report`] logs each webhook that is not stored, within a budget of lines.
+//! - [`report`] logs each webhook that is not stored, within a budget of lines,
+//! - [`trace`] opens each webhook's span, when traces are on.
 
 pub mod admission;
 pub mod app;
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod publish;
 pub mod report;
 pub mod server;
+pub mod trace;

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use sluice_runtime::envelope::{Envelope, EventMeta};
 use sluice_runtime::jetstream::EVENTS_STREAM;
+use sluice_runtime::telemetry::traces::{self, TRACEPARENT_HEADER};
 use tracing::Instrument;
 
 use crate::metrics::IngestMetrics;
@@ -133,9 +134,13 @@ impl Publisher {
     ) -> Result<Stored, PublishError> {
         let span = tracing::debug_span!("publish", %subject, sequence = tracing::field::Empty);
         let started = Instant::now();
-        let message = PublishMessage::build()
+        let mut message = PublishMessage::build()
             .payload(payload)
             .message_id(&message_id);
+        // The webhook's span, continued by the dispatcher; absent when traces are off.
+        if let Some(traceparent) = traces::traceparent() {
+            message = message.header(TRACEPARENT_HEADER, traceparent.as_str());
+        }
         // The context's timeout bounds both the hand-off to the connection and the wait for
         // the ack: no timer of our own.
         let result = async { self.js.send_publish(subject, message).await?.await }
