@@ -9,7 +9,8 @@
 //!   `sluice_triggers::naming`, so a redelivery creates nothing twice),
 //! - [`sink`] creates the objects: the Kubernetes API (impersonating the tenant) or a directory,
 //! - [`metrics`] counts outcomes and times creates,
-//! - [`events_api`] answers what became of a tenant's events, on the operations port.
+//! - [`events_api`] answers what became of a tenant's events, on the operations port,
+//! - [`trace`] opens the spans of deliveries, interceptor calls and creates.
 
 pub mod args;
 pub mod consumer;
@@ -21,3 +22,4 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod sink;
 pub mod status;
+pub mod trace;

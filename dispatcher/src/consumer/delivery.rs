@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{AckKind, Message};
 use sluice_runtime::envelope::{DecodeError, Envelope};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::ConsumeSettings;
 use crate::dispatch::{Delivery, Dispatcher, Disposition};
@@ -78,6 +79,12 @@ pub(super) async fn handle(
         attempt,
     } = received;
     let last = attempt >= settings.max_deliver.max(1) as u64;
+    let span = crate::trace::delivery(
+        &message.subject,
+        message.headers.as_ref(),
+        event.as_ref().ok(),
+        attempt,
+    );
     let work = async {
         match &event {
             Ok(envelope) => {
@@ -97,7 +104,8 @@ pub(super) async fn handle(
                     .await
             }
         }
-    };
+    }
+    .instrument(span.clone());
     tokio::pin!(work);
     let kind = loop {
         let next = tokio::select! {
@@ -109,6 +117,9 @@ pub(super) async fn handle(
             // rather than after ack-wait. Objects already created are found by name next time.
             _ = abort.wait_for(|abort| *abort) => Next::Abort,
         };
+        if let Next::Settled(disposition) = &next {
+            crate::trace::settled(&span, Some(disposition));
+        }
         match next {
             Next::Settled(Disposition::Done) => break AckKind::Ack,
             Next::Settled(Disposition::Retry { min_delay }) => {
@@ -119,7 +130,10 @@ pub(super) async fn handle(
                 break AckKind::Nak(Some(delay));
             }
             Next::Progress => progress.report(&message).await,
-            Next::Abort => break AckKind::Nak(None),
+            Next::Abort => {
+                crate::trace::settled(&span, None);
+                break AckKind::Nak(None);
+            }
         }
     };
     ack(&message, kind).await;

@@ -30,11 +30,16 @@ impl Dispatcher {
                 kind = object["kind"].as_str().unwrap_or_default(),
                 user = %user,
             );
+            let namespace = object_namespace(object, trigger);
+            let trace = crate::trace::create(trigger, namespace, object);
+            let annotated = crate::trace::with_span_context(object, &trace);
             let started = Instant::now();
             let result = self
-                .create_once(object, object_namespace(object, trigger), &user)
+                .create_once(annotated.as_ref().unwrap_or(object), namespace, &user)
+                .instrument(trace.clone())
                 .instrument(span)
                 .await;
+            crate::trace::created(&trace, &result);
             self.metrics
                 .create(started.elapsed().as_secs_f64(), result.is_ok());
             created.push(result.map_err(|source| TriggerError::Create { index, source })?);

@@ -14,6 +14,7 @@ use sluice_runtime::retry::FailureKind;
 use sluice_triggers::body::NotJson;
 use sluice_triggers::catalogue::{Interceptor, SlackInterceptor, WebhookInterceptor};
 use sluice_triggers::headers::Headers;
+use tracing::Instrument;
 
 use github::{GitHubApi, GitHubSettings};
 use webhook::{WebhookCall, WebhookClient, WebhookOutcome};
@@ -108,21 +109,17 @@ impl Interceptors {
         event: EventInfo<'_>,
     ) -> Result<Passage, InterceptorError> {
         for interceptor in interceptors {
-            let step = match interceptor {
-                Interceptor::Cel(interceptor) => {
-                    cel::run(interceptor, self.cel_limits, &mut state, event)
-                }
-                Interceptor::Webhook(webhook) => self.webhook(webhook, &mut state, event).await,
-                Interceptor::Slack(SlackInterceptor {
-                    requested_fields: Some(fields),
-                    ..
-                }) => Ok(slack_fields(fields, &mut state)),
-                Interceptor::GitHub(github_interceptor) if github_interceptor.calls_github() => {
-                    github::run(&self.github, github_interceptor, &mut state).await
-                }
-                // Authentication ran at the edge, before the event was accepted.
-                _ => Ok(None),
+            // Authentication ran at the edge, before the event was accepted: no span.
+            let span = if runs_at_dispatch(interceptor) {
+                crate::trace::interceptor(&name(interceptor), event)
+            } else {
+                tracing::Span::none()
             };
+            let step = self
+                .step(interceptor, &mut state, event)
+                .instrument(span.clone())
+                .await;
+            crate::trace::intercepted(&span, &step);
             if let Some(reason) = step? {
                 return Ok(Passage::Stopped {
                     interceptor: name(interceptor),
@@ -131,6 +128,28 @@ impl Interceptors {
             }
         }
         Ok(Passage::Continue(state))
+    }
+
+    /// Runs one interceptor on `state`; `Some`: why it stopped the trigger.
+    async fn step(
+        &self,
+        interceptor: &Interceptor,
+        state: &mut EventState,
+        event: EventInfo<'_>,
+    ) -> Result<Option<String>, InterceptorError> {
+        match interceptor {
+            Interceptor::Cel(interceptor) => cel::run(interceptor, self.cel_limits, state, event),
+            Interceptor::Webhook(webhook) => self.webhook(webhook, state, event).await,
+            Interceptor::Slack(SlackInterceptor {
+                requested_fields: Some(fields),
+                ..
+            }) => Ok(slack_fields(fields, state)),
+            Interceptor::GitHub(github_interceptor) if github_interceptor.calls_github() => {
+                github::run(&self.github, github_interceptor, state).await
+            }
+            // Authentication ran at the edge, before the event was accepted.
+            _ => Ok(None),
+        }
     }
 
     async fn webhook(
