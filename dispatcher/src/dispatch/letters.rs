@@ -7,6 +7,7 @@ use bytes::Bytes;
 use sluice_runtime::clock::now_ms;
 use sluice_runtime::dlq::{DeadLetter, FailureKind};
 use sluice_runtime::envelope::DecodeError;
+use sluice_runtime::telemetry::traces::{self, TRACEPARENT_HEADER};
 
 use super::{Delivery, Dispatcher, Disposition};
 use crate::metrics::EventOutcome;
@@ -37,8 +38,13 @@ impl DeadLetters {
         let Some(js) = &self.js else {
             return Ok(0);
         };
+        let mut headers = letter.headers();
+        // The span that gave the event up, for a replay to link to.
+        if let Some(traceparent) = traces::traceparent() {
+            headers.insert(TRACEPARENT_HEADER, traceparent.as_str());
+        }
         let ack = js
-            .publish_with_headers(letter.subject(), letter.headers(), letter.event.clone())
+            .publish_with_headers(letter.subject(), headers, letter.event.clone())
             .await
             .map_err(DeadLetterError)?
             .await

@@ -298,7 +298,12 @@ async fn replay(store: &Store, selection: &Selection) -> anyhow::Result<ExitCode
             }
         };
         let ack = store
-            .publish_event(replay.subject, &replay.msg_id, replay.payload)
+            .publish_event(
+                replay.subject,
+                &replay.msg_id,
+                replay.payload,
+                stored.traceparent.as_deref(),
+            )
             .await
             .with_context(|| format!("cannot replay {id} ({})", describe(letter)))?;
         if !store.delete(id).await.with_context(|| {

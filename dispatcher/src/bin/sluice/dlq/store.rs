@@ -17,6 +17,7 @@ use sluice_runtime::dlq::{DLQ_STREAM, DLQ_WILDCARD, DeadLetter, NotADeadLetter};
 use sluice_runtime::jetstream::EVENTS_STREAM;
 use sluice_runtime::nats::NatsConnect;
 use sluice_runtime::subject::encode_token;
+use sluice_runtime::telemetry::traces::{REPLAYED_HEADER, TRACEPARENT_HEADER};
 
 /// How long connecting to NATS may take before the command gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -72,6 +73,15 @@ pub struct Stored {
     pub id: u64,
     /// The dead letter, or why the message is not one.
     pub letter: Result<DeadLetter, NotADeadLetter>,
+    /// The W3C `traceparent` of the span that dead-lettered it, when traces were on.
+    pub traceparent: Option<String>,
+}
+
+/// The `traceparent` header of a dead-letter message.
+fn traceparent(headers: Option<&HeaderMap>) -> Option<String> {
+    headers
+        .and_then(|headers| headers.get(TRACEPARENT_HEADER))
+        .map(|value| value.as_str().to_owned())
 }
 
 /// A connection to NATS and, when it exists, the dead-letter stream.
@@ -136,6 +146,7 @@ impl Store {
         match dlq.get_raw_message(id).await {
             Ok(message) => Ok(Some(Stored {
                 id,
+                traceparent: traceparent(Some(&message.headers)),
                 letter: DeadLetter::from_message(Some(&message.headers), message.payload),
             })),
             Err(error) if matches!(error.kind(), RawMessageErrorKind::NoMessageFound) => Ok(None),
@@ -201,7 +212,11 @@ impl Store {
                 Err(_) => true,
             };
             if selected {
-                stored.push(Stored { id, letter });
+                stored.push(Stored {
+                    id,
+                    letter,
+                    traceparent: traceparent(message.headers.as_ref()),
+                });
             }
             if pending == 0 || id >= state.last_sequence {
                 break;
@@ -238,9 +253,14 @@ impl Store {
         subject: String,
         msg_id: &str,
         payload: Bytes,
+        dead_lettered_in: Option<&str>,
     ) -> anyhow::Result<PublishAck> {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
+        // Linked by the replay's consumer span, which starts a trace of its own.
+        if let Some(traceparent) = dead_lettered_in {
+            headers.insert(REPLAYED_HEADER, traceparent);
+        }
         let published = async {
             self.js
                 .publish_with_headers(subject.clone(), headers, payload)
