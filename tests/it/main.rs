@@ -26,3 +26,4 @@ mod pipeline;
 mod reliability;
 mod support;
 mod tenants;
+mod traces;

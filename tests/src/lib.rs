@@ -5,6 +5,7 @@
 //!   spoken to over HTTP by the real `kube` client.
 //! - [`pki::TestPki`] and [`nats_jwt::OperatorMode`]: certificates for TLS, and the operator,
 //!   accounts and `.creds` files of NATS's decentralised (JWT) authentication.
+//! - [`otlp::OtlpReceiver`]: a real OTLP/HTTP receiver that the binaries export traces to.
 //! - [`prometheus::Prometheus`]: a real Prometheus scraping test processes, and
 //!   [`nats_exporter::NatsExporter`], a stand-in for the NATS exporter it scrapes JetStream's
 //!   figures from.
@@ -13,6 +14,7 @@ pub mod api_double;
 pub mod nats;
 pub mod nats_exporter;
 pub mod nats_jwt;
+pub mod otlp;
 pub mod pki;
 pub mod procs;
 pub mod prometheus;

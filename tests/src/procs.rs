@@ -211,6 +211,16 @@ impl Ingest {
 
     /// [`Ingest::start`] reading its configuration from `config`.
     pub async fn start_from(nats_url: &str, config: ConfigFrom<'_>, extra: &[&str]) -> Ingest {
+        Self::start_from_env(nats_url, config, extra, &[]).await
+    }
+
+    /// [`Ingest::start_from`] with `env` set too (`OTEL_*`, say).
+    pub async fn start_from_env(
+        nats_url: &str,
+        config: ConfigFrom<'_>,
+        extra: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Ingest {
         let port = free_port();
         let metrics_port = free_port();
         let mut args = vec![
@@ -222,6 +232,11 @@ impl Ingest {
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut env = vec![("SLUICE_NATS_URL".to_owned(), nats_url.to_owned())];
         env.push(config.env());
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let ingest = Ingest {
             process: Process::spawn("sluice-ingest", &args, &env),
             url: format!("http://127.0.0.1:{port}"),
@@ -319,6 +334,17 @@ impl Dispatcher {
         sink: SinkTarget<'_>,
         extra: &[&str],
     ) -> Dispatcher {
+        Self::spawn_from_env(nats_url, config, sink, extra, &[])
+    }
+
+    /// [`Dispatcher::spawn_from`] with `env` set too (`OTEL_*`, say).
+    pub fn spawn_from_env(
+        nats_url: &str,
+        config: ConfigFrom<'_>,
+        sink: SinkTarget<'_>,
+        extra: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Dispatcher {
         let metrics_port = free_port();
         let mut args = vec![
             "--metrics-addr".to_owned(),
@@ -342,6 +368,11 @@ impl Dispatcher {
             }
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         Dispatcher {
             process: Process::spawn("sluice-dispatcher", &args, &env),
             metrics_url: format!("http://127.0.0.1:{metrics_port}"),
