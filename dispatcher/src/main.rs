@@ -162,6 +162,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
     consumer::run(js, dispatcher, settings, shutdown).await;
+    sluice_runtime::telemetry::traces::shutdown().await;
     Ok(())
 }
 

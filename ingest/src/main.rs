@@ -126,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
     // Cut-off requests got no answer, so their senders retry; that is not a failure of the
     // shutdown, which is why both endings exit 0.
     tracing::info!(?stopped, "stopped");
+    sluice_runtime::telemetry::traces::shutdown().await;
     Ok(())
 }
 

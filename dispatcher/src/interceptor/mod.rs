@@ -11,6 +11,7 @@ pub mod webhook;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_runtime::retry::FailureKind;
+use sluice_runtime::telemetry::traces;
 use sluice_triggers::body::NotJson;
 use sluice_triggers::catalogue::{Interceptor, SlackInterceptor, WebhookInterceptor};
 use sluice_triggers::headers::Headers;
@@ -110,7 +111,7 @@ impl Interceptors {
     ) -> Result<Passage, InterceptorError> {
         for interceptor in interceptors {
             // Authentication ran at the edge, before the event was accepted: no span.
-            let span = if runs_at_dispatch(interceptor) {
+            let span = if runs_at_dispatch(interceptor) && traces::enabled() {
                 crate::trace::interceptor(&name(interceptor), event)
             } else {
                 tracing::Span::none()

@@ -153,13 +153,15 @@ where
         Ok(provider) => provider,
         Err(error) => {
             settings.notes.push(Note::Error(format!(
-                "traces are off: the exporter to {variable}={endpoint} cannot be set up: {error}"
+                "traces are off: the exporter to {variable}={} cannot be set up: {error}",
+                without_userinfo(&endpoint)
             )));
             return None;
         }
     };
     settings.notes.push(Note::Info(format!(
-        "exporting traces to {variable}={endpoint} ({PROTOCOL})"
+        "exporting traces to {variable}={} ({PROTOCOL})",
+        without_userinfo(&endpoint)
     )));
     let tracer = provider.tracer("sluice");
     let _ = PROVIDER.set(provider);
@@ -223,10 +225,31 @@ fn resource(service: &'static str) -> Resource {
     }
 }
 
+/// `endpoint` as it can be logged: a password in its authority (`user:password@host`)
+/// is left out.
+fn without_userinfo(endpoint: &str) -> String {
+    let authority_start = endpoint.find("://").map_or(0, |i| i + 3);
+    let authority_end = endpoint[authority_start..]
+        .find('/')
+        .map_or(endpoint.len(), |i| authority_start + i);
+    match endpoint[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}…@{}",
+            &endpoint[..authority_start],
+            &endpoint[authority_start + at + 1..]
+        ),
+        None => endpoint.to_owned(),
+    }
+}
+
 /// Sends the spans still queued, waiting a few seconds at most; for the end of `main`.
-pub fn shutdown() {
+pub async fn shutdown() {
     if let Some(provider) = PROVIDER.get() {
-        let _ = provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT);
+        // The batch thread sends on this runtime: wait for it from outside the runtime.
+        let provider = provider.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(SHUTDOWN_TIMEOUT))
+                .await;
     }
 }
 
@@ -319,6 +342,20 @@ mod tests {
             "0af7651916cd43dd8448eb211c80319c"
         );
         assert!(good.is_sampled());
+    }
+
+    #[test]
+    fn credentials_in_an_endpoint_are_not_logged() {
+        assert_eq!(
+            without_userinfo("https://user:secret@collector:4318/v1/traces"),
+            "https://…@collector:4318/v1/traces"
+        );
+        assert_eq!(
+            without_userinfo("http://collector:4318"),
+            "http://collector:4318"
+        );
+        assert_eq!(without_userinfo("collector@x"), "…@x");
+        assert_eq!(without_userinfo("http://c/p@q"), "http://c/p@q");
     }
 
     #[test]
