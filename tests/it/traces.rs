@@ -1,7 +1,8 @@
 //! Traces across the queue, as a real OTLP/HTTP receiver gets them: one webhook is one trace
 //! from ingest's span through the dispatcher's to the create and into the PipelineRun's
-//! annotation; a sender's `traceparent` is a link; a redelivery links instead of continuing;
-//! and a dead collector costs nothing but counted drops.
+//! annotation; a sender's `traceparent` is a link; a redelivery, and a replay from the
+//! dead-letter stream, link instead of continuing; and a dead collector costs nothing but
+//! counted drops.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ fn listener_with_cel() -> String {
 
 /// ingest and one dispatcher on a fresh NATS and API double, both exporting to `endpoint`.
 struct Traced {
-    _nats: sluice_tests::NatsServer,
+    nats: sluice_tests::NatsServer,
     api: sluice_tests::ApiDouble,
     ingest: Ingest,
     dispatcher: Dispatcher,
@@ -68,7 +69,7 @@ impl Traced {
         );
         dispatcher.wait_ready().await;
         Traced {
-            _nats: nats,
+            nats,
             api,
             ingest,
             dispatcher,
@@ -295,6 +296,56 @@ async fn a_redelivery_links_to_the_webhook_rather_than_continuing_its_trace() {
         run_trace,
         second.trace_id(),
         "the run continues the attempt that made it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_dead_letter_links_to_the_delivery_that_gave_it_up() {
+    let receiver = OtlpReceiver::start();
+    let stack = Traced::start(&receiver.endpoint(), |api| {
+        api.fail_next(Verb::Create, 1, Failure::Forbidden);
+    })
+    .await;
+    stack.push(&"c".repeat(40)).await;
+    let spans = spans_until(&receiver, |spans| {
+        named(spans, "create")
+            .iter()
+            .any(|span| span.attribute("sluice.result").as_deref() == Some("error"))
+            && named(spans, "consume")
+                .iter()
+                .any(|span| span.attribute("sluice.result").is_some())
+    })
+    .await;
+    let gave_up = one(&spans, "consume");
+    assert_eq!(
+        gave_up.attribute("sluice.result").as_deref(),
+        Some("ack"),
+        "dead-lettered, then acked"
+    );
+
+    let replay = tokio::process::Command::new(sluice_tests::procs::bin_path("sluice"))
+        .args(["dlq", "replay", "--all"])
+        .env("SLUICE_NATS_URL", stack.nats.url())
+        .output()
+        .await
+        .expect("run sluice dlq replay");
+    assert!(replay.status.success(), "{replay:?}");
+    stack.the_run().await;
+
+    let spans = spans_until(&receiver, |spans| named(spans, "consume").len() >= 2).await;
+    let replayed = named(&spans, "consume")
+        .into_iter()
+        .find(|span| span.span_id() != gave_up.span_id())
+        .expect("the replay's consumer span");
+    assert_eq!(replayed.parent_span_id(), "", "a trace of its own");
+    assert_ne!(replayed.trace_id(), gave_up.trace_id());
+    assert_eq!(
+        replayed.links(),
+        vec![(
+            gave_up.trace_id().into(),
+            gave_up.span_id().into(),
+            "dead_letter".into()
+        )]
     );
 }
 
