@@ -8,15 +8,22 @@
 //! itself, counted, so the processor's own (silent) drop never happens. [`Counted`] sits
 //! behind it, around the OTLP exporter: what it is given leaves the queue, and a failed
 //! export counts its spans.
+//!
+//! [`WhileDown`] keeps a dead collector from costing the request path: from a failed export
+//! until one succeeds, new traces are not recorded (counted as `collector_down`), save one a
+//! second, whose export tells when the collector is back.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use opentelemetry::Context;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState};
+use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    SamplingDecision, SamplingResult, ShouldSample, Span, SpanData, SpanExporter, SpanProcessor,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -30,9 +37,15 @@ pub enum DropReason {
     /// The collector did not take the batch (unreachable, refused, timed out), retries
     /// included.
     ExportFailed,
+    /// Not recorded at all: the last export failed, so the collector is taken to be down.
+    CollectorDown,
 }
 
-crate::label_values!(DropReason { QueueFull => "queue_full", ExportFailed => "export_failed" });
+crate::label_values!(DropReason {
+    QueueFull => "queue_full",
+    ExportFailed => "export_failed",
+    CollectorDown => "collector_down",
+});
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
@@ -42,7 +55,11 @@ struct DropLabels {
 /// One counter for the process: the batch processor is global, as the subscriber is.
 static DROPPED: LazyLock<Family<DropLabels, Counter>> = LazyLock::new(|| {
     let family = Family::<DropLabels, Counter>::default();
-    for reason in [DropReason::QueueFull, DropReason::ExportFailed] {
+    for reason in [
+        DropReason::QueueFull,
+        DropReason::ExportFailed,
+        DropReason::CollectorDown,
+    ] {
         let _ = family.get_or_create(&DropLabels { reason });
     }
     family
@@ -52,8 +69,8 @@ static DROPPED: LazyLock<Family<DropLabels, Counter>> = LazyLock::new(|| {
 pub fn register(registry: &mut Registry) {
     registry.register(
         "sluice_trace_spans_dropped",
-        "Spans ended but never exported, by reason: the export queue was full, or the \
-         collector did not take the batch",
+        "Spans never exported, by reason: the export queue was full, the collector did not \
+         take the batch, or it was down when the span started",
         DROPPED.clone(),
     );
 }
@@ -146,6 +163,7 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
         let spans = batch.len();
         self.pending.release(spans);
         let result = self.inner.export(batch).await;
+        COLLECTOR_DOWN.store(result.is_err(), Ordering::Relaxed);
         match &result {
             Err(error) => {
                 dropped(DropReason::ExportFailed, spans);
@@ -175,6 +193,84 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
     }
 }
 
+/// Set by a failed export, cleared by a successful one.
+static COLLECTOR_DOWN: AtomicBool = AtomicBool::new(false);
+/// While the collector is down, a trace is still recorded this often, so that an export
+/// finds out when it is back.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// The sampler `inner`, except that while the collector is down a new trace is dropped
+/// before anything is recorded (counted), save one per [`PROBE_EVERY`].
+#[derive(Debug, Clone)]
+pub(super) struct WhileDown {
+    inner: Box<dyn ShouldSample>,
+    probes: Arc<Probes>,
+}
+
+#[derive(Debug)]
+struct Probes {
+    started: Instant,
+    /// Milliseconds after `started` when the next probe may be recorded.
+    next_ms: AtomicU64,
+}
+
+impl WhileDown {
+    pub(super) fn new(inner: Box<dyn ShouldSample>) -> Self {
+        Self {
+            inner,
+            probes: Arc::new(Probes {
+                started: Instant::now(),
+                next_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl Probes {
+    /// Whether this trace is the probe of the current period (one caller wins it).
+    fn take(&self) -> bool {
+        let now = self.started.elapsed().as_millis() as u64;
+        let next = self.next_ms.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now + PROBE_EVERY.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
+impl ShouldSample for WhileDown {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        // Only what starts here is decided: a new trace, or one continued from another
+        // process. A local child follows its parent, as a probe's children must.
+        let root = parent_context
+            .is_none_or(|cx| !cx.has_active_span() || cx.span().span_context().is_remote());
+        if root && COLLECTOR_DOWN.load(Ordering::Relaxed) && !self.probes.take() {
+            dropped(DropReason::CollectorDown, 1);
+            return SamplingResult {
+                decision: SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: TraceState::default(),
+            };
+        }
+        self.inner
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +285,17 @@ mod tests {
         assert!(pending.take(2));
         pending.release(10);
         assert!(pending.take(1), "a release never goes below zero");
+    }
+
+    #[test]
+    fn one_probe_per_period() {
+        let probes = Probes {
+            started: Instant::now(),
+            next_ms: AtomicU64::new(0),
+        };
+        assert!(probes.take());
+        assert!(!probes.take(), "the period's probe is taken");
+        probes.next_ms.store(0, Ordering::Relaxed);
+        assert!(probes.take(), "the next period has its own");
     }
 }

@@ -27,7 +27,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::export::{Bounded, Counted, Pending};
+use super::export::{Bounded, Counted, Pending, WhileDown};
 use super::http::CollectorClient;
 
 /// The `tracing` target of the spans that are exported.
@@ -173,9 +173,12 @@ where
         .with_target(false)
         .with_level(false)
         .with_tracked_inactivity(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.target() == TARGET
-        }));
+        // Decided once per callsite, not at every span and event: every other callsite
+        // stays off for this layer at no cost per call.
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(TARGET, tracing::level_filters::LevelFilter::TRACE),
+        );
     Some(layer)
 }
 
@@ -201,7 +204,11 @@ fn provider(endpoint: &str, service: &'static str) -> Result<SdkTracerProvider, 
                 .build(),
         )
         .build();
+    // The sampler the variables choose (`OTEL_TRACES_SAMPLER`), held back while the
+    // collector is down.
+    let sampler = WhileDown::new(opentelemetry_sdk::trace::Config::default().sampler);
     Ok(SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_span_processor(Bounded {
             inner: batches,
             pending,
