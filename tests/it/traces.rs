@@ -354,28 +354,31 @@ async fn a_dead_collector_costs_webhooks_nothing_but_dropped_spans() {
     // Nothing listens there.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let stack = Traced::start(&dead, |_| {}).await;
-    let client = reqwest::Client::new();
-    let url = stack.ingest.hook_url("team-a", "github");
-    for i in 0..20 {
-        let body = push_body(&format!("{i:040x}"));
-        let started = Instant::now();
-        let (status, answer) = post(
-            &client,
-            &url,
-            &body,
-            &[
-                ("X-GitHub-Event", "push"),
-                ("X-Hub-Signature-256", &github_signature(SECRET, &body)),
-            ],
-        )
-        .await;
-        assert_eq!(status, 202, "{answer}");
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "a webhook waited {:?} with the collector down",
-            started.elapsed()
-        );
-    }
+    let post_pushes = |revisions: std::ops::Range<u32>| async {
+        let client = reqwest::Client::new();
+        let url = stack.ingest.hook_url("team-a", "github");
+        for i in revisions {
+            let body = push_body(&format!("{i:040x}"));
+            let started = Instant::now();
+            let (status, answer) = post(
+                &client,
+                &url,
+                &body,
+                &[
+                    ("X-GitHub-Event", "push"),
+                    ("X-Hub-Signature-256", &github_signature(SECRET, &body)),
+                ],
+            )
+            .await;
+            assert_eq!(status, 202, "{answer}");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "a webhook waited {:?} with the collector down",
+                started.elapsed()
+            );
+        }
+    };
+    post_pushes(0..20).await;
     let created = eventually(Duration::from_secs(30), || async {
         stack
             .api
@@ -401,6 +404,19 @@ async fn a_dead_collector_costs_webhooks_nothing_but_dropped_spans() {
         .await;
         assert!(counted, "{binary} counted no dropped span");
     }
+    // Known to be down now: later webhooks' spans are not even recorded, and say so.
+    post_pushes(20..30).await;
+    let skipped = eventually(Duration::from_secs(10), || async {
+        metric_sum(
+            &stack.ingest.metrics_url,
+            "sluice_trace_spans_dropped_total",
+            &["reason=\"collector_down\""],
+        )
+        .await
+            > 0
+    })
+    .await;
+    assert!(skipped, "no span was skipped while the collector was down");
     assert!(
         stack.ingest.process.logs().contains("trace export failed"),
         "the failure is logged once: {}",
