@@ -34,6 +34,7 @@ use sluice_ingest::limits::LimitArgs;
 use sluice_ingest::metrics::IngestMetrics;
 use sluice_ingest::publish::{Publish, PublishError, Stored};
 use sluice_runtime::envelope::{Envelope, EventMeta};
+use sluice_runtime::event_status::StatusWriter;
 use sluice_triggers::catalogue::Catalogue;
 use sluice_triggers::idempotency::event_key;
 use tower::ServiceExt;
@@ -138,6 +139,7 @@ static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
         metrics: metrics(),
         max_body_bytes: MAX_BODY_BYTES.into(),
         admission: None,
+        status: Arc::new(StatusWriter::disabled()),
     };
     let app = router(state, Arc::new(|| Ok(())), &LimitArgs::default());
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -467,6 +467,11 @@ async fn redeliver(
             return Ok(ExitCode::from(1));
         }
     };
+    // The redelivery's trace links to the one ingest started for the event.
+    let traceparent = message
+        .headers
+        .get("traceparent")
+        .map(|value| value.as_str().to_owned());
     let mut envelope = Envelope::decode(message.payload)
         .with_context(|| format!("the stored event {} cannot be decoded", record.event_id))?;
     let meta = &mut envelope.meta;
@@ -496,7 +501,7 @@ async fn redeliver(
     let msg_id = format!("redeliver-{}-{}", meta.event_id, now_ms());
     let triggers = meta.triggers.join(", ");
     let ack = store
-        .publish_event(subject, &msg_id, envelope.encode())
+        .publish_event(subject, &msg_id, envelope.encode(), traceparent.as_deref())
         .await?;
     println!(
         "redelivered event {} of {}/{} for {triggers}: stored at sequence {}; triggers already done are not run again",
