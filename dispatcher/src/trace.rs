@@ -40,6 +40,9 @@ pub fn delivery(
     event: Option<&Envelope>,
     attempt: u64,
 ) -> Span {
+    if !traces::worth_a_root_span() {
+        return Span::none();
+    }
     let meta = event.map(|event| &event.meta);
     let span = tracing::info_span!(
         target: TARGET,

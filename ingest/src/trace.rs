@@ -13,6 +13,9 @@ use tracing::field::Empty;
 
 /// The server span of one webhook to `listener`; disabled (free) when traces are off.
 pub fn webhook(listener: &Listener, headers: &HeaderMap) -> Span {
+    if !traces::worth_a_root_span() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         target: TARGET,
         "webhook",

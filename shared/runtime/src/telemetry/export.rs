@@ -207,6 +207,24 @@ pub(super) struct WhileDown {
     probes: Arc<Probes>,
 }
 
+/// The probes of [`worth_a_root_span`], shared by every caller of the process.
+static ROOT_PROBES: LazyLock<Probes> = LazyLock::new(|| Probes {
+    started: Instant::now(),
+    next_ms: AtomicU64::new(0),
+});
+
+/// Whether a span that starts a trace here (a webhook, a delivery) is worth creating: not
+/// while the collector is down, save one per [`PROBE_EVERY`] so that an export finds out
+/// when it is back. Checked before the span exists, it spares the request path building
+/// and entering a span the sampler would drop; a span not created is counted as dropped.
+pub fn worth_a_root_span() -> bool {
+    if !COLLECTOR_DOWN.load(Ordering::Relaxed) || ROOT_PROBES.take() {
+        return true;
+    }
+    dropped(DropReason::CollectorDown, 1);
+    false
+}
+
 #[derive(Debug)]
 struct Probes {
     started: Instant,
@@ -258,7 +276,9 @@ impl ShouldSample for WhileDown {
         // process. A local child follows its parent, as a probe's children must.
         let root = parent_context
             .is_none_or(|cx| !cx.has_active_span() || cx.span().span_context().is_remote());
-        if root && COLLECTOR_DOWN.load(Ordering::Relaxed) && !self.probes.take() {
+        // Webhook and delivery spans were let through by `worth_a_root_span` already.
+        let admitted = matches!(name, "webhook" | "consume");
+        if root && !admitted && COLLECTOR_DOWN.load(Ordering::Relaxed) && !self.probes.take() {
             dropped(DropReason::CollectorDown, 1);
             return SamplingResult {
                 decision: SamplingDecision::Drop,

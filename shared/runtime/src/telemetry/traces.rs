@@ -58,6 +58,12 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// Whether to create a span that starts a trace here (a webhook, a delivery): traces are on
+/// and the collector is not known to be down (see [`super::export::worth_a_root_span`]).
+pub fn worth_a_root_span() -> bool {
+    enabled() && super::export::worth_a_root_span()
+}
+
 /// What the environment asks for, read once at start.
 #[derive(Debug, Default)]
 pub(super) struct Settings {
