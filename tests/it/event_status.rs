@@ -373,20 +373,7 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     assert_eq!(duplicate["duplicateOf"], created_id.as_str());
     assert_eq!(duplicate["objects"][0]["name"], run_name);
     until_state(&nats, &again_id, "release-only", "duplicate").await;
-    let found = events(
-        &nats,
-        &[
-            "find",
-            "--listener",
-            "team-a/github",
-            "--delivery",
-            "delivery-created",
-            "--output",
-            "json",
-        ],
-    )
-    .await;
-    let found: Value = serde_json::from_str(&found.stdout).unwrap();
+    let found = find_json().await;
     let ids: Vec<&str> = found["items"]
         .as_array()
         .unwrap()

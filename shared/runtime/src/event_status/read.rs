@@ -107,8 +107,7 @@ impl StatusReader {
         let filter = event_key(namespace, None, None, Some(&event_id));
         let events = self
             .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 2)
-            .await?
-            .into_items();
+            .await?;
         Ok(events.items.into_iter().next().map(EventStatus::complete))
     }
 
@@ -125,7 +124,6 @@ impl StatusReader {
         let mut events = self
             .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 100)
             .await?
-            .into_items()
             .items;
         events.sort_by(|a, b| a.event.received_at.cmp(&b.event.received_at));
         Ok(events.into_iter().map(EventStatus::complete).collect())
@@ -148,7 +146,7 @@ impl StatusReader {
         // once per delivery), in the order first seen.
         let mut latest: HashMap<String, EventStatus> = HashMap::new();
         let mut order = Vec::new();
-        for (_, status) in events.keyed {
+        for status in events.items {
             if !latest.contains_key(&status.event.event_id) {
                 order.push(status.event.event_id.clone());
             }
@@ -183,9 +181,9 @@ impl StatusReader {
             )
             .await?
             .items;
-        found.retain(|(_, record)| record.delivery_id.as_deref() == Some(delivery_id));
-        found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
-        Ok(found.into_iter().map(|(_, record)| record).collect())
+        found.retain(|record| record.delivery_id.as_deref() == Some(delivery_id));
+        found.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(found)
     }
 
     /// The deliveries ingest refused for `namespace` (one listener if named; `None` also
@@ -204,11 +202,8 @@ impl StatusReader {
         let mut found = self
             .read::<RefusedRecord>(REFUSED_STREAM, &filter, start_time(since), limit)
             .await?;
-        found.items.sort_by(|a, b| a.1.at.cmp(&b.1.at));
-        Ok(Listing {
-            items: found.items.into_iter().map(|(_, record)| record).collect(),
-            truncated: found.truncated,
-        })
+        found.items.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(found)
     }
 
     async fn records<T: for<'de> Deserialize<'de>>(
@@ -216,36 +211,25 @@ impl StatusReader {
         key_filter: &str,
         policy: DeliverPolicy,
         bound: usize,
-    ) -> Result<Keyed<T>, ReadError> {
-        let found = self
-            .read::<T>(
-                &format!("KV_{STATUS_BUCKET}"),
-                &format!("{KV_PREFIX}.{key_filter}"),
-                policy,
-                bound,
-            )
-            .await?;
-        let prefix = KV_PREFIX.len() + 1;
-        let keyed: Vec<(String, T)> = found
-            .items
-            .into_iter()
-            .map(|(subject, record)| (subject.get(prefix..).unwrap_or_default().to_owned(), record))
-            .collect();
-        Ok(Keyed {
-            truncated: found.truncated,
-            keyed,
-        })
+    ) -> Result<Listing<T>, ReadError> {
+        self.read::<T>(
+            &format!("KV_{STATUS_BUCKET}"),
+            &format!("{KV_PREFIX}.{key_filter}"),
+            policy,
+            bound,
+        )
+        .await
     }
 
-    /// Up to `bound` records on `filter` in `stream` (subject and record), skipping what
-    /// cannot be decoded (a deleted key's marker, a newer layout).
+    /// Up to `bound` records on `filter` in `stream`, skipping what cannot be decoded (a
+    /// deleted key's marker, a newer layout).
     async fn read<T: for<'de> Deserialize<'de>>(
         &self,
         stream_name: &str,
         filter: &str,
         policy: DeliverPolicy,
         bound: usize,
-    ) -> Result<Listing<(String, T)>, ReadError> {
+    ) -> Result<Listing<T>, ReadError> {
         let stream = match self.js.get_stream(stream_name).await {
             Ok(stream) => stream,
             Err(error) if stream_not_found(&error) => {
@@ -286,7 +270,7 @@ impl StatusReader {
                 let message = message.map_err(ReadError::from)?;
                 delivered += 1;
                 if let Ok(record) = serde_json::from_slice::<T>(&message.payload) {
-                    items.push((message.subject.to_string(), record));
+                    items.push(record);
                 }
             }
             if delivered == before {
@@ -301,20 +285,6 @@ impl StatusReader {
             items,
             truncated: pending > bound,
         })
-    }
-}
-
-struct Keyed<T> {
-    keyed: Vec<(String, T)>,
-    truncated: bool,
-}
-
-impl<T> Keyed<T> {
-    fn into_items(self) -> Listing<T> {
-        Listing {
-            items: self.keyed.into_iter().map(|(_, record)| record).collect(),
-            truncated: self.truncated,
-        }
     }
 }
 
