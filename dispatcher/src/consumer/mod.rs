@@ -26,7 +26,7 @@ use async_nats::jetstream::{self};
 use futures_util::StreamExt;
 use sluice_runtime::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::subject::encode_token;
+use sluice_runtime::subject::{namespace_filter, tenant_consumer};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -65,13 +65,11 @@ const TENANT_SCAN: Duration = Duration::from_secs(2);
 impl ConsumeSettings {
     /// The durable consumer of `namespace`'s events.
     pub fn consumer_name(&self, namespace: &str) -> String {
-        format!("{}-{namespace}", self.consumer)
+        tenant_consumer(&self.consumer, namespace)
     }
 
     fn consumer_config(&self, namespace: &str) -> pull::Config {
-        let mut filter = String::from("sluice.events.");
-        encode_token(namespace, &mut filter);
-        filter.push_str(".>");
+        let filter = namespace_filter(namespace);
         pull::Config {
             durable_name: Some(self.consumer_name(namespace)),
             ack_policy: AckPolicy::Explicit,

@@ -23,6 +23,22 @@ pub fn event_subject(namespace: &str, listener: &str) -> String {
     subject
 }
 
+/// The subjects of every event for `namespace`: what its tenant consumer binds.
+pub fn namespace_filter(namespace: &str) -> String {
+    let mut filter = String::with_capacity(EVENTS_PREFIX.len() + namespace.len() + 3);
+    filter.push_str(EVENTS_PREFIX);
+    filter.push('.');
+    encode_token(namespace, &mut filter);
+    filter.push_str(".>");
+    filter
+}
+
+/// The durable consumer dispatchers named `consumer` (`--consumer`) share for
+/// `namespace`'s events.
+pub fn tenant_consumer(consumer: &str, namespace: &str) -> String {
+    format!("{consumer}-{namespace}")
+}
+
 /// Appends `name` as one subject token.
 pub fn encode_token(name: &str, out: &mut String) {
     if name.is_empty() {
