@@ -109,8 +109,10 @@ async fn main() -> anyhow::Result<()> {
     }));
     ops::serve(
         args.common.metrics_addr,
-        ops::router(Arc::new(registry), ready)
-            .merge(events_api::router(StatusReader::new(js.clone()), access)),
+        ops::router(Arc::new(registry), ready).merge(events_api::router(
+            StatusReader::new(js.clone(), args.consumer.clone()),
+            access,
+        )),
     )
     .await
     .context("failed to bind the metrics address")?;

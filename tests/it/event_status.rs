@@ -426,3 +426,118 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
         assert!(run.stderr.contains("no event"), "{run:?}");
     }
 }
+
+/// An event that no dispatcher has taken yet (its tenant's backlog) has no record; `get`,
+/// `find` and `list` still show it, `pending`, with how many of the namespace's events are
+/// ahead of it, until a dispatcher runs it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_waiting_in_the_backlog_is_shown_pending_until_it_runs() {
+    let config = ConfigDir::new().file("a.yaml", &listener("team-a"));
+    let mut stack = Stack::start(
+        config,
+        |api| {
+            api.grant(
+                "system:serviceaccount:team-a:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+        },
+        &[],
+    )
+    .await;
+    let nats = stack.nats.url();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let (status, answer) = push(&url, "done", "delivery-done").await;
+    assert_eq!(status, 202, "{answer}");
+    let done_id = answer["eventID"].as_str().unwrap().to_owned();
+    until_state(&nats, &done_id, "on-push", "created").await;
+
+    // No dispatcher: what arrives now waits, behind the events before it.
+    stack.dispatcher.process.kill9();
+    let mut waiting = Vec::new();
+    for n in 1..=3 {
+        let (status, answer) = push(&url, &format!("w{n}"), &format!("delivery-w{n}")).await;
+        assert_eq!(status, 202, "{answer}");
+        waiting.push(answer["eventID"].as_str().unwrap().to_owned());
+    }
+    let third = get(&nats, &waiting[2]).await;
+    assert_eq!(third["eventID"], waiting[2].as_str(), "{third:#}");
+    assert_eq!(third["deliveryID"], "delivery-w3");
+    for name in ["on-push", "release-only"] {
+        let trigger = trigger(&third, name);
+        assert_eq!(trigger["state"], "pending", "{third:#}");
+        let reason = trigger["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("waiting for a dispatcher") && reason.contains("2 earlier events"),
+            "{reason}"
+        );
+    }
+    let table = events(&nats, &["get", &waiting[0]]).await;
+    assert_eq!(table.code, 0, "{table:?}");
+    assert!(
+        table.stdout.contains("pending") && table.stdout.contains("0 earlier events"),
+        "{}",
+        table.stdout
+    );
+    let found = events(
+        &nats,
+        &[
+            "find",
+            "--listener",
+            "team-a/github",
+            "--delivery",
+            "delivery-w2",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(found.code, 0, "{found:?}");
+    let found: Value = serde_json::from_str(&found.stdout).unwrap();
+    assert_eq!(
+        found["items"][0]["eventID"],
+        waiting[1].as_str(),
+        "{found:#}"
+    );
+    assert_eq!(found["items"][0]["triggers"][0]["state"], "pending");
+    let listed = events(
+        &nats,
+        &[
+            "list",
+            "--listener",
+            "team-a/github",
+            "--state",
+            "pending",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(listed.code, 0, "{listed:?}");
+    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["eventID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, waiting, "the waiting events, oldest first: {listed:#}");
+    let unknown = get(&nats, "00000000-0000-4000-8000-000000000000").await;
+    assert!(unknown.is_null(), "{unknown:#}");
+
+    // A dispatcher takes them: each is recorded as it ran.
+    let _replica = stack.replica(&[]).await;
+    for event_id in &waiting {
+        until_state(&nats, event_id, "on-push", "created").await;
+        until_state(&nats, event_id, "release-only", "filtered").await;
+    }
+    assert_eq!(
+        stack
+            .api
+            .objects("tekton.dev", "pipelineruns", "team-a")
+            .len(),
+        4
+    );
+}

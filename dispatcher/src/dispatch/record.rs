@@ -9,7 +9,6 @@ use sluice_runtime::event_status::{
     EventRecord, EventStatus, FailureRecord, ObjectRef, TriggerRecord, TriggerState, rfc3339,
 };
 use sluice_triggers::catalogue::Trigger;
-use sluice_triggers::idempotency::stored_delivery_id;
 
 use super::{Delivery, Dispatcher, TriggerError};
 use crate::ledger::{Entry as LedgerEntry, RunOutcome};
@@ -185,16 +184,7 @@ impl Dispatcher {
         if !self.status.is_enabled() || triggers.is_empty() {
             return;
         }
-        let meta = &delivery.envelope.meta;
-        let event = EventRecord {
-            event_id: meta.event_id.clone(),
-            namespace: meta.namespace.clone(),
-            event_listener: meta.listener.clone(),
-            delivery_id: stored_delivery_id(&meta.headers).map(str::to_owned),
-            received_at: rfc3339(meta.received_at_ms),
-            selected_triggers: meta.triggers.clone(),
-            sequence: delivery.sequence,
-        };
+        let event = EventRecord::of(&delivery.envelope.meta, delivery.sequence);
         self.status.event(&EventStatus::new(event, triggers)).await;
     }
 

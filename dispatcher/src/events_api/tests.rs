@@ -18,10 +18,10 @@ async fn unreachable_reader() -> StatusReader {
         .connect("nats://127.0.0.1:1")
         .await
         .unwrap();
-    StatusReader::new(sluice_runtime::jetstream::context(
-        client,
-        Duration::from_millis(200),
-    ))
+    StatusReader::new(
+        sluice_runtime::jetstream::context(client, Duration::from_millis(200)),
+        "sluice-dispatcher",
+    )
 }
 
 /// Access through a Kubernetes API that refuses connections.

@@ -15,13 +15,15 @@
 //!
 //! Ingest writes nothing for an event it stores: one more message per event would cost
 //! nats-server a third again of what storing the event does (docs/performance.md). An
-//! event waiting in its tenant's backlog is therefore not recorded until a dispatcher takes
-//! it.
+//! event still waiting in its tenant's backlog has no record yet; the reader finds it in the
+//! events stream itself, past the tenant consumer's ack floor, and shows its triggers
+//! `pending` (`backlog`): the cost falls on the one asking, not on every event.
 //!
 //! Every name is one subject token ([`encode_token`]), so no name can reach another's keys.
 //! Records are written with plain publishes, never awaited: status is what Sluice tells
 //! about its work, not part of it, and a record lost in a NATS outage costs no event.
 
+mod backlog;
 mod read;
 mod write;
 
@@ -30,7 +32,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sluice_triggers::idempotency::stored_delivery_id;
 
+use crate::envelope::EventMeta;
 use crate::subject::encode_token;
 
 pub use read::{EventStatus, Listing, ReadError, StatusReader};
@@ -68,6 +72,21 @@ pub struct EventRecord {
     pub selected_triggers: Vec<String>,
     /// The event's sequence in the events stream (`sluice events redeliver` reads it there).
     pub sequence: u64,
+}
+
+impl EventRecord {
+    /// The record of the event `meta` describes, stored at `sequence`.
+    pub fn of(meta: &EventMeta, sequence: u64) -> Self {
+        Self {
+            event_id: meta.event_id.clone(),
+            namespace: meta.namespace.clone(),
+            event_listener: meta.listener.clone(),
+            delivery_id: stored_delivery_id(&meta.headers).map(str::to_owned),
+            received_at: rfc3339(meta.received_at_ms),
+            selected_triggers: meta.triggers.clone(),
+            sequence,
+        }
+    }
 }
 
 /// Where one trigger stands for one event.

@@ -32,6 +32,16 @@ pub struct EventsArgs {
     #[command(flatten)]
     nats: sluice_runtime::nats::NatsArgs,
 
+    /// The dispatchers' `--consumer`: their tenant consumers' ack floors tell which stored
+    /// events are still waiting.
+    #[arg(
+        long,
+        env = "SLUICE_CONSUMER",
+        default_value = "sluice-dispatcher",
+        global = true
+    )]
+    consumer: String,
+
     #[command(subcommand)]
     command: EventsCommand,
 }
@@ -142,7 +152,7 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
         .context("failed to start the async runtime")?;
     runtime.block_on(async {
         let store = Store::connect(&args.nats.resolve()?).await?;
-        let reader = StatusReader::new(store.jetstream().clone());
+        let reader = StatusReader::new(store.jetstream().clone(), args.consumer);
         match args.command {
             EventsCommand::Get {
                 event_id,
@@ -166,8 +176,8 @@ pub fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
                 let not_stored = reader.not_stored(namespace, name, &delivery).await?;
                 if events.is_empty() && not_stored.is_empty() {
                     eprintln!(
-                        "error: nothing is recorded of delivery {} to {listener}: not received, \
-                         or stored and not yet taken by a dispatcher (a backlog)",
+                        "error: nothing is known of delivery {} to {listener}: not received, \
+                         no longer kept, or behind more than 10000 waiting events",
                         one_line(&delivery)
                     );
                     return Ok(ExitCode::from(1));
@@ -243,8 +253,8 @@ struct Found<'a> {
 
 fn not_recorded(event_id: &str) {
     eprintln!(
-        "error: no event {} is recorded: unknown, or stored and not yet taken by a dispatcher \
-         (a backlog)",
+        "error: no event {} is known: never received, no longer kept, or behind more than \
+         10000 waiting events",
         one_line(event_id)
     );
 }

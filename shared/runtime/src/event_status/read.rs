@@ -2,18 +2,22 @@
 //!
 //! Each query is a short-lived consumer filtered on the keys it wants (the names in a
 //! filter are encoded tokens, so nothing a caller types becomes a wildcard), read up to a
-//! bound and deleted.
+//! bound and deleted. What has no record yet is looked for in the backlog ([`super::backlog`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use sluice_triggers::idempotency::stored_delivery_id;
 
+use crate::clock::now_ms;
 use crate::subject::encode_token;
 
+use super::backlog::Scope;
 use super::{
     EventRecord, KV_PREFIX, REFUSED_STREAM, RefusedRecord, STATUS_BUCKET, TriggerRecord,
     TriggerState, delivery_token, event_key, normalise_event_id, refused_subject,
@@ -78,7 +82,7 @@ pub struct Listing<T> {
 pub struct ReadError(String);
 
 impl ReadError {
-    fn from(error: impl std::fmt::Display) -> Self {
+    pub(super) fn from(error: impl std::fmt::Display) -> Self {
         Self(error.to_string())
     }
 }
@@ -86,18 +90,26 @@ impl ReadError {
 /// Reads event status through a JetStream context.
 #[derive(Clone)]
 pub struct StatusReader {
-    js: jetstream::Context,
+    pub(super) js: jetstream::Context,
+    /// The dispatchers' consumer name (`--consumer`): tenant `ns` is consumed by
+    /// `<consumer>-<ns>`, whose ack floor tells which events are waiting.
+    pub(super) consumer: String,
 }
 
 /// Records read by one query at most.
-const SCAN_BOUND: usize = 10_000;
+pub(super) const SCAN_BOUND: usize = 10_000;
 
 impl StatusReader {
-    pub fn new(js: jetstream::Context) -> Self {
-        Self { js }
+    /// A reader through `js` of the records of dispatchers named `consumer`.
+    pub fn new(js: jetstream::Context, consumer: impl Into<String>) -> Self {
+        Self {
+            js,
+            consumer: consumer.into(),
+        }
     }
 
-    /// The event `event_id`, in `namespace` or in any namespace.
+    /// The event `event_id`, in `namespace` or in any namespace: as recorded, or as it waits
+    /// in its tenant's backlog.
     pub async fn event(
         &self,
         namespace: Option<&str>,
@@ -108,11 +120,21 @@ impl StatusReader {
         let events = self
             .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 2)
             .await?;
-        Ok(events.items.into_iter().next().map(EventStatus::complete))
+        if let Some(status) = events.items.into_iter().next() {
+            return Ok(Some(status.complete()));
+        }
+        let scope = Scope {
+            namespace,
+            listener: None,
+        };
+        let mut waiting = self
+            .waiting(scope, &HashSet::new(), 1, |meta| meta.event_id == event_id)
+            .await?;
+        Ok(waiting.pop())
     }
 
     /// The events of one delivery of `namespace`/`listener`, oldest first: the stored one,
-    /// and any stored again after the duplicate window.
+    /// any stored again after the duplicate window, and any still waiting in the backlog.
     pub async fn by_delivery(
         &self,
         namespace: &str,
@@ -121,16 +143,31 @@ impl StatusReader {
     ) -> Result<Vec<EventStatus>, ReadError> {
         let token = delivery_token(Some(delivery_id));
         let filter = event_key(Some(namespace), Some(listener), Some(&token), None);
-        let mut events = self
+        let mut events: Vec<EventStatus> = self
             .records::<EventStatus>(&filter, DeliverPolicy::LastPerSubject, 100)
             .await?
-            .items;
+            .items
+            .into_iter()
+            .map(EventStatus::complete)
+            .collect();
+        let recorded = events.iter().map(|e| e.event.event_id.clone()).collect();
+        let scope = Scope {
+            namespace: Some(namespace),
+            listener: Some(listener),
+        };
+        let waiting = self
+            .waiting(scope, &recorded, 100, |meta| {
+                stored_delivery_id(&meta.headers) == Some(delivery_id)
+            })
+            .await?;
+        events.extend(waiting);
         events.sort_by(|a, b| a.event.received_at.cmp(&b.event.received_at));
-        Ok(events.into_iter().map(EventStatus::complete).collect())
+        Ok(events)
     }
 
     /// The events of `namespace` (of one listener if named) received in the last `since`,
-    /// oldest first, at most `limit` of them, with a trigger in `state` if one is given.
+    /// oldest first, at most `limit` of them, with a trigger in `state` if one is given;
+    /// events waiting in the backlog come last, `pending`.
     pub async fn list(
         &self,
         namespace: &str,
@@ -152,13 +189,31 @@ impl StatusReader {
             }
             latest.insert(status.event.event_id.clone(), status);
         }
+        let recorded: HashSet<String> = order.iter().cloned().collect();
         let mut items: Vec<EventStatus> = order
             .iter()
             .filter_map(|event_id| latest.remove(event_id))
             .map(EventStatus::complete)
             .filter(|status| state.is_none_or(|state| status.has(state)))
             .collect();
-        let truncated = events.truncated || items.len() > limit;
+        let mut truncated = events.truncated;
+        if state.is_none_or(|state| state == TriggerState::Pending) && items.len() <= limit {
+            let since_ms =
+                now_ms().saturating_sub(u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+            let scope = Scope {
+                namespace: Some(namespace),
+                listener,
+            };
+            // One more than fits, to tell whether the listing was cut.
+            let room = limit + 1 - items.len();
+            let waiting = self
+                .waiting(scope, &recorded, room, |meta| {
+                    meta.received_at_ms >= since_ms
+                })
+                .await?;
+            items.extend(waiting);
+        }
+        truncated |= items.len() > limit;
         items.truncate(limit);
         Ok(Listing { items, truncated })
     }
@@ -230,15 +285,32 @@ impl StatusReader {
         policy: DeliverPolicy,
         bound: usize,
     ) -> Result<Listing<T>, ReadError> {
+        let mut items = Vec::new();
+        let truncated = self
+            .scan(stream_name, filter, policy, bound, |message| {
+                if let Ok(record) = serde_json::from_slice::<T>(&message.payload) {
+                    items.push(record);
+                }
+                ControlFlow::Continue(())
+            })
+            .await?;
+        Ok(Listing { items, truncated })
+    }
+
+    /// Hands the messages on `filter` in `stream_name`, from `policy` on, to `visit` until
+    /// `bound` were read or it breaks; whether more matched than were read. Nothing when the
+    /// stream does not exist (nothing was ever recorded there).
+    pub(super) async fn scan(
+        &self,
+        stream_name: &str,
+        filter: &str,
+        policy: DeliverPolicy,
+        bound: usize,
+        mut visit: impl FnMut(&jetstream::Message) -> ControlFlow<()>,
+    ) -> Result<bool, ReadError> {
         let stream = match self.js.get_stream(stream_name).await {
             Ok(stream) => stream,
-            Err(error) if stream_not_found(&error) => {
-                // Nothing was ever recorded.
-                return Ok(Listing {
-                    items: Vec::new(),
-                    truncated: false,
-                });
-            }
+            Err(error) if stream_not_found(&error) => return Ok(false),
             Err(error) => return Err(ReadError::from(error)),
         };
         let consumer: jetstream::consumer::Consumer<pull::Config> = stream
@@ -255,9 +327,8 @@ impl StatusReader {
             .map_err(ReadError::from)?;
         let pending = usize::try_from(consumer.cached_info().num_pending).unwrap_or(usize::MAX);
         let wanted = pending.min(bound);
-        let mut items = Vec::with_capacity(wanted.min(1_000));
         let mut delivered = 0;
-        while delivered < wanted {
+        'read: while delivered < wanted {
             let mut batch = consumer
                 .fetch()
                 .max_messages((wanted - delivered).min(1_000))
@@ -269,8 +340,8 @@ impl StatusReader {
             while let Some(message) = batch.next().await {
                 let message = message.map_err(ReadError::from)?;
                 delivered += 1;
-                if let Ok(record) = serde_json::from_slice::<T>(&message.payload) {
-                    items.push(record);
+                if visit(&message).is_break() {
+                    break 'read;
                 }
             }
             if delivered == before {
@@ -281,14 +352,11 @@ impl StatusReader {
         if let Err(error) = stream.delete_consumer(&name).await {
             tracing::debug!(%error, "status query consumer not deleted; it expires by itself");
         }
-        Ok(Listing {
-            items,
-            truncated: pending > bound,
-        })
+        Ok(pending > bound)
     }
 }
 
-fn stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
+pub(super) fn stream_not_found(error: &jetstream::context::GetStreamError) -> bool {
     matches!(
         error.kind(),
         jetstream::context::GetStreamErrorKind::JetStream(error)

@@ -1,0 +1,149 @@
+//! Events stored and not yet done: what the events stream holds past a tenant consumer's
+//! ack floor that no record tells of yet.
+//!
+//! The dispatcher records an event once it has run it, so an event waiting behind a deep
+//! backlog (or a tenant's rate limit) has no record. Rather than have ingest write one for
+//! every event it stores, a query that finds no record reads the tenant's backlog itself:
+//! the consumer's info says where the ack floor is and whether anything is outstanding
+//! (usually not, and the query ends there), then the events past the floor are read once,
+//! bounded. An event past the floor that has a record was done out of order and is not
+//! waiting; one without is waiting, or being run at that moment.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
+use futures_util::StreamExt;
+
+use super::read::{SCAN_BOUND, stream_not_found};
+use super::{EventRecord, EventStatus, ReadError, StatusReader};
+use crate::envelope::{Envelope, EventMeta};
+use crate::jetstream::EVENTS_STREAM;
+use crate::subject::{EVENTS_WILDCARD, event_subject, namespace_filter, tenant_consumer};
+
+/// Where the events to look at are.
+pub(super) struct Scope<'a> {
+    /// Every namespace a dispatcher consumes when `None`.
+    pub namespace: Option<&'a str>,
+    /// Every listener of the namespace when `None`.
+    pub listener: Option<&'a str>,
+}
+
+impl StatusReader {
+    /// Up to `max` events in `scope` stored past their tenant consumer's ack floor, without
+    /// a record (`recorded` holds the event ids that have one), that `wanted` accepts, in
+    /// stream order, each trigger `pending` with how many of its namespace's events are
+    /// still ahead of it.
+    pub(super) async fn waiting(
+        &self,
+        scope: Scope<'_>,
+        recorded: &HashSet<String>,
+        max: usize,
+        wanted: impl Fn(&EventMeta) -> bool,
+    ) -> Result<Vec<EventStatus>, ReadError> {
+        let floors = self.floors(scope.namespace).await?;
+        let Some(&lowest) = floors.values().min() else {
+            return Ok(Vec::new());
+        };
+        let filter = match (scope.namespace, scope.listener) {
+            (Some(namespace), Some(listener)) => event_subject(namespace, listener),
+            (Some(namespace), None) => namespace_filter(namespace),
+            (None, _) => EVENTS_WILDCARD.to_owned(),
+        };
+        let start = DeliverPolicy::ByStartSequence {
+            start_sequence: lowest + 1,
+        };
+        let mut ahead: HashMap<String, u64> = HashMap::new();
+        let mut found = Vec::new();
+        self.scan(EVENTS_STREAM, &filter, start, SCAN_BOUND, |message| {
+            let Ok(info) = message.info() else {
+                return ControlFlow::Continue(());
+            };
+            let sequence = info.stream_sequence;
+            let Ok(envelope) = Envelope::decode(message.payload.clone()) else {
+                return ControlFlow::Continue(());
+            };
+            let meta = &envelope.meta;
+            let waiting = floors
+                .get(&meta.namespace)
+                .is_some_and(|&floor| sequence > floor)
+                && !recorded.contains(&meta.event_id);
+            if !waiting {
+                return ControlFlow::Continue(());
+            }
+            let earlier = ahead.entry(meta.namespace.clone()).or_default();
+            if wanted(meta) {
+                found.push(waiting_status(meta, sequence, *earlier));
+            }
+            *earlier += 1;
+            if found.len() >= max {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// The ack floor (a stream sequence) of each tenant consumer in `namespace` (or any)
+    /// that has events outstanding; `0` for a namespace no dispatcher has consumed yet.
+    async fn floors(&self, namespace: Option<&str>) -> Result<HashMap<String, u64>, ReadError> {
+        let mut floors = HashMap::new();
+        let stream = match self.js.get_stream(EVENTS_STREAM).await {
+            Ok(stream) => stream,
+            // No event stored yet.
+            Err(error) if stream_not_found(&error) => return Ok(floors),
+            Err(error) => return Err(ReadError::from(error)),
+        };
+        if let Some(namespace) = namespace {
+            match stream
+                .consumer_info(tenant_consumer(&self.consumer, namespace))
+                .await
+            {
+                Ok(info) => {
+                    if info.num_pending > 0 || info.num_ack_pending > 0 {
+                        floors.insert(namespace.to_owned(), info.ack_floor.stream_sequence);
+                    }
+                }
+                Err(error) => match error.kind() {
+                    // Not consumed yet: all its stored events are waiting.
+                    ConsumerInfoErrorKind::NotFound => {
+                        floors.insert(namespace.to_owned(), 0);
+                    }
+                    // A name no tenant can have, or the stream just deleted.
+                    ConsumerInfoErrorKind::InvalidName | ConsumerInfoErrorKind::StreamNotFound => {}
+                    _ => return Err(ReadError::from(error)),
+                },
+            }
+            return Ok(floors);
+        }
+        let prefix = tenant_consumer(&self.consumer, "");
+        let mut consumers = stream.consumers();
+        while let Some(info) = consumers.next().await {
+            let info = info.map_err(ReadError::from)?;
+            let Some(namespace) = info.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if info.num_pending > 0 || info.num_ack_pending > 0 {
+                floors.insert(namespace.to_owned(), info.ack_floor.stream_sequence);
+            }
+        }
+        Ok(floors)
+    }
+}
+
+/// An event waiting with `ahead` of its namespace's events before it.
+fn waiting_status(meta: &EventMeta, sequence: u64, ahead: u64) -> EventStatus {
+    let mut status = EventStatus::new(EventRecord::of(meta, sequence), Vec::new());
+    let reason = format!(
+        "stored, waiting for a dispatcher (or being run now); {ahead} earlier events of \
+         namespace {} not done yet",
+        meta.namespace
+    );
+    for trigger in &mut status.triggers {
+        trigger.reason = Some(reason.clone());
+    }
+    status
+}
