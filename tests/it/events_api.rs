@@ -383,14 +383,19 @@ async fn a_tenant_token_reads_its_own_events_and_is_refused_another_namespace() 
 #[tokio::test(flavor = "multi_thread")]
 async fn with_a_directory_sink_the_api_is_open() {
     let nats = NatsServer::start().await;
-    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let config = ConfigDir::new()
+        .file("github.yaml", &github_listener("team-a", "builder"))
+        .file("paused.yaml", &github_listener("team-b", "builder"));
     let sink = tempfile::tempdir().expect("tempdir");
+    // team-b is paused: its events wait in its backlog.
+    let policy = sink.path().join("tenants.yaml");
+    std::fs::write(&policy, "namespaces:\n  team-b: {paused: true}\n").expect("policy");
     let ingest = Ingest::start(&nats.url(), config.path(), &[]).await;
     let dispatcher = Dispatcher::start(
         &nats.url(),
         config.path(),
         SinkTarget::Dir(sink.path()),
-        &[],
+        &["--tenants-file", policy.to_str().expect("utf-8 path")],
     )
     .await;
     let client = reqwest::Client::new();
@@ -420,4 +425,32 @@ async fn with_a_directory_sink_the_api_is_open() {
     )
     .await;
     assert_eq!(status, 400);
+
+    // An event waiting in a paused tenant's backlog is told as such.
+    let waiting_id = push(&client, &ingest, "team-b", "waiting-delivery").await;
+    let (status, _, event) = get(
+        &client,
+        &dispatcher.metrics_url,
+        &format!("/v1/namespaces/team-b/events/{waiting_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{event}");
+    let trigger = &event["triggers"][0];
+    assert_eq!(trigger["state"], "pending", "{event}");
+    assert!(
+        trigger["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("waiting for a dispatcher")),
+        "{event}"
+    );
+    let (status, _, found) = get(
+        &client,
+        &dispatcher.metrics_url,
+        "/v1/namespaces/team-b/eventlisteners/github/deliveries/waiting-delivery",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["items"][0]["eventID"], waiting_id.as_str(), "{found}");
 }
