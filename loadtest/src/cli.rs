@@ -36,6 +36,10 @@ pub enum Command {
     /// Measures start-up, memory and API requests of ingest and the dispatcher reading many
     /// namespaces' configuration from the Kubernetes API (the in-process API double).
     ConfigScale(ConfigScaleArgs),
+    /// Runs webhooks at a fixed rate for a long time through a 3-node JetStream cluster and
+    /// two dispatchers while faults are injected on a schedule; reports lost and duplicate
+    /// runs and latency minute by minute.
+    Soak(SoakArgs),
 }
 
 /// Which listeners exist and the secret they share.
@@ -264,6 +268,57 @@ pub struct DispatcherArgs {
     /// Writes the report as JSON to this file.
     #[arg(long, env = "SLUICE_LOADTEST_REPORT_JSON")]
     pub report_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// Directory of the release binaries (`sluice-ingest`, `sluice-dispatcher`); defaults
+    /// to this binary's directory.
+    #[arg(long, env = "SLUICE_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Dispatcher replicas.
+    #[arg(long, env = "SLUICE_LOADTEST_DISPATCHERS", default_value = "2", value_parser = positive)]
+    pub dispatchers: u32,
+
+    /// The faults injected, in turn, one every `--fault-every` (comma-separated):
+    /// `dispatcher-kill` (SIGKILL a dispatcher, start it again after `--fault-downtime`),
+    /// `nats-kill` (SIGKILL a NATS node, the same), `nats-restart` (a clean restart of a
+    /// node, as in a rolling upgrade). Each fault takes the next replica or node in turn.
+    #[arg(
+        long,
+        env = "SLUICE_LOADTEST_FAULTS",
+        value_delimiter = ',',
+        default_value = "dispatcher-kill,nats-kill,nats-restart"
+    )]
+    pub faults: Vec<crate::soak::Fault>,
+
+    /// Time between faults; the first comes after one period.
+    #[arg(long, env = "SLUICE_LOADTEST_FAULT_EVERY", default_value = "2m", value_parser = parse_duration)]
+    pub fault_every: Duration,
+
+    /// How long a killed process stays down.
+    #[arg(long, env = "SLUICE_LOADTEST_FAULT_DOWNTIME", default_value = "10s", value_parser = parse_duration)]
+    pub fault_downtime: Duration,
+
+    /// How long to wait, after the last webhook, for every run to be created.
+    #[arg(long, env = "SLUICE_LOADTEST_DRAIN_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    /// Extra flag for sluice-dispatcher (repeatable).
+    #[arg(long = "dispatcher-arg", allow_hyphen_values = true)]
+    pub dispatcher_args: Vec<String>,
+
+    /// Extra flag for sluice-ingest (repeatable).
+    #[arg(long = "ingest-arg", allow_hyphen_values = true)]
+    pub ingest_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

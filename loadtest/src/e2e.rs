@@ -8,7 +8,7 @@
 //! run is matched to its webhook exactly. Also reported: the HTTP side as `run` reports it,
 //! and runs created against webhooks accepted, which must be equal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,6 +46,10 @@ pub struct E2eReport {
     pub duplicated: u64,
     /// Runs whose `delivery` param names no webhook of this run.
     pub unmatched: u64,
+    /// Webhooks the sender saw no 2xx for (a timeout while the event was stored) that have
+    /// a run: not lost, and a sender's retry would be told it is a duplicate.
+    #[serde(default)]
+    pub runs_without_2xx: u64,
     /// Answers to the dispatcher's creates, by status.
     pub create_statuses: BTreeMap<String, u64>,
     /// From the last webhook's intended send to the last create.
@@ -108,33 +112,21 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let outcome = generator::run(plan).await?;
     let accepted = outcome.accepted_indices.len() as u64;
 
-    // Wait until every accepted webhook has its run, or nothing moves for a while.
-    let created = || {
-        api.double
-            .requests_for(Verb::Create, "pipelineruns")
-            .iter()
-            .filter(|r| r.status == Some(201))
-            .count() as u64
-    };
-    let mut last = (created(), Instant::now());
-    while last.0 < accepted {
-        dispatcher.service.check_running()?;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = created();
-        if now != last.0 {
-            last = (now, Instant::now());
-        } else if last.1.elapsed() > args.drain_timeout {
-            eprintln!(
-                "no run created for {:?}; {} of {accepted} accepted webhooks have runs",
-                args.drain_timeout, now
-            );
-            break;
-        }
-    }
+    await_runs(&api, accepted, args.drain_timeout, || {
+        dispatcher.service.check_running()
+    })
+    .await?;
     ingest.service.measure();
     dispatcher.service.measure();
 
-    let report = match_runs(&api, ids, schedule, outcome, accepted)?;
+    let report = match_runs(
+        &api,
+        ids,
+        schedule,
+        outcome,
+        accepted,
+        Duration::from_secs(1),
+    )?;
     let report = E2eReport {
         ingest_process: ingest.service.figures.clone(),
         dispatcher_process: dispatcher.service.figures.clone(),
@@ -166,13 +158,47 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pairs every stored run with its webhook and measures the time between them.
-fn match_runs(
+/// Waits until the API double has stored `accepted` runs, or none came for `drain_timeout`
+/// (then says how many are there); `check` fails when a process it depends on has exited.
+pub async fn await_runs(
+    api: &Api,
+    accepted: u64,
+    drain_timeout: Duration,
+    mut check: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let created = || {
+        api.double
+            .requests_for(Verb::Create, "pipelineruns")
+            .iter()
+            .filter(|r| r.status == Some(201))
+            .count() as u64
+    };
+    let mut last = (created(), Instant::now());
+    while last.0 < accepted {
+        check()?;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = created();
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > drain_timeout {
+            eprintln!(
+                "no run created for {drain_timeout:?}; {now} of {accepted} accepted webhooks have runs"
+            );
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Pairs every stored run with its webhook and measures the time between them; the
+/// timeline has one point per `bucket` of intended send time.
+pub fn match_runs(
     api: &Api,
     ids: Ids,
     schedule: Schedule,
     outcome: generator::Outcome,
     accepted: u64,
+    bucket: Duration,
 ) -> anyhow::Result<E2eReport> {
     let creates = api.double.requests_for(Verb::Create, "pipelineruns");
     let mut create_statuses: BTreeMap<String, u64> = BTreeMap::new();
@@ -223,16 +249,19 @@ fn match_runs(
         let latency = at.duration_since(due).unwrap_or_default();
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         histogram.saturating_record(us);
-        let second = due
-            .duration_since(measure_start)
-            .unwrap_or_default()
-            .as_secs() as usize;
-        timeline.record(second, us)?;
+        let since_start = due.duration_since(measure_start).unwrap_or_default();
+        let slot = (since_start.as_secs() / bucket.as_secs().max(1)) as usize;
+        timeline.record(slot, us)?;
     }
     let missing = outcome
         .accepted_indices
         .iter()
         .filter(|i| !runs_per_webhook.contains_key(i))
+        .count() as u64;
+    let accepted_set: HashSet<u64> = outcome.accepted_indices.iter().copied().collect();
+    let runs_without_2xx = runs_per_webhook
+        .keys()
+        .filter(|index| !accepted_set.contains(index))
         .count() as u64;
     let duplicated = runs_per_webhook.values().filter(|&&n| n > 1).count() as u64;
     let last_due = outcome.start_wall + schedule.offset(schedule.total().saturating_sub(1));
@@ -249,6 +278,7 @@ fn match_runs(
         missing,
         duplicated,
         unmatched,
+        runs_without_2xx,
         create_statuses,
         drain_secs,
         ingest_process: ProcessFigures::default(),

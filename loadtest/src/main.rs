@@ -8,6 +8,8 @@
 //! - `dispatcher`: backlog drain rate of the dispatcher ([`bench_dispatcher`]).
 //! - `config-scale`: start-up and memory with many namespaces' configuration read from the
 //!   Kubernetes API ([`config_scale`]).
+//! - `soak`: a long run through a 3-node JetStream cluster with faults on a schedule
+//!   ([`soak`]).
 
 mod bench_dispatcher;
 mod bench_ingest;
@@ -25,6 +27,7 @@ mod report;
 mod runner;
 mod scenario;
 mod schedule;
+mod soak;
 mod stack;
 mod svg;
 
@@ -56,5 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::E2e(args) => e2e::run(args).await,
         Command::Dispatcher(args) => bench_dispatcher::run(args).await,
         Command::ConfigScale(args) => config_scale::run(args).await,
+        Command::Soak(args) => soak::run(args).await,
     }
 }

@@ -250,7 +250,7 @@ impl Nats {
 }
 
 /// Fails with a hint when the nats-server the harness would run is missing.
-fn check_nats_binary() -> anyhow::Result<()> {
+pub fn check_nats_binary() -> anyhow::Result<()> {
     let hint = "nats-server 2.10+ is needed: run `export SLUICE_NATS_SERVER=$(bash \
                 scripts/install-nats.sh)`, or pass --nats URL";
     if let Some(path) = std::env::var_os(sluice_tests::nats::BINARY_ENV) {
