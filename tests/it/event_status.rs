@@ -96,6 +96,32 @@ async fn events(nats_url: &str, args: &[&str]) -> CliRun {
     sluice_on(nats_url, &all).await
 }
 
+/// `sluice events ARGS --output json`, which must succeed, parsed.
+async fn events_json(nats_url: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let run = events(nats_url, &all).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+}
+
+/// The ids of the events `sluice events list` shows for team-a/github with a trigger in
+/// `state`, oldest first; and the listing.
+async fn listed(nats_url: &str, state: &str) -> (Vec<String>, Value) {
+    let listing = events_json(
+        nats_url,
+        &["list", "--listener", "team-a/github", "--state", state],
+    )
+    .await;
+    let ids = listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, listing)
+}
+
 /// `sluice events get ID --output json`, parsed; `Value::Null` when not found.
 async fn get(nats_url: &str, event_id: &str) -> Value {
     let run = events(nats_url, &["get", event_id, "--output", "json"]).await;
@@ -254,31 +280,11 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     assert_eq!(retrying["error"]["status"], 500, "{retrying}");
     assert_eq!(retrying["error"]["kind"], "transient");
     assert!(retrying["nextAttemptAt"].as_str().is_some(), "{retrying}");
-    let listed = events(
-        &nats,
-        &[
-            "list",
-            "--listener",
-            "team-a/github",
-            "--state",
-            "retrying",
-            "--output",
-            "json",
-        ],
-    )
-    .await;
-    assert_eq!(listed.code, 0, "{listed:?}");
-    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
-    let ids: Vec<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["eventID"].as_str().unwrap())
-        .collect();
+    let (ids, listing) = listed(&nats, "retrying").await;
     assert_eq!(
         ids,
         [retried_id.as_str()],
-        "only the retrying event: {listed:#}"
+        "only the retrying event: {listing:#}"
     );
     stack.api.clear_faults();
     let event = until_state(&nats, &retried_id, "on-push", "created").await;
@@ -303,13 +309,7 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     assert_eq!(status, 401);
     let mut refused = Value::Null;
     for _ in 0..50 {
-        let run = events(
-            &nats,
-            &["refused", "--listener", "team-a/github", "--output", "json"],
-        )
-        .await;
-        assert_eq!(run.code, 0, "{run:?}");
-        refused = serde_json::from_str(&run.stdout).unwrap();
+        refused = events_json(&nats, &["refused", "--listener", "team-a/github"]).await;
         if !refused["items"].as_array().unwrap().is_empty() {
             break;
         }
@@ -326,8 +326,8 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     assert_eq!(status, 202);
     assert_eq!(answer["duplicate"], true, "{answer}");
     assert_eq!(answer["eventID"], created_id.as_str());
-    let find_json = || async {
-        let run = events(
+    let find_json = || {
+        events_json(
             &nats,
             &[
                 "find",
@@ -335,13 +335,8 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
                 "team-a/github",
                 "--delivery",
                 "delivery-created",
-                "--output",
-                "json",
             ],
         )
-        .await;
-        assert_eq!(run.code, 0, "{run:?}");
-        serde_json::from_str::<Value>(&run.stdout).unwrap()
     };
     let mut found = Value::Null;
     for _ in 0..50 {
@@ -481,7 +476,7 @@ async fn an_event_waiting_in_the_backlog_is_shown_pending_until_it_runs() {
         "{}",
         table.stdout
     );
-    let found = events(
+    let found = events_json(
         &nats,
         &[
             "find",
@@ -489,41 +484,20 @@ async fn an_event_waiting_in_the_backlog_is_shown_pending_until_it_runs() {
             "team-a/github",
             "--delivery",
             "delivery-w2",
-            "--output",
-            "json",
         ],
     )
     .await;
-    assert_eq!(found.code, 0, "{found:?}");
-    let found: Value = serde_json::from_str(&found.stdout).unwrap();
     assert_eq!(
         found["items"][0]["eventID"],
         waiting[1].as_str(),
         "{found:#}"
     );
     assert_eq!(found["items"][0]["triggers"][0]["state"], "pending");
-    let listed = events(
-        &nats,
-        &[
-            "list",
-            "--listener",
-            "team-a/github",
-            "--state",
-            "pending",
-            "--output",
-            "json",
-        ],
-    )
-    .await;
-    assert_eq!(listed.code, 0, "{listed:?}");
-    let listed: Value = serde_json::from_str(&listed.stdout).unwrap();
-    let ids: Vec<&str> = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|event| event["eventID"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, waiting, "the waiting events, oldest first: {listed:#}");
+    let (ids, listing) = listed(&nats, "pending").await;
+    assert_eq!(
+        ids, waiting,
+        "the waiting events, oldest first: {listing:#}"
+    );
     let unknown = get(&nats, "00000000-0000-4000-8000-000000000000").await;
     assert!(unknown.is_null(), "{unknown:#}");
 
