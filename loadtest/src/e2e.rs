@@ -9,7 +9,6 @@
 //! and runs created against webhooks accepted, which must be equal.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
@@ -18,10 +17,9 @@ use serde_json::Value;
 use sluice_tests::api_double::Verb;
 
 use crate::cli::E2eArgs;
-use crate::client::Base;
 use crate::config_dir;
-use crate::generator::{self, Plan};
-use crate::payload::{Ids, RequestFactory};
+use crate::generator::{self, Plan, Sending};
+use crate::payload::Ids;
 use crate::report::{self, CurvePoint, LatencySummary, RunReport, Timeline, TimelinePoint};
 use crate::schedule::Schedule;
 use crate::stack::{self, Api, Dispatcher, Ingest, Nats, ProcessFigures};
@@ -81,34 +79,18 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
 
     let load = &args.load;
     let url = ingest.url();
-    let base = Base::parse(&url)?;
     let ids = Ids::random();
-    let factory = RequestFactory::new(
-        &scenario,
-        &args.scenario.secret,
-        load.body_size,
-        &base.host,
-        &base.path_prefix,
-        ids,
-    )?;
-    let schedule = Schedule::new(load.rate, load.warmup, load.duration)?;
-    let plan = Plan {
-        label: "e2e".to_owned(),
-        url,
-        base,
+    let sending = Sending {
+        label: "e2e",
+        url: &url,
         scenario,
-        warmup: load.warmup,
-        duration: load.duration,
-        schedule,
-        connections: load.connections,
-        threads: load.threads,
-        timeout: load.timeout,
-        grace: load.grace,
-        factory: Arc::new(factory),
-        keep_accepted: true,
-        server_pid: Some(ingest.service.pid()),
-        nats_pid: nats.pid(),
+        secret: &args.scenario.secret,
     };
+    let mut plan = Plan::new(sending, load, ids)?;
+    plan.keep_accepted = true;
+    plan.server_pid = Some(ingest.service.pid());
+    plan.nats_pid = nats.pid();
+    let schedule = plan.schedule;
     let outcome = generator::run(plan).await?;
     let accepted = outcome.accepted_indices.len() as u64;
 
@@ -200,22 +182,7 @@ pub fn match_runs(
     accepted: u64,
     bucket: Duration,
 ) -> anyhow::Result<E2eReport> {
-    let creates = api.double.requests_for(Verb::Create, "pipelineruns");
-    let mut create_statuses: BTreeMap<String, u64> = BTreeMap::new();
-    let mut stored_at: HashMap<(String, String), SystemTime> = HashMap::new();
-    for create in &creates {
-        let status = create
-            .status
-            .map_or("no answer".to_owned(), |s| s.to_string());
-        *create_statuses.entry(status).or_default() += 1;
-        if create.status == Some(201)
-            && let (Some(namespace), Some(name), Some(at)) =
-                (&create.namespace, &create.name, create.answered_at)
-        {
-            stored_at.insert((namespace.clone(), name.clone()), at);
-        }
-    }
-    let runs = api.double.all_objects("tekton.dev", "pipelineruns");
+    let (runs, create_statuses) = stored_runs(api);
     let mut histogram = report::histogram()?;
     let mut timeline = Timeline::default();
     let mut runs_per_webhook: HashMap<u64, u32> = HashMap::new();
@@ -223,22 +190,12 @@ pub fn match_runs(
     let mut last_create: Option<SystemTime> = None;
     let measure_start = outcome.start_wall + schedule.measure_start();
     for run in &runs {
-        let key = (
-            run["metadata"]["namespace"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            run["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-        let Some(index) = delivery_param(run).and_then(|d| ids.index_of(d)) else {
+        let Some(index) = run.delivery.as_deref().and_then(|d| ids.index_of(d)) else {
             unmatched += 1;
             continue;
         };
         *runs_per_webhook.entry(index).or_default() += 1;
-        let Some(&at) = stored_at.get(&key) else {
+        let Some(at) = run.at else {
             continue;
         };
         last_create = last_create.max(Some(at));
@@ -284,6 +241,51 @@ pub fn match_runs(
         ingest_process: ProcessFigures::default(),
         dispatcher_process: ProcessFigures::default(),
     })
+}
+
+/// A PipelineRun the API double stores.
+pub struct StoredRun {
+    pub namespace: String,
+    /// The webhook delivery its `delivery` param names.
+    pub delivery: Option<String>,
+    /// When the API double answered its create.
+    pub at: Option<SystemTime>,
+}
+
+/// Every PipelineRun the API double stores, and the answers to creates by status.
+pub fn stored_runs(api: &Api) -> (Vec<StoredRun>, BTreeMap<String, u64>) {
+    let mut create_statuses: BTreeMap<String, u64> = BTreeMap::new();
+    let mut stored_at: HashMap<(String, String), SystemTime> = HashMap::new();
+    for create in api.double.requests_for(Verb::Create, "pipelineruns") {
+        let status = create
+            .status
+            .map_or("no answer".to_owned(), |s| s.to_string());
+        *create_statuses.entry(status).or_default() += 1;
+        if create.status == Some(201)
+            && let (Some(namespace), Some(name), Some(at)) =
+                (create.namespace, create.name, create.answered_at)
+        {
+            stored_at.insert((namespace, name), at);
+        }
+    }
+    let runs = api
+        .double
+        .all_objects("tekton.dev", "pipelineruns")
+        .iter()
+        .map(|run| {
+            let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+            let key = (
+                text(&run["metadata"]["namespace"]),
+                text(&run["metadata"]["name"]),
+            );
+            StoredRun {
+                at: stored_at.get(&key).copied(),
+                namespace: key.0,
+                delivery: delivery_param(run).map(str::to_owned),
+            }
+        })
+        .collect();
+    (runs, create_statuses)
 }
 
 /// The `delivery` param of a PipelineRun.

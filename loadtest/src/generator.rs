@@ -23,8 +23,9 @@ use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use tokio::sync::{mpsc, watch};
 
+use crate::cli::LoadArgs;
 use crate::client::{self, Base, Connection};
-use crate::payload::RequestFactory;
+use crate::payload::{Ids, RequestFactory};
 use crate::procstat;
 use crate::progress::Progress;
 use crate::report::{self, CpuUse, LatencySummary, RunReport, Timeline};
@@ -57,6 +58,51 @@ pub struct Plan {
     /// The nats-server the server publishes to, when this tool started it: its CPU time per
     /// request is reported too, since at saturation it shares the cores.
     pub nats_pid: Option<u32>,
+}
+
+/// Where and what a [`Plan`] sends.
+pub struct Sending<'a> {
+    /// What the report calls the server.
+    pub label: &'a str,
+    /// URL base: requests go to `<url>/hooks/{namespace}/{listener}`.
+    pub url: &'a str,
+    pub scenario: Scenario,
+    /// The webhook secret every listener shares.
+    pub secret: &'a str,
+}
+
+impl Plan {
+    /// `load` sent to `sending`'s server, each request signed and given its delivery id from
+    /// `ids`. Accepted requests are not kept, and no process's CPU is measured, until the
+    /// caller says so.
+    pub fn new(sending: Sending<'_>, load: &LoadArgs, ids: Ids) -> anyhow::Result<Plan> {
+        let base = Base::parse(sending.url)?;
+        let factory = RequestFactory::new(
+            &sending.scenario,
+            sending.secret,
+            load.body_size,
+            &base.host,
+            &base.path_prefix,
+            ids,
+        )?;
+        Ok(Plan {
+            label: sending.label.to_owned(),
+            url: sending.url.to_owned(),
+            base,
+            scenario: sending.scenario,
+            warmup: load.warmup,
+            duration: load.duration,
+            schedule: Schedule::new(load.rate, load.warmup, load.duration)?,
+            connections: load.connections,
+            threads: load.threads,
+            timeout: load.timeout,
+            grace: load.grace,
+            factory: Arc::new(factory),
+            keep_accepted: false,
+            server_pid: None,
+            nats_pid: None,
+        })
+    }
 }
 
 /// What a run measured, plus what `e2e` needs to follow the requests further.

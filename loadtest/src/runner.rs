@@ -1,46 +1,23 @@
 //! `run`: the open-loop generator against a server that is already running (configured with
 //! `config`'s output), with the report on stdout and optionally as JSON and SVG.
 
-use std::sync::Arc;
-
 use anyhow::bail;
 
 use crate::cli::RunArgs;
-use crate::client::Base;
-use crate::generator::{self, Plan};
-use crate::payload::{Ids, RequestFactory};
+use crate::generator::{self, Plan, Sending};
+use crate::payload::Ids;
 use crate::report;
-use crate::schedule::Schedule;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let scenario = args.scenario.scenario();
     let load = &args.load;
-    let base = Base::parse(&args.url)?;
-    let factory = RequestFactory::new(
-        &scenario,
-        &args.scenario.secret,
-        load.body_size,
-        &base.host,
-        &base.path_prefix,
-        Ids::random(),
-    )?;
-    let plan = Plan {
-        label: args.label.clone(),
-        url: args.url.clone(),
-        base,
+    let sending = Sending {
+        label: &args.label,
+        url: &args.url,
         scenario,
-        warmup: load.warmup,
-        duration: load.duration,
-        schedule: Schedule::new(load.rate, load.warmup, load.duration)?,
-        connections: load.connections,
-        threads: load.threads,
-        timeout: load.timeout,
-        grace: load.grace,
-        factory: Arc::new(factory),
-        keep_accepted: false,
-        server_pid: None,
-        nats_pid: None,
+        secret: &args.scenario.secret,
     };
+    let plan = Plan::new(sending, load, Ids::random())?;
     let report = generator::run(plan).await?.report;
     print!("{}", report.table());
     if let Some(path) = &args.report.report_json {

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
@@ -20,17 +19,15 @@ use serde::{Deserialize, Serialize};
 use sluice_tests::NatsCluster;
 
 use crate::cli::SoakArgs;
-use crate::client::Base;
 use crate::config_dir;
 use crate::e2e;
-use crate::generator::{self, Plan};
-use crate::payload::{Ids, RequestFactory};
+use crate::generator::{self, Plan, Sending};
+use crate::payload::Ids;
 use crate::report::{self, LatencySummary, RunReport, TimelinePoint};
-use crate::schedule::Schedule;
 use crate::stack::{self, Api, Dispatcher, Ingest};
 
 /// Nodes of the JetStream cluster.
-const NODES: usize = 3;
+pub const NODES: usize = 3;
 
 /// A fault the soak injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -145,34 +142,17 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
 
     let load = &args.load;
     let url = ingest.url();
-    let base = Base::parse(&url)?;
     let ids = Ids::random();
-    let factory = RequestFactory::new(
-        &scenario,
-        &args.scenario.secret,
-        load.body_size,
-        &base.host,
-        &base.path_prefix,
-        ids,
-    )?;
-    let schedule = Schedule::new(load.rate, load.warmup, load.duration)?;
-    let plan = Plan {
-        label: "soak".to_owned(),
-        url,
-        base,
+    let sending = Sending {
+        label: "soak",
+        url: &url,
         scenario,
-        warmup: load.warmup,
-        duration: load.duration,
-        schedule,
-        connections: load.connections,
-        threads: load.threads,
-        timeout: load.timeout,
-        grace: load.grace,
-        factory: Arc::new(factory),
-        keep_accepted: true,
-        server_pid: Some(ingest.service.pid()),
-        nats_pid: None,
+        secret: &args.scenario.secret,
     };
+    let mut plan = Plan::new(sending, load, ids)?;
+    plan.keep_accepted = true;
+    plan.server_pid = Some(ingest.service.pid());
+    let schedule = plan.schedule;
     let injector = Injector {
         plan: &args.faults,
         every: args.fault_every,
