@@ -40,6 +40,10 @@ pub enum Command {
     /// two dispatchers while faults are injected on a schedule; reports lost and duplicate
     /// runs and latency minute by minute.
     Soak(SoakArgs),
+    /// Measures many tenants on a 3-node JetStream cluster: dispatcher start-up and
+    /// consumers, NATS memory and CPU, every tenant's first events, and quiet tenants'
+    /// latency while one tenant floods.
+    TenantScale(TenantScaleArgs),
 }
 
 /// Which listeners exist and the secret they share.
@@ -319,6 +323,64 @@ pub struct SoakArgs {
     /// Extra flag for sluice-ingest (repeatable).
     #[arg(long = "ingest-arg", allow_hyphen_values = true)]
     pub ingest_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantScaleArgs {
+    /// Namespaces (tenants), one GitHub listener each.
+    #[arg(long, env = "SLUICE_LOADTEST_TENANTS", default_value = "1000", value_parser = positive)]
+    pub tenants: u32,
+
+    /// Webhooks each tenant gets before the flood.
+    #[arg(long, env = "SLUICE_LOADTEST_EVENTS_PER_TENANT", default_value = "2", value_parser = positive)]
+    pub events_per_tenant: u32,
+
+    /// The rate at which those are sent, round robin over the tenants.
+    #[arg(long, env = "SLUICE_LOADTEST_RATE", default_value = "500", value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// The flooding tenant's rate.
+    #[arg(long, env = "SLUICE_LOADTEST_FLOOD_RATE", default_value = "1000", value_parser = parse_rate)]
+    pub flood_rate: f64,
+
+    /// How long the flood lasts.
+    #[arg(long, env = "SLUICE_LOADTEST_FLOOD_DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub flood_duration: Duration,
+
+    /// The other tenants' rate during the flood, in all.
+    #[arg(long, env = "SLUICE_LOADTEST_QUIET_RATE", default_value = "20", value_parser = parse_rate)]
+    pub quiet_rate: f64,
+
+    /// Keep-alive connections of each sender.
+    #[arg(long, env = "SLUICE_LOADTEST_CONNECTIONS", default_value_t = 64)]
+    pub connections: usize,
+
+    /// How long one request may take before it counts as failed.
+    #[arg(long, env = "SLUICE_LOADTEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// How long to wait for runs once nothing moves.
+    #[arg(long, env = "SLUICE_LOADTEST_DRAIN_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    #[arg(long, env = "SLUICE_LOADTEST_SECRET", default_value = DEFAULT_SECRET, hide_default_value = true)]
+    pub secret: String,
+
+    /// Directory of the release binaries; defaults to this binary's directory.
+    #[arg(long, env = "SLUICE_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// Extra flag for sluice-ingest (repeatable).
+    #[arg(long = "ingest-arg", allow_hyphen_values = true)]
+    pub ingest_args: Vec<String>,
+
+    /// Extra flag for sluice-dispatcher (repeatable).
+    #[arg(long = "dispatcher-arg", allow_hyphen_values = true)]
+    pub dispatcher_args: Vec<String>,
+
+    /// Writes the report as JSON to this file.
+    #[arg(long, env = "SLUICE_LOADTEST_REPORT_JSON")]
+    pub report_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

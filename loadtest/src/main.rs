@@ -10,6 +10,7 @@
 //!   Kubernetes API ([`config_scale`]).
 //! - `soak`: a long run through a 3-node JetStream cluster with faults on a schedule
 //!   ([`soak`]).
+//! - `tenant-scale`: many tenants on a 3-node cluster ([`tenant_scale`]).
 
 mod bench_dispatcher;
 mod bench_ingest;
@@ -30,6 +31,7 @@ mod schedule;
 mod soak;
 mod stack;
 mod svg;
+mod tenant_scale;
 
 use clap::Parser as _;
 
@@ -60,5 +62,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatcher(args) => bench_dispatcher::run(args).await,
         Command::ConfigScale(args) => config_scale::run(args).await,
         Command::Soak(args) => soak::run(args).await,
+        Command::TenantScale(args) => tenant_scale::run(args).await,
     }
 }
