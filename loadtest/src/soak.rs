@@ -166,7 +166,11 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let injected = injected?;
     let accepted = outcome.accepted_indices.len() as u64;
 
-    e2e::await_runs(&api, accepted, args.drain_timeout, || {
+    let awaited = [e2e::Awaited {
+        ids,
+        accepted: &outcome.accepted_indices,
+    }];
+    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
         for dispatcher in dispatchers.iter_mut().flatten() {
             dispatcher.service.check_running()?;
         }

@@ -137,8 +137,9 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
     let first_duration = Duration::from_secs_f64(first_count as f64 / args.rate);
     let first = sender.plan("tenants", scenario, args.rate, first_duration)?;
     let first_outcome = generator::run(first.plan.clone()).await?;
-    let mut accepted = first_outcome.accepted_indices.len() as u64;
-    e2e::await_runs(&api, accepted, args.drain_timeout, || {
+    let accepted = first_outcome.accepted_indices.len() as u64;
+    let awaited = [first.awaited(&first_outcome)];
+    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
         dispatcher.service.check_running()
     })
     .await?;
@@ -169,9 +170,12 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
         generator::run(quiet.plan.clone())
     );
     let (flood_outcome, quiet_outcome) = (flood_outcome?, quiet_outcome?);
-    accepted +=
-        (flood_outcome.accepted_indices.len() + quiet_outcome.accepted_indices.len()) as u64;
-    e2e::await_runs(&api, accepted, args.drain_timeout, || {
+    let awaited = [
+        first.awaited(&first_outcome),
+        flood.awaited(&flood_outcome),
+        quiet.awaited(&quiet_outcome),
+    ];
+    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
         dispatcher.service.check_running()
     })
     .await?;
@@ -266,6 +270,16 @@ impl Sender<'_> {
             plan,
             ids,
         })
+    }
+}
+
+impl Planned {
+    /// The webhooks of `outcome` (this plan's run) that must each get a run.
+    fn awaited<'o>(&self, outcome: &'o generator::Outcome) -> e2e::Awaited<'o> {
+        e2e::Awaited {
+            ids: self.ids,
+            accepted: &outcome.accepted_indices,
+        }
     }
 }
 
