@@ -10,24 +10,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
-use sluice_tests::NatsCluster;
 
 use crate::cli::SoakArgs;
-use crate::config_dir;
 use crate::e2e;
 use crate::generator::{self, Plan, Sending};
 use crate::payload::Ids;
 use crate::report::{self, LatencySummary, RunReport, TimelinePoint};
-use crate::stack::{self, Api, Dispatcher, Ingest};
-
-/// Nodes of the JetStream cluster.
-pub const NODES: usize = 3;
+use crate::stack::{self, Dispatcher, NODES, ReplicatedStack};
 
 /// A fault the soak injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -108,32 +101,18 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     }
     let scenario = args.scenario.scenario();
     let bin_dir = stack::bin_dir(args.bin_dir.as_deref())?;
-    stack::check_nats_binary()?;
-    // The harness panics with a node's log when the cluster does not form; a task turns
-    // that into an error.
-    let cluster = tokio::spawn(NatsCluster::start(NODES))
-        .await
-        .map_err(|error| anyhow::anyhow!("the NATS cluster did not start: {error}"))?;
-    let urls = cluster.urls();
-    let api = Api::start().await?;
-    let config = tempfile::tempdir()?;
-    config_dir::write(&scenario, &args.scenario.secret, config.path(), false)?;
-    let replicas_flag = format!("--stream-replicas={NODES}");
-    let mut ingest_args = vec![replicas_flag.clone()];
-    ingest_args.extend(args.ingest_args.iter().cloned());
-    let ingest = Ingest::start(&bin_dir, &urls, config.path(), &ingest_args).await?;
-    let mut dispatcher_args = vec![replicas_flag];
-    dispatcher_args.extend(args.dispatcher_args.iter().cloned());
-    let replicas = Replicas {
-        bin_dir: &bin_dir,
-        urls: &urls,
-        config: config.path(),
-        kubeconfig: &api.kubeconfig,
-        args: &dispatcher_args,
-    };
+    let stack = ReplicatedStack::start(
+        bin_dir,
+        &scenario,
+        &args.scenario.secret,
+        &args.ingest_args,
+        &args.dispatcher_args,
+    )
+    .await?;
+    let (api, ingest) = (&stack.api, &stack.ingest);
     let mut dispatchers = Vec::new();
     for _ in 0..args.dispatchers {
-        dispatchers.push(Some(replicas.start().await?));
+        dispatchers.push(Some(stack.start_dispatcher().await?));
     }
     println!(
         "{NODES}-node JetStream cluster, sluice-ingest and {} sluice-dispatcher replicas ready",
@@ -158,8 +137,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         every: args.fault_every,
         downtime: args.fault_downtime,
         until: Instant::now() + schedule.end(),
-        cluster: &cluster,
-        replicas: &replicas,
+        stack: &stack,
     };
     let (outcome, injected) = tokio::join!(generator::run(plan), injector.run(&mut dispatchers));
     let outcome = outcome?;
@@ -170,7 +148,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
         ids,
         accepted: &outcome.accepted_indices,
     }];
-    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
+    e2e::await_runs(api, &awaited, args.drain_timeout, || {
         for dispatcher in dispatchers.iter_mut().flatten() {
             dispatcher.service.check_running()?;
         }
@@ -181,7 +159,7 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     let measure_start = outcome.start_wall + schedule.measure_start();
     let http = outcome.report.clone();
     let matched = e2e::match_runs(
-        &api,
+        api,
         ids,
         schedule,
         outcome,
@@ -223,29 +201,6 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How to start a dispatcher replica of this run.
-struct Replicas<'a> {
-    bin_dir: &'a Path,
-    urls: &'a str,
-    config: &'a Path,
-    kubeconfig: &'a Path,
-    args: &'a [String],
-}
-
-impl Replicas<'_> {
-    async fn start(&self) -> anyhow::Result<Dispatcher> {
-        let (mut dispatcher, metrics): (Dispatcher, SocketAddr) = Dispatcher::spawn(
-            self.bin_dir,
-            self.urls,
-            self.config,
-            self.kubeconfig,
-            self.args,
-        )?;
-        dispatcher.wait_ready(metrics).await?;
-        Ok(dispatcher)
-    }
-}
-
 /// Injects faults on a schedule while webhooks flow.
 struct Injector<'a> {
     plan: &'a [Fault],
@@ -253,8 +208,7 @@ struct Injector<'a> {
     downtime: Duration,
     /// No fault starts unless its process is back before the last webhook is due.
     until: Instant,
-    cluster: &'a NatsCluster,
-    replicas: &'a Replicas<'a>,
+    stack: &'a ReplicatedStack,
 }
 
 impl Injector<'_> {
@@ -282,11 +236,11 @@ impl Injector<'_> {
                     // Dropping a service kills it (SIGKILL).
                     drop(dispatchers[slot].take());
                     tokio::time::sleep(self.downtime).await;
-                    dispatchers[slot] = Some(self.replicas.start().await?);
+                    dispatchers[slot] = Some(self.stack.start_dispatcher().await?);
                     format!("dispatcher-{}", slot + 1)
                 }
                 Fault::NatsKill => {
-                    let node = &self.cluster.nodes[next_node % NODES];
+                    let node = &self.stack.cluster.nodes[next_node % NODES];
                     next_node += 1;
                     node.kill();
                     tokio::time::sleep(self.downtime).await;
@@ -294,7 +248,7 @@ impl Injector<'_> {
                     format!("n{}", (next_node - 1) % NODES + 1)
                 }
                 Fault::NatsRestart => {
-                    let node = &self.cluster.nodes[next_node % NODES];
+                    let node = &self.stack.cluster.nodes[next_node % NODES];
                     next_node += 1;
                     node.restart().await;
                     format!("n{}", (next_node - 1) % NODES + 1)

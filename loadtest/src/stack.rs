@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use serde::{Deserialize, Serialize};
-use sluice_tests::{ApiDouble, NatsServer};
+use sluice_tests::{ApiDouble, NatsCluster, NatsServer};
 
 use crate::client;
+use crate::config_dir;
 use crate::procstat;
+use crate::scenario::Scenario;
 
 /// How long a process may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -399,5 +401,74 @@ impl Dispatcher {
 
     pub async fn wait_ready(&mut self, metrics: SocketAddr) -> anyhow::Result<()> {
         self.service.wait_ready(metrics, "/readyz").await
+    }
+}
+
+/// Nodes of the JetStream cluster [`ReplicatedStack`] starts.
+pub const NODES: usize = 3;
+
+/// What `soak` and `tenant-scale` run on, as production runs it: a [`NODES`]-node JetStream
+/// cluster with every stream and bucket in [`NODES`] copies, the API double, a scenario's
+/// configuration, and `sluice-ingest` given every node's URL. Dispatchers are the caller's
+/// ([`ReplicatedStack::start_dispatcher`]).
+pub struct ReplicatedStack {
+    pub cluster: NatsCluster,
+    /// Every node's URL, comma-separated.
+    pub urls: String,
+    pub api: Api,
+    pub ingest: Ingest,
+    bin_dir: PathBuf,
+    config: tempfile::TempDir,
+    /// `--stream-replicas`, then the caller's flags.
+    dispatcher_args: Vec<String>,
+}
+
+impl ReplicatedStack {
+    pub async fn start(
+        bin_dir: PathBuf,
+        scenario: &Scenario,
+        secret: &str,
+        ingest_args: &[String],
+        dispatcher_args: &[String],
+    ) -> anyhow::Result<ReplicatedStack> {
+        check_nats_binary()?;
+        // The harness panics with a node's log when the cluster does not form; a task turns
+        // that into an error.
+        let cluster = tokio::spawn(NatsCluster::start(NODES))
+            .await
+            .map_err(|error| anyhow!("the NATS cluster did not start: {error}"))?;
+        let urls = cluster.urls();
+        let api = Api::start().await?;
+        let config = tempfile::tempdir().context("failed to create a temporary directory")?;
+        config_dir::write(scenario, secret, config.path(), false)?;
+        let with_replicas = |extra: &[String]| {
+            let mut args = vec![format!("--stream-replicas={NODES}")];
+            args.extend(extra.iter().cloned());
+            args
+        };
+        let ingest =
+            Ingest::start(&bin_dir, &urls, config.path(), &with_replicas(ingest_args)).await?;
+        Ok(ReplicatedStack {
+            cluster,
+            urls,
+            api,
+            ingest,
+            bin_dir,
+            config,
+            dispatcher_args: with_replicas(dispatcher_args),
+        })
+    }
+
+    /// Starts a dispatcher replica and waits until it is ready.
+    pub async fn start_dispatcher(&self) -> anyhow::Result<Dispatcher> {
+        let (mut dispatcher, metrics) = Dispatcher::spawn(
+            &self.bin_dir,
+            &self.urls,
+            self.config.path(),
+            &self.api.kubeconfig,
+            &self.dispatcher_args,
+        )?;
+        dispatcher.wait_ready(metrics).await?;
+        Ok(dispatcher)
     }
 }

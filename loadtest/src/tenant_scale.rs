@@ -22,7 +22,6 @@ use sluice_runtime::jetstream::EVENTS_STREAM;
 use sluice_tests::NatsCluster;
 
 use crate::cli::{LoadArgs, TenantScaleArgs};
-use crate::config_dir;
 use crate::e2e::{self, StoredRun};
 use crate::generator::{self, Plan, Sending};
 use crate::payload::Ids;
@@ -30,8 +29,7 @@ use crate::procstat;
 use crate::report::{self, LatencySummary};
 use crate::scenario::{ProviderMix, Scenario};
 use crate::schedule::Schedule;
-use crate::soak::NODES;
-use crate::stack::{self, Api, Dispatcher, Ingest, ProcessFigures};
+use crate::stack::{self, Dispatcher, NODES, ProcessFigures, ReplicatedStack};
 
 /// What the NATS nodes hold and have spent at one moment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -80,43 +78,31 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
         provider: ProviderMix::Github,
     };
     let bin_dir = stack::bin_dir(args.bin_dir.as_deref())?;
-    stack::check_nats_binary()?;
-    let cluster = tokio::spawn(NatsCluster::start(NODES))
-        .await
-        .map_err(|error| anyhow::anyhow!("the NATS cluster did not start: {error}"))?;
-    let urls = cluster.urls();
-    let api = Api::start().await?;
-    let config = tempfile::tempdir()?;
-    config_dir::write(&scenario, &args.secret, config.path(), false)?;
-    let replicas = format!("--stream-replicas={NODES}");
-    let mut ingest_args = vec![replicas.clone()];
-    ingest_args.extend(args.ingest_args.iter().cloned());
-    let ingest = Ingest::start(&bin_dir, &urls, config.path(), &ingest_args).await?;
-    let nodes_idle = node_figures(&cluster);
+    let stack = ReplicatedStack::start(
+        bin_dir,
+        &scenario,
+        &args.secret,
+        &args.ingest_args,
+        &args.dispatcher_args,
+    )
+    .await?;
+    let (cluster, api, ingest) = (&stack.cluster, &stack.api, &stack.ingest);
+    let nodes_idle = node_figures(cluster);
     println!(
         "{NODES}-node cluster and sluice-ingest ready with {} tenants; NATS RSS {:?} MiB",
         args.tenants, nodes_idle.rss_mib
     );
 
-    let mut dispatcher_args = vec![replicas];
-    dispatcher_args.extend(args.dispatcher_args.iter().cloned());
     let spawned = Instant::now();
-    let (mut dispatcher, metrics) = Dispatcher::spawn(
-        &bin_dir,
-        &urls,
-        config.path(),
-        &api.kubeconfig,
-        &dispatcher_args,
-    )?;
-    dispatcher.wait_ready(metrics).await?;
+    let mut dispatcher = stack.start_dispatcher().await?;
     println!(
         "sluice-dispatcher ready in {:.0} ms",
         dispatcher.service.figures.start_to_ready_ms
     );
-    let js = jetstream(&urls).await?;
+    let js = jetstream(&stack.urls).await?;
     let (consumers, consumers_ready_ms) =
         await_consumers(&js, u64::from(args.tenants), spawned, &mut dispatcher).await?;
-    let nodes_with_consumers = node_figures(&cluster);
+    let nodes_with_consumers = node_figures(cluster);
     println!(
         "{consumers} consumers after {}; NATS RSS {:?} MiB",
         consumers_ready_ms.map_or("(not all)".to_owned(), |ms| format!("{ms:.0} ms")),
@@ -139,14 +125,14 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
     let first_outcome = generator::run(first.plan.clone()).await?;
     let accepted = first_outcome.accepted_indices.len() as u64;
     let awaited = [first.awaited(&first_outcome)];
-    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
+    e2e::await_runs(api, &awaited, args.drain_timeout, || {
         dispatcher.service.check_running()
     })
     .await?;
-    let (runs, _) = e2e::stored_runs(&api);
+    let (runs, _) = e2e::stored_runs(api);
     let first_runs = Matched::of(&runs, &first, &first_outcome, |_| true)?;
     let first_events_all_run_ms = first_runs.last_ms;
-    let nodes_after_first_events = node_figures(&cluster);
+    let nodes_after_first_events = node_figures(cluster);
     println!(
         "{accepted} webhooks to {} tenants: every run created {first_events_all_run_ms:.0} ms \
          after the first was due",
@@ -175,13 +161,13 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
         flood.awaited(&flood_outcome),
         quiet.awaited(&quiet_outcome),
     ];
-    e2e::await_runs(&api, &awaited, args.drain_timeout, || {
+    e2e::await_runs(api, &awaited, args.drain_timeout, || {
         dispatcher.service.check_running()
     })
     .await?;
     dispatcher.service.measure();
-    let nodes_after_flood = node_figures(&cluster);
-    let (runs, _) = e2e::stored_runs(&api);
+    let nodes_after_flood = node_figures(cluster);
+    let (runs, _) = e2e::stored_runs(api);
     let flooder = Scenario::namespace(0);
     let flood_runs = Matched::of(&runs, &flood, &flood_outcome, |_| true)?;
     let quiet_runs = Matched::of(&runs, &quiet, &quiet_outcome, |ns| ns != flooder)?;
