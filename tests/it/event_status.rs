@@ -72,6 +72,18 @@ spec:
     )
 }
 
+/// team-a's service account may create PipelineRuns in team-a; nobody else may create
+/// anything.
+fn team_a_creates_runs(api: &sluice_tests::ApiDouble) {
+    api.grant(
+        "system:serviceaccount:team-a:builder",
+        &["create"],
+        "tekton.dev",
+        "pipelineruns",
+        "team-a",
+    );
+}
+
 /// Posts a signed push with `delivery` as its `X-GitHub-Delivery`.
 async fn push(url: &str, revision: &str, delivery: &str) -> (u16, Value) {
     let body = push_body(revision);
@@ -165,16 +177,8 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
     let window = ["--stream-duplicate-window", "1s"];
     let stack = Stack::start_with(
         config,
-        |api| {
-            // team-b's service account may create nothing: its creates are refused (403).
-            api.grant(
-                "system:serviceaccount:team-a:builder",
-                &["create"],
-                "tekton.dev",
-                "pipelineruns",
-                "team-a",
-            );
-        },
+        // team-b's service account may create nothing: its creates are refused (403).
+        team_a_creates_runs,
         &window,
         &window,
     )
@@ -428,20 +432,7 @@ async fn every_way_a_push_can_end_is_told_by_event_and_by_delivery() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_waiting_in_the_backlog_is_shown_pending_until_it_runs() {
     let config = ConfigDir::new().file("a.yaml", &listener("team-a"));
-    let mut stack = Stack::start(
-        config,
-        |api| {
-            api.grant(
-                "system:serviceaccount:team-a:builder",
-                &["create"],
-                "tekton.dev",
-                "pipelineruns",
-                "team-a",
-            );
-        },
-        &[],
-    )
-    .await;
+    let mut stack = Stack::start(config, team_a_creates_runs, &[]).await;
     let nats = stack.nats.url();
     let url = stack.ingest.hook_url("team-a", "github");
     let (status, answer) = push(&url, "done", "delivery-done").await;
