@@ -195,10 +195,11 @@ pub struct RefusedRecord {
     pub at: String,
 }
 
-/// Milliseconds since the epoch as RFC 3339 (`2026-12-05T10:00:00.123Z`).
+/// Milliseconds since the epoch as RFC 3339 (`2026-12-05T10:00:00.120Z`), always with three
+/// fractional digits, so that times sort as text (records are ordered by them).
 pub fn rfc3339(epoch_ms: u64) -> String {
     jiff::Timestamp::from_millisecond(i64::try_from(epoch_ms).unwrap_or(i64::MAX))
-        .map(|t| t.to_string())
+        .map(|t| format!("{t:.3}"))
         .unwrap_or_default()
 }
 
@@ -389,5 +390,16 @@ mod tests {
     #[test]
     fn times_are_rfc3339_in_utc() {
         assert_eq!(rfc3339(1_764_928_800_123), "2025-12-05T10:00:00.123Z");
+    }
+
+    #[test]
+    fn times_sort_as_text_in_time_order() {
+        let times: Vec<String> = [1_764_928_800_000, 1_764_928_800_100, 1_764_928_800_120]
+            .map(rfc3339)
+            .into();
+        assert_eq!(times[0], "2025-12-05T10:00:00.000Z");
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(sorted, times);
     }
 }
