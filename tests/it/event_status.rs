@@ -506,3 +506,59 @@ async fn an_event_waiting_in_the_backlog_is_shown_pending_until_it_runs() {
         4
     );
 }
+
+/// Refused deliveries are kept per listener, the last 100 of each: a flood of forgeries to
+/// one listener keeps its newest 100 and leaves another listener's record alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_deliveries_are_kept_the_last_hundred_per_listener() {
+    let config = ConfigDir::new()
+        .file("a.yaml", &listener("team-a"))
+        .file("b.yaml", &listener("team-b"));
+    let stack = Stack::start(config, team_a_creates_runs, &[]).await;
+    let nats = stack.nats.url();
+    let client = reqwest::Client::new();
+    let body = push_body("forged");
+    let forged = github_signature("not-the-secret", &body);
+    let refuse = |url: String, delivery: String| {
+        let (client, body, forged) = (&client, &body, &forged);
+        async move {
+            let headers = [
+                ("X-GitHub-Event", "push"),
+                ("X-GitHub-Delivery", delivery.as_str()),
+                ("X-Hub-Signature-256", forged.as_str()),
+            ];
+            let (status, _) = post(client, &url, body, &headers).await;
+            assert_eq!(status, 401);
+        }
+    };
+    refuse(stack.ingest.hook_url("team-b", "github"), "b-forged".into()).await;
+    for n in 0..130 {
+        refuse(stack.ingest.hook_url("team-a", "github"), format!("a-{n}")).await;
+    }
+
+    let deliveries = |listing: &Value| -> Vec<String> {
+        listing["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["deliveryID"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let mut kept = Vec::new();
+    for _ in 0..50 {
+        let listing = events_json(
+            &nats,
+            &["refused", "--listener", "team-a/github", "--limit", "1000"],
+        )
+        .await;
+        kept = deliveries(&listing);
+        if kept.last().map(String::as_str) == Some("a-129") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let newest: Vec<String> = (30..130).map(|n| format!("a-{n}")).collect();
+    assert_eq!(kept, newest, "the newest 100, oldest first");
+    let other = events_json(&nats, &["refused", "--listener", "team-b/github"]).await;
+    assert_eq!(deliveries(&other), ["b-forged"]);
+}
