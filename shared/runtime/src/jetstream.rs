@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::{self, kv, stream};
 
 use crate::nats::NatsConnect;
@@ -540,6 +541,15 @@ impl StreamHealth {
             return Err(format!("JetStream stream {EVENTS_STREAM} is not available"));
         }
         Ok(())
+    }
+}
+
+/// The first stream sequence a consumer delivers: 0 when it starts from the first stored
+/// event (or any place other than a sequence).
+pub fn consumer_start(config: &consumer::Config) -> u64 {
+    match config.deliver_policy {
+        DeliverPolicy::ByStartSequence { start_sequence } => start_sequence,
+        _ => 0,
     }
 }
 

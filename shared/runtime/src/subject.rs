@@ -23,7 +23,7 @@ pub fn event_subject(namespace: &str, listener: &str) -> String {
     subject
 }
 
-/// The subjects of every event for `namespace`: what its tenant consumer binds.
+/// The subjects of every event for `namespace`: what its own consumer binds once diverted.
 pub fn namespace_filter(namespace: &str) -> String {
     let mut filter = String::with_capacity(EVENTS_PREFIX.len() + namespace.len() + 3);
     filter.push_str(EVENTS_PREFIX);
@@ -33,10 +33,23 @@ pub fn namespace_filter(namespace: &str) -> String {
     filter
 }
 
-/// The durable consumer dispatchers named `consumer` (`--consumer`) share for
-/// `namespace`'s events.
+/// The durable consumer dispatchers named `consumer` (`--consumer`, the name of their
+/// common consumer) share for `namespace`'s events once it is diverted to its own.
 pub fn tenant_consumer(consumer: &str, namespace: &str) -> String {
     format!("{consumer}-{namespace}")
+}
+
+/// The namespace's token of an event's subject, as [`encode_token`] wrote it.
+pub fn namespace_token(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(EVENTS_PREFIX)?.strip_prefix('.')?;
+    rest.split('.').next()
+}
+
+/// `name` as one subject token.
+pub fn token(name: &str) -> String {
+    let mut token = String::with_capacity(name.len());
+    encode_token(name, &mut token);
+    token
 }
 
 /// Appends `name` as one subject token.
@@ -58,6 +71,16 @@ pub fn encode_token(name: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_namespace_token_is_read_back_from_the_subject() {
+        for namespace in ["team-a", "a.b", "Ω"] {
+            let subject = event_subject(namespace, "github.x");
+            assert_eq!(namespace_token(&subject), Some(token(namespace).as_str()));
+        }
+        assert_eq!(namespace_token("other.subject"), None);
+        assert_eq!(namespace_token("sluice.eventsx.a.b"), None);
+    }
 
     #[test]
     fn kubernetes_names_pass_through() {
