@@ -136,6 +136,7 @@ pub struct DispatchMetrics {
     throttled: Family<TenantLabels, Counter>,
     throttle_delay: Family<TenantLabels, Gauge<f64, AtomicU64>>,
     backlog: Family<TenantLabels, Gauge>,
+    common_backlog: Gauge,
     paused: Family<TenantLabels, Gauge>,
     create: Family<CreateLabels, Histogram>,
     webhook_to_created: Histogram,
@@ -179,6 +180,13 @@ impl DispatchMetrics {
             "Events stored for the tenant and not yet delivered to a dispatcher",
             backlog.clone(),
         );
+        let common_backlog = Gauge::default();
+        registry.register(
+            "sluice_dispatch_common_backlog_events",
+            "Events stored and not yet delivered from the common consumer (every tenant not \
+             diverted to its own)",
+            common_backlog.clone(),
+        );
         let paused = Family::default();
         registry.register(
             "sluice_dispatch_tenant_paused",
@@ -206,6 +214,7 @@ impl DispatchMetrics {
             throttled,
             throttle_delay,
             backlog,
+            common_backlog,
             paused,
             create,
             webhook_to_created,
@@ -314,6 +323,12 @@ impl DispatchMetrics {
             .get_or_create(&TenantLabels {
                 namespace: namespace.to_owned(),
             })
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Sets the common consumer's backlog.
+    pub fn common_backlog(&self, pending: u64) {
+        self.common_backlog
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 

@@ -303,11 +303,12 @@ fn walk_files(dir: &std::path::Path) -> usize {
         .sum()
 }
 
-/// A tenant's consumer deleted under a running dispatcher (by an operator, or lost with a
+/// The consumer deleted under a running dispatcher (by an operator, or lost with a
 /// JetStream cluster's state): its pull loop makes it again and carries on, backing off
-/// meanwhile instead of pulling again at once.
+/// meanwhile instead of pulling again at once; the events it delivers again from the start
+/// of the stream do not run twice.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_tenants_consumer_deleted_under_the_dispatcher_is_made_again_without_spinning() {
+async fn the_consumer_deleted_under_the_dispatcher_is_made_again_without_spinning() {
     use futures_util::StreamExt;
 
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
@@ -339,9 +340,9 @@ async fn a_tenants_consumer_deleted_under_the_dispatcher_is_made_again_without_s
     let names: Vec<String> = stream
         .consumer_names()
         .filter_map(|name| async move { name.ok() })
-        .filter(|name| std::future::ready(name.ends_with("team-a")))
         .collect()
         .await;
+    // One tenant that never needed a consumer of its own: the common one alone.
     assert_eq!(names.len(), 1, "{names:?}");
     let failures_before = stack
         .dispatcher
@@ -352,7 +353,7 @@ async fn a_tenants_consumer_deleted_under_the_dispatcher_is_made_again_without_s
     stream
         .delete_consumer(&names[0])
         .await
-        .expect("delete the tenant's consumer");
+        .expect("delete the consumer");
 
     let (status, answer) = post_push(&client, &url, &push_body("after")).await;
     assert_eq!(status, 202, "{answer}");
@@ -363,5 +364,14 @@ async fn a_tenants_consumer_deleted_under_the_dispatcher_is_made_again_without_s
     assert!(
         failures <= 10,
         "{failures} failed pulls logged: the loop spins\n{logs}"
+    );
+    // The first event came round again with the new consumer and found its run.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        stack
+            .api
+            .objects("tekton.dev", "pipelineruns", "team-a")
+            .len(),
+        2
     );
 }

@@ -203,6 +203,24 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
         busy_median <= idle_median * 3,
         "median {busy_median:?} during the flood vs {idle_median:?} alone"
     );
+    // Tenant A's flood got it a consumer of its own.
+    let js = async_nats::jetstream::new(
+        async_nats::connect(stack.nats.url())
+            .await
+            .expect("connect"),
+    );
+    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
+    let consumers: Vec<String> = stream
+        .consumer_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await;
+    assert!(
+        consumers
+            .iter()
+            .any(|name| name == "sluice-dispatcher-team-a"),
+        "{consumers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -642,8 +660,8 @@ fn validate_accepts_a_paused_tenant_and_refuses_a_pause_that_is_not_a_boolean() 
     );
 }
 
-/// One durable consumer per tenant namespace: a cluster with more tenants than nats-server's
-/// default consumer limit per stream (1000 since 2.15) still serves every one of them.
+/// More tenants than nats-server's default consumer limit per stream (1000 since 2.15) are
+/// all served: their events share the common consumer.
 #[tokio::test(flavor = "multi_thread")]
 async fn more_tenants_than_the_servers_default_consumer_limit_are_all_served() {
     const TENANTS: usize = 1200;
@@ -706,6 +724,24 @@ async fn more_tenants_than_the_servers_default_consumer_limit_are_all_served() {
     assert_eq!(
         param(run, "revision"),
         Some(format!("rev-{}", namespaces[TENANTS - 1]).as_str())
+    );
+    // However many tenants, JetStream keeps one consumer (one Raft group on a cluster) for
+    // the lot: none of them needed its own.
+    let js = async_nats::jetstream::new(
+        async_nats::connect(stack.nats.url())
+            .await
+            .expect("connect"),
+    );
+    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
+    let consumers: Vec<String> = stream
+        .consumer_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await;
+    assert_eq!(
+        consumers,
+        ["sluice-dispatcher"],
+        "one consumer for {TENANTS} tenants"
     );
 }
 

@@ -43,6 +43,11 @@ impl TenantCap {
         }
     }
 
+    /// Takes a place if there is room now.
+    pub fn try_acquire(self: &Arc<Self>, cap: Option<u32>) -> Option<CapPermit> {
+        self.try_take(cap).then(|| CapPermit(self.clone()))
+    }
+
     fn try_take(&self, cap: Option<u32>) -> bool {
         let mut in_flight = self
             .in_flight
@@ -55,8 +60,8 @@ impl TenantCap {
         room
     }
 
-    #[cfg(test)]
-    fn in_flight(&self) -> usize {
+    /// The tenant's events in flight in this replica.
+    pub fn in_flight(&self) -> usize {
         *self
             .in_flight
             .lock()

@@ -55,6 +55,16 @@ impl InProgress {
         self.every.saturating_sub(self.last.elapsed())
     }
 
+    /// Reports progress for every one of `messages` if it is due.
+    pub async fn report_all(&mut self, messages: impl IntoIterator<Item = &Message>) {
+        if self.last.elapsed() >= self.every {
+            self.last = Instant::now();
+            for message in messages {
+                ack(message, AckKind::Progress).await;
+            }
+        }
+    }
+
     /// Reports progress if it is due.
     pub async fn report(&mut self, message: &Message) {
         if self.last.elapsed() >= self.every {

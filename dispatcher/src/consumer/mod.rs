@@ -1,42 +1,59 @@
-//! The pull loops: one per tenant namespace. Every replica binds the same durable consumer
-//! per namespace (`<consumer>-<namespace>`, filtered to that namespace's subjects), so
-//! JetStream spreads each tenant's events across replicas and redelivers whatever a crashed
-//! replica had in flight, and one tenant's backlog never stands in front of another's
-//! events: each tenant's loop pulls from its own consumer, and all loops take turns (first
-//! come, first served) for this replica's processing slots.
+//! The pull loops. Every replica pulls from one durable consumer of all events, the
+//! *common* consumer (named `--consumer`), so the number of JetStream consumers (each an R3
+//! Raft group on a cluster) does not grow with the tenants. A tenant whose events cannot
+//! simply take their turn there (paused, over its rate or its cap on creates in flight, or
+//! holding more than its share of this replica's slots) is *diverted*: it gets a durable
+//! consumer of its own (`<consumer>-<namespace>`, filtered to its subjects, starting at the
+//! first event diverted), its events on the common consumer from that sequence on are
+//! acknowledged without running, and its own loop runs them with the tenant's policy, as
+//! before: one tenant's backlog never stands in front of another's events. JetStream spreads
+//! both kinds of consumer across replicas and redelivers whatever a crashed replica had in
+//! flight. A diverted tenant keeps its consumer; the set of them is read back at start and
+//! every few seconds, so every replica learns of a diversion another made.
 //!
-//! - this file: the settings, the loops' lifetime (started per configured tenant, stopped
-//!   at shutdown), binding a tenant's consumer;
-//! - [`tenant`]: one tenant's pull loop;
+//! An event diverted while another replica runs it from the common consumer runs twice
+//! at most up to the create, where the ledger and the object's name make it one run.
+//!
+//! - this file: the settings, the loops' lifetime (the common loop, a loop per diverted
+//!   tenant), binding consumers;
+//! - [`common`]: the common consumer's loop and the choice to divert;
+//! - [`tenant`]: one diverted tenant's pull loop;
 //! - [`cap`]: the tenant's cap on events in flight, followed as the policy changes;
 //! - [`pause`]: a paused tenant's loop, pulling nothing until the policy resumes it;
 //! - [`delivery`]: one message from decoding to acknowledgement, kept in progress meanwhile.
 
 mod cap;
+mod common;
 mod delivery;
 mod pause;
 mod tenant;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::{self};
 use futures_util::StreamExt;
-use sluice_runtime::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
+use sluice_runtime::jetstream::{
+    EVENTS_STREAM, StreamSettings, consumer_start, ensure_events_stream,
+};
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::subject::{namespace_filter, tenant_consumer};
-use tokio::sync::{Semaphore, watch};
+use sluice_runtime::subject::{
+    EVENTS_WILDCARD, namespace_filter, namespace_token, tenant_consumer, token,
+};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::dispatch::Dispatcher;
+use cap::TenantCap;
+use common::common_loop;
 use tenant::tenant_loop;
 
 /// How events are pulled and retried.
 #[derive(Debug, Clone)]
 pub struct ConsumeSettings {
-    /// Prefix of the durable consumers' names; each tenant's is `<consumer>-<namespace>`.
+    /// Name of the common durable consumer; a diverted tenant's is `<consumer>-<namespace>`.
     pub consumer: String,
     pub concurrency: usize,
     pub max_deliver: i64,
@@ -57,31 +74,50 @@ const TENANT_BATCH: usize = 8;
 const PULL_EXPIRY: Duration = Duration::from_secs(2);
 /// The same once a pull came back empty. Events are delivered the moment they arrive
 /// either way; a long wait only makes an idle tenant cheap (one request per tenant per
-/// this period, which matters with thousands of tenants), and is given up at shutdown.
+/// this period), and is given up at shutdown.
 const IDLE_PULL_EXPIRY: Duration = Duration::from_secs(10);
-/// How often the set of tenants is compared with the configuration.
+/// How often the set of diverted tenants is read back from JetStream.
 const TENANT_SCAN: Duration = Duration::from_secs(2);
 
 impl ConsumeSettings {
-    /// The durable consumer of `namespace`'s events.
+    /// The durable consumer of `namespace`'s events once it is diverted.
     pub fn consumer_name(&self, namespace: &str) -> String {
         tenant_consumer(&self.consumer, namespace)
     }
 
-    fn consumer_config(&self, namespace: &str) -> pull::Config {
-        let filter = namespace_filter(namespace);
+    /// A diverted tenant's consumer: its events from `start` on (every stored one for 0,
+    /// as consumers made before the common one were).
+    fn consumer_config(&self, namespace: &str, start: u64) -> pull::Config {
         pull::Config {
             durable_name: Some(self.consumer_name(namespace)),
+            deliver_policy: deliver_from(start),
+            filter_subject: namespace_filter(namespace),
+            max_ack_pending: 1000,
+            ..self.base_config()
+        }
+    }
+
+    /// The common consumer: every event, from the first stored, so that events stored
+    /// before any dispatcher ran are delivered.
+    fn common_config(&self) -> pull::Config {
+        pull::Config {
+            durable_name: Some(self.consumer.clone()),
+            deliver_policy: DeliverPolicy::All,
+            filter_subject: EVENTS_WILDCARD.to_owned(),
+            // Room for every replica's slots and pulls, and for events waiting out a retry
+            // delay; a diverted tenant's events are acknowledged as they come.
+            max_ack_pending: 20_000,
+            ..self.base_config()
+        }
+    }
+
+    fn base_config(&self) -> pull::Config {
+        pull::Config {
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
-            // A tenant's consumer is created when its first listener is configured; events
-            // stored before that (ingest reloaded first) are still delivered.
-            deliver_policy: DeliverPolicy::All,
-            filter_subject: filter,
             // Unlimited at the server: the dispatcher gives up itself, so that giving up is
             // always counted and logged rather than a silent stop of deliveries.
             max_deliver: -1,
-            max_ack_pending: 1000,
             ..Default::default()
         }
     }
@@ -93,7 +129,14 @@ impl ConsumeSettings {
     }
 }
 
-/// What every tenant loop shares.
+fn deliver_from(start: u64) -> DeliverPolicy {
+    match start {
+        0 => DeliverPolicy::All,
+        start_sequence => DeliverPolicy::ByStartSequence { start_sequence },
+    }
+}
+
+/// What every loop shares.
 struct Shared {
     js: jetstream::Context,
     dispatcher: Arc<Dispatcher>,
@@ -103,6 +146,43 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
     /// Turns true `shutdown_timeout` after shutdown: events still in flight go back.
     abort: watch::Receiver<bool>,
+    /// Diverted tenants, by their namespace's subject token (so that an event is matched by
+    /// its subject alone): the first stream sequence their own consumer runs.
+    diverted: Mutex<HashMap<String, u64>>,
+    /// Each tenant's events in flight in this replica, whichever consumer delivered them.
+    caps: Mutex<HashMap<String, Arc<TenantCap>>>,
+    /// Asks for a diverted tenant's loop to be started.
+    start_loop: mpsc::UnboundedSender<String>,
+}
+
+impl Shared {
+    /// Where `namespace`'s own consumer starts, if it is diverted.
+    fn diverted_from(&self, namespace: &str) -> Option<u64> {
+        self.diverted_token(&token(namespace))
+    }
+
+    /// Where the own consumer of the tenant an event's `subject` names starts, if any.
+    fn diverted_at(&self, subject: &str) -> Option<u64> {
+        self.diverted_token(namespace_token(subject)?)
+    }
+
+    fn diverted_token(&self, token: &str) -> Option<u64> {
+        let diverted = self.diverted.lock().unwrap_or_else(PoisonError::into_inner);
+        diverted.get(token).copied()
+    }
+
+    /// Records a diversion and has the tenant's loop started (once).
+    fn divert(&self, namespace: &str, start: u64) {
+        let mut diverted = self.diverted.lock().unwrap_or_else(PoisonError::into_inner);
+        if diverted.insert(token(namespace), start).is_none() {
+            let _ = self.start_loop.send(namespace.to_owned());
+        }
+    }
+
+    fn cap(&self, namespace: &str) -> Arc<TenantCap> {
+        let mut caps = self.caps.lock().unwrap_or_else(PoisonError::into_inner);
+        caps.entry(namespace.to_owned()).or_default().clone()
+    }
 }
 
 /// Consumes until `shutdown` turns true: then pulls no more, lets in-flight events finish
@@ -122,6 +202,7 @@ pub async fn run(
             let _ = abort_tx.send(true);
         }
     });
+    let (start_loop, mut to_start) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         js,
         dispatcher,
@@ -129,23 +210,31 @@ pub async fn run(
         settings,
         shutdown: shutdown.clone(),
         abort,
+        diverted: Mutex::default(),
+        caps: Mutex::default(),
+        start_loop,
     });
     let mut loops = JoinSet::new();
-    let mut running = BTreeSet::new();
-    // Tenants whose consumers exist from earlier runs keep being served even when no
-    // longer configured: their events are dead-lettered, not left to expire unseen.
-    let mut tenants = existing_tenants(&shared).await;
+    // Tenants diverted earlier (by this replica's predecessors or by others) are served by
+    // their own consumers from the start: the common loop must not run what they own.
+    read_diverted(&shared).await;
+    let mut running = HashSet::new();
+    while let Ok(namespace) = to_start.try_recv() {
+        start_tenant(&shared, &mut loops, &mut running, namespace);
+    }
+    // Out of tokio's cooperative budget: passing over a diverted tenant's backlog is a run
+    // of cheap acknowledgements, which would otherwise yield after every hundred or so to
+    // every running event, and so take as long as running them.
+    loops.spawn(tokio::task::unconstrained(common_loop(shared.clone())));
     let mut stop = shutdown;
+    let mut scan = tokio::time::interval(TENANT_SCAN);
+    scan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tenants.extend(shared.dispatcher.namespaces());
-        for namespace in &tenants {
-            if running.insert(namespace.clone()) {
-                tracing::info!(%namespace, "consuming the tenant's events");
-                loops.spawn(tenant_loop(shared.clone(), namespace.clone()));
-            }
-        }
         tokio::select! {
-            _ = tokio::time::sleep(TENANT_SCAN) => {}
+            Some(namespace) = to_start.recv() => {
+                start_tenant(&shared, &mut loops, &mut running, namespace);
+            }
+            _ = scan.tick() => read_diverted(&shared).await,
             _ = stop.wait_for(|stop| *stop) => break,
         }
     }
@@ -153,23 +242,41 @@ pub async fn run(
     tracing::info!("stopped consuming");
 }
 
-/// Namespaces that already have a consumer of this prefix.
-async fn existing_tenants(shared: &Shared) -> BTreeSet<String> {
-    let prefix = format!("{}-", shared.settings.consumer);
-    let mut found = BTreeSet::new();
-    let Ok(stream) = shared.js.get_stream(EVENTS_STREAM).await else {
-        return found;
-    };
-    let mut names = stream.consumer_names();
-    while let Some(Ok(name)) = names.next().await {
-        if let Some(namespace) = name.strip_prefix(&prefix) {
-            found.insert(namespace.to_owned());
-        }
+fn start_tenant(
+    shared: &Arc<Shared>,
+    loops: &mut JoinSet<()>,
+    running: &mut HashSet<String>,
+    namespace: String,
+) {
+    if running.insert(namespace.clone()) {
+        tracing::info!(%namespace, "consuming the tenant's events from its own consumer");
+        loops.spawn(tenant_loop(shared.clone(), namespace));
     }
-    found
 }
 
-/// Why a tenant's consumer could not be bound; the tenant's loop tries again.
+/// Learns the tenants that have their own consumer (of this prefix) and where each starts.
+/// One paged request: a handful of diverted tenants cost next to nothing to look up.
+async fn read_diverted(shared: &Shared) {
+    let prefix = tenant_consumer(&shared.settings.consumer, "");
+    let Ok(stream) = shared.js.get_stream_no_info(EVENTS_STREAM).await else {
+        return;
+    };
+    let mut consumers = stream.consumers();
+    while let Some(info) = consumers.next().await {
+        let info = match info {
+            Ok(info) => info,
+            Err(error) => {
+                tracing::debug!(%error, "cannot list the tenants' own consumers");
+                return;
+            }
+        };
+        if let Some(namespace) = info.name.strip_prefix(&prefix) {
+            shared.divert(namespace, consumer_start(&info.config));
+        }
+    }
+}
+
+/// Why a consumer could not be bound; its loop tries again.
 #[derive(Debug, thiserror::Error)]
 enum BindError {
     #[error("the events stream cannot be looked up: {0}")]
@@ -184,17 +291,16 @@ enum BindError {
     },
 }
 
-/// The tenant's durable consumer, created if missing.
+/// The consumer `config` names, created if missing. An existing consumer is bound as it
+/// is, whatever its start: the first replica to create it decided that.
 async fn bind(
     js: &jetstream::Context,
     settings: &ConsumeSettings,
-    namespace: &str,
+    config: pull::Config,
 ) -> Result<PullConsumer, BindError> {
-    let name = settings.consumer_name(namespace);
-    let config = settings.consumer_config(namespace);
-    // One request per tenant: with thousands of tenants, looking the stream up (or
-    // reconciling it) for each would multiply the start-up work. Only when the consumer
-    // cannot be had is the stream made sure of, and the bind tried again.
+    let name = config.durable_name.clone().unwrap_or_default();
+    // One request: only when the consumer cannot be had is the stream made sure of, and the
+    // bind tried again.
     let stream = js.get_stream_no_info(EVENTS_STREAM).await?;
     if let Ok(consumer) = stream.get_or_create_consumer(&name, config.clone()).await {
         return Ok(consumer);

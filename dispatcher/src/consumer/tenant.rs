@@ -1,6 +1,6 @@
-//! One tenant's pull loop: a few events at a time from the tenant's own consumer, each
-//! started once it has its rate-limit tokens, a place under its tenant's cap and one of the
-//! replica's processing slots.
+//! A diverted tenant's pull loop: a few events at a time from the tenant's own consumer,
+//! each started once it has its rate-limit tokens, a place under its tenant's cap and one of
+//! the replica's processing slots.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,21 +14,24 @@ use sluice_runtime::retry;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::task::JoinSet;
 
-use super::cap::TenantCap;
 use super::delivery::{InProgress, Received, ack, handle};
 use super::pause::{Pause, wait_while_paused};
 use super::{IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
 use crate::ratelimit::Take;
 
-/// Pulls one tenant's events until shutdown, a few at a time, each handled once a slot of
+/// Pulls one diverted tenant's events until shutdown, a few at a time, each handled once a slot of
 /// this replica is free.
 pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     let settings = &shared.settings;
     let mut shutdown = shared.shutdown.clone();
     let mut tasks = JoinSet::new();
     let mut consumer: Option<PullConsumer> = None;
-    // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`).
-    let cap = Arc::new(TenantCap::default());
+    // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`),
+    // shared with the common loop, which may still run some of its events.
+    let cap = shared.cap(&namespace);
+    // Where the consumer starts, should it have to be created again (deleted by hand):
+    // nothing the common loop left to it is skipped.
+    let start = shared.diverted_from(&namespace).unwrap_or(0);
     // The tenant's backlog as last reported, from the delivered events' own counts of what
     // is still pending after them: measured without a request of its own.
     let mut backlog: Option<u64> = None;
@@ -37,7 +40,8 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     let mut failing = Failing::default();
     while !*shutdown.borrow() {
         if consumer.is_none() {
-            match bind(&shared.js, settings, &namespace).await {
+            let config = settings.consumer_config(&namespace, start);
+            match bind(&shared.js, settings, config).await {
                 Ok(bound) => consumer = Some(bound),
                 Err(error) => {
                     let what = "cannot bind the tenant's consumer";
@@ -220,7 +224,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     while tasks.join_next().await.is_some() {}
 }
 
-const PULL_FAILED: &str = "pulling events failed";
+pub(super) const PULL_FAILED: &str = "pulling events failed";
 
 /// Waits between failed binds and pulls: from 100 ms, doubling, up to 5 s, jittered. An
 /// error a pull answers at once (a consumer gone, a stream without a leader) would
@@ -229,7 +233,7 @@ const PULL_BACKOFF: retry::Backoff =
     retry::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 
 /// Failures of one tenant's binds and pulls in a row.
-struct Failing(retry::Retrying);
+pub(super) struct Failing(retry::Retrying);
 
 impl Default for Failing {
     fn default() -> Self {
@@ -238,13 +242,13 @@ impl Default for Failing {
 }
 
 impl Failing {
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.0.reset();
     }
 
     /// Counts a failure, logs it as [`retry::Retrying`] says, and waits before the next
     /// try. `false` when shutdown came first.
-    async fn wait(
+    pub(super) async fn wait(
         &mut self,
         namespace: &str,
         what: &str,
@@ -338,7 +342,7 @@ async fn wait_for_tokens(
 }
 
 /// A processing slot, or `None` once shutting down.
-async fn slot(
+pub(super) async fn slot(
     shared: &Shared,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<OwnedSemaphorePermit> {

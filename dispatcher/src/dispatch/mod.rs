@@ -11,7 +11,6 @@
 //! - [`letters`]: dead letters for what failed for good;
 //! - [`error`]: why a trigger did not create its objects, and whether to retry.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,15 +170,6 @@ impl Dispatcher {
 
     pub fn metrics(&self) -> &DispatchMetrics {
         &self.metrics
-    }
-
-    /// The namespaces of the configured listeners: the tenants whose events are consumed.
-    pub fn namespaces(&self) -> BTreeSet<String> {
-        self.catalogue
-            .load()
-            .listeners()
-            .map(|listener| listener.namespace.clone())
-            .collect()
     }
 
     /// Processes one delivery of an event and says what to do with it.

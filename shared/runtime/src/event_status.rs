@@ -16,7 +16,7 @@
 //! Ingest writes nothing for an event it stores: one more message per event would cost
 //! nats-server a third again of what storing the event does (docs/performance.md). An
 //! event still waiting in its tenant's backlog has no record yet; the reader finds it in the
-//! events stream itself, past the tenant consumer's ack floor, and shows its triggers
+//! events stream itself, past the ack floor of the consumer that owes it, and shows its triggers
 //! `pending` (`backlog`): the cost falls on the one asking, not on every event.
 //!
 //! Every name is one subject token ([`encode_token`]), so no name can reach another's keys.

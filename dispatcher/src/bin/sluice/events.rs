@@ -32,8 +32,8 @@ pub struct EventsArgs {
     #[command(flatten)]
     nats: sluice_runtime::nats::NatsArgs,
 
-    /// The dispatchers' `--consumer`: their tenant consumers' ack floors tell which stored
-    /// events are still waiting.
+    /// The dispatchers' `--consumer`: the ack floors of their common consumer and of the
+    /// diverted tenants' own tell which stored events are still waiting.
     #[arg(
         long,
         env = "SLUICE_CONSUMER",

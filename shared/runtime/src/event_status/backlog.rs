@@ -1,10 +1,11 @@
-//! Events stored and not yet done: what the events stream holds past a tenant consumer's
-//! ack floor that no record tells of yet.
+//! Events stored and not yet done: what the events stream holds past the ack floor of the
+//! consumer that owes it (the common consumer, or a diverted tenant's own from where it
+//! starts) that no record tells of yet.
 //!
 //! The dispatcher records an event once it has run it, so an event waiting behind a deep
 //! backlog (or a tenant's rate limit) has no record. Rather than have ingest write one for
 //! every event it stores, a query that finds no record reads the tenant's backlog itself:
-//! the consumer's info says where the ack floor is and whether anything is outstanding
+//! the consumers' info says where the ack floors are and whether anything is outstanding
 //! (usually not, and the query ends there), then the events past the floor are read once,
 //! bounded. An event past the floor that has a record was done out of order and is not
 //! waiting; one without is waiting, or being run at that moment.
@@ -12,14 +13,14 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
-use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use futures_util::StreamExt;
 
 use super::read::{SCAN_BOUND, stream_not_found};
 use super::{EventRecord, EventStatus, ReadError, StatusReader};
 use crate::envelope::{Envelope, EventMeta};
-use crate::jetstream::EVENTS_STREAM;
+use crate::jetstream::{EVENTS_STREAM, consumer_start};
 use crate::subject::{EVENTS_WILDCARD, event_subject, namespace_filter, tenant_consumer};
 
 /// Where the events to look at are.
@@ -31,7 +32,8 @@ pub(super) struct Scope<'a> {
 }
 
 impl StatusReader {
-    /// Up to `max` events in `scope` stored past their tenant consumer's ack floor, without
+    /// Up to `max` events in `scope` stored past the ack floor of the consumer that owes
+    /// them, without
     /// a record (`recorded` holds the event ids that have one), that `wanted` accepts, in
     /// stream order, each trigger `pending` with how many of its namespace's events are
     /// still ahead of it.
@@ -43,7 +45,7 @@ impl StatusReader {
         wanted: impl Fn(&EventMeta) -> bool,
     ) -> Result<Vec<EventStatus>, ReadError> {
         let floors = self.floors(scope.namespace).await?;
-        let Some(&lowest) = floors.values().min() else {
+        let Some(lowest) = floors.lowest() else {
             return Ok(Vec::new());
         };
         let filter = match (scope.namespace, scope.listener) {
@@ -65,10 +67,8 @@ impl StatusReader {
                 return ControlFlow::Continue(());
             };
             let meta = &envelope.meta;
-            let waiting = floors
-                .get(&meta.namespace)
-                .is_some_and(|&floor| sequence > floor)
-                && !recorded.contains(&meta.event_id);
+            let waiting =
+                floors.owed(&meta.namespace, sequence) && !recorded.contains(&meta.event_id);
             if !waiting {
                 return ControlFlow::Continue(());
             }
@@ -87,14 +87,19 @@ impl StatusReader {
         Ok(found)
     }
 
-    /// The ack floor (a stream sequence) of each tenant consumer in `namespace` (or any)
-    /// that has events outstanding; `0` for a namespace no dispatcher has consumed yet.
-    async fn floors(&self, namespace: Option<&str>) -> Result<HashMap<String, u64>, ReadError> {
-        let mut floors = HashMap::new();
+    /// The ack floors of the common consumer and of the diverted tenants' own (of
+    /// `namespace`'s only, when given).
+    async fn floors(&self, namespace: Option<&str>) -> Result<Floors, ReadError> {
+        let mut floors = Floors::default();
         let stream = match self.js.get_stream(EVENTS_STREAM).await {
             Ok(stream) => stream,
-            // No event stored yet.
             Err(error) if stream_not_found(&error) => return Ok(floors),
+            Err(error) => return Err(ReadError::from(error)),
+        };
+        floors.common = match stream.consumer_info(&self.consumer).await {
+            Ok(info) => outstanding(&info),
+            // No dispatcher consumed yet: every stored event waits.
+            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => Some(0),
             Err(error) => return Err(ReadError::from(error)),
         };
         if let Some(namespace) = namespace {
@@ -102,18 +107,9 @@ impl StatusReader {
                 .consumer_info(tenant_consumer(&self.consumer, namespace))
                 .await
             {
-                Ok(info) => {
-                    if info.num_pending > 0 || info.num_ack_pending > 0 {
-                        floors.insert(namespace.to_owned(), info.ack_floor.stream_sequence);
-                    }
-                }
+                Ok(info) => floors.own(namespace, &info),
                 Err(error) => match error.kind() {
-                    // Not consumed yet: all its stored events are waiting.
-                    ConsumerInfoErrorKind::NotFound => {
-                        floors.insert(namespace.to_owned(), 0);
-                    }
-                    // A name no tenant can have, or the stream just deleted.
-                    ConsumerInfoErrorKind::InvalidName | ConsumerInfoErrorKind::StreamNotFound => {}
+                    ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::InvalidName => {}
                     _ => return Err(ReadError::from(error)),
                 },
             }
@@ -123,18 +119,54 @@ impl StatusReader {
         let mut consumers = stream.consumers();
         while let Some(info) = consumers.next().await {
             let info = info.map_err(ReadError::from)?;
-            let Some(namespace) = info.name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if info.num_pending > 0 || info.num_ack_pending > 0 {
-                floors.insert(namespace.to_owned(), info.ack_floor.stream_sequence);
+            if let Some(namespace) = info.name.strip_prefix(&prefix) {
+                floors.own(namespace, &info);
             }
         }
         Ok(floors)
     }
 }
 
-/// An event waiting with `ahead` of its namespace's events before it.
+/// Which consumer owes an event, and how far each has acknowledged.
+#[derive(Debug, Default)]
+struct Floors {
+    /// The common consumer's ack floor, when anything is outstanding on it.
+    common: Option<u64>,
+    /// Diverted tenants: where their own consumer starts, and its ack floor when anything
+    /// is outstanding on it.
+    own: HashMap<String, (u64, Option<u64>)>,
+}
+
+impl Floors {
+    fn own(&mut self, namespace: &str, info: &consumer::Info) {
+        let start = consumer_start(&info.config);
+        // Nothing before its start is its to acknowledge.
+        let floor = outstanding(info).map(|floor| floor.max(start.saturating_sub(1)));
+        self.own.insert(namespace.to_owned(), (start, floor));
+    }
+
+    /// Whether the event at `sequence` of `namespace` is past the floor of the consumer
+    /// that owes it.
+    fn owed(&self, namespace: &str, sequence: u64) -> bool {
+        let floor = match self.own.get(namespace) {
+            Some(&(start, floor)) if sequence >= start => floor,
+            _ => self.common,
+        };
+        floor.is_some_and(|floor| sequence > floor)
+    }
+
+    /// Where reading must start.
+    fn lowest(&self) -> Option<u64> {
+        let own = self.own.values().filter_map(|&(_, floor)| floor);
+        self.common.into_iter().chain(own).min()
+    }
+}
+
+/// The consumer's ack floor, if it has anything outstanding.
+fn outstanding(info: &consumer::Info) -> Option<u64> {
+    (info.num_pending > 0 || info.num_ack_pending > 0).then_some(info.ack_floor.stream_sequence)
+}
+
 fn waiting_status(meta: &EventMeta, sequence: u64, ahead: u64) -> EventStatus {
     let mut status = EventStatus::new(EventRecord::of(meta, sequence), Vec::new());
     let reason = format!(
