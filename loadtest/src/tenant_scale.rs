@@ -2,7 +2,7 @@
 //! three copies, one listener per tenant.
 //!
 //! 1. Ingest, then one dispatcher, start on `--tenants` namespaces' configuration (a
-//!    directory): the dispatcher is timed to ready and until every tenant's consumer exists.
+//!    directory): the dispatcher is timed to ready and until its common consumer exists.
 //! 2. Every tenant gets `--events-per-tenant` webhooks, round robin at `--rate`: timed until
 //!    every one of them has its run.
 //! 3. One tenant (`team-0001`) floods at `--flood-rate` for `--flood-duration` while the
@@ -10,7 +10,8 @@
 //!    during the flood is the fairness figure.
 //!
 //! Each node's resident set and CPU time are read from `/proc` after each step, the
-//! dispatcher's too.
+//! dispatcher's too, and the events stream's consumers are counted (the common one, and one
+//! per tenant diverted to its own).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -47,9 +48,12 @@ pub struct TenantScaleReport {
     pub tenants: u32,
     pub nodes_idle: NodeFigures,
     pub dispatcher: ProcessFigures,
-    /// From the dispatcher's spawn until every tenant's consumer existed.
+    /// From the dispatcher's spawn until its common consumer existed.
     pub consumers_ready_ms: Option<f64>,
     pub consumers: u64,
+    /// The consumers once every tenant's first events ran, and after the flood.
+    pub consumers_after_first_events: u64,
+    pub consumers_after_flood: u64,
     pub nodes_with_consumers: NodeFigures,
     /// Webhooks of step 2, and from the first one's intended send until the last run.
     pub first_events: u64,
@@ -68,7 +72,7 @@ pub struct TenantScaleReport {
     pub duplicated: u64,
 }
 
-/// How long every tenant's consumer may take to appear.
+/// How long the common consumer may take to appear.
 const CONSUMERS_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
@@ -100,8 +104,7 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
         dispatcher.service.figures.start_to_ready_ms
     );
     let js = jetstream(&stack.urls).await?;
-    let (consumers, consumers_ready_ms) =
-        await_consumers(&js, u64::from(args.tenants), spawned, &mut dispatcher).await?;
+    let (consumers, consumers_ready_ms) = await_consumers(&js, 1, spawned, &mut dispatcher).await?;
     let nodes_with_consumers = node_figures(cluster);
     println!(
         "{consumers} consumers after {}; NATS RSS {:?} MiB",
@@ -133,9 +136,10 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
     let first_runs = Matched::of(&runs, &first, &first_outcome, |_| true)?;
     let first_events_all_run_ms = first_runs.last_ms;
     let nodes_after_first_events = node_figures(cluster);
+    let consumers_after_first_events = consumer_count(&js).await;
     println!(
         "{accepted} webhooks to {} tenants: every run created {first_events_all_run_ms:.0} ms \
-         after the first was due",
+         after the first was due; {consumers_after_first_events} consumers",
         args.tenants
     );
 
@@ -167,6 +171,7 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
     .await?;
     dispatcher.service.measure();
     let nodes_after_flood = node_figures(cluster);
+    let consumers_after_flood = consumer_count(&js).await;
     let (runs, _) = e2e::stored_runs(api);
     let flooder = Scenario::namespace(0);
     let flood_runs = Matched::of(&runs, &flood, &flood_outcome, |_| true)?;
@@ -179,6 +184,8 @@ pub async fn run(args: TenantScaleArgs) -> anyhow::Result<()> {
         dispatcher: dispatcher.service.figures.clone(),
         consumers_ready_ms,
         consumers,
+        consumers_after_first_events,
+        consumers_after_flood,
         nodes_with_consumers,
         first_events: first_outcome.accepted_indices.len() as u64,
         first_events_all_run_ms,
@@ -350,15 +357,20 @@ async fn await_consumers(
     let mut count = 0;
     while Instant::now() < deadline {
         dispatcher.service.check_running()?;
-        if let Ok(stream) = js.get_stream(EVENTS_STREAM).await {
-            count = stream.cached_info().state.consumer_count as u64;
-            if count >= wanted {
-                return Ok((count, Some(spawned.elapsed().as_secs_f64() * 1000.0)));
-            }
+        count = consumer_count(js).await;
+        if count >= wanted {
+            return Ok((count, Some(spawned.elapsed().as_secs_f64() * 1000.0)));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok((count, None))
+}
+
+/// The events stream's consumers now (0 when it cannot be read).
+async fn consumer_count(js: &async_nats::jetstream::Context) -> u64 {
+    js.get_stream(EVENTS_STREAM)
+        .await
+        .map_or(0, |stream| stream.cached_info().state.consumer_count as u64)
 }
 
 fn node_figures(cluster: &NatsCluster) -> NodeFigures {
@@ -422,8 +434,9 @@ fn table(report: &TenantScaleReport) -> String {
     );
     let _ = writeln!(
         out,
-        "   NATS after:               {}",
-        nodes(&report.nodes_after_first_events)
+        "   NATS after:               {}; {} consumers",
+        nodes(&report.nodes_after_first_events),
+        report.consumers_after_first_events
     );
     for (name, accepted, latency) in [
         (
@@ -447,8 +460,9 @@ fn table(report: &TenantScaleReport) -> String {
     }
     let _ = writeln!(
         out,
-        "   NATS after the flood:     {}",
-        nodes(&report.nodes_after_flood)
+        "   NATS after the flood:     {}; {} consumers",
+        nodes(&report.nodes_after_flood),
+        report.consumers_after_flood
     );
     let _ = writeln!(
         out,
