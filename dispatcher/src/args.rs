@@ -43,7 +43,8 @@ pub struct Args {
     #[arg(long, env = "SLUICE_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
 
-    /// Name of the durable JetStream consumer that every dispatcher replica shares.
+    /// Name of the durable JetStream consumer of every event that the dispatcher replicas
+    /// share; a tenant diverted to a consumer of its own has `<consumer>-<namespace>`.
     #[arg(long, env = "SLUICE_CONSUMER", default_value = "sluice-dispatcher")]
     pub consumer: String,
 
@@ -80,6 +81,12 @@ pub struct Args {
     /// stream for another replica.
     #[arg(long, env = "SLUICE_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// How long a tenant diverted to a consumer of its own (paused, at its limits or
+    /// flooding) goes without events before the consumer is given back and its events go
+    /// through the common consumer again.
+    #[arg(long, env = "SLUICE_TENANT_CONSUMER_IDLE", default_value = "5m", value_parser = parse_duration)]
+    pub tenant_consumer_idle: Duration,
 
     /// Deadline for one create request to the Kubernetes API.
     #[arg(long, env = "SLUICE_CREATE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

@@ -164,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
         ack_wait: args.ack_wait,
         retry: redelivery,
         shutdown_timeout: args.shutdown_timeout,
+        release_after: args.tenant_consumer_idle,
         stream: args.common.stream_settings(),
     };
     starting.done();

@@ -223,6 +223,100 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
     );
 }
 
+/// The consumers JetStream keeps follow the tenants that need one now: a flood gives its
+/// tenant a consumer of its own, and once the tenant is quiet the consumer is given back,
+/// without an event lost or run twice on the way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flooding_tenants_own_consumer_is_given_back_once_it_is_quiet() {
+    const FLOOD: usize = 100;
+    let config = ConfigDir::new().file("a.yaml", &github_listener("team-a", "builder"));
+    let stack = Stack::start(
+        config,
+        |api| {
+            api.grant(
+                "system:serviceaccount:team-a:builder",
+                &["create"],
+                "tekton.dev",
+                "pipelineruns",
+                "team-a",
+            );
+            api.inject(
+                FaultRule::delay(Duration::from_millis(40))
+                    .on(Verb::Create)
+                    .always(),
+            );
+        },
+        &["--concurrency", "4", "--tenant-consumer-idle", "2s"],
+    )
+    .await;
+    let js = async_nats::jetstream::new(
+        async_nats::connect(stack.nats.url())
+            .await
+            .expect("connect"),
+    );
+    let consumers = || {
+        let js = js.clone();
+        async move {
+            let Ok(stream) = js.get_stream("SLUICE_EVENTS").await else {
+                return Vec::new();
+            };
+            stream
+                .consumer_names()
+                .filter_map(|name| async move { name.ok() })
+                .collect::<Vec<String>>()
+                .await
+        }
+    };
+    let url = stack.ingest.hook_url("team-a", "github");
+    let client = reqwest::Client::new();
+    let accepted = futures_util::stream::iter(0..FLOOD)
+        .map(|i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move { push(&client, &url, &format!("flood-{i:03}")).await.1 }
+        })
+        .buffer_unordered(32)
+        .filter(|status| std::future::ready(*status == 202))
+        .count()
+        .await;
+    assert_eq!(accepted, FLOOD);
+    let diverted = eventually(Duration::from_secs(30), || async {
+        consumers()
+            .await
+            .contains(&"sluice-dispatcher-team-a".to_owned())
+    })
+    .await;
+    assert!(
+        diverted,
+        "the flood diverts the tenant: {:?}",
+        consumers().await
+    );
+    let runs = || {
+        stack
+            .api
+            .object_count("tekton.dev", "pipelineruns", "team-a")
+    };
+    assert!(eventually(Duration::from_secs(60), || async { runs() >= FLOOD }).await);
+
+    // Quiet for the idle time, marked, then deleted after the grace.
+    let given_back = eventually(Duration::from_secs(120), || async {
+        consumers().await == ["sluice-dispatcher"]
+    })
+    .await;
+    let logs = stack.dispatcher.process.logs();
+    assert!(given_back, "consumers {:?}\n{logs}", consumers().await);
+    assert!(logs.contains("giving the tenant's consumer back"), "{logs}");
+    assert!(logs.contains("tenant's consumer given back"), "{logs}");
+
+    // The tenant's next event runs through the common consumer, once.
+    let (_, status) = push(&client, &url, "after").await;
+    assert_eq!(status, 202);
+    assert!(eventually(Duration::from_secs(20), || async { runs() > FLOOD }).await);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(runs(), FLOOD + 1, "every event once");
+    assert_eq!(consumers().await, ["sluice-dispatcher"]);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenants_rate_limit_holds_across_three_dispatchers_and_loses_nothing() {
     const EVENTS: usize = 300;

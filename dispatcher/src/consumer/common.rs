@@ -19,13 +19,13 @@ use std::sync::Arc;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
 use futures_util::StreamExt;
-use sluice_runtime::jetstream::consumer_start;
 use sluice_runtime::retry;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use super::cap::CapPermit;
 use super::delivery::{InProgress, Received, ack, handle};
+use super::diverted::Diversion;
 use super::tenant::{Failing, PULL_FAILED, slot};
 use super::{PULL_EXPIRY, Shared, bind};
 use crate::ratelimit::Take;
@@ -78,7 +78,7 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
     let mut backlog: Option<u64> = None;
     while !*shutdown.borrow() {
         if consumer.is_none() {
-            match bind(&shared.js, settings, settings.common_config()).await {
+            match bind(&shared.js, settings, settings.common_config(), true).await {
                 Ok(bound) => consumer = Some(bound),
                 Err(error) => {
                     let what = "cannot bind the common consumer";
@@ -145,8 +145,8 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
             }
             // A diverted tenant's event, told by its subject alone.
             if shared
-                .diverted_at(message.subject.as_str())
-                .is_some_and(|start| sequence >= start)
+                .diverted
+                .passes_over(message.subject.as_str(), sequence)
             {
                 skipped += 1;
                 ack(&message, AckKind::Ack).await;
@@ -166,15 +166,26 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
             {
                 route = Route::Divert(Why::Flooding);
             }
+            if let Route::Divert(_) = route
+                && shared
+                    .diverted
+                    .of(&namespace)
+                    .is_some_and(|diversion| diversion.released_at.is_some())
+            {
+                // Its consumer is being given back; it can have another once that one is
+                // gone. The event comes round again meanwhile.
+                ack(&delivered.message, AckKind::Nak(Some(RELEASING_RETRY))).await;
+                continue;
+            }
             if let Route::Divert(why) = route {
                 route = match divert(&shared, &namespace, sequence, why).await {
-                    Ok(start) if sequence >= start => {
+                    Ok(diversion) if diversion.owns(sequence) => {
                         diverting.reset();
                         skipped += 1;
                         Route::Skip
                     }
-                    // Diverted by another replica from a later event: this one is still
-                    // the common consumer's to run.
+                    // Diverted by another replica from a later event (or being given
+                    // back): this one is the common consumer's to run.
                     Ok(_) => Route::Run(None),
                     Err(error) => {
                         let next = diverting.failed();
@@ -281,6 +292,9 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// When an event whose tenant's consumer is being given back comes round again.
+const RELEASING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How many events a pull asks for while most are a diverted tenant's.
 const SKIP_PULL: usize = 4096;
 
@@ -298,8 +312,13 @@ async fn route(shared: &Shared, delivered: &Received, namespace: &str) -> Route 
     let Ok(envelope) = &delivered.event else {
         return Route::Run(None);
     };
-    if shared.diverted_from(namespace).is_some() {
-        // Not passed over by its subject: stored before the diversion, so run here.
+    if shared
+        .diverted
+        .of(namespace)
+        .is_some_and(|diversion| diversion.released_at.is_none())
+    {
+        // Not passed over by its subject: stored before the diversion (or this replica's
+        // knowledge of it is too old to rely on), so run here.
         return Route::Run(None);
     }
     let dispatcher = &shared.dispatcher;
@@ -324,23 +343,23 @@ async fn route(shared: &Shared, delivered: &Received, namespace: &str) -> Route 
 }
 
 /// Gives `namespace` its own consumer starting at `sequence`, or binds the one another
-/// replica gave it; its start either way.
+/// replica gave it; what it owns either way.
 async fn divert(
     shared: &Shared,
     namespace: &str,
     sequence: u64,
     why: Why,
-) -> Result<u64, super::BindError> {
+) -> Result<Diversion, super::BindError> {
     let settings = &shared.settings;
     let config = settings.consumer_config(namespace, sequence);
-    let consumer = bind(&shared.js, settings, config).await?;
-    let start = consumer_start(&consumer.cached_info().config);
+    let consumer = bind(&shared.js, settings, config, true).await?;
+    let diversion = Diversion::of(&consumer.cached_info().config);
     tracing::info!(
         %namespace,
         reason = why.as_str(),
-        start,
+        start = diversion.start,
         "tenant diverted to its own consumer"
     );
-    shared.divert(namespace, start);
-    Ok(start)
+    shared.diverted.set(namespace, diversion);
+    Ok(diversion)
 }

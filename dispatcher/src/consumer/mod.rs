@@ -8,8 +8,9 @@
 //! acknowledged without running, and its own loop runs them with the tenant's policy, as
 //! before: one tenant's backlog never stands in front of another's events. JetStream spreads
 //! both kinds of consumer across replicas and redelivers whatever a crashed replica had in
-//! flight. A diverted tenant keeps its consumer; the set of them is read back at start and
-//! every few seconds, so every replica learns of a diversion another made.
+//! flight. The set of diverted tenants is read back at start and every few seconds, so
+//! every replica learns of a diversion another made; once a diverted tenant has been quiet
+//! for `--tenant-consumer-idle`, its consumer is given back ([`release`]).
 //!
 //! An event diverted while another replica runs it from the common consumer runs twice
 //! at most up to the create, where the ledger and the object's name make it one run.
@@ -17,7 +18,10 @@
 //! - this file: the settings, the loops' lifetime (the common loop, a loop per diverted
 //!   tenant), binding consumers;
 //! - [`common`]: the common consumer's loop and the choice to divert;
+//! - [`diverted`]: what this replica knows of the diverted tenants, and when it may rely on
+//!   it;
 //! - [`tenant`]: one diverted tenant's pull loop;
+//! - [`release`]: giving a quiet tenant's consumer back;
 //! - [`cap`]: the tenant's cap on events in flight, followed as the policy changes;
 //! - [`pause`]: a paused tenant's loop, pulling nothing until the policy resumes it;
 //! - [`delivery`]: one message from decoding to acknowledgement, kept in progress meanwhile.
@@ -25,29 +29,29 @@
 mod cap;
 mod common;
 mod delivery;
+mod diverted;
 mod pause;
+mod release;
 mod tenant;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self};
 use futures_util::StreamExt;
-use sluice_runtime::jetstream::{
-    EVENTS_STREAM, StreamSettings, consumer_start, ensure_events_stream,
-};
+use sluice_runtime::jetstream::{EVENTS_STREAM, StreamSettings, ensure_events_stream};
 use sluice_runtime::retry::Backoff;
-use sluice_runtime::subject::{
-    EVENTS_WILDCARD, namespace_filter, namespace_token, tenant_consumer, token,
-};
+use sluice_runtime::subject::{EVENTS_WILDCARD, namespace_filter, tenant_consumer};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::dispatch::Dispatcher;
 use cap::TenantCap;
 use common::common_loop;
+use diverted::{Diversion, Diverted};
 use tenant::tenant_loop;
 
 /// How events are pulled and retried.
@@ -64,6 +68,8 @@ pub struct ConsumeSettings {
     /// After a shutdown signal, how long in-flight events may take before they are handed
     /// back to the stream.
     pub shutdown_timeout: Duration,
+    /// How long a diverted tenant's consumer goes without events before it is given back.
+    pub release_after: Duration,
     pub stream: StreamSettings,
 }
 
@@ -146,39 +152,13 @@ struct Shared {
     shutdown: watch::Receiver<bool>,
     /// Turns true `shutdown_timeout` after shutdown: events still in flight go back.
     abort: watch::Receiver<bool>,
-    /// Diverted tenants, by their namespace's subject token (so that an event is matched by
-    /// its subject alone): the first stream sequence their own consumer runs.
-    diverted: Mutex<HashMap<String, u64>>,
+    /// The diverted tenants, as last read back, and their loops.
+    diverted: Diverted,
     /// Each tenant's events in flight in this replica, whichever consumer delivered them.
     caps: Mutex<HashMap<String, Arc<TenantCap>>>,
-    /// Asks for a diverted tenant's loop to be started.
-    start_loop: mpsc::UnboundedSender<String>,
 }
 
 impl Shared {
-    /// Where `namespace`'s own consumer starts, if it is diverted.
-    fn diverted_from(&self, namespace: &str) -> Option<u64> {
-        self.diverted_token(&token(namespace))
-    }
-
-    /// Where the own consumer of the tenant an event's `subject` names starts, if any.
-    fn diverted_at(&self, subject: &str) -> Option<u64> {
-        self.diverted_token(namespace_token(subject)?)
-    }
-
-    fn diverted_token(&self, token: &str) -> Option<u64> {
-        let diverted = self.diverted.lock().unwrap_or_else(PoisonError::into_inner);
-        diverted.get(token).copied()
-    }
-
-    /// Records a diversion and has the tenant's loop started (once).
-    fn divert(&self, namespace: &str, start: u64) {
-        let mut diverted = self.diverted.lock().unwrap_or_else(PoisonError::into_inner);
-        if diverted.insert(token(namespace), start).is_none() {
-            let _ = self.start_loop.send(namespace.to_owned());
-        }
-    }
-
     fn cap(&self, namespace: &str) -> Arc<TenantCap> {
         let mut caps = self.caps.lock().unwrap_or_else(PoisonError::into_inner);
         caps.entry(namespace.to_owned()).or_default().clone()
@@ -210,17 +190,15 @@ pub async fn run(
         settings,
         shutdown: shutdown.clone(),
         abort,
-        diverted: Mutex::default(),
+        diverted: Diverted::new(start_loop),
         caps: Mutex::default(),
-        start_loop,
     });
     let mut loops = JoinSet::new();
     // Tenants diverted earlier (by this replica's predecessors or by others) are served by
     // their own consumers from the start: the common loop must not run what they own.
     read_diverted(&shared).await;
-    let mut running = HashSet::new();
     while let Ok(namespace) = to_start.try_recv() {
-        start_tenant(&shared, &mut loops, &mut running, namespace);
+        start_tenant(&shared, &mut loops, namespace);
     }
     // Out of tokio's cooperative budget: passing over a diverted tenant's backlog is a run
     // of cheap acknowledgements, which would otherwise yield after every hundred or so to
@@ -232,7 +210,7 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(namespace) = to_start.recv() => {
-                start_tenant(&shared, &mut loops, &mut running, namespace);
+                start_tenant(&shared, &mut loops, namespace);
             }
             _ = scan.tick() => read_diverted(&shared).await,
             _ = stop.wait_for(|stop| *stop) => break,
@@ -242,26 +220,25 @@ pub async fn run(
     tracing::info!("stopped consuming");
 }
 
-fn start_tenant(
-    shared: &Arc<Shared>,
-    loops: &mut JoinSet<()>,
-    running: &mut HashSet<String>,
-    namespace: String,
-) {
-    if running.insert(namespace.clone()) {
-        tracing::info!(%namespace, "consuming the tenant's events from its own consumer");
-        loops.spawn(tenant_loop(shared.clone(), namespace));
-    }
+fn start_tenant(shared: &Arc<Shared>, loops: &mut JoinSet<()>, namespace: String) {
+    tracing::info!(%namespace, "consuming the tenant's events from its own consumer");
+    let shared = shared.clone();
+    loops.spawn(async move {
+        tenant_loop(shared.clone(), namespace.clone()).await;
+        shared.diverted.loop_ended(&namespace);
+    });
 }
 
-/// Learns the tenants that have their own consumer (of this prefix) and where each starts.
-/// One paged request: a handful of diverted tenants cost next to nothing to look up.
+/// Reads back the tenants that have their own consumer (of this prefix): where each starts,
+/// and whether it is being given back. One paged request: a handful of diverted tenants
+/// cost next to nothing to look up.
 async fn read_diverted(shared: &Shared) {
     let prefix = tenant_consumer(&shared.settings.consumer, "");
     let Ok(stream) = shared.js.get_stream_no_info(EVENTS_STREAM).await else {
         return;
     };
     let mut consumers = stream.consumers();
+    let mut read = Vec::new();
     while let Some(info) = consumers.next().await {
         let info = match info {
             Ok(info) => info,
@@ -271,9 +248,10 @@ async fn read_diverted(shared: &Shared) {
             }
         };
         if let Some(namespace) = info.name.strip_prefix(&prefix) {
-            shared.divert(namespace, consumer_start(&info.config));
+            read.push((namespace.to_owned(), Diversion::of(&info.config)));
         }
     }
+    shared.diverted.replace(read);
 }
 
 /// Why a consumer could not be bound; its loop tries again.
@@ -283,6 +261,14 @@ enum BindError {
     Lookup(#[from] jetstream::context::GetStreamError),
     #[error(transparent)]
     Stream(#[from] sluice_runtime::jetstream::Error),
+    #[error("consumer {0} is gone")]
+    Gone(String),
+    #[error("failed to look up consumer {name}: {source}")]
+    Info {
+        name: String,
+        #[source]
+        source: jetstream::context::ConsumerInfoError,
+    },
     #[error("failed to create consumer {name}: {source}")]
     Create {
         name: String,
@@ -291,17 +277,28 @@ enum BindError {
     },
 }
 
-/// The consumer `config` names, created if missing. An existing consumer is bound as it
-/// is, whatever its start: the first replica to create it decided that.
+/// The consumer `config` names, created if missing (and `create`; else it is
+/// [`BindError::Gone`]). An existing consumer is bound as it is, whatever its start: the
+/// first replica to create it decided that.
 async fn bind(
     js: &jetstream::Context,
     settings: &ConsumeSettings,
     config: pull::Config,
+    create: bool,
 ) -> Result<PullConsumer, BindError> {
     let name = config.durable_name.clone().unwrap_or_default();
     // One request: only when the consumer cannot be had is the stream made sure of, and the
     // bind tried again.
     let stream = js.get_stream_no_info(EVENTS_STREAM).await?;
+    if !create {
+        match stream.consumer_info(&name).await {
+            Ok(_) => {}
+            Err(error) if error.kind() == ConsumerInfoErrorKind::NotFound => {
+                return Err(BindError::Gone(name));
+            }
+            Err(source) => return Err(BindError::Info { name, source }),
+        }
+    }
     if let Ok(consumer) = stream.get_or_create_consumer(&name, config.clone()).await {
         return Ok(consumer);
     }

@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 
 use super::delivery::{InProgress, Received, ack, handle};
 use super::pause::{Pause, wait_while_paused};
-use super::{IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
+use super::release::Release;
+use super::{BindError, IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
 use crate::ratelimit::Take;
 
 /// Pulls one diverted tenant's events until shutdown, a few at a time, each handled once a slot of
@@ -29,20 +30,26 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
     // The tenant's own cap on events in flight in this replica (`maxConcurrentCreates`),
     // shared with the common loop, which may still run some of its events.
     let cap = shared.cap(&namespace);
-    // Where the consumer starts, should it have to be created again (deleted by hand):
-    // nothing the common loop left to it is skipped.
-    let start = shared.diverted_from(&namespace).unwrap_or(0);
     // The tenant's backlog as last reported, from the delivered events' own counts of what
     // is still pending after them: measured without a request of its own.
     let mut backlog: Option<u64> = None;
     let mut pause = Pause::default();
     let mut idle = false;
     let mut failing = Failing::default();
+    let mut release = Release::default();
     while !*shutdown.borrow() {
+        // Given back (by this replica or another): its events are the common consumer's.
+        let Some(diversion) = shared.diverted.of(&namespace) else {
+            break;
+        };
         if consumer.is_none() {
-            let config = settings.consumer_config(&namespace, start);
-            match bind(&shared.js, settings, config).await {
+            // Made again at the same start should it be gone (deleted by hand): nothing the
+            // common loop passed over is skipped. Not while it is given back.
+            let config = settings.consumer_config(&namespace, diversion.start);
+            let create = diversion.released_at.is_none();
+            match bind(&shared.js, settings, config, create).await {
                 Ok(bound) => consumer = Some(bound),
+                Err(BindError::Gone(_)) => break,
                 Err(error) => {
                     let what = "cannot bind the tenant's consumer";
                     if failing.wait(&namespace, what, &error, &mut shutdown).await {
@@ -68,6 +75,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             }
             while tasks.try_join_next().is_some() {}
             idle = false;
+            release.paused();
             continue;
         }
         let Some(bound) = consumer.as_ref() else {
@@ -220,8 +228,18 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 report_backlog(&shared, &namespace, &mut backlog, info.num_pending);
             }
         }
+        if let Some(bound) = consumer.as_mut()
+            && release
+                .after_pull(&shared, &namespace, bound, received, !tasks.is_empty())
+                .await
+        {
+            break;
+        }
     }
     while tasks.join_next().await.is_some() {}
+    if backlog.is_some() {
+        shared.dispatcher.metrics().backlog(&namespace, 0);
+    }
 }
 
 pub(super) const PULL_FAILED: &str = "pulling events failed";

@@ -78,8 +78,8 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_STREAM_MAX_MESSAGES", value_parser = parse_count)]
     pub stream_max_messages: Option<u64>,
 
-    /// Consumers the events stream may have. The dispatcher binds one per tenant namespace,
-    /// so this is the most tenants it serves; nats-server's own default (1000 since 2.15) is
+    /// Consumers the events stream may have: the dispatchers' common one and one per tenant
+    /// diverted to its own at the moment; nats-server's own default (1000 since 2.15) is
     /// replaced by this one.
     #[arg(long, env = "SLUICE_STREAM_MAX_CONSUMERS", default_value_t = crate::jetstream::DEFAULT_MAX_CONSUMERS)]
     pub stream_max_consumers: u32,

@@ -544,6 +544,15 @@ impl StreamHealth {
     }
 }
 
+/// Set on a diverted tenant's consumer while it is given back: the first stream sequence the
+/// common consumer runs again.
+pub const RELEASED_AT: &str = "sluice.dev/released-at";
+
+/// Where a diverted tenant's consumer being given back stops owning events, if it is.
+pub fn consumer_released_at(config: &consumer::Config) -> Option<u64> {
+    config.metadata.get(RELEASED_AT)?.parse().ok()
+}
+
 /// The first stream sequence a consumer delivers: 0 when it starts from the first stored
 /// event (or any place other than a sequence).
 pub fn consumer_start(config: &consumer::Config) -> u64 {

@@ -11,7 +11,7 @@
 //! waiting; one without is waiting, or being run at that moment.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
 use async_nats::jetstream::consumer::{self, DeliverPolicy};
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use super::read::{SCAN_BOUND, stream_not_found};
 use super::{EventRecord, EventStatus, ReadError, StatusReader};
 use crate::envelope::{Envelope, EventMeta};
-use crate::jetstream::{EVENTS_STREAM, consumer_start};
+use crate::jetstream::{EVENTS_STREAM, consumer_released_at, consumer_start};
 use crate::subject::{EVENTS_WILDCARD, event_subject, namespace_filter, tenant_consumer};
 
 /// Where the events to look at are.
@@ -132,24 +132,25 @@ impl StatusReader {
 struct Floors {
     /// The common consumer's ack floor, when anything is outstanding on it.
     common: Option<u64>,
-    /// Diverted tenants: where their own consumer starts, and its ack floor when anything
-    /// is outstanding on it.
-    own: HashMap<String, (u64, Option<u64>)>,
+    /// Diverted tenants: the sequences their own consumer owes, and its ack floor when
+    /// anything is outstanding on it.
+    own: HashMap<String, (Range<u64>, Option<u64>)>,
 }
 
 impl Floors {
     fn own(&mut self, namespace: &str, info: &consumer::Info) {
         let start = consumer_start(&info.config);
+        let end = consumer_released_at(&info.config).unwrap_or(u64::MAX);
         // Nothing before its start is its to acknowledge.
         let floor = outstanding(info).map(|floor| floor.max(start.saturating_sub(1)));
-        self.own.insert(namespace.to_owned(), (start, floor));
+        self.own.insert(namespace.to_owned(), (start..end, floor));
     }
 
     /// Whether the event at `sequence` of `namespace` is past the floor of the consumer
     /// that owes it.
     fn owed(&self, namespace: &str, sequence: u64) -> bool {
         let floor = match self.own.get(namespace) {
-            Some(&(start, floor)) if sequence >= start => floor,
+            Some((owes, floor)) if owes.contains(&sequence) => *floor,
             _ => self.common,
         };
         floor.is_some_and(|floor| sequence > floor)
@@ -157,7 +158,7 @@ impl Floors {
 
     /// Where reading must start.
     fn lowest(&self) -> Option<u64> {
-        let own = self.own.values().filter_map(|&(_, floor)| floor);
+        let own = self.own.values().filter_map(|(_, floor)| *floor);
         self.common.into_iter().chain(own).min()
     }
 }
