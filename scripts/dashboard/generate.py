@@ -172,13 +172,16 @@ ROWS = [
         [
             (
                 "Backlog by tenant",
-                "Events stored and not yet delivered to a dispatcher (the ten largest).",
+                "Events stored and not yet delivered to a dispatcher: each tenant diverted to a "
+                "consumer of its own (the ten largest), and the common consumer's (every other "
+                "tenant).",
                 "short",
                 [
                     (
                         f"topk(10, sum by (namespace) (sluice_dispatch_backlog_events{{{TENANT}}}))",
                         "{{namespace}}",
-                    )
+                    ),
+                    ("max(sluice_dispatch_common_backlog_events)", "common consumer"),
                 ],
             ),
             (
