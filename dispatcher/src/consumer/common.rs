@@ -13,19 +13,18 @@
 //! Diverting creates the tenant's consumer starting at the event at hand; a replica that
 //! finds it created already takes its start, runs what comes before it and skips the rest.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::{AckKind, Message};
-use futures_util::StreamExt;
 use sluice_runtime::retry;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 
 use super::cap::CapPermit;
-use super::delivery::{InProgress, Received, ack, handle};
+use super::delivery::{InProgress, Received, ack};
 use super::diverted::Diversion;
+use super::pulled::{Pull, start};
 use super::tenant::{Failing, PULL_FAILED, slot};
 use super::{PULL_EXPIRY, Shared, bind};
 use crate::ratelimit::Take;
@@ -50,13 +49,21 @@ impl Why {
     }
 }
 
-/// What becomes of one delivered event.
+/// Where an event goes by its tenant's policy.
 enum Route {
-    /// Its tenant's own consumer has it: acknowledge it here.
-    Skip,
     Divert(Why),
     /// Run it here, under its tenant's cap (a place already taken, or to wait for).
     Run(Option<CapPermit>),
+}
+
+/// What the common loop does with one delivered event.
+enum Decision {
+    /// Run it here, under its tenant's cap (a place already taken, or to wait for).
+    Run(Option<CapPermit>),
+    /// Its tenant's own consumer has it: acknowledge it here.
+    Skip,
+    /// Hand it back to come round again after the delay.
+    HandBack(Duration),
 }
 
 /// Pulls from the common consumer until shutdown.
@@ -67,9 +74,6 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
     let mut consumer: Option<PullConsumer> = None;
     let mut failing = Failing::default();
     let mut diverting = retry::Retrying::new(DIVERT_BACKOFF);
-    // A tenant may hold this many of the replica's slots before, with none free, it counts
-    // as flooding.
-    let share = (settings.concurrency / 4).max(1);
     let batch_size = settings.concurrency.max(16);
     // The size of the next pull: larger while most events are a diverted tenant's, so that
     // a backlog it left here is passed over quickly.
@@ -99,7 +103,7 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
             .messages()
             .await;
         let mut batch = match batch {
-            Ok(batch) => batch,
+            Ok(batch) => Pull::new(batch, settings),
             Err(error) => {
                 consumer = None;
                 if failing.wait(ALL, PULL_FAILED, &error, &mut shutdown).await {
@@ -108,33 +112,9 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
                 break;
             }
         };
-        let mut failed: Option<String> = None;
         let mut received = 0usize;
         let mut skipped = 0usize;
-        // Delivered events waiting for a slot; the pull is read to its end meanwhile, as a
-        // tenant's loop does, and they are kept in progress.
-        let mut waiting: VecDeque<Message> = VecDeque::new();
-        let mut held = InProgress::new(settings);
-        let mut pulled_all = false;
-        loop {
-            let message = match waiting.pop_front() {
-                Some(message) => message,
-                None if pulled_all => break,
-                None => {
-                    let next = tokio::select! {
-                        next = batch.next() => next,
-                        _ = shutdown.wait_for(|stop| *stop), if received == 0 => None,
-                    };
-                    match next {
-                        Some(Ok(message)) => message,
-                        Some(Err(error)) => {
-                            failed = Some(error.to_string());
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-            };
+        while let Some(message) = batch.next(&mut shutdown, received == 0).await {
             received += 1;
             let (sequence, pending) = message
                 .info()
@@ -158,58 +138,18 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
                 // Dead-lettered where it is.
                 Err(_) => String::new(),
             };
-            let mut route = route(&shared, &delivered, &namespace).await;
-            if let Route::Run(Some(_)) = &route
-                && shared.slots.available_permits() == 0
-                && !namespace.is_empty()
-                && shared.cap(&namespace).in_flight() > share
+            let own = match decide(&shared, &delivered, &namespace, sequence, &mut diverting).await
             {
-                route = Route::Divert(Why::Flooding);
-            }
-            if let Route::Divert(_) = route
-                && shared
-                    .diverted
-                    .of(&namespace)
-                    .is_some_and(|diversion| diversion.released_at.is_some())
-            {
-                // Its consumer is being given back; it can have another once that one is
-                // gone. The event comes round again meanwhile.
-                ack(&delivered.message, AckKind::Nak(Some(RELEASING_RETRY))).await;
-                continue;
-            }
-            if let Route::Divert(why) = route {
-                route = match divert(&shared, &namespace, sequence, why).await {
-                    Ok(diversion) if diversion.owns(sequence) => {
-                        diverting.reset();
-                        skipped += 1;
-                        Route::Skip
-                    }
-                    // Diverted by another replica from a later event (or being given
-                    // back): this one is the common consumer's to run.
-                    Ok(_) => Route::Run(None),
-                    Err(error) => {
-                        let next = diverting.failed();
-                        if next.log {
-                            tracing::warn!(
-                                %namespace,
-                                %error,
-                                failures = next.failures,
-                                "cannot divert the tenant to its own consumer; its event is \
-                                 handed back"
-                            );
-                        }
-                        ack(&delivered.message, AckKind::Nak(Some(next.wait))).await;
-                        continue;
-                    }
-                };
-            }
-            let own = match route {
-                Route::Skip => {
+                Decision::Run(own) => own,
+                Decision::Skip => {
+                    skipped += 1;
                     ack(&delivered.message, AckKind::Ack).await;
                     continue;
                 }
-                Route::Divert(_) => unreachable!("a diversion was resolved above"),
-                Route::Run(own) => own,
+                Decision::HandBack(delay) => {
+                    ack(&delivered.message, AckKind::Nak(Some(delay))).await;
+                    continue;
+                }
             };
             let progress = InProgress::new(settings);
             let cap = shared.cap(&namespace);
@@ -221,44 +161,14 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
                             .await
                     }
                 };
-                let permit: OwnedSemaphorePermit = slot(&shared, &mut shutdown).await?;
+                let permit = slot(&shared, &mut shutdown).await?;
                 Some((own, permit))
             };
-            tokio::pin!(acquire);
-            let acquired = loop {
-                tokio::select! {
-                    acquired = &mut acquire => break acquired,
-                    () = tokio::time::sleep(held.due_in()), if !waiting.is_empty() => {
-                        held.report_all(&waiting).await;
-                    }
-                    next = batch.next(), if !pulled_all => match next {
-                        Some(Ok(message)) => waiting.push_back(message),
-                        Some(Err(error)) => {
-                            failed = Some(error.to_string());
-                            pulled_all = true;
-                        }
-                        None => pulled_all = true,
-                    },
-                }
-            };
-            let Some((own, permit)) = acquired else {
+            let Some(hold) = batch.while_reading(acquire).await else {
                 ack(&delivered.message, AckKind::Nak(None)).await;
                 continue;
             };
-            while tasks.try_join_next().is_some() {}
-            let shared = shared.clone();
-            tasks.spawn(async move {
-                handle(
-                    &shared.dispatcher,
-                    &shared.settings,
-                    delivered,
-                    progress,
-                    shared.abort.clone(),
-                )
-                .await;
-                drop(permit);
-                drop(own);
-            });
+            start(&mut tasks, &shared, delivered, progress, hold);
         }
         while tasks.try_join_next().is_some() {}
         pull = if received > 0 && skipped * 4 >= received * 3 {
@@ -275,7 +185,7 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
             backlog = Some(info.num_pending);
             shared.dispatcher.metrics().common_backlog(info.num_pending);
         }
-        match failed {
+        match batch.failed {
             Some(error) if received == 0 => {
                 consumer = None;
                 if !failing.wait(ALL, PULL_FAILED, &error, &mut shutdown).await {
@@ -293,7 +203,7 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
 }
 
 /// When an event whose tenant's consumer is being given back comes round again.
-const RELEASING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+const RELEASING_RETRY: Duration = Duration::from_secs(5);
 
 /// How many events a pull asks for while most are a diverted tenant's.
 const SKIP_PULL: usize = 4096;
@@ -302,10 +212,59 @@ const SKIP_PULL: usize = 4096;
 const ALL: &str = "*";
 
 /// Waits between failed diversions: the event is handed back to come round again.
-const DIVERT_BACKOFF: retry::Backoff = retry::Backoff::new(
-    std::time::Duration::from_millis(200),
-    std::time::Duration::from_secs(5),
-);
+const DIVERT_BACKOFF: retry::Backoff =
+    retry::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+
+/// What to do with the event, diverting its tenant first if it must be.
+async fn decide(
+    shared: &Shared,
+    delivered: &Received,
+    namespace: &str,
+    sequence: u64,
+    diverting: &mut retry::Retrying,
+) -> Decision {
+    let why = match route(shared, delivered, namespace).await {
+        Route::Run(own) => return Decision::Run(own),
+        Route::Divert(why) => why,
+    };
+    if shared
+        .diverted
+        .of(namespace)
+        .is_some_and(|diversion| diversion.released_at.is_some())
+    {
+        // Its consumer is being given back; it can have another once that one is gone.
+        return Decision::HandBack(RELEASING_RETRY);
+    }
+    match divert(shared, namespace, sequence, why).await {
+        Ok(diversion) if diversion.owns(sequence) => {
+            diverting.reset();
+            Decision::Skip
+        }
+        // Diverted by another replica from a later event (or being given back): this one
+        // is the common consumer's to run.
+        Ok(_) => Decision::Run(None),
+        Err(error) => {
+            let next = diverting.failed();
+            if next.log {
+                tracing::warn!(
+                    %namespace,
+                    %error,
+                    failures = next.failures,
+                    "cannot divert the tenant to its own consumer; its event is handed back"
+                );
+            }
+            Decision::HandBack(next.wait)
+        }
+    }
+}
+
+/// Whether the tenant (its event at hand included) holds more than its share of this
+/// replica's slots (a quarter) while none is free: a flood, whose backlog would stand in
+/// front of everyone else's events.
+fn floods(shared: &Shared, namespace: &str) -> bool {
+    let share = (shared.settings.concurrency / 4).max(1);
+    shared.slots.available_permits() == 0 && shared.cap(namespace).in_flight() > share
+}
 
 /// Where the event goes, by what is known of its tenant now.
 async fn route(shared: &Shared, delivered: &Received, namespace: &str) -> Route {
@@ -331,6 +290,9 @@ async fn route(shared: &Shared, delivered: &Received, namespace: &str) -> Route 
     else {
         return Route::Divert(Why::Capped);
     };
+    if floods(shared, namespace) {
+        return Route::Divert(Why::Flooding);
+    }
     // Tokens are taken bucket by bucket, as the tenant's own loop does; one granted before
     // another says wait is spent, so a tenant at its limit runs at most one event fewer.
     for (key, rate) in &dispatcher.throttle(&envelope.meta).buckets {

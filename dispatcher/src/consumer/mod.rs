@@ -24,6 +24,7 @@
 //! - [`release`]: giving a quiet tenant's consumer back;
 //! - [`cap`]: the tenant's cap on events in flight, followed as the policy changes;
 //! - [`pause`]: a paused tenant's loop, pulling nothing until the policy resumes it;
+//! - [`pulled`]: one pull as a loop reads it, and the start of each event;
 //! - [`delivery`]: one message from decoding to acknowledgement, kept in progress meanwhile.
 
 mod cap;
@@ -31,6 +32,7 @@ mod common;
 mod delivery;
 mod diverted;
 mod pause;
+mod pulled;
 mod release;
 mod tenant;
 

@@ -2,20 +2,19 @@
 //! each started once it has its rate-limit tokens, a place under its tenant's cap and one of
 //! the replica's processing slots.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{AckKind, Message};
-use futures_util::StreamExt;
 use sluice_runtime::envelope::Envelope;
 use sluice_runtime::retry;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::task::JoinSet;
 
-use super::delivery::{InProgress, Received, ack, handle};
+use super::delivery::{InProgress, Received, ack};
 use super::pause::{Pause, wait_while_paused};
+use super::pulled::{Pull, start};
 use super::release::Release;
 use super::{BindError, IDLE_PULL_EXPIRY, PULL_EXPIRY, Shared, TENANT_BATCH, bind};
 use crate::ratelimit::Take;
@@ -59,7 +58,10 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 }
             }
         }
-        if pause.check(&shared, &namespace) {
+        // A consumer being given back finishes that first (at most the grace, plus the
+        // time to run what it still has): a pause that lands meanwhile holds the tenant's
+        // events once they reach its next consumer.
+        if diversion.released_at.is_none() && pause.check(&shared, &namespace) {
             // Pull nothing: the tenant's events stay in the stream, undelivered, and are
             // neither redelivered nor given up on while it is paused.
             if let Some(bound) = consumer.as_mut() {
@@ -89,7 +91,7 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             .messages()
             .await;
         let mut batch = match batch {
-            Ok(batch) => batch,
+            Ok(batch) => Pull::new(batch, settings),
             Err(error) => {
                 consumer = None;
                 if failing
@@ -101,38 +103,9 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 break;
             }
         };
-        // Why the pull ended early, when it did.
-        let mut failed: Option<String> = None;
         let mut received = 0usize;
-        // Delivered events waiting for a slot. The pull is read to its end meanwhile:
-        // async-nats ends a pull that is not read from 5 s past its expiry and drops what it
-        // had buffered, which JetStream would only hand out again after the ack wait.
-        let mut waiting: VecDeque<Message> = VecDeque::new();
-        let mut pulled_all = false;
-        loop {
-            let message = match waiting.pop_front() {
-                Some(message) => message,
-                None if pulled_all => break,
-                None => {
-                    let next = if idle && received == 0 {
-                        // Nothing may come for a long while: stop waiting at shutdown.
-                        tokio::select! {
-                            next = batch.next() => next,
-                            _ = shutdown.wait_for(|stop| *stop) => None,
-                        }
-                    } else {
-                        batch.next().await
-                    };
-                    match next {
-                        Some(Ok(message)) => message,
-                        Some(Err(error)) => {
-                            failed = Some(error.to_string());
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-            };
+        // Nothing may come for a long while after an empty pull: stop waiting at shutdown.
+        while let Some(message) = batch.next(&mut shutdown, idle && received == 0).await {
             received += 1;
             if let Ok(info) = message.info() {
                 report_backlog(&shared, &namespace, &mut backlog, info.pending);
@@ -162,44 +135,15 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
                 let permit = slot(&shared, &mut shutdown).await?;
                 Some((own, permit))
             };
-            tokio::pin!(acquire);
-            let acquired = loop {
-                tokio::select! {
-                    acquired = &mut acquire => break acquired,
-                    next = batch.next(), if !pulled_all => match next {
-                        Some(Ok(message)) => waiting.push_back(message),
-                        Some(Err(error)) => {
-                            failed = Some(error.to_string());
-                            pulled_all = true;
-                        }
-                        None => pulled_all = true,
-                    },
-                }
-            };
-            let Some((own, permit)) = acquired else {
+            let Some(hold) = batch.while_reading(acquire).await else {
                 // Stopping: this event was not started; hand it back now.
                 ack(&delivered.message, AckKind::Nak(None)).await;
                 continue;
             };
-            // A finished task keeps its allocation until it is joined: join them as they
-            // finish, or a tenant's whole backlog would be held until its pull ends.
-            while tasks.try_join_next().is_some() {}
-            let shared = shared.clone();
-            tasks.spawn(async move {
-                handle(
-                    &shared.dispatcher,
-                    &shared.settings,
-                    delivered,
-                    progress,
-                    shared.abort.clone(),
-                )
-                .await;
-                drop(permit);
-                drop(own);
-            });
+            start(&mut tasks, &shared, delivered, progress, hold);
         }
         while tasks.try_join_next().is_some() {}
-        match failed {
+        match batch.failed {
             // Nothing came of it (the consumer gone, its stream without a leader…): bound
             // again, after a wait that grows while it keeps failing.
             Some(error) if received == 0 => {
