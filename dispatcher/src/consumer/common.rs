@@ -22,10 +22,10 @@ use sluice_runtime::retry;
 use tokio::task::JoinSet;
 
 use super::cap::CapPermit;
-use super::delivery::{InProgress, Received, ack};
+use super::delivery::{InProgress, Received, ack, handle};
 use super::diverted::Diversion;
 use super::pulled::{Pull, start};
-use super::tenant::{Failing, PULL_FAILED, slot};
+use super::tenant::{Failing, PULL_FAILED, slot, wait_for_tokens};
 use super::{PULL_EXPIRY, Shared, bind};
 use crate::ratelimit::Take;
 
@@ -140,7 +140,15 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
             };
             let own = match decide(&shared, &delivered, &namespace, sequence, &mut diverting).await
             {
-                Decision::Run(own) => own,
+                Decision::Run(Some(own)) => own,
+                Decision::Run(None) => {
+                    // Not under its tenant's policy yet (stored before the tenant was
+                    // diverted): it waits for its tokens, its place under the cap and a slot
+                    // on a task of its own, so that the events behind it are not held.
+                    while tasks.try_join_next().is_some() {}
+                    tasks.spawn(run_under_policy(shared.clone(), delivered, namespace));
+                    continue;
+                }
                 Decision::Skip => {
                     skipped += 1;
                     ack(&delivered.message, AckKind::Ack).await;
@@ -152,15 +160,7 @@ pub(super) async fn common_loop(shared: Arc<Shared>) {
                 }
             };
             let progress = InProgress::new(settings);
-            let cap = shared.cap(&namespace);
             let acquire = async {
-                let own = match own {
-                    Some(own) => own,
-                    None => {
-                        cap.acquire(|| shared.dispatcher.max_concurrent(&namespace))
-                            .await
-                    }
-                };
                 let permit = slot(&shared, &mut shutdown).await?;
                 Some((own, permit))
             };
@@ -214,6 +214,44 @@ const ALL: &str = "*";
 /// Waits between failed diversions: the event is handed back to come round again.
 const DIVERT_BACKOFF: retry::Backoff =
     retry::Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+
+/// Runs an event once it has its tenant's tokens, a place under its cap and a slot.
+async fn run_under_policy(shared: Arc<Shared>, delivered: Received, namespace: String) {
+    let mut shutdown = shared.shutdown.clone();
+    let mut progress = InProgress::new(&shared.settings);
+    if let Ok(envelope) = &delivered.event
+        && !wait_for_tokens(
+            &shared,
+            &namespace,
+            envelope,
+            &delivered.message,
+            &mut progress,
+            &mut shutdown,
+        )
+        .await
+    {
+        ack(&delivered.message, AckKind::Nak(None)).await;
+        return;
+    }
+    let own = shared
+        .cap(&namespace)
+        .acquire(|| shared.dispatcher.max_concurrent(&namespace))
+        .await;
+    let Some(permit) = slot(&shared, &mut shutdown).await else {
+        ack(&delivered.message, AckKind::Nak(None)).await;
+        return;
+    };
+    let abort = shared.abort.clone();
+    handle(
+        &shared.dispatcher,
+        &shared.settings,
+        delivered,
+        progress,
+        abort,
+    )
+    .await;
+    drop((own, permit));
+}
 
 /// What to do with the event, diverting its tenant first if it must be.
 async fn decide(

@@ -251,7 +251,7 @@ pub(super) fn report_backlog(
 /// they are empty: an event over its budget stays in the queue until it may run, never
 /// dropped, never refused. JetStream is told the event is in progress meanwhile, so its ack
 /// timer does not hand it to another replica. `false` when shutdown came first.
-async fn wait_for_tokens(
+pub(super) async fn wait_for_tokens(
     shared: &Shared,
     namespace: &str,
     envelope: &Envelope,
