@@ -8,7 +8,7 @@ use sluice_tests::ApiDouble;
 use sluice_tests::api_double::{FaultRule, Verb};
 use sluice_tests::procs::eventually;
 
-use crate::support::{ConfigDir, Stack, github_listener, post_push, push_body};
+use crate::support::{ConfigDir, Stack, event_consumers, github_listener, post_push, push_body};
 
 const SA_USER: &str = "system:serviceaccount:team-a:builder";
 
@@ -309,8 +309,6 @@ fn walk_files(dir: &std::path::Path) -> usize {
 /// of the stream do not run twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_consumer_deleted_under_the_dispatcher_is_made_again_without_spinning() {
-    use futures_util::StreamExt;
-
     let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
     let stack = Stack::start(
         config,
@@ -331,17 +329,7 @@ async fn the_consumer_deleted_under_the_dispatcher_is_made_again_without_spinnin
     assert_eq!(status, 202, "{answer}");
     assert!(eventually(Duration::from_secs(20), runs(1)).await);
 
-    let js = async_nats::jetstream::new(
-        async_nats::connect(stack.nats.url())
-            .await
-            .expect("connect"),
-    );
-    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
-    let names: Vec<String> = stream
-        .consumer_names()
-        .filter_map(|name| async move { name.ok() })
-        .collect()
-        .await;
+    let names = event_consumers(&stack.nats.url()).await;
     // One tenant that never needed a consumer of its own: the common one alone.
     assert_eq!(names.len(), 1, "{names:?}");
     let failures_before = stack
@@ -350,6 +338,12 @@ async fn the_consumer_deleted_under_the_dispatcher_is_made_again_without_spinnin
         .logs()
         .matches("events failed")
         .count();
+    let js = async_nats::jetstream::new(
+        async_nats::connect(stack.nats.url())
+            .await
+            .expect("connect"),
+    );
+    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
     stream
         .delete_consumer(&names[0])
         .await

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sluice_tests::procs::github_signature;
 
@@ -144,6 +145,20 @@ pub async fn stored_events(nats_url: &str) -> u64 {
         Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
         Err(_) => 0,
     }
+}
+
+/// The names of the events stream's consumers (the common one, and each diverted tenant's);
+/// none while the stream cannot be read.
+pub async fn event_consumers(nats_url: &str) -> Vec<String> {
+    let client = async_nats::connect(nats_url).await.expect("connect");
+    let Ok(stream) = jetstream::new(client).get_stream("SLUICE_EVENTS").await else {
+        return Vec::new();
+    };
+    stream
+        .consumer_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await
 }
 
 /// The value of a run's param by name.

@@ -10,7 +10,8 @@ use sluice_tests::api_double::{FaultRule, Verb};
 use sluice_tests::procs::{eventually, github_signature};
 
 use crate::support::{
-    ConfigDir, SECRET, Stack, github_listener, param, post, post_push, push_body, sluice,
+    ConfigDir, SECRET, Stack, event_consumers, github_listener, param, post, post_push, push_body,
+    sluice,
 };
 
 /// Posts one signed push for `revision` to `url`; returns when it was sent and its status.
@@ -204,17 +205,7 @@ async fn a_tenants_flood_does_not_hold_back_another_tenants_webhooks() {
         "median {busy_median:?} during the flood vs {idle_median:?} alone"
     );
     // Tenant A's flood got it a consumer of its own.
-    let js = async_nats::jetstream::new(
-        async_nats::connect(stack.nats.url())
-            .await
-            .expect("connect"),
-    );
-    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
-    let consumers: Vec<String> = stream
-        .consumer_names()
-        .filter_map(|name| async move { name.ok() })
-        .collect()
-        .await;
+    let consumers = event_consumers(&stack.nats.url()).await;
     assert!(
         consumers
             .iter()
@@ -249,24 +240,8 @@ async fn a_flooding_tenants_own_consumer_is_given_back_once_it_is_quiet() {
         &["--concurrency", "4", "--tenant-consumer-idle", "2s"],
     )
     .await;
-    let js = async_nats::jetstream::new(
-        async_nats::connect(stack.nats.url())
-            .await
-            .expect("connect"),
-    );
-    let consumers = || {
-        let js = js.clone();
-        async move {
-            let Ok(stream) = js.get_stream("SLUICE_EVENTS").await else {
-                return Vec::new();
-            };
-            stream
-                .consumer_names()
-                .filter_map(|name| async move { name.ok() })
-                .collect::<Vec<String>>()
-                .await
-        }
-    };
+    let nats_url = stack.nats.url();
+    let consumers = || event_consumers(&nats_url);
     let url = stack.ingest.hook_url("team-a", "github");
     let client = reqwest::Client::new();
     let accepted = futures_util::stream::iter(0..FLOOD)
@@ -821,17 +796,7 @@ async fn more_tenants_than_the_servers_default_consumer_limit_are_all_served() {
     );
     // However many tenants, JetStream keeps one consumer (one Raft group on a cluster) for
     // the lot: none of them needed its own.
-    let js = async_nats::jetstream::new(
-        async_nats::connect(stack.nats.url())
-            .await
-            .expect("connect"),
-    );
-    let stream = js.get_stream("SLUICE_EVENTS").await.expect("events stream");
-    let consumers: Vec<String> = stream
-        .consumer_names()
-        .filter_map(|name| async move { name.ok() })
-        .collect()
-        .await;
+    let consumers = event_consumers(&stack.nats.url()).await;
     assert_eq!(
         consumers,
         ["sluice-dispatcher"],

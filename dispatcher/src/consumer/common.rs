@@ -25,7 +25,7 @@ use super::cap::CapPermit;
 use super::delivery::{InProgress, Received, ack, handle};
 use super::diverted::Diversion;
 use super::pulled::{Pull, start};
-use super::tenant::{Failing, PULL_FAILED, slot, wait_for_tokens};
+use super::tenant::{Failing, PULL_FAILED, cap_and_slot, slot, tokens_or_hand_back};
 use super::{PULL_EXPIRY, Shared, bind};
 use crate::ratelimit::Take;
 
@@ -219,25 +219,19 @@ const DIVERT_BACKOFF: retry::Backoff =
 async fn run_under_policy(shared: Arc<Shared>, delivered: Received, namespace: String) {
     let mut shutdown = shared.shutdown.clone();
     let mut progress = InProgress::new(&shared.settings);
-    if let Ok(envelope) = &delivered.event
-        && !wait_for_tokens(
-            &shared,
-            &namespace,
-            envelope,
-            &delivered.message,
-            &mut progress,
-            &mut shutdown,
-        )
-        .await
+    if !tokens_or_hand_back(
+        &shared,
+        &namespace,
+        &delivered,
+        &mut progress,
+        &mut shutdown,
+    )
+    .await
     {
-        ack(&delivered.message, AckKind::Nak(None)).await;
         return;
     }
-    let own = shared
-        .cap(&namespace)
-        .acquire(|| shared.dispatcher.max_concurrent(&namespace))
-        .await;
-    let Some(permit) = slot(&shared, &mut shutdown).await else {
+    let cap = shared.cap(&namespace);
+    let Some(hold) = cap_and_slot(&shared, &cap, &namespace, &mut shutdown).await else {
         ack(&delivered.message, AckKind::Nak(None)).await;
         return;
     };
@@ -250,7 +244,7 @@ async fn run_under_policy(shared: Arc<Shared>, delivered: Received, namespace: S
         abort,
     )
     .await;
-    drop((own, permit));
+    drop(hold);
 }
 
 /// What to do with the event, diverting its tenant first if it must be.

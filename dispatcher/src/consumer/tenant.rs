@@ -12,6 +12,7 @@ use sluice_runtime::retry;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::task::JoinSet;
 
+use super::cap::{CapPermit, TenantCap};
 use super::delivery::{InProgress, Received, ack};
 use super::pause::{Pause, wait_while_paused};
 use super::pulled::{Pull, start};
@@ -113,28 +114,18 @@ pub(super) async fn tenant_loop(shared: Arc<Shared>, namespace: String) {
             let delivered = Received::new(message);
             let mut progress = InProgress::new(settings);
             if limited
-                && let Ok(envelope) = &delivered.event
-                && !wait_for_tokens(
+                && !tokens_or_hand_back(
                     &shared,
                     &namespace,
-                    envelope,
-                    &delivered.message,
+                    &delivered,
                     &mut progress,
                     &mut shutdown,
                 )
                 .await
             {
-                // Stopping while it waited for its budget: hand it back now.
-                ack(&delivered.message, AckKind::Nak(None)).await;
                 continue;
             }
-            let acquire = async {
-                let own = cap
-                    .acquire(|| shared.dispatcher.max_concurrent(&namespace))
-                    .await;
-                let permit = slot(&shared, &mut shutdown).await?;
-                Some((own, permit))
-            };
+            let acquire = cap_and_slot(&shared, &cap, &namespace, &mut shutdown);
             let Some(hold) = batch.while_reading(acquire).await else {
                 // Stopping: this event was not started; hand it back now.
                 ack(&delivered.message, AckKind::Nak(None)).await;
@@ -301,6 +292,50 @@ pub(super) async fn wait_for_tokens(
         metrics.throttle_delay(namespace, 0.0);
     }
     true
+}
+
+/// Waits for the event's rate-limit tokens ([`wait_for_tokens`]); `false` when shutdown
+/// came first, and the event was handed back. An event that cannot be read needs none.
+pub(super) async fn tokens_or_hand_back(
+    shared: &Shared,
+    namespace: &str,
+    delivered: &Received,
+    progress: &mut InProgress,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let Ok(envelope) = &delivered.event else {
+        return true;
+    };
+    if wait_for_tokens(
+        shared,
+        namespace,
+        envelope,
+        &delivered.message,
+        progress,
+        shutdown,
+    )
+    .await
+    {
+        return true;
+    }
+    // Stopping while it waited for its budget: hand it back now.
+    ack(&delivered.message, AckKind::Nak(None)).await;
+    false
+}
+
+/// A place under the tenant's `maxConcurrentCreates`, then a processing slot: what an event
+/// holds while it runs. `None` once shutting down.
+pub(super) async fn cap_and_slot(
+    shared: &Shared,
+    cap: &Arc<TenantCap>,
+    namespace: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(CapPermit, OwnedSemaphorePermit)> {
+    let own = cap
+        .acquire(|| shared.dispatcher.max_concurrent(namespace))
+        .await;
+    let permit = slot(shared, shutdown).await?;
+    Some((own, permit))
 }
 
 /// A processing slot, or `None` once shutting down.
