@@ -31,6 +31,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let result = run().await;
+    // Log lines are written by a thread of their own: write out the last ones.
+    sluice_runtime::telemetry::flush_logs();
+    result
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let Loaded {
         catalogue,

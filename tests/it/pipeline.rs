@@ -271,3 +271,58 @@ async fn the_same_body_without_a_delivery_id_runs_each_time_it_is_posted() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(runs().len(), 3, "the named delivery ran once");
 }
+
+/// By default log lines go through a writer thread (`--log-writes batched`): every run's
+/// line reaches the log whole, none cut into or lost, and what the dispatcher logs as it
+/// stops is in the log once it has exited.
+#[tokio::test(flavor = "multi_thread")]
+async fn batched_log_lines_are_each_written_whole_and_the_last_before_exit() {
+    const WEBHOOKS: usize = 40;
+    let config = ConfigDir::new().file("github.yaml", &github_listener("team-a", "builder"));
+    let mut stack = Stack::start(
+        config,
+        grant_builder,
+        &["--log-writes", "batched", "--log-format", "json"],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = stack.ingest.hook_url("team-a", "github");
+    let bodies: Vec<Vec<u8>> = (0..WEBHOOKS)
+        .map(|i| push_body(&format!("rev-{i}")))
+        .collect();
+    let answers =
+        futures_util::future::join_all(bodies.iter().map(|body| post_push(&client, &url, body)))
+            .await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 202),
+        "{answers:?}"
+    );
+    let api = &stack.api;
+    let created = eventually(Duration::from_secs(30), || async {
+        api.objects("tekton.dev", "pipelineruns", "team-a").len() >= WEBHOOKS
+    })
+    .await;
+    assert!(created, "{}", stack.dispatcher.process.logs());
+    assert!(stack.dispatcher.process.terminate(Duration::from_secs(20)));
+
+    let logs = stack.dispatcher.process.logs();
+    let messages: Vec<String> = logs
+        .lines()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not one whole JSON line ({error}): {line}"));
+            line["message"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    let runs = messages
+        .iter()
+        .filter(|message| *message == "trigger created its objects")
+        .count();
+    assert_eq!(runs, WEBHOOKS, "{logs}");
+    assert!(
+        messages
+            .iter()
+            .any(|message| message == "stopped consuming"),
+        "the line logged as it stopped was lost: {logs}"
+    );
+}

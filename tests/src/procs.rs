@@ -100,6 +100,9 @@ impl Process {
             .expect("log file");
         let child = Command::new(bin_path(&self.name))
             .args(&self.command)
+            // The tests read a process's log the moment after what they waited for: each
+            // line is written before its logging call returns (a test may ask otherwise).
+            .env("SLUICE_LOG_WRITES", "direct")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, LogWrites};
 use crate::tenants::{PolicyError, TenantPolicy};
 use sluice_triggers::catalogue::Catalogue;
 use sluice_triggers::config::{self, LoadOptions};
@@ -55,6 +55,12 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// How log lines reach stderr: `batched` hands them to a writer thread (a line after a
+    /// quiet spell is written at once, a busy stream every 5 ms in one write); `direct`
+    /// writes each line before the logging call returns, at a write per line.
+    #[arg(long, env = "SLUICE_LOG_WRITES", value_enum, default_value_t = LogWrites::Batched)]
+    pub log_writes: LogWrites,
+
     /// How long the events stream keeps an event (e.g. `7d`, `12h`).
     #[arg(long, env = "SLUICE_STREAM_MAX_AGE", default_value = "7d", value_parser = parse_duration)]
     pub stream_max_age: Duration,
@@ -96,7 +102,7 @@ impl CommonArgs {
     /// `service` when `OTEL_*` names a collector (see [`crate::telemetry::init`]), then
     /// [`Self::load`].
     pub async fn start(&self, service: &'static str) -> Result<Loaded, LoadError> {
-        crate::telemetry::init(self.log_format, service);
+        crate::telemetry::init(self.log_format, self.log_writes, service);
         self.load().await
     }
 
