@@ -273,9 +273,15 @@ async fn a_flooding_tenants_own_consumer_is_given_back_once_it_is_quiet() {
     };
     assert!(eventually(Duration::from_secs(60), || async { runs() >= FLOOD }).await);
 
-    // Quiet for the idle time, marked, then deleted after the grace.
+    // Quiet for the idle time, marked, then deleted after the grace (and logged once the
+    // deletion is done, so the log may come a moment after the consumer is gone).
     let given_back = eventually(Duration::from_secs(120), || async {
         consumers().await == ["sluice-dispatcher"]
+            && stack
+                .dispatcher
+                .process
+                .logs()
+                .contains("tenant's consumer given back")
     })
     .await;
     let logs = stack.dispatcher.process.logs();
