@@ -19,11 +19,13 @@
 //! or newer. `scripts/install-nats.sh` installs one.
 
 use std::fs::OpenOptions;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::procs::free_port;
 
 /// Environment variable naming the `nats-server` binary to run instead of the one on `PATH`.
 pub const BINARY_ENV: &str = "SLUICE_NATS_SERVER";
@@ -441,14 +443,6 @@ async fn jetstream_answers(url: &str, options: async_nats::ConnectOptions) -> Re
     tokio::time::timeout(Duration::from_secs(2), attempt)
         .await
         .unwrap_or_else(|_| Err("JetStream did not answer within 2s".to_owned()))
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("failed to find a free port on 127.0.0.1")
 }
 
 /// The `nats-server` binary, checked once per test process to be 2.10 or newer.
