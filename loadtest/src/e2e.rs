@@ -163,13 +163,7 @@ pub async fn await_runs(
     mut check: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let wanted: u64 = awaited.iter().map(|a| a.accepted.len() as u64).sum();
-    let created = || {
-        api.double
-            .requests_for(Verb::Create, "pipelineruns")
-            .iter()
-            .filter(|r| r.status == Some(201))
-            .count() as u64
-    };
+    let created = || api.double.count_answered(Verb::Create, "pipelineruns", 201) as u64;
     let mut last = (created(), Instant::now());
     loop {
         check()?;

@@ -453,6 +453,16 @@ impl ApiDouble {
             .collect()
     }
 
+    /// How many recorded requests with `verb` on `resource` were answered `status`; counts
+    /// under the log's lock without copying it, for callers that look often while the log
+    /// grows (a load test's progress).
+    pub fn count_answered(&self, verb: Verb, resource: &str, status: u16) -> usize {
+        lock(&self.shared.log)
+            .iter()
+            .filter(|r| r.is(verb, resource) && r.status == Some(status))
+            .count()
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();

@@ -490,6 +490,9 @@ async fn too_many_requests_carries_retry_after() {
         faulted,
         [(Some(429), true), (Some(429), true), (Some(201), false)]
     );
+    assert_eq!(api.count_answered(Verb::Create, "pipelineruns", 429), 2);
+    assert_eq!(api.count_answered(Verb::Create, "pipelineruns", 201), 1);
+    assert_eq!(api.count_answered(Verb::Create, "taskruns", 201), 0);
 }
 
 #[tokio::test]
