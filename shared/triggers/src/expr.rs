@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::catalogue::{BindingParam, ParamSpec};
 use crate::headers::Headers;
+use crate::variables::has_open;
 
 mod eval;
 mod path;
@@ -179,7 +180,7 @@ fn fill_placeholders(value: &str, texts: &[String]) -> String {
 /// Tekton Pipelines or Sluice's own `$(uid)` to expand. Values written by the template's
 /// author (defaults) keep their references.
 fn escape_variables(text: String) -> String {
-    if text.contains("$(") {
+    if has_open(&text) {
         text.replace("$(", "$$(")
     } else {
         text
@@ -204,9 +205,41 @@ pub fn check(param: &BindingParam) -> Result<(), ExprError> {
 
 /// One expression (the text between `$(` and `)`) resolved to the text Tekton inserts.
 pub fn evaluate(expression: &str, ctx: &EventContext<'_>) -> Result<String, Problem> {
+    if let Some(found) = body_field(expression, ctx.body) {
+        return Ok(text::results(Some(&[Cow::Borrowed(found)])));
+    }
+    evaluate_path(expression, ctx)
+}
+
+/// [`evaluate`] through the JSONPath parser and evaluator, whatever the expression.
+fn evaluate_path(expression: &str, ctx: &EventContext<'_>) -> Result<String, Problem> {
     let path = Path::parse(expression)?;
     let found = eval::find(&path, ctx)?;
     Ok(text::results(found.as_deref()))
+}
+
+/// The value of the usual binding, `body.a.b`: plain field names (letters, digits, `_`,
+/// `-`), each found in an object — where client-go's evaluation selects exactly that value.
+/// Anything else (another root, brackets, escapes, a missing field, a value that is not an
+/// object) is `None`, for the full evaluation to select or to explain.
+///
+/// A dispatcher resolves every binding for every event; this spares the usual one a parse.
+fn body_field<'a>(expression: &str, body: &'a Value) -> Option<&'a Value> {
+    let mut fields = expression.split('.');
+    if fields.next()? != "body" {
+        return None;
+    }
+    fields.try_fold(body, |value, field| {
+        let plain = !field.is_empty()
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if plain {
+            value.as_object()?.get(field)
+        } else {
+            None
+        }
+    })
 }
 
 /// Every value one expression (the text between `$(` and `)`) selects, in client-go's order,
@@ -240,6 +273,9 @@ struct Found<'a> {
 /// one holds none.
 fn expressions(value: &str) -> Vec<Found<'_>> {
     let mut found = Vec::new();
+    if !has_open(value) {
+        return found;
+    }
     let starts: Vec<usize> = value.match_indices("$(").map(|(i, _)| i + 2).collect();
     for (n, &start) in starts.iter().enumerate() {
         let piece_end = starts.get(n + 1).map_or(value.len(), |next| next - 2);

@@ -34,3 +34,4 @@ pub mod naming;
 pub mod plan;
 pub mod secret;
 pub mod template;
+mod variables;

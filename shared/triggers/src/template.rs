@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::catalogue::TemplateSpec;
+use crate::variables::find_open;
 
 mod insert;
 #[cfg(test)]
@@ -137,11 +138,10 @@ impl<'a> Substitution<'a> {
             ),
             Value::Object(fields) => {
                 let mut out = Map::new();
-                let mut written_as = BTreeMap::new();
                 for (key, field) in fields {
                     let rendered = self.text(key)?;
-                    if let Some(other) = written_as.insert(rendered.clone(), key) {
-                        return Err(ResourceProblem::KeyCollision(other.clone(), key.clone()));
+                    if out.contains_key(&rendered) {
+                        return Err(self.collision(fields, key, &rendered));
                     }
                     out.insert(rendered, self.value(field)?);
                 }
@@ -151,13 +151,23 @@ impl<'a> Substitution<'a> {
         })
     }
 
+    /// Two keys of `fields` render to `rendered`: `key`, and the one before it (keys are
+    /// visited in order, so it is the first whose rendering matches).
+    fn collision(&self, fields: &Map<String, Value>, key: &str, rendered: &str) -> ResourceProblem {
+        let other = fields
+            .keys()
+            .find(|other| *other != key && self.text(other).ok().as_deref() == Some(rendered))
+            .map_or_else(String::new, Clone::clone);
+        ResourceProblem::KeyCollision(other, key.to_owned())
+    }
+
     /// Replaces known variables in one pass over the template's own text; anything else
     /// after `$(` is kept as written, and scanning resumes right after that `$(` so nested
     /// variables still substitute.
     fn text(&self, text: &str) -> Result<String, ResourceProblem> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
-        while let Some(open) = rest.find("$(") {
+        while let Some(open) = find_open(rest) {
             out.push_str(&rest[..open]);
             let inner = &rest[open + 2..];
             match self.variable(inner) {

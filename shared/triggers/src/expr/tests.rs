@@ -392,3 +392,88 @@ fn nesting_is_a_dollar_paren_opened_before_the_last_one_closed() {
         assert!(!nests(flat), "{flat}");
     }
 }
+
+/// `body.a.b` is selected without the parser; every expression, shortcut or not, gives
+/// what the full evaluation gives, value or error.
+#[test]
+fn plain_body_fields_select_what_the_full_evaluation_selects() {
+    let body = json!({
+        "after": "0d1a26e",
+        "repository": {"full_name": "octo/hello", "owner": {"id": 7}, "topics": ["a", "b"]},
+        "head_commit": {"message": "Fix \"quoted\" bug\n", "id-2": null, "0": "zero", "a_b": true},
+        "commits": [{"id": "c1"}, {"id": "c2"}],
+        "empty": {},
+        "dotted.key": "x",
+        "weird key": 1,
+    });
+    let headers = headers();
+    let extensions = extensions();
+    let ctx = context(&body, &headers, &extensions);
+    let shortcut = [
+        "body",
+        "body.after",
+        "body.repository",
+        "body.repository.full_name",
+        "body.repository.owner.id",
+        "body.repository.topics",
+        "body.head_commit.message",
+        "body.head_commit.id-2",
+        "body.head_commit.0",
+        "body.head_commit.a_b",
+        "body.commits",
+        "body.empty",
+    ];
+    for expression in shortcut {
+        assert!(
+            body_field(expression, &body).is_some(),
+            "{expression} takes the shortcut"
+        );
+        assert_eq!(
+            evaluate(expression, &ctx),
+            evaluate_path(expression, &ctx),
+            "{expression}"
+        );
+    }
+    let full = [
+        "body.missing",
+        "body.repository.missing.deeper",
+        "body.after.length",
+        "body.commits.id",
+        "body.commits[0].id",
+        "body.commits[*].id",
+        "body.repository.topics.0",
+        "body.head_commit.id-2.x",
+        "body.dotted\\.key",
+        "body.",
+        "body..after",
+        ".body.after",
+        "{body.after}",
+        "body.*",
+        "body.weird key",
+        "bodyx.after",
+        "header.X-GitHub-Delivery",
+        "extensions.foo.bar",
+        "context.eventID",
+        "",
+    ];
+    for expression in full {
+        assert!(
+            body_field(expression, &body).is_none(),
+            "{expression} is left to the full evaluation"
+        );
+        assert_eq!(
+            evaluate(expression, &ctx),
+            evaluate_path(expression, &ctx),
+            "{expression}"
+        );
+    }
+    assert_eq!(
+        evaluate("body.head_commit.message", &ctx).unwrap(),
+        r#"Fix \"quoted\" bug\n"#
+    );
+    assert_eq!(evaluate("body.repository.owner.id", &ctx).unwrap(), "7");
+    assert!(matches!(
+        evaluate("body.repository.missing", &ctx),
+        Err(Problem::MissingField { ref key, .. }) if key == "missing"
+    ));
+}
