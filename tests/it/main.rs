@@ -19,6 +19,7 @@ mod faults;
 mod hardening;
 mod ingest_reliability;
 mod interceptors;
+mod kv_batch;
 mod metrics;
 mod nats_auth;
 mod nats_cluster;

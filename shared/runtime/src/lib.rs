@@ -1,7 +1,8 @@
 //! What Sluice's binaries run on, beneath the Tekton model (`sluice-triggers`):
 //!
 //! - the queue: [`envelope`] (a webhook as stored), [`subject`] (where it is stored),
-//!   [`jetstream`] (connecting, the events stream and its health), [`dlq`] (dead letters);
+//!   [`jetstream`] (connecting, the events stream and its health), [`kv_batch`] (many
+//!   keys of a bucket read at once), [`dlq`] (dead letters);
 //! - operating: [`ops`] (`/metrics`, `/healthz`, `/readyz`, signals), [`telemetry`]
 //!   (logging, traces), [`metrics`] (the registry, `process_*`, label values);
 //! - configuring: [`flags`] (the flags every binary shares), [`reload`] (the configuration
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod event_status;
 pub mod flags;
 pub mod jetstream;
+pub mod kv_batch;
 pub mod metrics;
 pub mod nats;
 pub mod ops;
