@@ -14,6 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures_util::future::join_all;
+use prometheus_client::metrics::histogram::Histogram;
 use serde::{Deserialize, Serialize};
 use sluice_runtime::jetstream::{Bucket, BucketError};
 use sluice_runtime::kv_batch::{self, BatchReadError};
@@ -109,11 +110,13 @@ impl Ledger {
         }
     }
 
-    /// Opens the bucket, creating it with `ttl` and `replicas` when it does not exist.
+    /// Opens the bucket, creating it with `ttl` and `replicas` when it does not exist;
+    /// `per_request` counts the reads each request to NATS answers.
     pub async fn open(
         js: &jetstream::Context,
         ttl: Duration,
         replicas: usize,
+        per_request: Histogram,
     ) -> Result<Self, LedgerError> {
         let bucket = Bucket {
             name: LEDGER_BUCKET,
@@ -123,7 +126,12 @@ impl Ledger {
         };
         let store = bucket.open(js).await?;
         let (reads, queue) = mpsc::channel(READ_QUEUE);
-        tokio::spawn(read_in_batches(js.client(), store.clone(), queue));
+        tokio::spawn(read_in_batches(
+            js.client(),
+            store.clone(),
+            queue,
+            per_request,
+        ));
         Ok(Self {
             store: Some(store),
             reads: Some(reads),
@@ -198,17 +206,19 @@ async fn read_in_batches(
     client: async_nats::Client,
     store: kv::Store,
     mut queue: mpsc::Receiver<Read>,
+    per_request: Histogram,
 ) {
     let mut batched = true;
     let mut reads = Vec::with_capacity(BATCH_KEYS);
     while queue.recv_many(&mut reads, BATCH_KEYS).await > 0 {
         if reads.len() == 1 || !batched {
-            one_by_one(&store, &mut reads).await;
+            one_by_one(&store, &mut reads, &per_request).await;
             continue;
         }
         let keys: Vec<&str> = reads.iter().map(|read| read.key.as_str()).collect();
         match kv_batch::last_values(&client, LEDGER_BUCKET, &keys, BATCH_TIMEOUT).await {
             Ok(values) => {
+                per_request.observe(reads.len() as f64);
                 // The same key may be read twice (two events with one idempotency key).
                 for read in reads.drain(..) {
                     let _ = read.answer.send(Ok(values.get(&read.key).cloned()));
@@ -217,7 +227,7 @@ async fn read_in_batches(
             Err(BatchReadError::Unsupported(why)) => {
                 tracing::warn!(%why, "the ledger is read key by key: the server does not read keys in batches");
                 batched = false;
-                one_by_one(&store, &mut reads).await;
+                one_by_one(&store, &mut reads, &per_request).await;
             }
             Err(error) => {
                 for read in reads.drain(..) {
@@ -229,9 +239,12 @@ async fn read_in_batches(
 }
 
 /// Answers each of `reads` with a read of its own, all at once.
-async fn one_by_one(store: &kv::Store, reads: &mut Vec<Read>) {
+async fn one_by_one(store: &kv::Store, reads: &mut Vec<Read>, per_request: &Histogram) {
     let answers = join_all(reads.iter().map(|read| read_one(store, &read.key))).await;
     for (read, answer) in reads.drain(..).zip(answers) {
+        if answer.is_ok() {
+            per_request.observe(1.0);
+        }
         let _ = read.answer.send(answer);
     }
 }

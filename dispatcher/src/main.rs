@@ -133,7 +133,12 @@ async fn run() -> anyhow::Result<()> {
     .context("failed to bind the metrics address")?;
 
     let ledger = keep_trying("the dispatch ledger", || {
-        Ledger::open(&js, args.ledger_ttl, args.common.stream_replicas)
+        Ledger::open(
+            &js,
+            args.ledger_ttl,
+            args.common.stream_replicas,
+            metrics.ledger_reads(),
+        )
     })
     .await;
     starting.step("opening the dead-letter stream");

@@ -140,6 +140,7 @@ pub struct DispatchMetrics {
     paused: Family<TenantLabels, Gauge>,
     create: Family<CreateLabels, Histogram>,
     webhook_to_created: Histogram,
+    ledger_reads: Histogram,
 }
 
 impl DispatchMetrics {
@@ -207,6 +208,13 @@ impl DispatchMetrics {
             "Time from ingest receiving a webhook to the last object of a trigger being created",
             webhook_to_created.clone(),
         );
+        let ledger_reads = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "sluice_dispatch_ledger_reads_per_request",
+            "Ledger reads answered by one request to NATS: above 1 when the reads of the events \
+             in flight share a batched request",
+            ledger_reads.clone(),
+        );
         Self {
             events,
             triggers,
@@ -218,6 +226,7 @@ impl DispatchMetrics {
             paused,
             create,
             webhook_to_created,
+            ledger_reads,
         }
     }
 
@@ -339,6 +348,11 @@ impl DispatchMetrics {
                 namespace: namespace.to_owned(),
             })
             .set(i64::from(paused));
+    }
+
+    /// Where the ledger counts the reads each of its requests answered.
+    pub fn ledger_reads(&self) -> Histogram {
+        self.ledger_reads.clone()
     }
 
     pub fn create(&self, seconds: f64, ok: bool) {

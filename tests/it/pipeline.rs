@@ -8,7 +8,7 @@ use sluice_tests::api_double::Verb;
 use sluice_tests::procs::{eventually, github_signature};
 
 use crate::support::{
-    ConfigDir, SECRET, Stack, github_listener, param, post, post_push, push_body,
+    ConfigDir, SECRET, Stack, github_listener, metric_sum, param, post, post_push, push_body,
 };
 
 const SA_USER: &str = "system:serviceaccount:team-a:builder";
@@ -98,6 +98,17 @@ async fn a_thousand_webhooks_become_a_thousand_pipelineruns() {
         assert_eq!(request.impersonated_user.as_deref(), Some(SA_USER));
         assert_eq!(request.status, Some(201));
     }
+
+    // Each run read the ledger once, alone or in a batch with others.
+    let metrics = &stack.dispatcher.metrics_url;
+    let reads = metric_sum(metrics, "sluice_dispatch_ledger_reads_per_request_sum", &[]).await;
+    let requests = metric_sum(
+        metrics,
+        "sluice_dispatch_ledger_reads_per_request_count",
+        &[],
+    )
+    .await;
+    assert_eq!(reads, 1000, "{requests} requests");
 }
 
 #[tokio::test(flavor = "multi_thread")]
