@@ -167,6 +167,17 @@ fn referred_source(issue: &ConfigIssue) -> Option<String> {
 }
 
 /// How the configuration source names a listener in issues.
+/// Whether `catalogue` was built with the listener `namespace/name` in it: it serves the
+/// listener or reports an issue of its document. One created since is in neither.
+pub fn has_read(catalogue: &Catalogue, namespace: &str, name: &str) -> bool {
+    let source = listener_source(namespace, name);
+    catalogue.listener(namespace, name).is_some()
+        || catalogue
+            .issues()
+            .iter()
+            .any(|issue| issue.file.as_os_str() == source.as_str())
+}
+
 pub fn listener_source(namespace: &str, name: &str) -> String {
     format!("eventlisteners.triggers.tekton.dev/{namespace}/{name}")
 }
@@ -290,6 +301,22 @@ mod tests {
         );
         assert_eq!(desired.observed_generation, Some(3));
         assert_eq!(desired.message, "serving 1 trigger");
+    }
+
+    #[test]
+    fn a_listener_created_since_the_catalogue_was_built_is_not_judged_by_it() {
+        let served = listener("build");
+        let mut unreadable = listener("build");
+        unreadable["spec"]["triggers"] = json!("not a list");
+        let before = catalogue(&[template(json!([]))]);
+        assert!(!has_read(&before, "team-a", "github"));
+        let serving = catalogue(&[served, template(json!([]))]);
+        assert!(has_read(&serving, "team-a", "github"));
+        // Read, with an issue instead of a listener: judged, and reported.
+        let failing = catalogue(&[unreadable, template(json!([]))]);
+        assert!(failing.listener("team-a", "github").is_none());
+        assert!(has_read(&failing, "team-a", "github"));
+        assert!(!has_read(&failing, "team-a", "gitlab"));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use sluice_runtime::cluster::WatchedObjects;
 use sluice_triggers::catalogue::{Catalogue, ConfigIssue};
 
-use condition::{Desired, desired, is_current, reason_of, status_patch};
+use condition::{Desired, desired, has_read, is_current, reason_of, status_patch};
 use lease::Elector;
 
 /// The Lease replicas take turns on.
@@ -229,6 +229,11 @@ impl Writer {
                 object["status"] = status;
             }
             let (namespace, name) = key.clone();
+            if !has_read(catalogue, &namespace, &name) {
+                // Created since the catalogue was built: judged once the catalogue has read
+                // it, rather than reported unreadable until then.
+                continue;
+            }
             let want = desired(&object, catalogue, self.settings.public_url.as_deref());
             let problem = (!want.ready).then(|| Problem {
                 kind: "EventListener".to_owned(),
