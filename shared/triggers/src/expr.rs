@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::catalogue::{BindingParam, ParamSpec};
 use crate::headers::Headers;
-use crate::variables::has_open;
+use crate::variables::{find_open, has_open};
 
 mod eval;
 mod path;
@@ -273,10 +273,12 @@ struct Found<'a> {
 /// one holds none.
 fn expressions(value: &str) -> Vec<Found<'_>> {
     let mut found = Vec::new();
-    if !has_open(value) {
-        return found;
+    let mut starts = Vec::new();
+    let mut from = 0;
+    while let Some(open) = find_open(&value[from..]) {
+        from += open + 2;
+        starts.push(from);
     }
-    let starts: Vec<usize> = value.match_indices("$(").map(|(i, _)| i + 2).collect();
     for (n, &start) in starts.iter().enumerate() {
         let piece_end = starts.get(n + 1).map_or(value.len(), |next| next - 2);
         let piece = &value[start..piece_end];
