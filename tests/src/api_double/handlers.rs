@@ -2,6 +2,7 @@
 //! and patch — on an authorized request, with the API server's decoding, defaulting,
 //! validation and storage rules, and its metadata-only answers.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -44,22 +46,22 @@ pub fn serve(
     body: &[u8],
 ) -> Response {
     let result = negotiate(headers, request.verb).and_then(|form| {
-        let one = |object: &Value| axum::Json(form.object(object)).into_response();
+        let one = |status: StatusCode, object: &Value| {
+            (status, axum::Json(form.present(object, request))).into_response()
+        };
         let written = |written: Written| match written {
-            Written::Created(object) => {
-                let object = present(&object, request);
-                (StatusCode::CREATED, axum::Json(form.object(&object))).into_response()
-            }
-            Written::Stored(object) => one(&present(&object, request)),
+            Written::Created(object) => one(StatusCode::CREATED, &object),
+            Written::Stored(object) => one(StatusCode::OK, &object),
         };
         match request.verb {
-            Verb::Create => create(shared, request, query, body).map(|object| {
-                let object = present(&object, request);
-                (StatusCode::CREATED, axum::Json(form.object(&object))).into_response()
-            }),
-            Verb::Get => get(shared, request).map(|object| one(&object)),
+            Verb::Create => {
+                create(shared, request, query, body).map(|object| one(StatusCode::CREATED, &object))
+            }
+            Verb::Get => get(shared, request).map(|object| one(StatusCode::OK, &object)),
             Verb::List => list(shared, request, query, form).map(|l| axum::Json(l).into_response()),
-            Verb::Delete => delete(shared, request, query).map(|object| one(&object)),
+            Verb::Delete => {
+                delete(shared, request, query).map(|object| one(StatusCode::OK, &object))
+            }
             Verb::Watch => watch(shared, request, query, form),
             Verb::Update => {
                 write::update(&mut lock(&shared.store), request, query, headers, body).map(written)
@@ -83,15 +85,26 @@ enum Form {
 }
 
 impl Form {
-    /// An object as this form shows it.
-    fn object(self, object: &Value) -> Value {
+    /// A stored object as this form shows it, at the version the request names (stored
+    /// objects convert by `apiVersion` only, like custom resources without a conversion
+    /// webhook). Borrowed when that changes nothing: a whole object read at the version it
+    /// was written at, as most are.
+    fn present<'a>(self, object: &'a Value, request: &ResourceRequest) -> Cow<'a, Value> {
         match self {
-            Form::Full => object.clone(),
-            Form::Metadata | Form::MetadataList => json!({
+            Form::Full => {
+                let api_version = request.api_version();
+                if object["apiVersion"] == api_version {
+                    return Cow::Borrowed(object);
+                }
+                let mut object = object.clone();
+                object["apiVersion"] = json!(api_version);
+                Cow::Owned(object)
+            }
+            Form::Metadata | Form::MetadataList => Cow::Owned(json!({
                 "kind": "PartialObjectMetadata",
                 "apiVersion": META_API_VERSION,
                 "metadata": object["metadata"],
-            }),
+            })),
         }
     }
 }
@@ -146,14 +159,6 @@ pub(super) fn dry_run(query: &Query) -> bool {
     query.get("dryRun").is_some_and(|v| v == "All")
 }
 
-/// The object as served at the requested version (stored objects convert by apiVersion
-/// only, like custom resources without a conversion webhook).
-fn present(object: &Value, request: &ResourceRequest) -> Value {
-    let mut object = object.clone();
-    object["apiVersion"] = json!(request.api_version());
-    object
-}
-
 pub(super) fn key(request: &ResourceRequest) -> ObjectKey {
     ObjectKey::new(
         request.namespace.as_deref().unwrap_or(""),
@@ -166,7 +171,7 @@ fn get(shared: &Shared, request: &ResourceRequest) -> Result<Value, ApiError> {
     let store = lock(&shared.store);
     store
         .get(&resource, &key(request))
-        .map(|object| present(object, request))
+        .cloned()
         .ok_or_else(|| ApiError::not_found(&resource, request.name.as_deref().unwrap_or("")))
 }
 
@@ -179,9 +184,7 @@ fn delete(shared: &Shared, request: &ResourceRequest, query: &Query) -> Result<V
     } else {
         store.delete(&resource, &key)
     };
-    deleted
-        .map(|object| present(&object, request))
-        .ok_or_else(|| ApiError::not_found(&resource, &key.name))
+    deleted.ok_or_else(|| ApiError::not_found(&resource, &key.name))
 }
 
 fn selectors(query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
@@ -234,7 +237,12 @@ fn list(
         .list(&resource, request.namespace.as_deref())
         .into_iter()
         .filter(|object| labels.matches(object) && fields.matches(object))
-        .map(|object| (object_key(object), form.object(&present(object, request))))
+        .map(|object| {
+            (
+                object_key(object),
+                form.present(object, request).into_owned(),
+            )
+        })
         .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
         .collect();
     let page = limit.unwrap_or(selected.len()).min(selected.len());
@@ -345,13 +353,14 @@ pub(super) fn create_in(
         metadata.remove(owned);
     }
 
-    if store.contains(&resource, &ObjectKey::new(namespace, &name)) {
-        return Err(ApiError::already_exists(&resource, &name));
-    }
+    let taken = || ApiError::already_exists(&resource, &name);
     if dry_run(query) {
+        if store.contains(&resource, &ObjectKey::new(namespace, &name)) {
+            return Err(taken());
+        }
         return Ok(Arc::new(object));
     }
-    Ok(store.put(&resource, object))
+    store.add(&resource, object).ok_or_else(taken)
 }
 
 /// Decodes a create or update body: a JSON object whose `apiVersion` and `kind` match the
@@ -632,15 +641,22 @@ impl WatchStream {
     }
 
     fn event_line(&self, event: &Event) -> Bytes {
-        let object = self.form.object(&present(&event.object, &self.request));
+        let object = self.form.present(&event.object, &self.request);
         event_line(event.event_type.as_str(), &object)
     }
 }
 
 /// One watch event on the wire: a JSON object and a newline.
 fn event_line(event_type: &str, object: &Value) -> Bytes {
-    let mut line = json!({"type": event_type, "object": object}).to_string();
-    line.push('\n');
+    #[derive(Serialize)]
+    struct WatchEvent<'a> {
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        object: &'a Value,
+    }
+    let mut line = serde_json::to_vec(&WatchEvent { event_type, object })
+        .expect("a JSON value always serializes");
+    line.push(b'\n');
     Bytes::from(line)
 }
 

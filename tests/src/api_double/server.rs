@@ -3,6 +3,7 @@
 //! the resource operation in [`handlers`](super::handlers) (or the review in
 //! [`reviews`](super::reviews)).
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use axum::Router;
 use axum::extract::{Query as QueryExtractor, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -187,9 +189,7 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
     if entry.name.is_none() && request.verb == super::request::Verb::Create {
         // A create names its object in the body; record it so tests can follow an object's
         // attempts.
-        entry.name = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|object| object["metadata"]["name"].as_str().map(str::to_owned));
+        entry.name = named_in(&body);
     }
     let plan = lock(&shared.faults).plan(request.verb, &request.resource);
     entry.faulted = !plan.delay.is_zero() || plan.outcome.is_some();
@@ -223,6 +223,23 @@ async fn pipeline(shared: &Shared, request: Request, recording: &mut Recording) 
         return response;
     }
     handlers::serve(shared, &request, &query, &parts.headers, &body)
+}
+
+/// `metadata.name` of a JSON object, read without building the object: the request log's
+/// name of a create, whose body the handler decodes (and judges) on its own.
+fn named_in(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow)]
+        metadata: Option<Metadata<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Metadata<'a> {
+        #[serde(borrow)]
+        name: Option<Cow<'a, str>>,
+    }
+    let object: Object = serde_json::from_slice(body).ok()?;
+    object.metadata?.name.map(Cow::into_owned)
 }
 
 /// Paths outside the resource API that clients probe.

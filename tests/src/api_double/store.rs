@@ -5,7 +5,7 @@
 //! Objects are stored once per group and resource, whatever version they were written at,
 //! as the API server stores one version and converts on read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -168,11 +168,6 @@ impl Store {
     pub fn put(&mut self, resource: &GroupResource, mut object: Value) -> Arc<Value> {
         self.revision += 1;
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
-        if let Some(kind) = object.get("kind").and_then(Value::as_str) {
-            self.kinds
-                .entry(resource.clone())
-                .or_insert_with(|| kind.to_owned());
-        }
         let key = ObjectKey::of(&object);
         let object = Arc::new(object);
         let previous = self
@@ -185,8 +180,34 @@ impl Store {
         } else {
             EventType::Added
         };
-        self.emit(event_type, resource, object.clone());
+        self.stored(event_type, resource, object.clone());
         object
+    }
+
+    /// Stores a new object under the next revision and tells watchers, as [`Store::put`];
+    /// `None`, and nothing changes, when its name is taken.
+    pub fn add(&mut self, resource: &GroupResource, mut object: Value) -> Option<Arc<Value>> {
+        let key = ObjectKey::of(&object);
+        let objects = self.collections.entry(resource.clone()).or_default();
+        let btree_map::Entry::Vacant(slot) = objects.entry(key) else {
+            return None;
+        };
+        self.revision += 1;
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        let object = Arc::new(object);
+        slot.insert(object.clone());
+        self.stored(EventType::Added, resource, object.clone());
+        Some(object)
+    }
+
+    /// Learns the resource's kind from its first object, and tells watchers.
+    fn stored(&mut self, event_type: EventType, resource: &GroupResource, object: Arc<Value>) {
+        if !self.kinds.contains_key(resource)
+            && let Some(kind) = object.get("kind").and_then(Value::as_str)
+        {
+            self.kinds.insert(resource.clone(), kind.to_owned());
+        }
+        self.emit(event_type, resource, object);
     }
 
     /// Removes an object under the next revision and tells watchers. Returns it as it was.
