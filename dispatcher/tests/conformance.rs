@@ -656,7 +656,7 @@ async fn a_body_that_is_not_json_fails_the_bindings_and_cel_as_in_tekton() {
     let listener = catalogue.listener("team-a", "l").unwrap();
     let meta = meta(&[("Content-Type", "text/plain")]);
     let input = initial_state(Bytes::from_static(b"plain text"), &meta);
-    assert_eq!(&input.body_bytes[..], b"plain text", "passed on as it is");
+    assert_eq!(&input.body_bytes()[..], b"plain text", "passed on as it is");
     let trigger = &listener.triggers[0];
     let error = plan_trigger(
         &interceptors(),

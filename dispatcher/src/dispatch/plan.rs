@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use serde_json::Map;
 use sluice_runtime::envelope::EventMeta;
 use sluice_triggers::body::form_as_json;
 use sluice_triggers::catalogue::{Interceptor, Listener, Trigger, WebhookProtocol};
@@ -95,11 +94,10 @@ fn render(
     state: &EventState,
 ) -> Result<Plan, TriggerError> {
     let body = state
-        .body
-        .as_ref()
-        .map_err(|error| PlanError::Body(error.clone()))?;
+        .body_for_bindings(&trigger.body_reads)
+        .map_err(PlanError::Body)?;
     let ctx = EventContext {
-        body,
+        body: &body,
         headers: &state.headers,
         extensions: &state.extensions,
         event_id: &meta.event_id,
@@ -135,23 +133,15 @@ fn form_converted(chain: &[Interceptor], input: &EventState) -> Option<EventStat
         }
         Some(_) => {}
     }
-    let json = form_as_json(&input.headers, &input.body_bytes)?;
-    Some(EventState {
-        body: sluice_triggers::body::parse(&json),
-        body_bytes: Bytes::from(json),
-        headers: input.headers.clone(),
-        extensions: input.extensions.clone(),
-    })
+    let json = form_as_json(&input.headers, input.body_bytes())?;
+    let mut converted = input.clone();
+    converted.replace_body(Bytes::from(json));
+    Some(converted)
 }
 
-/// The event's state before any interceptor: the body as received, and read as JSON (an
-/// empty body is `null`, as Tekton reads it). A body that is not JSON, which only a listener
-/// with payload validation off accepts, goes on as it is.
+/// The event's state before any interceptor: the body as received, to be read as JSON
+/// where something reads it (an empty body is `null`, as Tekton reads it). A body that is not
+/// JSON, which only a listener with payload validation off accepts, goes on as it is.
 pub fn initial_state(body: Bytes, meta: &EventMeta) -> EventState {
-    EventState {
-        body: sluice_triggers::body::parse(&body),
-        body_bytes: body,
-        headers: meta.headers.clone(),
-        extensions: Map::new(),
-    }
+    EventState::new(body, meta.headers.clone(), meta.triggers.len())
 }

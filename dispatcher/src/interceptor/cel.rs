@@ -25,10 +25,7 @@ pub(super) fn run(
         message,
     };
     // Tekton's cel interceptor parses the body first, and fails on one that is not JSON.
-    let body = state
-        .body
-        .as_ref()
-        .map_err(|error| failed(error.to_string()))?;
+    let body = state.body().map_err(|error| failed(error.to_string()))?;
     let activation = Activation {
         body,
         header: state.headers.as_map(),

@@ -1,7 +1,8 @@
 //! Binding resolution: a typical GitHub push binding (`$(body.after)`,
 //! `$(body.repository.clone_url)`, `$(header.X-GitHub-Event)`, `$(body.head_commit.message)`,
 //! `$(extensions.short_sha)`) resolved against the parsed realistic push, as the dispatcher
-//! does once per trigger and event.
+//! does once per trigger and event; and the body read for them, whole or only the fields
+//! the bindings read.
 //!
 //! `cargo bench -p sluice-triggers --bench bindings`
 
@@ -12,6 +13,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use sluice_triggers::body::{parse, parse_fields};
 use sluice_triggers::expr::{evaluate, resolve_params};
 
 fn bindings(c: &mut Criterion) {
@@ -39,6 +41,22 @@ fn bindings(c: &mut Criterion) {
             b.iter(|| evaluate(black_box(expression), &ctx))
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("body");
+    let reads = &trigger.body_reads;
+    assert!(!reads.is_whole());
+    let fields = parse_fields(common::GITHUB_PUSH, reads).unwrap();
+    assert_eq!(
+        fields["repository"]["clone_url"],
+        event.body["repository"]["clone_url"]
+    );
+    group.bench_function("parse/github-push", |b| {
+        b.iter(|| parse(black_box(common::GITHUB_PUSH)))
+    });
+    group.bench_function("parse_fields/github-push/bindings", |b| {
+        b.iter(|| parse_fields(black_box(common::GITHUB_PUSH), reads))
+    });
     group.finish();
 }
 

@@ -1,6 +1,7 @@
 //! The event's body as Tekton's triggers read it once it is past the edge:
 //!
-//! - [`parse`]: the JSON the bindings, `cel` and the templates read (an empty body is `null`).
+//! - [`parse`]: the JSON the bindings, `cel` and the templates read (an empty body is `null`);
+//!   [`parse_fields`] the same JSON with only the fields a trigger's bindings read built.
 //!   A body that is not JSON reaches the dispatcher only from a listener whose payload
 //!   validation is off (`tekton.dev/payload-validation: "false"`); as in Tekton, it is passed
 //!   on as it is, and whatever reads it as JSON fails the trigger;
@@ -15,6 +16,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::headers::Headers;
+
+mod fields;
+
+pub use fields::{FieldTree, parse_fields};
 
 /// The content type of HTML forms, which Slack's slash commands send.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::body::FieldTree;
 use crate::secret::SecretValue;
 use sluice_cel as cel;
 
@@ -118,6 +119,8 @@ pub struct Trigger {
     pub cross_namespace: bool,
     /// All bindings' params flattened in declaration order; names are unique.
     pub params: Vec<BindingParam>,
+    /// What `params` read of the body ([`crate::expr::body_reads`]).
+    pub body_reads: FieldTree,
     pub template: Arc<TemplateSpec>,
 }
 

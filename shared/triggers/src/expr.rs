@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::body::FieldTree;
 use crate::catalogue::{BindingParam, ParamSpec};
 use crate::headers::Headers;
 use crate::variables::{find_open, has_open};
@@ -225,21 +226,48 @@ fn evaluate_path(expression: &str, ctx: &EventContext<'_>) -> Result<String, Pro
 ///
 /// A dispatcher resolves every binding for every event; this spares the usual one a parse.
 fn body_field<'a>(expression: &str, body: &'a Value) -> Option<&'a Value> {
+    plain_body_path(expression)?.try_fold(body, |value, field| value.as_object()?.get(field))
+}
+
+/// The field names of `body.a.b` when each is plain (see [`body_field`]); none for `body`.
+fn plain_body_path(expression: &str) -> Option<std::str::Split<'_, char>> {
     let mut fields = expression.split('.');
     if fields.next()? != "body" {
         return None;
     }
-    fields.try_fold(body, |value, field| {
-        let plain = !field.is_empty()
+    let plain = |field: &str| {
+        !field.is_empty()
             && field
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if plain {
-            value.as_object()?.get(field)
-        } else {
-            None
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    fields.clone().all(plain).then_some(fields)
+}
+
+/// What `params` read of the event's body, for [`crate::body::parse_fields`]: the path of
+/// each expression that is a plain `body.a.b`; the whole body for any other expression that
+/// may read it (`$(body)`, brackets, filters, a path with no root…). Expressions that read
+/// only the headers, the extensions or the context, and those that do not parse, read none.
+pub fn body_reads(params: &[BindingParam]) -> FieldTree {
+    let mut reads = FieldTree::default();
+    for param in params {
+        for found in expressions(&param.value) {
+            if let Some(fields) = plain_body_path(found.expression) {
+                reads.insert(fields);
+                continue;
+            }
+            let body_free = Path::parse(found.expression).map_or(true, |path| {
+                matches!(
+                    path.root(),
+                    Some(Root::Header | Root::Extensions | Root::Context)
+                )
+            });
+            if !body_free {
+                reads.insert([]);
+            }
         }
-    })
+    }
+    reads
 }
 
 /// Every value one expression (the text between `$(` and `)`) selects, in client-go's order,

@@ -300,7 +300,7 @@ async fn render(
         headers,
     };
     let input = initial_state(body.clone(), &meta);
-    if let (true, Err(error)) = (listener.payload_validation, &input.body) {
+    if let (true, Err(error)) = (listener.payload_validation, input.body()) {
         anyhow::bail!(
             "{}: {error}; ingest refuses such a body (400) unless the listener's annotation \
              tekton.dev/payload-validation is \"false\"",

@@ -117,7 +117,7 @@ async fn check_owners(
         )));
     }
     let base = api.base(&state.headers)?;
-    let body = state.body.as_ref().map_err(|e| bad_body(e.to_string()))?;
+    let body = state.body().map_err(|e| bad_body(e.to_string()))?;
     let payload = payload::owners(body, event).map_err(bad_body)?;
     let owner = owners::is_owner(api, &base, token, &payload, check).await?;
     let allowed = match event {
@@ -153,7 +153,7 @@ async fn changed_files(
     event: &str,
 ) -> Result<Vec<String>, Failure> {
     let token = token(token_ref)?;
-    let body = state.body.as_ref().map_err(|e| bad_body(e.to_string()))?;
+    let body = state.body().map_err(|e| bad_body(e.to_string()))?;
     let payload = payload::changed_files(body, event).map_err(bad_body)?;
     let Some(number) = payload.number.filter(|_| event == PULL_REQUEST) else {
         return Ok(payload.pushed);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sluice_triggers::catalogue::{ChangedFiles, GitHubOwners};
 use sluice_triggers::headers::Headers;
 
@@ -87,12 +87,7 @@ impl FakeGitHub {
 fn event(event: &str, body: Value) -> EventState {
     let mut headers = Headers::new();
     headers.append("X-GitHub-Event", event);
-    EventState {
-        body_bytes: Bytes::from(body.to_string()),
-        body: Ok(body),
-        headers,
-        extensions: Map::new(),
-    }
+    EventState::new(Bytes::from(body.to_string()), headers, 1)
 }
 
 fn token() -> GitHubToken {

@@ -25,6 +25,7 @@ fn trigger(name: &str, interceptors: Vec<Interceptor>) -> Trigger {
         group: None,
         cross_namespace: false,
         params: vec![],
+        body_reads: Default::default(),
         template: Arc::new(TemplateSpec {
             params: vec![],
             resource_templates: ResourceTemplates::new(vec![]),

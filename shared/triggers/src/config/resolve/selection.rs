@@ -193,6 +193,7 @@ impl Resolver<'_> {
                 interceptors,
                 group,
                 cross_namespace: self.options.allow_cross_namespace,
+                body_reads: crate::expr::body_reads(&spec.params),
                 params: spec.params,
                 template: spec.template,
             });
