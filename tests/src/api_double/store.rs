@@ -5,7 +5,7 @@
 //! Objects are stored once per group and resource, whatever version they were written at,
 //! as the API server stores one version and converts on read.
 
-use std::collections::{BTreeMap, HashMap, btree_map};
+use std::collections::{HashMap, hash_map};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -81,7 +81,9 @@ pub struct Store {
     /// The revision the event log was last compacted at: watches from older ones get
     /// `410 Gone`.
     compacted: u64,
-    collections: HashMap<GroupResource, BTreeMap<ObjectKey, Arc<Value>>>,
+    /// Hashed, for one probe per create among many objects; read in key order, as etcd's
+    /// ranges are, by [`Store::list`] and the watches' initial state.
+    collections: HashMap<GroupResource, HashMap<ObjectKey, Arc<Value>>>,
     kinds: HashMap<GroupResource, String>,
     log: Vec<Arc<Event>>,
     events: broadcast::Sender<Arc<Event>>,
@@ -155,12 +157,15 @@ impl Store {
         resource: &GroupResource,
         namespace: Option<&str>,
     ) -> impl Iterator<Item = &Arc<Value>> {
-        self.collections
+        let mut objects: Vec<(&ObjectKey, &Arc<Value>)> = self
+            .collections
             .get(resource)
             .into_iter()
             .flatten()
-            .filter(move |(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
-            .map(|(_, object)| object)
+            .filter(|(key, _)| namespace.is_none_or(|ns| key.namespace == ns))
+            .collect();
+        objects.sort_unstable_by_key(|(key, _)| *key);
+        objects.into_iter().map(|(_, object)| object)
     }
 
     /// Stores a new or replaced object under the next revision and tells watchers.
@@ -189,7 +194,7 @@ impl Store {
     pub fn add(&mut self, resource: &GroupResource, mut object: Value) -> Option<Arc<Value>> {
         let key = ObjectKey::of(&object);
         let objects = self.collections.entry(resource.clone()).or_default();
-        let btree_map::Entry::Vacant(slot) = objects.entry(key) else {
+        let hash_map::Entry::Vacant(slot) = objects.entry(key) else {
             return None;
         };
         self.revision += 1;
@@ -226,7 +231,9 @@ impl Store {
             .collections
             .iter()
             .flat_map(|(resource, objects)| {
-                objects.keys().map(|key| (resource.clone(), key.clone()))
+                let mut keys: Vec<&ObjectKey> = objects.keys().collect();
+                keys.sort_unstable();
+                keys.into_iter().map(|key| (resource.clone(), key.clone()))
             })
             .collect();
         for (resource, key) in keys {
