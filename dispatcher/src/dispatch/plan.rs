@@ -94,7 +94,7 @@ fn render(
     state: &EventState,
 ) -> Result<Plan, TriggerError> {
     let body = state
-        .body_for_bindings(&trigger.body_reads)
+        .body_for_bindings(trigger.body_reads())
         .map_err(PlanError::Body)?;
     let ctx = EventContext {
         body: &body,

@@ -44,7 +44,7 @@ fn bindings(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("body");
-    let reads = &trigger.body_reads;
+    let reads = trigger.body_reads();
     assert!(!reads.is_whole());
     let fields = parse_fields(common::GITHUB_PUSH, reads).unwrap();
     assert_eq!(

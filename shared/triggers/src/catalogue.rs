@@ -119,9 +119,18 @@ pub struct Trigger {
     pub cross_namespace: bool,
     /// All bindings' params flattened in declaration order; names are unique.
     pub params: Vec<BindingParam>,
-    /// What `params` read of the body ([`crate::expr::body_reads`]).
-    pub body_reads: FieldTree,
+    /// What `params` read of the body, worked out when an event first needs it (a
+    /// catalogue holds thousands of triggers, many of which may see no event).
+    pub(crate) body_reads: OnceLock<FieldTree>,
     pub template: Arc<TemplateSpec>,
+}
+
+impl Trigger {
+    /// What its bindings read of the event's body ([`crate::expr::body_reads`]).
+    pub fn body_reads(&self) -> &FieldTree {
+        self.body_reads
+            .get_or_init(|| crate::expr::body_reads(&self.params))
+    }
 }
 
 /// A trigger's place in a trigger group: the group's interceptors run once per event for

@@ -267,6 +267,7 @@ pub fn body_reads(params: &[BindingParam]) -> FieldTree {
             }
         }
     }
+    reads.shrink_to_fit();
     reads
 }
 

@@ -8,7 +8,6 @@
 //! path that finds nothing finds nothing in both.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -16,12 +15,14 @@ use serde_json::{Map, Number, Value};
 
 use super::NotJson;
 
-/// The plain field paths read from a body, as a tree of field names.
+/// The plain field paths read from a body, as a tree of field names. Small: every trigger
+/// of a catalogue holds one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldTree {
     /// A path ends here: the value is kept whole.
     whole: bool,
-    fields: BTreeMap<String, FieldTree>,
+    /// By name.
+    fields: Vec<(Box<str>, FieldTree)>,
 }
 
 impl FieldTree {
@@ -32,15 +33,40 @@ impl FieldTree {
             if node.whole {
                 return;
             }
-            node = node.fields.entry(field.to_owned()).or_default();
+            let at = match node.position(field) {
+                Ok(at) => at,
+                Err(at) => {
+                    node.fields.insert(at, (field.into(), FieldTree::default()));
+                    at
+                }
+            };
+            node = &mut node.fields[at].1;
         }
         node.whole = true;
-        node.fields.clear();
+        node.fields = Vec::new();
     }
 
     /// Whether a path reads the whole body.
     pub fn is_whole(&self) -> bool {
         self.whole
+    }
+
+    /// Gives back what building the tree reserved and did not use.
+    pub fn shrink_to_fit(&mut self) {
+        self.fields.shrink_to_fit();
+        for (_, tree) in &mut self.fields {
+            tree.shrink_to_fit();
+        }
+    }
+
+    fn get(&self, field: &str) -> Option<&FieldTree> {
+        let at = self.position(field).ok()?;
+        Some(&self.fields[at].1)
+    }
+
+    fn position(&self, field: &str) -> Result<usize, usize> {
+        self.fields
+            .binary_search_by(|(name, _)| name.as_ref().cmp(field))
     }
 }
 
@@ -82,7 +108,7 @@ impl<'de> Visitor<'de> for Pick<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut kept = Map::new();
         while let Some(key) = map.next_key_seed(Key)? {
-            match self.0.fields.get(key.as_ref()) {
+            match self.0.get(&key) {
                 // A repeated field replaces the earlier one, as in the whole body.
                 Some(tree) => {
                     let value = map.next_value_seed(Pick(tree))?;
@@ -366,6 +392,19 @@ mod tests {
             fields,
             serde_json::json!({"after": "9f1c", "repository": {"owner": {"login": "o"}}})
         );
+
+        // A path to an object keeps all of it, whichever comes first.
+        let whole = crate::body::parse(body).unwrap();
+        for values in [
+            ["$(body.repository.owner.login)", "$(body.repository)"],
+            ["$(body.repository)", "$(body.repository.owner.login)"],
+        ] {
+            let fields = parse_fields(body, &body_reads(&params(&values))).unwrap();
+            assert_eq!(
+                fields,
+                serde_json::json!({"repository": whole["repository"]})
+            );
+        }
     }
 
     #[test]

@@ -493,7 +493,7 @@ impl<'a> Resolver<'a> {
             interceptors: spec.interceptors,
             group: None,
             cross_namespace: self.options.allow_cross_namespace,
-            body_reads: crate::expr::body_reads(&spec.params),
+            body_reads: Default::default(),
             params: spec.params,
             template: spec.template,
         })

@@ -193,7 +193,7 @@ impl Resolver<'_> {
                 interceptors,
                 group,
                 cross_namespace: self.options.allow_cross_namespace,
-                body_reads: crate::expr::body_reads(&spec.params),
+                body_reads: Default::default(),
                 params: spec.params,
                 template: spec.template,
             });
