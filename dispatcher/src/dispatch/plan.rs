@@ -8,7 +8,7 @@ use bytes::Bytes;
 use sluice_runtime::envelope::EventMeta;
 use sluice_triggers::body::form_as_json;
 use sluice_triggers::catalogue::{Interceptor, Listener, Trigger, WebhookProtocol};
-use sluice_triggers::expr::EventContext;
+use sluice_triggers::expr::{EventContext, trigger_body_reads};
 use sluice_triggers::plan::{self, Plan, PlanError};
 
 use super::TriggerError;
@@ -94,7 +94,7 @@ fn render(
     state: &EventState,
 ) -> Result<Plan, TriggerError> {
     let body = state
-        .body_for_bindings(trigger.body_reads())
+        .body_for_bindings(trigger_body_reads(trigger))
         .map_err(PlanError::Body)?;
     let ctx = EventContext {
         body: &body,

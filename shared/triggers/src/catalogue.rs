@@ -120,17 +120,10 @@ pub struct Trigger {
     /// All bindings' params flattened in declaration order; names are unique.
     pub params: Vec<BindingParam>,
     /// What `params` read of the body, worked out when an event first needs it (a
-    /// catalogue holds thousands of triggers, many of which may see no event).
+    /// catalogue holds thousands of triggers, many of which may see no event): see
+    /// [`crate::expr::trigger_body_reads`].
     pub(crate) body_reads: OnceLock<FieldTree>,
     pub template: Arc<TemplateSpec>,
-}
-
-impl Trigger {
-    /// What its bindings read of the event's body ([`crate::expr::body_reads`]).
-    pub fn body_reads(&self) -> &FieldTree {
-        self.body_reads
-            .get_or_init(|| crate::expr::body_reads(&self.params))
-    }
 }
 
 /// A trigger's place in a trigger group: the group's interceptors run once per event for

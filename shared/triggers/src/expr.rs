@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::body::FieldTree;
-use crate::catalogue::{BindingParam, ParamSpec};
+use crate::catalogue::{BindingParam, ParamSpec, Trigger};
 use crate::headers::Headers;
 use crate::variables::{find_open, has_open};
 
@@ -269,6 +269,14 @@ pub fn body_reads(params: &[BindingParam]) -> FieldTree {
     }
     reads.shrink_to_fit();
     reads
+}
+
+/// What `trigger`'s bindings read of the body ([`body_reads`] of its params), worked out the
+/// first time it is asked and kept with the trigger.
+pub fn trigger_body_reads(trigger: &Trigger) -> &FieldTree {
+    trigger
+        .body_reads
+        .get_or_init(|| body_reads(&trigger.params))
 }
 
 /// Every value one expression (the text between `$(` and `)`) selects, in client-go's order,
