@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::payload::DEFAULT_SECRET;
 use crate::reference::ReferenceArgs;
+use crate::reference_dispatch::ReferenceDispatchArgs;
 use crate::scenario::{ProviderMix, Scenario, positive};
 use crate::schedule::{parse_duration, parse_rate};
 
@@ -27,6 +28,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Serves the reference pipeline: verify, publish to JetStream, await the ack, 202.
     Reference(ReferenceArgs),
+    /// Runs the reference dispatcher: per event, ledger read, create, ledger write, ack.
+    ReferenceDispatcher(ReferenceDispatchArgs),
     /// Measures sluice-ingest side by side with the reference pipeline.
     Ingest(IngestArgs),
     /// Measures webhook → PipelineRun latency through ingest, JetStream and the dispatcher.
@@ -244,6 +247,12 @@ pub struct E2eArgs {
     /// Extra flag for sluice-dispatcher (repeatable).
     #[arg(long = "dispatcher-arg", allow_hyphen_values = true)]
     pub dispatcher_args: Vec<String>,
+
+    /// Measures the reference pipeline instead of Sluice's: the `reference` server and the
+    /// `reference-dispatcher`, the least work that keeps the same guarantees for an event
+    /// with one trigger.
+    #[arg(long)]
+    pub reference: bool,
 }
 
 #[derive(Debug, Args)]

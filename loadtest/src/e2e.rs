@@ -7,8 +7,13 @@
 //! meant to be sent. Delivery ids encode the request index ([`crate::payload::Ids`]), so each
 //! run is matched to its webhook exactly. Also reported: the HTTP side as `run` reports it,
 //! and runs created against webhooks accepted, which must be equal.
+//!
+//! `--reference` puts the reference pipeline where ingest and the dispatcher were: the
+//! [`reference`](crate::reference) server and the [reference
+//! dispatcher](crate::reference_dispatch), which keep the same guarantees with the least work.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::bail;
@@ -22,7 +27,9 @@ use crate::generator::{self, Plan, Sending};
 use crate::payload::Ids;
 use crate::report::{self, CurvePoint, LatencySummary, RunReport, Timeline, TimelinePoint};
 use crate::schedule::Schedule;
-use crate::stack::{self, Api, Dispatcher, Ingest, Nats, ProcessFigures};
+use crate::stack::{
+    self, Api, Dispatcher, Ingest, Nats, ProcessFigures, Reference, ReferenceDispatcher, Service,
+};
 use crate::svg;
 
 /// The whole `e2e` report.
@@ -52,33 +59,36 @@ pub struct E2eReport {
     pub create_statuses: BTreeMap<String, u64>,
     /// From the last webhook's intended send to the last create.
     pub drain_secs: f64,
+    /// The reference pipeline's server and dispatcher stand for ingest and the dispatcher
+    /// (`--reference`).
+    #[serde(default)]
+    pub reference: bool,
     pub ingest_process: ProcessFigures,
     pub dispatcher_process: ProcessFigures,
 }
 
 pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     let scenario = args.scenario.scenario();
-    let bin_dir = stack::bin_dir(args.stack.bin_dir.as_deref())?;
     let nats = Nats::start(args.stack.nats.as_deref()).await?;
     let api = Api::start().await?;
     let config = tempfile::tempdir()?;
     config_dir::write(&scenario, &args.scenario.secret, config.path(), false)?;
-    let mut ingest = Ingest::start(&bin_dir, &nats.url(), config.path(), &[]).await?;
-    let (mut dispatcher, metrics) = Dispatcher::spawn(
-        &bin_dir,
-        &nats.url(),
-        config.path(),
-        &api.kubeconfig,
-        &args.dispatcher_args,
-    )?;
-    dispatcher.wait_ready(metrics).await?;
+    let mut pipeline = if args.reference {
+        Pipeline::reference(&nats, &api, &args.scenario.secret).await?
+    } else {
+        let bin_dir = stack::bin_dir(args.stack.bin_dir.as_deref())?;
+        Pipeline::sluice(&bin_dir, &nats, &api, config.path(), &args.dispatcher_args).await?
+    };
     println!(
-        "sluice-ingest ready in {:.0} ms, sluice-dispatcher ready in {:.0} ms",
-        ingest.service.figures.start_to_ready_ms, dispatcher.service.figures.start_to_ready_ms
+        "{} ready in {:.0} ms, {} ready in {:.0} ms",
+        pipeline.names.0,
+        pipeline.front.figures.start_to_ready_ms,
+        pipeline.names.1,
+        pipeline.back.figures.start_to_ready_ms
     );
 
     let load = &args.load;
-    let url = ingest.url();
+    let url = pipeline.url.clone();
     let ids = Ids::random();
     let sending = Sending {
         label: "e2e",
@@ -88,7 +98,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
     };
     let mut plan = Plan::new(sending, load, ids)?;
     plan.keep_accepted = true;
-    plan.server_pid = Some(ingest.service.pid());
+    plan.server_pid = Some(pipeline.front.pid());
     plan.nats_pid = nats.pid();
     let schedule = plan.schedule;
     let outcome = generator::run(plan).await?;
@@ -99,11 +109,11 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         accepted: &outcome.accepted_indices,
     }];
     await_runs(&api, &awaited, args.drain_timeout, || {
-        dispatcher.service.check_running()
+        pipeline.back.check_running()
     })
     .await?;
-    ingest.service.measure();
-    dispatcher.service.measure();
+    pipeline.front.measure();
+    pipeline.back.measure();
 
     let report = match_runs(
         &api,
@@ -114,8 +124,9 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         Duration::from_secs(1),
     )?;
     let report = E2eReport {
-        ingest_process: ingest.service.figures.clone(),
-        dispatcher_process: dispatcher.service.figures.clone(),
+        reference: args.reference,
+        ingest_process: pipeline.front.figures.clone(),
+        dispatcher_process: pipeline.back.figures.clone(),
         ..report
     };
     print!("{}", table(&report));
@@ -142,6 +153,53 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         bail!("{}", problems.join("; "));
     }
     Ok(())
+}
+
+/// The two processes a webhook passes through, ready: `sluice-ingest` and
+/// `sluice-dispatcher`, or the reference pipeline's server and dispatcher.
+struct Pipeline {
+    front: Service,
+    back: Service,
+    /// Where webhooks go.
+    url: String,
+    names: (&'static str, &'static str),
+}
+
+impl Pipeline {
+    async fn sluice(
+        bin_dir: &Path,
+        nats: &Nats,
+        api: &Api,
+        config: &Path,
+        dispatcher_args: &[String],
+    ) -> anyhow::Result<Pipeline> {
+        let ingest = Ingest::start(bin_dir, &nats.url(), config, &[]).await?;
+        let (mut dispatcher, metrics) = Dispatcher::spawn(
+            bin_dir,
+            &nats.url(),
+            config,
+            &api.kubeconfig,
+            dispatcher_args,
+        )?;
+        dispatcher.wait_ready(metrics).await?;
+        Ok(Pipeline {
+            url: ingest.url(),
+            front: ingest.service,
+            back: dispatcher.service,
+            names: ("sluice-ingest", "sluice-dispatcher"),
+        })
+    }
+
+    async fn reference(nats: &Nats, api: &Api, secret: &str) -> anyhow::Result<Pipeline> {
+        let server = Reference::start(&nats.url(), secret).await?;
+        let dispatcher = ReferenceDispatcher::start(&nats.url(), api).await?;
+        Ok(Pipeline {
+            url: server.url(),
+            front: server.service,
+            back: dispatcher.service,
+            names: ("reference", "reference-dispatcher"),
+        })
+    }
 }
 
 /// The webhooks of one generator run that must each get a run: their ids, and the indices
@@ -286,6 +344,7 @@ pub fn match_runs(
         runs_without_2xx,
         create_statuses,
         drain_secs,
+        reference: false,
         ingest_process: ProcessFigures::default(),
         dispatcher_process: ProcessFigures::default(),
     })
@@ -337,7 +396,7 @@ pub fn stored_runs(api: &Api) -> (Vec<StoredRun>, BTreeMap<String, u64>) {
 }
 
 /// The `delivery` param of a PipelineRun.
-fn delivery_param(run: &Value) -> Option<&str> {
+pub(crate) fn delivery_param(run: &Value) -> Option<&str> {
     run["spec"]["params"]
         .as_array()?
         .iter()
@@ -382,14 +441,22 @@ fn table(report: &E2eReport) -> String {
         statuses.join(", "),
         report.drain_secs
     );
-    for (name, figures) in [
-        ("ingest", &report.ingest_process),
-        ("dispatcher", &report.dispatcher_process),
-    ] {
+    let names = if report.reference {
+        ["reference", "reference-dispatcher"]
+    } else {
+        ["ingest", "dispatcher"]
+    };
+    for (name, figures) in names
+        .into_iter()
+        .zip([&report.ingest_process, &report.dispatcher_process])
+    {
         let _ = writeln!(
             out,
-            "   {name}: start-to-ready {:.0} ms, peak RSS (VmHWM) {} KiB, CPU {:.1} s",
-            figures.start_to_ready_ms, figures.peak_rss_kib, figures.cpu_seconds
+            "   {name}: start-to-ready {:.0} ms, peak RSS (VmHWM) {} KiB, CPU {:.1} s ({:.1} µs/event)",
+            figures.start_to_ready_ms,
+            figures.peak_rss_kib,
+            figures.cpu_seconds,
+            figures.cpu_seconds * 1e6 / report.webhooks_accepted.max(1) as f64
         );
     }
     out

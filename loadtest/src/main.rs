@@ -24,6 +24,7 @@ mod payload;
 mod procstat;
 mod progress;
 mod reference;
+mod reference_dispatch;
 mod report;
 mod runner;
 mod scenario;
@@ -57,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Reference(args) => reference::serve(args).await,
+        Command::ReferenceDispatcher(args) => reference_dispatch::serve(args).await,
         Command::Ingest(args) => bench_ingest::run(args).await,
         Command::E2e(args) => e2e::run(args).await,
         Command::Dispatcher(args) => bench_dispatcher::run(args).await,

@@ -372,6 +372,33 @@ impl Reference {
     }
 }
 
+/// A started reference dispatcher (this binary's `reference-dispatcher` subcommand) creating
+/// through the API double, ready.
+pub struct ReferenceDispatcher {
+    pub service: Service,
+}
+
+impl ReferenceDispatcher {
+    pub async fn start(nats_url: &str, api: &Api) -> anyhow::Result<ReferenceDispatcher> {
+        let program = std::env::current_exe().context("failed to find this binary's path")?;
+        let ready = free_addr()?;
+        let args = vec![
+            "reference-dispatcher".to_owned(),
+            "--nats".to_owned(),
+            nats_url.to_owned(),
+            "--api".to_owned(),
+            api.double.url(),
+            "--ready-addr".to_owned(),
+            ready.to_string(),
+        ];
+        // The token goes by environment, out of `ps`.
+        let env = [("SLUICE_REFERENCE_API_TOKEN", api.double.token().to_owned())];
+        let mut service = Service::spawn("reference-dispatcher", &program, &args, &env)?;
+        service.wait_ready(ready, "/readyz").await?;
+        Ok(ReferenceDispatcher { service })
+    }
+}
+
 /// A started `sluice-dispatcher` creating through the API double, ready.
 pub struct Dispatcher {
     pub service: Service,
