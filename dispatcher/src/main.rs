@@ -29,16 +29,19 @@ use sluice_runtime::{event_status, jetstream, ops, retry};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let result = run().await;
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = args
+        .common
+        .runtime()
+        .context("failed to start the async runtime")?;
+    let result = runtime.block_on(run(args));
     // Log lines are written by a thread of their own: write out the last ones.
     sluice_runtime::telemetry::flush_logs();
     result
 }
 
-async fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn run(args: Args) -> anyhow::Result<()> {
     let Loaded {
         catalogue,
         policy,

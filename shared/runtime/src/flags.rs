@@ -61,6 +61,12 @@ pub struct CommonArgs {
     #[arg(long, env = "SLUICE_LOG_WRITES", value_enum, default_value_t = LogWrites::Batched)]
     pub log_writes: LogWrites,
 
+    /// Threads the async runtime runs tasks on; 0: one per CPU the process may use (its CPU
+    /// limit, else the host's CPUs). Set to the CPUs the process is given: workers beyond them
+    /// spend CPU handing tasks to each other on cores the process shares.
+    #[arg(long, env = "SLUICE_WORKER_THREADS", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// How long the events stream keeps an event (e.g. `7d`, `12h`).
     #[arg(long, env = "SLUICE_STREAM_MAX_AGE", default_value = "7d", value_parser = parse_duration)]
     pub stream_max_age: Duration,
@@ -98,6 +104,16 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
+    /// The async runtime the binary runs on, with `--worker-threads` workers.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all();
+        if self.worker_threads > 0 {
+            builder.worker_threads(self.worker_threads);
+        }
+        builder.build()
+    }
+
     /// What every binary does first: log as `--log-format` says and export traces as
     /// `service` when `OTEL_*` names a collector (see [`crate::telemetry::init`]), then
     /// [`Self::load`].
@@ -364,5 +380,26 @@ mod tests {
         assert_eq!(settings.max_messages, Some(5));
         assert_eq!(settings.max_bytes, Some(1 << 20));
         assert_eq!(settings.duplicate_window, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_runtime_has_the_worker_threads_asked_for_else_one_per_cpu() {
+        use clap::Parser;
+        let workers = |args: &[&str]| {
+            let mut argv = vec!["x", "--config-dir", "/c"];
+            argv.extend(args);
+            let flags = Flags::try_parse_from(argv).unwrap();
+            flags.common.runtime().unwrap().metrics().num_workers()
+        };
+        assert_eq!(workers(&["--worker-threads", "1"]), 1);
+        assert_eq!(workers(&["--worker-threads", "3"]), 3);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(workers(&[]), cpus);
+        assert_eq!(workers(&["--worker-threads", "0"]), cpus);
+        let refused = Flags::try_parse_from(["x", "--worker-threads", "many"]).unwrap_err();
+        assert!(
+            refused.to_string().contains("--worker-threads"),
+            "{refused}"
+        );
     }
 }
