@@ -230,3 +230,21 @@ readinessProbe:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+`--worker-threads` of a component (`.Values.ingest` or `.Values.dispatcher`): its
+`workerThreads`, else its CPU request rounded up to whole CPUs (`100m` → 1, `1500m` → 2,
+`2` → 2); empty when neither is set, so that the runtime takes one thread per CPU the
+container may use.
+*/}}
+{{- define "sluice.workerThreads" -}}
+{{- $cpu := "" -}}
+{{- with .resources }}{{ with .requests }}{{ with .cpu }}{{ $cpu = toString . }}{{ end }}{{ end }}{{ end -}}
+{{- if gt (int .workerThreads) 0 -}}
+{{ int .workerThreads }}
+{{- else if hasSuffix "m" $cpu -}}
+{{ max 1 (div (add (trimSuffix "m" $cpu | atoi) 999) 1000) }}
+{{- else if $cpu -}}
+{{ max 1 (ceil (float64 $cpu) | int) }}
+{{- end -}}
+{{- end -}}
