@@ -31,14 +31,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let runtime = args
-        .common
-        .runtime()
-        .context("failed to start the async runtime")?;
-    let result = runtime.block_on(run(args));
-    // Log lines are written by a thread of their own: write out the last ones.
-    sluice_runtime::telemetry::flush_logs();
-    result
+    sluice_runtime::flags::run_main(args.common.worker_threads, run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

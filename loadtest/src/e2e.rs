@@ -79,12 +79,10 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         let bin_dir = stack::bin_dir(args.stack.bin_dir.as_deref())?;
         Pipeline::sluice(&bin_dir, &nats, &api, config.path(), &args.dispatcher_args).await?
     };
+    let [front, back] = process_names(args.reference);
     println!(
-        "{} ready in {:.0} ms, {} ready in {:.0} ms",
-        pipeline.names.0,
-        pipeline.front.figures.start_to_ready_ms,
-        pipeline.names.1,
-        pipeline.back.figures.start_to_ready_ms
+        "{front} ready in {:.0} ms, {back} ready in {:.0} ms",
+        pipeline.front.figures.start_to_ready_ms, pipeline.back.figures.start_to_ready_ms
     );
 
     let load = &args.load;
@@ -162,7 +160,15 @@ struct Pipeline {
     back: Service,
     /// Where webhooks go.
     url: String,
-    names: (&'static str, &'static str),
+}
+
+/// What the report calls the two processes.
+fn process_names(reference: bool) -> [&'static str; 2] {
+    if reference {
+        ["reference", "reference-dispatcher"]
+    } else {
+        ["ingest", "dispatcher"]
+    }
 }
 
 impl Pipeline {
@@ -186,7 +192,6 @@ impl Pipeline {
             url: ingest.url(),
             front: ingest.service,
             back: dispatcher.service,
-            names: ("sluice-ingest", "sluice-dispatcher"),
         })
     }
 
@@ -197,7 +202,6 @@ impl Pipeline {
             url: server.url(),
             front: server.service,
             back: dispatcher.service,
-            names: ("reference", "reference-dispatcher"),
         })
     }
 }
@@ -441,12 +445,7 @@ fn table(report: &E2eReport) -> String {
         statuses.join(", "),
         report.drain_secs
     );
-    let names = if report.reference {
-        ["reference", "reference-dispatcher"]
-    } else {
-        ["ingest", "dispatcher"]
-    };
-    for (name, figures) in names
+    for (name, figures) in process_names(report.reference)
         .into_iter()
         .zip([&report.ingest_process, &report.dispatcher_process])
     {

@@ -351,19 +351,11 @@ pub struct Reference {
 
 impl Reference {
     pub async fn start(nats_url: &str, secret: &str) -> anyhow::Result<Reference> {
-        let program = std::env::current_exe().context("failed to find this binary's path")?;
         let addr = free_addr()?;
-        let args = vec![
-            "reference".to_owned(),
-            "--listen".to_owned(),
-            addr.to_string(),
-            "--nats".to_owned(),
-            nats_url.to_owned(),
-        ];
+        let args = ["--listen", &addr.to_string(), "--nats", nats_url];
         // The secret goes by environment, out of `ps`.
         let env = [("SLUICE_LOADTEST_SECRET", secret.to_owned())];
-        let mut service = Service::spawn("reference", &program, &args, &env)?;
-        service.wait_ready(addr, "/readyz").await?;
+        let service = start_own("reference", &args, &env, addr).await?;
         Ok(Reference { service, addr })
     }
 
@@ -380,23 +372,38 @@ pub struct ReferenceDispatcher {
 
 impl ReferenceDispatcher {
     pub async fn start(nats_url: &str, api: &Api) -> anyhow::Result<ReferenceDispatcher> {
-        let program = std::env::current_exe().context("failed to find this binary's path")?;
         let ready = free_addr()?;
-        let args = vec![
-            "reference-dispatcher".to_owned(),
-            "--nats".to_owned(),
-            nats_url.to_owned(),
-            "--api".to_owned(),
-            api.double.url(),
-            "--ready-addr".to_owned(),
-            ready.to_string(),
+        let args = [
+            "--nats",
+            nats_url,
+            "--api",
+            &api.double.url(),
+            "--ready-addr",
+            &ready.to_string(),
         ];
         // The token goes by environment, out of `ps`.
         let env = [("SLUICE_REFERENCE_API_TOKEN", api.double.token().to_owned())];
-        let mut service = Service::spawn("reference-dispatcher", &program, &args, &env)?;
-        service.wait_ready(ready, "/readyz").await?;
+        let service = start_own("reference-dispatcher", &args, &env, ready).await?;
         Ok(ReferenceDispatcher { service })
     }
+}
+
+/// Starts this binary's `subcommand` with `args` and `env`, and waits until it answers
+/// `/readyz` on `ready`.
+async fn start_own(
+    subcommand: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+    ready: SocketAddr,
+) -> anyhow::Result<Service> {
+    let program = std::env::current_exe().context("failed to find this binary's path")?;
+    let args: Vec<String> = std::iter::once(subcommand)
+        .chain(args.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let mut service = Service::spawn(subcommand, &program, &args, env)?;
+    service.wait_ready(ready, "/readyz").await?;
+    Ok(service)
 }
 
 /// A started `sluice-dispatcher` creating through the API double, ready.

@@ -103,17 +103,31 @@ pub struct CommonArgs {
     pub event_status: bool,
 }
 
-impl CommonArgs {
-    /// The async runtime the binary runs on, with `--worker-threads` workers.
-    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.enable_all();
-        if self.worker_threads > 0 {
-            builder.worker_threads(self.worker_threads);
-        }
-        builder.build()
-    }
+/// Runs a binary's `main` to its end on a runtime of `worker_threads` workers
+/// (`--worker-threads`), then writes out the log lines its writer thread still holds.
+pub fn run_main<T, E: From<std::io::Error>>(
+    worker_threads: usize,
+    main: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let runtime = runtime(worker_threads).map_err(|error| {
+        std::io::Error::other(format!("failed to start the async runtime: {error}"))
+    })?;
+    let result = runtime.block_on(main);
+    crate::telemetry::flush_logs();
+    result
+}
 
+/// A multi-thread runtime of `worker_threads` workers; 0: one per CPU the process may use.
+fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    builder.build()
+}
+
+impl CommonArgs {
     /// What every binary does first: log as `--log-format` says and export traces as
     /// `service` when `OTEL_*` names a collector (see [`crate::telemetry::init`]), then
     /// [`Self::load`].
@@ -389,7 +403,10 @@ mod tests {
             let mut argv = vec!["x", "--config-dir", "/c"];
             argv.extend(args);
             let flags = Flags::try_parse_from(argv).unwrap();
-            flags.common.runtime().unwrap().metrics().num_workers()
+            runtime(flags.common.worker_threads)
+                .unwrap()
+                .metrics()
+                .num_workers()
         };
         assert_eq!(workers(&["--worker-threads", "1"]), 1);
         assert_eq!(workers(&["--worker-threads", "3"]), 3);
